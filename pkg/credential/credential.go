@@ -1,0 +1,172 @@
+// Package credential holds wxcentral's domain types for WeChat credentials
+// (access_token and JS-SDK tickets) and the timing policy that decides when a
+// stored value is due for refresh and whether a reader may still use it.
+//
+// The package is pure: it does no I/O and never reads the wall clock; every
+// function whose answer depends on time takes the instant as an argument.
+package credential
+
+import (
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Kind names one credential of an app. Its string form is part of the
+// DynamoDB contract (`cred#<appid>#<kind>`) and of every JSON API.
+type Kind string
+
+// The three kinds wxcentral manages.
+const (
+	AccessToken  Kind = "access_token"
+	JSAPITicket  Kind = "jsapi_ticket"
+	WXCardTicket Kind = "wx_card_ticket"
+)
+
+// Kinds lists every kind, access_token first (tickets need it).
+var Kinds = []Kind{AccessToken, JSAPITicket, WXCardTicket}
+
+// ParseKind validates s; the empty string means AccessToken.
+func ParseKind(s string) (Kind, error) {
+	switch Kind(s) {
+	case "":
+		return AccessToken, nil
+	case AccessToken, JSAPITicket, WXCardTicket:
+		return Kind(s), nil
+	}
+	return "", fmt.Errorf("kind: must be one of access_token, jsapi_ticket, wx_card_ticket")
+}
+
+// IsTicket reports whether k is a JS-SDK ticket (fetched with an access_token).
+func (k Kind) IsTicket() bool { return k == JSAPITicket || k == WXCardTicket }
+
+// TicketType is the `type` parameter of WeChat's getticket API for k
+// ("jsapi" or "wx_card"), or "" for AccessToken.
+func (k Kind) TicketType() string {
+	switch k {
+	case JSAPITicket:
+		return "jsapi"
+	case WXCardTicket:
+		return "wx_card"
+	}
+	return ""
+}
+
+// KindForTicketType maps a secret document's `tickets` entry to its Kind.
+func KindForTicketType(t string) (Kind, bool) {
+	switch t {
+	case "jsapi":
+		return JSAPITicket, true
+	case "wx_card":
+		return WXCardTicket, true
+	}
+	return "", false
+}
+
+// Key is the DynamoDB partition key of a credential item.
+func Key(appid string, kind Kind) string { return "cred#" + appid + "#" + string(kind) }
+
+// Timing policy. WeChat's stable_token rotates only inside the last 5 minutes
+// of a token's life, so refreshing earlier than that returns the same token.
+const (
+	// AccessTokenLead is how long before expires_at an access_token is due.
+	AccessTokenLead = 290 * time.Second
+	// TicketLead is how long before expires_at a ticket is due.
+	TicketLead = 600 * time.Second
+	// ReaderMargin: readers never hand out a value within this of expires_at.
+	ReaderMargin = 10 * time.Second
+	// MaxCacheAge bounds how long a reader keeps a value in memory.
+	MaxCacheAge = 60 * time.Second
+	// LeaseDuration is how long a refresher's lease lives.
+	LeaseDuration = 30 * time.Second
+	// ForceSpacing is WeChat's minimum interval between force_refresh calls.
+	ForceSpacing = 30 * time.Second
+	// DefaultForceDailyLimit leaves headroom under WeChat's 20 per day.
+	DefaultForceDailyLimit = 10
+)
+
+// Errors callers branch on.
+var (
+	// ErrNotFound: no item exists for that appid and kind.
+	ErrNotFound = errors.New("credential not found")
+	// ErrUnavailable: an item exists but holds no value a caller may use
+	// (expired, or within ReaderMargin of expiry).
+	ErrUnavailable = errors.New("credential unavailable")
+)
+
+// Credential is a value as readers see it.
+type Credential struct {
+	AppID       string
+	Kind        Kind
+	Value       string
+	ExpiresAt   time.Time // when WeChat stops accepting Value
+	RefreshedAt time.Time // when Value was obtained
+	Version     int64     // +1 each time Value changes
+}
+
+// Usable reports whether a reader may hand Value out at now.
+func (c Credential) Usable(now time.Time) bool {
+	return c.Value != "" && now.Before(c.ExpiresAt.Add(-ReaderMargin))
+}
+
+// DueAt is when the refresher should fetch a new value.
+func (c Credential) DueAt() time.Time { return DueAt(c.Kind, c.ExpiresAt) }
+
+// Fresh reports whether the value needs no refresh at now.
+func (c Credential) Fresh(now time.Time) bool { return c.Value != "" && now.Before(c.DueAt()) }
+
+// DueAt is the refresh time for a value of kind k expiring at expiresAt.
+func DueAt(k Kind, expiresAt time.Time) time.Time {
+	if k.IsTicket() {
+		return expiresAt.Add(-TicketLead)
+	}
+	return expiresAt.Add(-AccessTokenLead)
+}
+
+// CacheUntil is the latest instant a reader that loaded c at loadedAt may
+// keep serving it from memory: at most MaxCacheAge and never past
+// expires_at - ReaderMargin.
+func (c Credential) CacheUntil(loadedAt time.Time) time.Time {
+	until := loadedAt.Add(MaxCacheAge)
+	if limit := c.ExpiresAt.Add(-ReaderMargin); limit.Before(until) {
+		until = limit
+	}
+	return until
+}
+
+// Record is the whole stored item: the credential plus the refresher's
+// bookkeeping (lease, forced-refresh budget, last upstream error).
+type Record struct {
+	Credential
+
+	LeaseOwner string
+	LeaseUntil time.Time // millisecond precision
+
+	ForceDay    string // YYYY-MM-DD in Asia/Shanghai
+	ForceCount  int
+	LastForceAt time.Time
+
+	LastErrorCode int
+	LastError     string
+	LastErrorAt   time.Time
+}
+
+// LeaseHeld reports whether a live lease exists at now.
+func (r Record) LeaseHeld(now time.Time) bool {
+	return r.LeaseOwner != "" && now.Before(r.LeaseUntil)
+}
+
+// shanghai is WeChat's quota day zone. A fixed offset avoids needing tzdata
+// in the Lambda image (China has no daylight saving time).
+var shanghai = time.FixedZone("Asia/Shanghai", 8*60*60)
+
+// ForceDay returns the forced-refresh budget day (Asia/Shanghai) of t.
+func ForceDay(t time.Time) string { return t.In(shanghai).Format("2006-01-02") }
+
+// ForceUsed returns how many forced refreshes were spent on the day of now.
+func (r Record) ForceUsed(now time.Time) int {
+	if r.ForceDay != ForceDay(now) {
+		return 0
+	}
+	return r.ForceCount
+}

@@ -1,0 +1,37 @@
+// Package wechat is a client for the WeChat Official Account HTTP API as
+// wxcentral needs it: stable_token, getticket and authenticated calls.
+//
+// The package depends on net/http only. Errors are *Error (an errcode from
+// WeChat) or *NetworkError (WeChat could not be reached); ErrorClass maps
+// both to a Class that drives retry and alarm behaviour. No error or log
+// line produced here contains an AppSecret or an access_token.
+package wechat
+
+import "time"
+
+// Default API bases. The backup is used only after a network failure on the
+// primary, and only when the client was not given an explicit base.
+const (
+	DefaultBaseURL = "https://api.weixin.qq.com"
+	BackupBaseURL  = "https://api2.weixin.qq.com"
+)
+
+// Token is an access_token as returned by stable_token.
+type Token struct {
+	AccessToken string
+	ExpiresIn   time.Duration // as returned; always use it, never a constant
+	ReceivedAt  time.Time     // when the response arrived (client clock)
+}
+
+// ExpiresAt is ReceivedAt + ExpiresIn.
+func (t Token) ExpiresAt() time.Time { return t.ReceivedAt.Add(t.ExpiresIn) }
+
+// Ticket is a JS-SDK ticket as returned by getticket.
+type Ticket struct {
+	Ticket     string
+	ExpiresIn  time.Duration
+	ReceivedAt time.Time
+}
+
+// ExpiresAt is ReceivedAt + ExpiresIn.
+func (t Ticket) ExpiresAt() time.Time { return t.ReceivedAt.Add(t.ExpiresIn) }
