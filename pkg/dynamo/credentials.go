@@ -1,0 +1,271 @@
+package dynamo
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/wxcentral/wxcentral/pkg/credential"
+)
+
+// Credential item attributes (DESIGN.md §4). Every *_at is unix seconds;
+// lease_until is unix milliseconds.
+const (
+	AttrValue         = "value"
+	AttrExpiresAt     = "expires_at"
+	AttrRefreshedAt   = "refreshed_at"
+	AttrVersion       = "version"
+	AttrLeaseOwner    = "lease_owner"
+	AttrLeaseUntil    = "lease_until"
+	AttrForceDay      = "force_day"
+	AttrForceCount    = "force_count"
+	AttrLastForceAt   = "last_force_at"
+	AttrLastErrorCode = "last_error_code"
+	AttrLastError     = "last_error"
+	AttrLastErrorAt   = "last_error_at"
+)
+
+// credPrefix starts the partition key of every credential item.
+const credPrefix = "cred#"
+
+// CredentialStore reads and writes credential items. Every method is one
+// DynamoDB call (SpendForce may re-read to explain a refusal), and every
+// write is conditional, so any number of refreshers can share a table.
+type CredentialStore struct {
+	api   API
+	table string
+}
+
+// NewCredentialStore returns a store for the credential items of table.
+func NewCredentialStore(api API, table string) *CredentialStore {
+	return &CredentialStore{api: api, table: table}
+}
+
+func keyOf(appid string, kind credential.Kind) map[string]types.AttributeValue {
+	return map[string]types.AttributeValue{AttrPK: &types.AttributeValueMemberS{Value: credential.Key(appid, kind)}}
+}
+
+// Get returns the item as stored (expired values included: deciding whether
+// a value may be used is the reader's job, see credential.Credential.Usable).
+// It returns credential.ErrNotFound when no item exists.
+func (s *CredentialStore) Get(ctx context.Context, appid string, kind credential.Kind, consistent bool) (credential.Record, error) {
+	out, err := s.api.GetItem(ctx, &dynamodb.GetItemInput{
+		TableName:      aws.String(s.table),
+		Key:            keyOf(appid, kind),
+		ConsistentRead: aws.Bool(consistent),
+	})
+	if err != nil {
+		return credential.Record{}, fmt.Errorf("get %s/%s: %w", appid, kind, err)
+	}
+	if len(out.Item) == 0 {
+		return credential.Record{}, fmt.Errorf("get %s/%s: %w", appid, kind, credential.ErrNotFound)
+	}
+	rec, err := DecodeCredential(out.Item)
+	if err != nil {
+		return credential.Record{}, fmt.Errorf("get %s/%s: %w", appid, kind, err)
+	}
+	return rec, nil
+}
+
+// List scans the table for every credential item (for the operator's status
+// command; a scan is fine for a table holding a handful of apps).
+func (s *CredentialStore) List(ctx context.Context) ([]credential.Record, error) {
+	var (
+		recs  []credential.Record
+		start map[string]types.AttributeValue
+	)
+	for {
+		out, err := s.api.Scan(ctx, &dynamodb.ScanInput{
+			TableName:                 aws.String(s.table),
+			FilterExpression:          aws.String("begins_with(#pk, :prefix)"),
+			ExpressionAttributeNames:  map[string]string{"#pk": AttrPK},
+			ExpressionAttributeValues: map[string]types.AttributeValue{":prefix": &types.AttributeValueMemberS{Value: credPrefix}},
+			ExclusiveStartKey:         start,
+			ConsistentRead:            aws.Bool(true),
+		})
+		if err != nil {
+			return nil, fmt.Errorf("list credentials: %w", err)
+		}
+		for _, item := range out.Items {
+			rec, err := DecodeCredential(item)
+			if err != nil {
+				return nil, fmt.Errorf("list credentials: %w", err)
+			}
+			recs = append(recs, rec)
+		}
+		if len(out.LastEvaluatedKey) == 0 {
+			return recs, nil
+		}
+		start = out.LastEvaluatedKey
+	}
+}
+
+// DecodeCredential turns a credential item into a Record. Absent optional
+// attributes give zero values; a malformed one is an error naming it.
+func DecodeCredential(item map[string]types.AttributeValue) (credential.Record, error) {
+	var r credential.Record
+	pk, err := attrS(item, AttrPK)
+	if err != nil {
+		return r, err
+	}
+	appid, kind, err := parseKey(pk)
+	if err != nil {
+		return r, err
+	}
+	r.AppID, r.Kind = appid, kind
+	d := decoder{item: item}
+	r.Value = d.s(AttrValue)
+	r.ExpiresAt = d.unixSec(AttrExpiresAt)
+	r.RefreshedAt = d.unixSec(AttrRefreshedAt)
+	r.Version = d.n(AttrVersion)
+	r.LeaseOwner = d.s(AttrLeaseOwner)
+	r.LeaseUntil = d.unixMilli(AttrLeaseUntil)
+	r.ForceDay = d.s(AttrForceDay)
+	r.ForceCount = int(d.n(AttrForceCount))
+	r.LastForceAt = d.unixSec(AttrLastForceAt)
+	r.LastErrorCode = int(d.n(AttrLastErrorCode))
+	r.LastError = d.s(AttrLastError)
+	r.LastErrorAt = d.unixSec(AttrLastErrorAt)
+	if d.err != nil {
+		return credential.Record{}, fmt.Errorf("item %s: %w", pk, d.err)
+	}
+	return r, nil
+}
+
+func parseKey(pk string) (string, credential.Kind, error) {
+	rest, ok := strings.CutPrefix(pk, credPrefix)
+	i := strings.LastIndexByte(rest, '#')
+	if !ok || i <= 0 {
+		return "", "", fmt.Errorf("pk: not a credential key")
+	}
+	kind, err := credential.ParseKind(rest[i+1:])
+	if err != nil || rest[i+1:] == "" {
+		return "", "", fmt.Errorf("pk: unknown kind")
+	}
+	return rest[:i], kind, nil
+}
+
+func attrS(item map[string]types.AttributeValue, name string) (string, error) {
+	v, ok := item[name]
+	if !ok {
+		return "", fmt.Errorf("%s: missing", name)
+	}
+	s, ok := v.(*types.AttributeValueMemberS)
+	if !ok {
+		return "", fmt.Errorf("%s: not a string", name)
+	}
+	return s.Value, nil
+}
+
+// decoder collects the first decoding error so DecodeCredential reads flat.
+type decoder struct {
+	item map[string]types.AttributeValue
+	err  error
+}
+
+func (d *decoder) fail(name, what string) {
+	if d.err == nil {
+		d.err = fmt.Errorf("%s: %s", name, what)
+	}
+}
+
+func (d *decoder) s(name string) string {
+	v, ok := d.item[name]
+	if !ok {
+		return ""
+	}
+	s, ok := v.(*types.AttributeValueMemberS)
+	if !ok {
+		d.fail(name, "not a string")
+		return ""
+	}
+	return s.Value
+}
+
+func (d *decoder) n(name string) int64 {
+	v, ok := d.item[name]
+	if !ok {
+		return 0
+	}
+	n, ok := v.(*types.AttributeValueMemberN)
+	if !ok {
+		d.fail(name, "not a number")
+		return 0
+	}
+	i, err := strconv.ParseInt(n.Value, 10, 64)
+	if err != nil {
+		d.fail(name, "not an integer")
+		return 0
+	}
+	return i
+}
+
+func (d *decoder) unixSec(name string) time.Time {
+	if _, ok := d.item[name]; !ok {
+		return time.Time{}
+	}
+	return time.Unix(d.n(name), 0)
+}
+
+func (d *decoder) unixMilli(name string) time.Time {
+	if _, ok := d.item[name]; !ok {
+		return time.Time{}
+	}
+	return time.UnixMilli(d.n(name))
+}
+
+// EncodeCredential is the inverse of DecodeCredential: the whole item for
+// r, omitting zero-valued optional attributes (the lease, budget and error
+// attributes exist only while they mean something).
+func EncodeCredential(r credential.Record) map[string]types.AttributeValue {
+	item := map[string]types.AttributeValue{AttrPK: &types.AttributeValueMemberS{Value: credential.Key(r.AppID, r.Kind)}}
+	putS := func(name, v string) {
+		if v != "" {
+			item[name] = &types.AttributeValueMemberS{Value: v}
+		}
+	}
+	putN := func(name string, v int64, present bool) {
+		if present {
+			item[name] = num(v)
+		}
+	}
+	putS(AttrValue, r.Value)
+	putN(AttrExpiresAt, r.ExpiresAt.Unix(), !r.ExpiresAt.IsZero())
+	putN(AttrRefreshedAt, r.RefreshedAt.Unix(), !r.RefreshedAt.IsZero())
+	putN(AttrVersion, r.Version, r.Version != 0)
+	putS(AttrLeaseOwner, r.LeaseOwner)
+	putN(AttrLeaseUntil, r.LeaseUntil.UnixMilli(), r.LeaseOwner != "")
+	putS(AttrForceDay, r.ForceDay)
+	putN(AttrForceCount, int64(r.ForceCount), r.ForceDay != "")
+	putN(AttrLastForceAt, r.LastForceAt.Unix(), !r.LastForceAt.IsZero())
+	putN(AttrLastErrorCode, int64(r.LastErrorCode), !r.LastErrorAt.IsZero())
+	putS(AttrLastError, r.LastError)
+	putN(AttrLastErrorAt, r.LastErrorAt.Unix(), !r.LastErrorAt.IsZero())
+	return item
+}
+
+// Put writes r as a whole item, unconditionally. It is for seeding tests and
+// the local stack; refreshers use the conditional methods.
+func (s *CredentialStore) Put(ctx context.Context, r credential.Record) error {
+	_, err := s.api.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(s.table), Item: EncodeCredential(r)})
+	if err != nil {
+		return fmt.Errorf("put %s/%s: %w", r.AppID, r.Kind, err)
+	}
+	return nil
+}
+
+func num(v int64) *types.AttributeValueMemberN {
+	return &types.AttributeValueMemberN{Value: strconv.FormatInt(v, 10)}
+}
+
+func isConditionFailed(err error) bool {
+	var ccf *types.ConditionalCheckFailedException
+	return errors.As(err, &ccf)
+}
