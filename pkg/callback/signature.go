@@ -1,0 +1,67 @@
+package callback
+
+import (
+	"crypto/sha1"
+	"crypto/subtle"
+	"encoding/hex"
+)
+
+// Signature is WeChat's `signature` query parameter: the lowercase hex SHA-1
+// of token, timestamp and nonce sorted lexicographically and concatenated.
+func Signature(token, timestamp, nonce string) string {
+	var out [40]byte
+	sign(&out, token, timestamp, nonce, "", 3)
+	return string(out[:])
+}
+
+// MsgSignature is WeChat's `msg_signature`: like Signature with the base64
+// Encrypt text as a fourth element.
+func MsgSignature(token, timestamp, nonce, encrypt string) string {
+	var out [40]byte
+	sign(&out, token, timestamp, nonce, encrypt, 4)
+	return string(out[:])
+}
+
+// VerifySignature reports whether sig is the Signature of token, timestamp
+// and nonce. The comparison takes constant time.
+func VerifySignature(sig, token, timestamp, nonce string) bool {
+	var out [40]byte
+	sign(&out, token, timestamp, nonce, "", 3)
+	return equal40(&out, sig)
+}
+
+// VerifyMsgSignature reports whether sig is the MsgSignature of token,
+// timestamp, nonce and encrypt. The comparison takes constant time.
+func VerifyMsgSignature(sig, token, timestamp, nonce, encrypt string) bool {
+	var out [40]byte
+	sign(&out, token, timestamp, nonce, encrypt, 4)
+	return equal40(&out, sig)
+}
+
+func equal40(want *[40]byte, got string) bool {
+	if len(got) != len(want) {
+		return false
+	}
+	var g [40]byte
+	copy(g[:], got)
+	return subtle.ConstantTimeCompare(want[:], g[:]) == 1
+}
+
+// sign writes the hex digest of the n first parts, sorted, into out. It
+// sorts a fixed array in place so that signing does not allocate.
+func sign(out *[40]byte, a, b, c, d string, n int) {
+	parts := [4]string{a, b, c, d}
+	p := parts[:n]
+	for i := 1; i < len(p); i++ {
+		for j := i; j > 0 && p[j] < p[j-1]; j-- {
+			p[j], p[j-1] = p[j-1], p[j]
+		}
+	}
+	h := sha1.New()
+	for _, s := range p {
+		h.Write([]byte(s))
+	}
+	var sum [sha1.Size]byte
+	h.Sum(sum[:0])
+	hex.Encode(out[:], sum[:])
+}
