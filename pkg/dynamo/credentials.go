@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"strconv"
 	"strings"
 	"time"
@@ -269,3 +270,204 @@ func isConditionFailed(err error) bool {
 	var ccf *types.ConditionalCheckFailedException
 	return errors.As(err, &ccf)
 }
+
+// update runs one conditional UpdateItem returning the item after it.
+// A failed condition is reported as condErr.
+func (s *CredentialStore) update(ctx context.Context, appid string, kind credential.Kind, expr, cond string,
+	names map[string]string, values map[string]types.AttributeValue, condErr error) (credential.Record, error) {
+	out, err := s.api.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:                 aws.String(s.table),
+		Key:                       keyOf(appid, kind),
+		UpdateExpression:          aws.String(expr),
+		ConditionExpression:       aws.String(cond),
+		ExpressionAttributeNames:  names,
+		ExpressionAttributeValues: values,
+		ReturnValues:              types.ReturnValueAllNew,
+	})
+	if err != nil {
+		if isConditionFailed(err) {
+			return credential.Record{}, condErr
+		}
+		return credential.Record{}, err
+	}
+	return DecodeCredential(out.Attributes)
+}
+
+// TakeLease sets lease_owner = owner and lease_until = now+ttl, only if no
+// live lease exists (none, or lease_until <= now), and returns the item
+// after the update. It returns credential.ErrLeaseHeld when another
+// refresher holds a live lease. The item is created when absent.
+func (s *CredentialStore) TakeLease(ctx context.Context, appid string, kind credential.Kind, owner string, now time.Time, ttl time.Duration) (credential.Record, error) {
+	if owner == "" {
+		return credential.Record{}, fmt.Errorf("take lease %s/%s: owner: missing", appid, kind)
+	}
+	rec, err := s.update(ctx, appid, kind,
+		"SET #lo = :me, #lu = :until",
+		"attribute_not_exists(#lu) OR #lu <= :now",
+		map[string]string{"#lo": AttrLeaseOwner, "#lu": AttrLeaseUntil},
+		map[string]types.AttributeValue{
+			":me":    &types.AttributeValueMemberS{Value: owner},
+			":until": num(now.Add(ttl).UnixMilli()),
+			":now":   num(now.UnixMilli()),
+		}, credential.ErrLeaseHeld)
+	if err != nil {
+		return rec, fmt.Errorf("take lease %s/%s: %w", appid, kind, err)
+	}
+	return rec, nil
+}
+
+// Commit is what a leaseholder writes after WeChat answered.
+type Commit struct {
+	Owner       string    // the lease owner id passed to TakeLease
+	PrevValue   string    // the value the item held when the lease was taken ("" for none)
+	Value       string    // the value WeChat returned
+	ExpiresAt   time.Time // response time + expires_in
+	RefreshedAt time.Time // response time
+}
+
+// Commit writes a refreshed value, fenced on the caller's lease: only if
+// lease_owner is still c.Owner and the value is still c.PrevValue. It sets
+// value, expires_at and refreshed_at, adds 1 to version only when the value
+// changed, clears last_error_* and removes the lease, in one conditional
+// update, and returns the item after it. A lost lease returns
+// credential.ErrLeaseLost and writes nothing.
+func (s *CredentialStore) Commit(ctx context.Context, appid string, kind credential.Kind, c Commit) (credential.Record, error) {
+	if c.Owner == "" || c.Value == "" {
+		return credential.Record{}, fmt.Errorf("commit %s/%s: owner and value: missing", appid, kind)
+	}
+	names := map[string]string{
+		"#lo": AttrLeaseOwner, "#lu": AttrLeaseUntil, "#v": AttrValue, "#exp": AttrExpiresAt,
+		"#ref": AttrRefreshedAt, "#lec": AttrLastErrorCode, "#le": AttrLastError, "#lea": AttrLastErrorAt,
+	}
+	values := map[string]types.AttributeValue{
+		":me":  &types.AttributeValueMemberS{Value: c.Owner},
+		":val": &types.AttributeValueMemberS{Value: c.Value},
+		":exp": num(c.ExpiresAt.Unix()),
+		":ref": num(c.RefreshedAt.Unix()),
+	}
+	expr := "SET #v = :val, #exp = :exp, #ref = :ref"
+	if c.Value != c.PrevValue {
+		names["#ver"] = AttrVersion
+		values[":one"] = num(1)
+		expr += " ADD #ver :one"
+	}
+	expr += " REMOVE #lo, #lu, #lec, #le, #lea"
+	cond := "#lo = :me AND attribute_not_exists(#v)"
+	if c.PrevValue != "" {
+		values[":prev"] = &types.AttributeValueMemberS{Value: c.PrevValue}
+		cond = "#lo = :me AND #v = :prev"
+	}
+	rec, err := s.update(ctx, appid, kind, expr, cond, names, values, credential.ErrLeaseLost)
+	if err != nil {
+		return rec, fmt.Errorf("commit %s/%s: %w", appid, kind, err)
+	}
+	return rec, nil
+}
+
+// Failure is an upstream failure as recorded in last_error_*. Message must
+// not contain a secret or token (WeChat's errmsg and the wechat package's
+// errors never do).
+type Failure struct {
+	Code    int // WeChat errcode, or the HTTP status of an HTTP-level failure, or 0 for a network failure
+	Message string
+	At      time.Time
+}
+
+// RecordFailure writes last_error_code, last_error and last_error_at and
+// releases the caller's lease, in one update conditional on the lease. A
+// lost lease returns credential.ErrLeaseLost and writes nothing (the new
+// leaseholder's outcome is the one that counts).
+func (s *CredentialStore) RecordFailure(ctx context.Context, appid string, kind credential.Kind, owner string, f Failure) error {
+	msg := f.Message
+	if msg == "" {
+		msg = "unknown error"
+	}
+	_, err := s.update(ctx, appid, kind,
+		"SET #lec = :code, #le = :msg, #lea = :at REMOVE #lo, #lu",
+		"#lo = :me",
+		map[string]string{"#lo": AttrLeaseOwner, "#lu": AttrLeaseUntil, "#lec": AttrLastErrorCode, "#le": AttrLastError, "#lea": AttrLastErrorAt},
+		map[string]types.AttributeValue{
+			":me":   &types.AttributeValueMemberS{Value: owner},
+			":code": num(int64(f.Code)),
+			":msg":  &types.AttributeValueMemberS{Value: msg},
+			":at":   num(f.At.Unix()),
+		}, credential.ErrLeaseLost)
+	if err != nil {
+		return fmt.Errorf("record failure %s/%s: %w", appid, kind, err)
+	}
+	return nil
+}
+
+// ReleaseLease removes the caller's lease without other changes. A lease
+// already gone or taken over returns credential.ErrLeaseLost.
+func (s *CredentialStore) ReleaseLease(ctx context.Context, appid string, kind credential.Kind, owner string) error {
+	_, err := s.update(ctx, appid, kind, "REMOVE #lo, #lu", "#lo = :me",
+		map[string]string{"#lo": AttrLeaseOwner, "#lu": AttrLeaseUntil},
+		map[string]types.AttributeValue{":me": &types.AttributeValueMemberS{Value: owner}},
+		credential.ErrLeaseLost)
+	if err != nil {
+		return fmt.Errorf("release lease %s/%s: %w", appid, kind, err)
+	}
+	return nil
+}
+
+// SpendForce takes one unit of the forced-refresh budget for the caller,
+// who must hold the lease: force_count + 1 on the same Asia/Shanghai day
+// (1 on a new day), last_force_at = now. The daily limit and the 30 s
+// spacing are checked in the write's condition; a refusal is explained by
+// a consistent re-read as credential.ErrForceBudgetExhausted,
+// credential.ErrForceTooSoon or credential.ErrLeaseLost. It returns the
+// item after the update.
+func (s *CredentialStore) SpendForce(ctx context.Context, appid string, kind credential.Kind, owner string, now time.Time, limit int) (credential.Record, error) {
+	today := credential.ForceDay(now)
+	names := map[string]string{"#lo": AttrLeaseOwner, "#fd": AttrForceDay, "#fc": AttrForceCount, "#lfa": AttrLastForceAt}
+	values := map[string]types.AttributeValue{
+		":me":     &types.AttributeValueMemberS{Value: owner},
+		":today":  &types.AttributeValueMemberS{Value: today},
+		":now":    num(now.Unix()),
+		":spaced": num(now.Add(-credential.ForceSpacing).Unix()),
+		":one":    num(1),
+	}
+	spaced := "(attribute_not_exists(#lfa) OR #lfa <= :spaced)"
+	sameDay := func() (credential.Record, error) {
+		v := maps.Clone(values)
+		v[":limit"] = num(int64(limit))
+		return s.update(ctx, appid, kind, "SET #fc = #fc + :one, #lfa = :now",
+			"#lo = :me AND #fd = :today AND #fc < :limit AND "+spaced, names, v, errRefused)
+	}
+	newDay := func() (credential.Record, error) {
+		if limit < 1 {
+			return credential.Record{}, errRefused
+		}
+		return s.update(ctx, appid, kind, "SET #fd = :today, #fc = :one, #lfa = :now",
+			"#lo = :me AND (attribute_not_exists(#fd) OR #fd <> :today) AND "+spaced, names, values, errRefused)
+	}
+	wrap := func(err error) error { return fmt.Errorf("spend force budget %s/%s: %w", appid, kind, err) }
+	rec, err := sameDay()
+	for attempt := 0; errors.Is(err, errRefused) && attempt < 3; attempt++ {
+		cur, gerr := s.Get(ctx, appid, kind, true)
+		switch {
+		case errors.Is(gerr, credential.ErrNotFound):
+			return credential.Record{}, wrap(credential.ErrLeaseLost)
+		case gerr != nil:
+			return credential.Record{}, wrap(gerr)
+		case cur.LeaseOwner != owner:
+			return credential.Record{}, wrap(credential.ErrLeaseLost)
+		case cur.ForceUsed(now) >= limit:
+			return credential.Record{}, wrap(credential.ErrForceBudgetExhausted)
+		case !cur.LastForceAt.IsZero() && cur.LastForceAt.Unix() > now.Add(-credential.ForceSpacing).Unix():
+			return credential.Record{}, wrap(credential.ErrForceTooSoon)
+		case cur.ForceDay == today:
+			rec, err = sameDay()
+		default:
+			rec, err = newDay()
+		}
+	}
+	if err != nil {
+		return credential.Record{}, wrap(err)
+	}
+	return rec, nil
+}
+
+// errRefused marks a failed SpendForce condition before it is explained.
+var errRefused = errors.New("condition refused")
