@@ -1,0 +1,100 @@
+package metrics
+
+import "time"
+
+// Metric names. template.yaml's alarms use exactly these (see doc.go).
+const (
+	RefreshOutcome       = "RefreshOutcome"
+	RefreshFailures      = "RefreshFailures"
+	TokenSecondsToExpiry = "TokenSecondsToExpiry"
+	WeChatCallLatency    = "WeChatCallLatency"
+	ForcedRefreshes      = "ForcedRefreshes"
+	TokenRequests        = "TokenRequests"
+	CallbackRequests     = "CallbackRequests"
+	CallbackDuplicates   = "CallbackDuplicates"
+)
+
+// Dimension names.
+const (
+	DimOutcome    = "Outcome"
+	DimErrorClass = "ErrorClass"
+	DimAppID      = "AppId"
+	DimKind       = "Kind"
+	DimAPI        = "API"
+)
+
+// Names lists every metric this package defines, for tests that check
+// alarms and dashboards against it.
+var Names = []string{
+	RefreshOutcome, RefreshFailures, TokenSecondsToExpiry, WeChatCallLatency,
+	ForcedRefreshes, TokenRequests, CallbackRequests, CallbackDuplicates,
+}
+
+// Refresh returns the metrics of one sweep result: RefreshOutcome by outcome
+// and, when errorClass is not empty, RefreshFailures by class.
+func Refresh(outcome, errorClass string) []Metric {
+	ms := []Metric{{Name: RefreshOutcome, Unit: Count, Value: 1, Dimensions: []Dimension{{DimOutcome, outcome}}}}
+	if errorClass != "" {
+		ms = append(ms, Metric{Name: RefreshFailures, Unit: Count, Value: 1, Dimensions: []Dimension{{DimErrorClass, errorClass}}})
+	}
+	return ms
+}
+
+// SecondsToExpiry reports how long the stored value of (appid, kind) stays
+// valid; negative once it has expired. The [Kind] rollup carries the alarm.
+func SecondsToExpiry(appid, kind string, left time.Duration) Metric {
+	return Metric{
+		Name: TokenSecondsToExpiry, Unit: Seconds, Value: left.Seconds(),
+		Dimensions: []Dimension{{DimAppID, appid}, {DimKind, kind}},
+		Rollups:    [][]string{{DimKind}},
+	}
+}
+
+// WeChatCall reports the latency of one WeChat API call (api names the
+// endpoint, e.g. "stable_token" or "getticket").
+func WeChatCall(api string, elapsed time.Duration) Metric {
+	return Metric{
+		Name: WeChatCallLatency, Unit: Milliseconds, Value: float64(elapsed.Microseconds()) / 1000,
+		Dimensions: []Dimension{{DimAPI, api}},
+	}
+}
+
+// ForcedRefresh counts one force_refresh=true call to WeChat for (appid, kind).
+func ForcedRefresh(appid, kind string) Metric {
+	return Metric{
+		Name: ForcedRefreshes, Unit: Count, Value: 1,
+		Dimensions: []Dimension{{DimAppID, appid}, {DimKind, kind}},
+		Rollups:    [][]string{{DimKind}},
+	}
+}
+
+// TokenRequest counts one token-function request by the class of its status.
+func TokenRequest(status int) Metric {
+	return Metric{Name: TokenRequests, Unit: Count, Value: 1, Dimensions: []Dimension{{DimOutcome, StatusClass(status)}}}
+}
+
+// CallbackRequest counts one callback request by the class of its status.
+func CallbackRequest(status int) Metric {
+	return Metric{Name: CallbackRequests, Unit: Count, Value: 1, Dimensions: []Dimension{{DimOutcome, StatusClass(status)}}}
+}
+
+// CallbackDuplicate counts one push WeChat delivered again for a known app.
+func CallbackDuplicate(appid string) Metric {
+	return Metric{Name: CallbackDuplicates, Unit: Count, Value: 1, Dimensions: []Dimension{{DimAppID, appid}}}
+}
+
+// StatusClass maps an HTTP status to its class: "2xx", "3xx", "4xx", "5xx",
+// or "other" outside 200-599.
+func StatusClass(status int) string {
+	switch {
+	case status >= 200 && status < 300:
+		return "2xx"
+	case status >= 300 && status < 400:
+		return "3xx"
+	case status >= 400 && status < 500:
+		return "4xx"
+	case status >= 500 && status < 600:
+		return "5xx"
+	}
+	return "other"
+}

@@ -1,0 +1,45 @@
+// Package metrics writes CloudWatch metrics in the Embedded Metric Format
+// (EMF): one JSON object per line on an io.Writer (stdout in Lambda), from
+// which CloudWatch Logs extracts the metric values. No API call, no extra IAM
+// permission and no added latency on the request path.
+//
+// Every metric is published in the namespace "wxcentral". The names and
+// dimensions below are a contract with template.yaml: its alarms select
+// metrics by exactly these names and dimension values, and a test in
+// internal/samtemplate fails when an alarm names a metric this package does
+// not define.
+//
+//	metric                unit          dimension sets          emitted by   alarm in template.yaml
+//	RefreshOutcome        Count         [Outcome]               refresh      -
+//	RefreshFailures       Count         [ErrorClass]            refresh      one per class: configuration,
+//	                                                                          daily_quota, caller_bug, unknown
+//	                                                                          (any failure), transient
+//	                                                                          (failing for 5 minutes running)
+//	TokenSecondsToExpiry  Seconds       [Kind], [AppId Kind]    refresh      Kind=access_token, Minimum < 120
+//	WeChatCallLatency     Milliseconds  [API]                   refresh      -
+//	ForcedRefreshes       Count         [Kind], [AppId Kind]    refresh      Kind=access_token, 3 or more in an hour
+//	TokenRequests         Count         [Outcome]               token        -
+//	CallbackRequests      Count         [Outcome]               callback     Outcome=5xx, 3 or more in 5 minutes
+//	CallbackDuplicates    Count         [AppId]                 callback     -
+//
+// Dimension values:
+//   - Outcome of RefreshOutcome: the sweep result outcome (fresh, refreshed,
+//     unchanged, leased, failed).
+//   - ErrorClass: wechat.Class.String() (transient, token_rejected,
+//     configuration, daily_quota, minute_quota, caller_bug, unknown).
+//   - Outcome of TokenRequests and CallbackRequests: the HTTP status class
+//     (2xx, 4xx, 5xx; see StatusClass).
+//   - API: the WeChat endpoint called (e.g. stable_token, getticket).
+//   - AppId appears only after the app was found in the configuration, so a
+//     caller cannot create metrics by sending arbitrary appids.
+//
+// Usage from a function:
+//
+//	m := metrics.New(os.Stdout)
+//	m.Emit(metrics.Refresh("failed", "configuration")...)
+//	m.Emit(metrics.WeChatCall("stable_token", elapsed))
+//
+// An Emitter is safe for concurrent use; each metric is one line written
+// with a single Write call. A nil *Emitter discards everything, so libraries
+// can take an optional emitter without nil checks.
+package metrics
