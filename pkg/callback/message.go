@@ -1,0 +1,166 @@
+package callback
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+// Message types (MsgType) of WeChat pushes.
+const (
+	MsgTypeText       = "text"
+	MsgTypeImage      = "image"
+	MsgTypeVoice      = "voice"
+	MsgTypeVideo      = "video"
+	MsgTypeShortVideo = "shortvideo"
+	MsgTypeLocation   = "location"
+	MsgTypeLink       = "link"
+	MsgTypeEvent      = "event"
+)
+
+// Event names (Event, when MsgType is "event").
+const (
+	EventSubscribe             = "subscribe"
+	EventUnsubscribe           = "unsubscribe"
+	EventScan                  = "SCAN"
+	EventLocation              = "LOCATION"
+	EventClick                 = "CLICK"
+	EventView                  = "VIEW"
+	EventTemplateSendJobFinish = "TEMPLATESENDJOBFINISH"
+	EventMassSendJobFinish     = "MASSSENDJOBFINISH"
+	EventScanCodePush          = "scancode_push"
+	EventScanCodeWaitMsg       = "scancode_waitmsg"
+	EventPicSysPhoto           = "pic_sysphoto"
+	EventPicPhotoOrAlbum       = "pic_photo_or_album"
+	EventPicWeixin             = "pic_weixin"
+	EventLocationSelect        = "location_select"
+	EventViewMiniprogram       = "view_miniprogram"
+)
+
+// Message is a parsed push. The common fields are decoded; every element is
+// kept in Fields by its XML name, and Raw holds the plaintext XML, so
+// unknown message and event types lose nothing. Typed returns the typed
+// form of a known type.
+type Message struct {
+	AppID        string // the account the push was addressed to (from the URL)
+	ToUserName   string
+	FromUserName string
+	CreateTime   int64
+	MsgType      string
+	Event        string
+	EventKey     string
+	Content      string
+	MsgID        string  // MsgId, present on ordinary messages
+	Fields       []Field // every element in document order; Fields[0] is the root
+	Raw          string  // the plaintext XML as received (after decryption)
+}
+
+// ParseMessage parses a plaintext push. Unknown types parse without error.
+// Errors wrap ErrMalformed.
+func ParseMessage(raw []byte) (*Message, error) {
+	return parseMessage(string(raw))
+}
+
+func parseMessage(raw string) (*Message, error) {
+	fields, err := parseXML(raw)
+	if err != nil {
+		return nil, err
+	}
+	m := &Message{Fields: fields, Raw: raw}
+	var createTime string
+	for i := 1; i < len(fields); i++ {
+		f := &fields[i]
+		if f.Depth != 1 {
+			continue
+		}
+		switch f.Name {
+		case "ToUserName":
+			m.ToUserName = f.Value
+		case "FromUserName":
+			m.FromUserName = f.Value
+		case "CreateTime":
+			createTime = f.Value
+		case "MsgType":
+			m.MsgType = f.Value
+		case "Event":
+			m.Event = f.Value
+		case "EventKey":
+			m.EventKey = f.Value
+		case "Content":
+			m.Content = f.Value
+		case "MsgId":
+			m.MsgID = f.Value
+		}
+	}
+	if createTime != "" {
+		if m.CreateTime, err = strconv.ParseInt(strings.TrimSpace(createTime), 10, 64); err != nil {
+			return nil, fmt.Errorf("%w: CreateTime is not an integer", ErrMalformed)
+		}
+	}
+	return m, nil
+}
+
+// Get returns the text of the first top-level element named name, or "".
+func (m *Message) Get(name string) string {
+	v, _ := m.lookup(name)
+	return v
+}
+
+func (m *Message) lookup(name string) (string, bool) {
+	for i := 1; i < len(m.Fields); i++ {
+		if m.Fields[i].Depth == 1 && m.Fields[i].Name == name {
+			return m.Fields[i].Value, true
+		}
+	}
+	return "", false
+}
+
+// Children returns the child elements of the first top-level element named
+// name (for nested fields such as ScanCodeInfo or SendPicsInfo).
+func (m *Message) Children(name string) []Field {
+	for i := 1; i < len(m.Fields); i++ {
+		if f := m.Fields[i]; f.Depth == 1 && f.Name == name {
+			return m.Fields[i+1 : f.End]
+		}
+	}
+	return nil
+}
+
+// IsEvent reports whether the push is an event.
+func (m *Message) IsEvent() bool { return m.MsgType == MsgTypeEvent }
+
+// DedupeKey is the key of DESIGN.md §4: MsgId when present, else
+// FromUserName|CreateTime|Event|EventKey for events and
+// FromUserName|CreateTime|MsgType for anything else.
+func (m *Message) DedupeKey() string {
+	if m.MsgID != "" {
+		return m.MsgID
+	}
+	ct := strconv.FormatInt(m.CreateTime, 10)
+	if ct == "0" && m.Get("CreateTime") == "" {
+		ct = ""
+	}
+	if m.IsEvent() {
+		return m.FromUserName + "|" + ct + "|" + m.Event + "|" + m.EventKey
+	}
+	return m.FromUserName + "|" + ct + "|" + m.MsgType
+}
+
+func childValue(fields []Field, name string) string {
+	for _, f := range fields {
+		if f.Name == name {
+			return f.Value
+		}
+	}
+	return ""
+}
+
+func atoi(s string) int {
+	n, _ := strconv.Atoi(strings.TrimSpace(s))
+	return n
+}
+
+func atof(s string) float64 {
+	f, _ := strconv.ParseFloat(strings.TrimSpace(s), 64)
+	return f
+}

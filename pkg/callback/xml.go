@@ -1,0 +1,328 @@
+package callback
+
+import (
+	"bytes"
+	"encoding/xml"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"unicode/utf8"
+)
+
+// Errors for XML that is not a WeChat push. Both wrap ErrMalformed.
+var (
+	ErrNotXML  = fmt.Errorf("%w: body is not a single XML element", ErrMalformed)
+	ErrDoctype = fmt.Errorf("%w: XML directives (DOCTYPE, ENTITY) are not accepted", ErrMalformed)
+)
+
+// maxDepth bounds element nesting; WeChat pushes nest three levels at most.
+const maxDepth = 32
+
+// Field is one element of a push. A parsed document is a []Field in
+// document order: index 0 is the root (`<xml>`, Depth 0), its children have
+// Depth 1, and the descendants of element i are the fields i+1 .. End-1.
+type Field struct {
+	Name  string // the element's name as written (no namespace prefix)
+	Value string // its character data, CDATA included, entities decoded; "" when it has child elements
+	Depth int    // 0 for the root
+	End   int    // index just past this element's last descendant
+}
+
+// parseXML parses a push document. The common shape (elements, text,
+// CDATA, the five predefined entities) is scanned directly; anything else
+// (attributes, comments, processing instructions, character references,
+// CR line ends, non-ASCII names) goes to encoding/xml, whose verdict and
+// result the fast scanner reproduces exactly (see the differential fuzz
+// test). DOCTYPE and entity declarations are rejected either way.
+func parseXML(s string) ([]Field, error) {
+	fields, err := scanFast(s, make([]Field, 0, strings.Count(s, "<")/2+1))
+	if err == errFallback {
+		return parseReference([]byte(s))
+	}
+	return fields, err
+}
+
+// errFallback means "not in the subset the fast scanner handles".
+var errFallback = errors.New("callback: xml fast path declined")
+
+func scanFast(s string, out []Field) ([]Field, error) {
+	if strings.IndexByte(s, '\r') >= 0 {
+		return nil, errFallback // encoding/xml rewrites CR and CRLF
+	}
+	var stack [maxDepth]int
+	depth := 0
+	rootDone := false
+	i := 0
+	for i < len(s) {
+		if s[i] != '<' {
+			end := strings.IndexByte(s[i:], '<')
+			if end < 0 {
+				end = len(s)
+			} else {
+				end += i
+			}
+			raw := s[i:end]
+			i = end
+			if depth == 0 {
+				if !allSpace(raw) {
+					return nil, errFallback
+				}
+				continue
+			}
+			if strings.Contains(raw, "]]>") || !validChars(raw) {
+				return nil, errFallback
+			}
+			if err := addText(out, stack[depth-1], raw, true); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		if rootDone || i+1 >= len(s) {
+			return nil, errFallback
+		}
+		switch c := s[i+1]; {
+		case c == '/':
+			if depth == 0 {
+				return nil, errFallback
+			}
+			name, j := scanName(s, i+2)
+			j = skipSpace(s, j)
+			if j >= len(s) || s[j] != '>' {
+				return nil, errFallback
+			}
+			top := stack[depth-1]
+			if name != out[top].Name {
+				return nil, errFallback
+			}
+			closeField(out, top)
+			depth--
+			rootDone = depth == 0
+			i = j + 1
+		case c == '!':
+			if depth == 0 || !strings.HasPrefix(s[i:], "<![CDATA[") {
+				return nil, errFallback
+			}
+			k := strings.Index(s[i+9:], "]]>")
+			if k < 0 {
+				return nil, errFallback
+			}
+			data := s[i+9 : i+9+k]
+			if !validChars(data) {
+				return nil, errFallback
+			}
+			if err := addText(out, stack[depth-1], data, false); err != nil {
+				return nil, err
+			}
+			i += 9 + k + 3
+		default:
+			name, j := scanName(s, i+1)
+			if name == "" || depth == maxDepth {
+				return nil, errFallback
+			}
+			j = skipSpace(s, j)
+			selfClose := false
+			switch {
+			case j < len(s) && s[j] == '>':
+				j++
+			case j+1 < len(s) && s[j] == '/' && s[j+1] == '>':
+				selfClose = true
+				j += 2
+			default:
+				return nil, errFallback
+			}
+			if depth > 0 {
+				out[stack[depth-1]].Value = "" // a container's own text is not kept
+			}
+			out = append(out, Field{Name: name, Depth: depth})
+			idx := len(out) - 1
+			if selfClose {
+				closeField(out, idx)
+				rootDone = depth == 0
+			} else {
+				stack[depth] = idx
+				depth++
+			}
+			i = j
+		}
+	}
+	if !rootDone {
+		return nil, errFallback
+	}
+	return out, nil
+}
+
+func closeField(out []Field, idx int) {
+	out[idx].End = len(out)
+	if len(out) > idx+1 {
+		out[idx].Value = ""
+	}
+}
+
+// addText appends character data to element idx unless it already has
+// children. raw text has its predefined entities decoded.
+func addText(out []Field, idx int, data string, raw bool) error {
+	if len(out) > idx+1 {
+		return nil
+	}
+	if raw && strings.IndexByte(data, '&') >= 0 {
+		var ok bool
+		if data, ok = decodeEntities(data); !ok {
+			return errFallback
+		}
+	}
+	if out[idx].Value == "" {
+		out[idx].Value = data
+	} else if data != "" {
+		out[idx].Value += data
+	}
+	return nil
+}
+
+func decodeEntities(s string) (string, bool) {
+	var b strings.Builder
+	b.Grow(len(s))
+	for {
+		amp := strings.IndexByte(s, '&')
+		if amp < 0 {
+			b.WriteString(s)
+			return b.String(), true
+		}
+		b.WriteString(s[:amp])
+		s = s[amp:]
+		semi := strings.IndexByte(s, ';')
+		if semi < 0 {
+			return "", false
+		}
+		switch s[1:semi] {
+		case "lt":
+			b.WriteByte('<')
+		case "gt":
+			b.WriteByte('>')
+		case "amp":
+			b.WriteByte('&')
+		case "apos":
+			b.WriteByte('\'')
+		case "quot":
+			b.WriteByte('"')
+		default:
+			return "", false // character references and others: encoding/xml decides
+		}
+		s = s[semi+1:]
+	}
+}
+
+// scanName reads an ASCII XML name without a namespace prefix at s[i:].
+func scanName(s string, i int) (string, int) {
+	j := i
+	for j < len(s) {
+		c := s[j]
+		if 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || c == '_' ||
+			j > i && ('0' <= c && c <= '9' || c == '-' || c == '.') {
+			j++
+			continue
+		}
+		break
+	}
+	if j < len(s) && s[j] >= utf8.RuneSelf {
+		return "", j // non-ASCII name characters: encoding/xml decides
+	}
+	return s[i:j], j
+}
+
+func skipSpace(s string, i int) int {
+	for i < len(s) && (s[i] == ' ' || s[i] == '\t' || s[i] == '\n') {
+		i++
+	}
+	return i
+}
+
+func allSpace(s string) bool { return skipSpace(s, 0) == len(s) }
+
+// validChars reports whether s is UTF-8 made of XML characters (the CR
+// case is handled by the caller).
+func validChars(s string) bool {
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if c < 0x20 && c != '\t' && c != '\n' {
+				return false
+			}
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 || !xmlChar(r) {
+			return false
+		}
+		i += size
+	}
+	return true
+}
+
+func xmlChar(r rune) bool {
+	return r == 0x09 || r == 0x0A || r == 0x0D ||
+		r >= 0x20 && r <= 0xD7FF || r >= 0xE000 && r <= 0xFFFD || r >= 0x10000 && r <= 0x10FFFF
+}
+
+// parseReference parses data with encoding/xml into the same []Field form.
+// It is the fallback of parseXML and the oracle of its differential test.
+func parseReference(data []byte) ([]Field, error) {
+	d := xml.NewDecoder(bytes.NewReader(data))
+	var out []Field
+	var stack []int
+	var text []byte
+	rootDone := false
+	for {
+		tok, err := d.Token()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrNotXML, err)
+		}
+		switch t := tok.(type) {
+		case xml.StartElement:
+			if rootDone {
+				return nil, fmt.Errorf("%w: content after the root element", ErrNotXML)
+			}
+			if t.Name.Space != "" {
+				return nil, fmt.Errorf("%w: namespaced element", ErrNotXML)
+			}
+			if len(stack) == maxDepth {
+				return nil, fmt.Errorf("%w: nested deeper than %d", ErrNotXML, maxDepth)
+			}
+			if n := len(stack); n > 0 {
+				out[stack[n-1]].Value = ""
+			}
+			out = append(out, Field{Name: t.Name.Local, Depth: len(stack)})
+			stack = append(stack, len(out)-1)
+			text = text[:0]
+		case xml.EndElement:
+			top := stack[len(stack)-1]
+			stack = stack[:len(stack)-1]
+			if len(out) == top+1 {
+				out[top].Value = string(text)
+			}
+			closeField(out, top)
+			text = text[:0]
+			rootDone = len(stack) == 0
+		case xml.CharData:
+			if len(stack) == 0 {
+				if strings.Trim(string(t), " \t\r\n") != "" {
+					return nil, fmt.Errorf("%w: text outside the root element", ErrNotXML)
+				}
+				continue
+			}
+			if len(out) == stack[len(stack)-1]+1 {
+				text = append(text, t...)
+			}
+		case xml.Directive:
+			return nil, ErrDoctype
+		}
+	}
+	if !rootDone {
+		return nil, fmt.Errorf("%w: no root element", ErrNotXML)
+	}
+	return out, nil
+}
