@@ -1,6 +1,9 @@
 package credential
 
-import "errors"
+import (
+	"errors"
+	"time"
+)
 
 // Outcomes of the refresher's conditional writes. The store implementation
 // (pkg/dynamo) returns them; the orchestration (pkg/refresh) branches on them.
@@ -16,3 +19,20 @@ var (
 	// ForceSpacing ago.
 	ErrForceTooSoon = errors.New("previous forced refresh less than 30s ago")
 )
+
+// Commit is what a leaseholder writes after WeChat answered.
+type Commit struct {
+	Owner       string    // the lease owner id the lease was taken with
+	PrevValue   string    // the value the item held when the lease was taken ("" for none)
+	Value       string    // the value WeChat returned
+	ExpiresAt   time.Time // response time + expires_in
+	RefreshedAt time.Time // response time
+}
+
+// Failure is an upstream failure as recorded in last_error_*. Message must
+// not contain a secret or token (WeChat's errmsg never does).
+type Failure struct {
+	Code    int // WeChat errcode, the HTTP status of an HTTP-level failure, or 0 (network, other)
+	Message string
+	At      time.Time
+}

@@ -316,14 +316,8 @@ func (s *CredentialStore) TakeLease(ctx context.Context, appid string, kind cred
 	return rec, nil
 }
 
-// Commit is what a leaseholder writes after WeChat answered.
-type Commit struct {
-	Owner       string    // the lease owner id passed to TakeLease
-	PrevValue   string    // the value the item held when the lease was taken ("" for none)
-	Value       string    // the value WeChat returned
-	ExpiresAt   time.Time // response time + expires_in
-	RefreshedAt time.Time // response time
-}
+// Commit is what a leaseholder writes (see credential.Commit).
+type Commit = credential.Commit
 
 // Commit writes a refreshed value, fenced on the caller's lease: only if
 // lease_owner is still c.Owner and the value is still c.PrevValue. It sets
@@ -364,14 +358,8 @@ func (s *CredentialStore) Commit(ctx context.Context, appid string, kind credent
 	return rec, nil
 }
 
-// Failure is an upstream failure as recorded in last_error_*. Message must
-// not contain a secret or token (WeChat's errmsg and the wechat package's
-// errors never do).
-type Failure struct {
-	Code    int // WeChat errcode, or the HTTP status of an HTTP-level failure, or 0 for a network failure
-	Message string
-	At      time.Time
-}
+// Failure is an upstream failure for last_error_* (see credential.Failure).
+type Failure = credential.Failure
 
 // RecordFailure writes last_error_code, last_error and last_error_at and
 // releases the caller's lease, in one update conditional on the lease. A
