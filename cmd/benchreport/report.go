@@ -1,0 +1,133 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"text/tabwriter"
+)
+
+// packages are the packages whose benchmarks make up the report.
+func packages() []string {
+	return []string{
+		"./pkg/callback",
+		"./pkg/tokenclient",
+		"./pkg/tokenserver",
+		"./pkg/refresh",
+		"./internal/lambdabench",
+	}
+}
+
+// row is one line of the report.
+type row struct {
+	figure string
+	value  string
+	target string
+	status string // "ok", "MISS" (target missed), "n/a" (no target), "MISSING"
+}
+
+const (
+	ok      = "ok"
+	miss    = "MISS"
+	info    = "-"
+	missing = "MISSING"
+)
+
+// at most: value <= limit.
+func atMost(r *results, figure, bench, unit string, limit float64, format string) row {
+	v, found := r.median(bench, unit)
+	if !found {
+		return row{figure, "no result for " + bench + " " + unit, fmt.Sprintf("<= "+format, limit), missing}
+	}
+	st := ok
+	if v > limit {
+		st = miss
+	}
+	return row{figure, fmt.Sprintf(format, v), fmt.Sprintf("<= "+format, limit), st}
+}
+
+func shown(r *results, figure, bench, unit, format string) row {
+	v, found := r.median(bench, unit)
+	if !found {
+		return row{figure, "no result for " + bench + " " + unit, "", missing}
+	}
+	return row{figure, fmt.Sprintf(format, v), "", info}
+}
+
+func report(r *results) []row {
+	const (
+		pipe = "BenchmarkSafeModePipeline"
+		ref  = "BenchmarkSafeModePipelineReference"
+	)
+	rows := []row{
+		atMost(r, "callback safe-mode pipeline (ns/op)", pipe, "ns/op", 10000, "%.0f"),
+		atMost(r, "callback safe-mode pipeline (allocs/op)", pipe, "allocs/op", 20, "%.0f"),
+		shown(r, "callback safe-mode pipeline (B/op)", pipe, "B/op", "%.0f"),
+		shown(r, "reference: encoding/xml + crypto/aes (ns/op)", ref, "ns/op", "%.0f"),
+		shown(r, "reference: encoding/xml + crypto/aes (allocs/op)", ref, "allocs/op", "%.0f"),
+	}
+	pv, ok1 := r.median(pipe, "ns/op")
+	rv, ok2 := r.median(ref, "ns/op")
+	if ok1 && ok2 && rv > 0 {
+		st := ok
+		if pv/rv > 0.15 {
+			st = miss
+		}
+		rows = append(rows, row{"callback pipeline / reference", fmt.Sprintf("%.3f", pv/rv), "<= 0.150", st})
+	} else {
+		rows = append(rows, row{"callback pipeline / reference", "needs both benchmarks", "<= 0.150", missing})
+	}
+	rows = append(rows,
+		atMost(r, "tokenclient cache hit (ns/op)", "BenchmarkCacheHit", "ns/op", 100, "%.1f"),
+		atMost(r, "tokenclient cache hit (allocs/op)", "BenchmarkCacheHit", "allocs/op", 0, "%.0f"),
+		shown(r, "tokenclient cold read, dynalite (ns/op)", "BenchmarkColdRead", "ns/op", "%.0f"),
+		atMost(r, "token handler warm path (ns/op)", "BenchmarkWarmPath", "ns/op", 5000, "%.0f"),
+		atMost(r, "refresh sweep, all fresh: WeChat calls per sweep", "BenchmarkSweepAllFresh", "wechat-calls/op", 0, "%.0f"),
+		shown(r, "refresh sweep, all fresh: DynamoDB calls per sweep", "BenchmarkSweepAllFresh", "dynamodb-calls/op", "%.0f"),
+		shown(r, "refresh sweep, all fresh: credentials per sweep", "BenchmarkSweepAllFresh", "credentials/op", "%.0f"),
+		shown(r, "refresh sweep, all fresh (ms/op, dynalite)", "BenchmarkSweepAllFresh", "ms/op", "%.1f"),
+	)
+	for _, fn := range []string{"refresh", "token", "callback"} {
+		rows = append(rows, sizeRow(fn))
+	}
+	for _, fn := range []string{"refresh", "token", "callback"} {
+		rows = append(rows, atMost(r, fn+" init: exec to first /next (ms)", "BenchmarkInit/"+fn, "init-ms", 50, "%.1f"))
+	}
+	for _, fn := range []string{"refresh", "token", "callback"} {
+		rows = append(rows, atMost(r, fn+" peak RSS over 10,000 warm requests (MB)", "BenchmarkWarmRSS/"+fn, "peak-rss-MB", 40, "%.1f"))
+	}
+	return rows
+}
+
+func sizeRow(fn string) row {
+	path := filepath.Join("bin", fn, "bootstrap")
+	figure := fn + " bootstrap size (MB)"
+	st, err := os.Stat(path)
+	if err != nil {
+		return row{figure, path + " not built", "<= 10.0", missing}
+	}
+	mb := float64(st.Size()) / (1 << 20)
+	s := ok
+	if mb > 10 {
+		s = miss
+	}
+	return row{figure, fmt.Sprintf("%.2f", mb), "<= 10.0", s}
+}
+
+// printTable writes the report and reports whether any row failed.
+func printTable(w io.Writer, rows []row) bool {
+	fmt.Fprintln(w)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "figure\tvalue\ttarget\tstatus")
+	fmt.Fprintln(tw, "------\t-----\t------\t------")
+	failed := false
+	for _, r := range rows {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", r.figure, r.value, r.target, r.status)
+		if r.status == miss || r.status == missing {
+			failed = true
+		}
+	}
+	tw.Flush()
+	return failed
+}

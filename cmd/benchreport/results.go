@@ -1,0 +1,58 @@
+package main
+
+import (
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+// results holds every sample of every metric, keyed by benchmark name
+// without the -GOMAXPROCS suffix.
+type results struct {
+	samples map[string]map[string][]float64 // bench -> unit -> values
+}
+
+func newResults() *results { return &results{samples: map[string]map[string][]float64{}} }
+
+var procSuffix = regexp.MustCompile(`-\d+$`)
+
+// add parses one benchmark line: name, iterations, then value/unit pairs.
+func (r *results) add(line string) {
+	f := strings.Fields(line)
+	if len(f) < 4 {
+		return
+	}
+	name := procSuffix.ReplaceAllString(f[0], "")
+	if _, err := strconv.Atoi(f[1]); err != nil {
+		return
+	}
+	m := r.samples[name]
+	if m == nil {
+		m = map[string][]float64{}
+		r.samples[name] = m
+	}
+	for i := 2; i+1 < len(f); i += 2 {
+		v, err := strconv.ParseFloat(f[i], 64)
+		if err != nil {
+			continue
+		}
+		m[f[i+1]] = append(m[f[i+1]], v)
+	}
+}
+
+// median returns the median sample of unit for the benchmark, and whether
+// any sample exists.
+func (r *results) median(bench, unit string) (float64, bool) {
+	vs := r.samples[bench][unit]
+	if len(vs) == 0 {
+		return 0, false
+	}
+	s := append([]float64(nil), vs...)
+	sort.Float64s(s)
+	n := len(s)
+	if n%2 == 1 {
+		return s[n/2], true
+	}
+	return (s[n/2-1] + s[n/2]) / 2, true
+}
