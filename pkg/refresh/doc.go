@@ -1,0 +1,24 @@
+// Package refresh keeps every configured WeChat credential fresh in the
+// credential store with exactly one writer per credential (DESIGN.md §5).
+//
+// A sweep visits each (app, kind): a consistent read decides whether the
+// value is still fresh (credential.DueAt); if not, the refresher takes the
+// item's lease with a conditional write, re-checks, calls WeChat
+// (stable_token in normal mode, or getticket with the current
+// access_token) and commits the answer with a write fenced on its lease, so
+// a refresher whose lease was taken over can never overwrite a newer value.
+// Failures are classified by WeChat errcode class: transient ones are
+// retried with backoff inside the invocation's deadline; configuration and
+// daily-quota errors stop and alarm; a minute-quota error waits for the
+// next sweep. Every failure is recorded in the item's last_error_*.
+//
+// A forced refresh handles a caller's report that WeChat rejected a value:
+// if the store already holds another value it is returned; otherwise one
+// refresher (the leaseholder) probes stable_token in normal mode, and only
+// if WeChat still returns the rejected token spends the forced-refresh
+// budget (daily limit, 30 s spacing) on force_refresh=true. Concurrent
+// reports wait for the leaseholder's commit instead of calling WeChat.
+//
+// The package declares the small Store and WeChat interfaces it needs;
+// pkg/dynamo and pkg/wechat implement them. It never imports the AWS SDK.
+package refresh

@@ -1,0 +1,287 @@
+package refresh
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/wxcentral/wxcentral/pkg/credential"
+	"github.com/wxcentral/wxcentral/pkg/metrics"
+)
+
+// ForceRequest is the direct-invoke payload of a forced refresh:
+// {"action":"force","appid","kind","stale_token"}, where stale_token is
+// the value a caller saw rejected (40001/40014/42001).
+type ForceRequest struct {
+	Action     string `json:"action"`
+	AppID      string `json:"appid"`
+	Kind       string `json:"kind"`
+	StaleToken string `json:"stale_token"`
+}
+
+// Error codes of a forced refresh's answer.
+const (
+	ErrCodeForceBudgetExhausted = "force_budget_exhausted"
+	ErrCodeForceTooSoon         = "force_too_soon"
+	ErrCodeTokenUnavailable     = "token_unavailable"
+	ErrCodeUnknownApp           = "unknown_app"
+	ErrCodeBadRequest           = "bad_request"
+)
+
+// ForceResponse is a forced refresh's answer: the credential JSON of
+// DESIGN.md §6 ({"appid","kind","token","expires_at","expires_in","version"})
+// or, when Error is set, {"error","message"}. Either is a normal payload.
+type ForceResponse struct {
+	AppID     string
+	Kind      credential.Kind
+	Token     string
+	ExpiresAt int64 // unix seconds
+	ExpiresIn int64 // seconds left at the time of the answer
+	Version   int64
+
+	Error   string // one of the ErrCode constants
+	Message string
+}
+
+// MarshalJSON writes one of the two shapes.
+func (r ForceResponse) MarshalJSON() ([]byte, error) {
+	if r.Error != "" {
+		return json.Marshal(struct {
+			Error   string `json:"error"`
+			Message string `json:"message"`
+		}{r.Error, r.Message})
+	}
+	return json.Marshal(struct {
+		AppID     string          `json:"appid"`
+		Kind      credential.Kind `json:"kind"`
+		Token     string          `json:"token"`
+		ExpiresAt int64           `json:"expires_at"`
+		ExpiresIn int64           `json:"expires_in"`
+		Version   int64           `json:"version"`
+	}{r.AppID, r.Kind, r.Token, r.ExpiresAt, r.ExpiresIn, r.Version})
+}
+
+// forceError is a forced refresh that ends without a credential.
+type forceError struct {
+	Code    string
+	Message string
+}
+
+func errAnswer(code, msg string) *forceError { return &forceError{Code: code, Message: msg} }
+
+// Force handles a report that WeChat rejected req.StaleToken (DESIGN.md §5):
+//  1. if the store holds another usable value, it is returned (already rotated);
+//  2. otherwise the leaseholder calls stable_token in normal mode; a
+//     different token is committed and returned without spending budget;
+//  3. only if WeChat still returns the rejected token, and the day's budget
+//     and the 30 s spacing allow, it calls with force_refresh=true.
+//
+// Concurrent reports of the same token wait for the leaseholder's commit
+// and re-read instead of calling WeChat, so any number of them make at most
+// one normal-mode probe and one force call. Tickets have no force mode: a
+// rejected ticket is fetched again.
+func (r *Refresher) Force(ctx context.Context, req ForceRequest) ForceResponse {
+	start := r.o.Now()
+	resp := r.forceRequest(ctx, req)
+	level := slog.LevelInfo
+	if resp.Error != "" {
+		level = slog.LevelWarn
+	}
+	attrs := []slog.Attr{slog.String("appid", req.AppID), slog.String("kind", req.Kind), slog.String("action", "force")}
+	if resp.Error != "" {
+		attrs = append(attrs, slog.String("outcome", "failed"), slog.String("error", resp.Error))
+	} else {
+		attrs = append(attrs, slog.String("outcome", "served"), slog.Int64("version", resp.Version), slog.Int64("expires_at", resp.ExpiresAt))
+	}
+	attrs = append(attrs, slog.Duration("took", r.o.Now().Sub(start)))
+	r.o.Logger.LogAttrs(ctx, level, "forced refresh", attrs...)
+	return resp
+}
+
+func (r *Refresher) forceRequest(ctx context.Context, req ForceRequest) ForceResponse {
+	fail := func(e *forceError) ForceResponse { return ForceResponse{Error: e.Code, Message: e.Message} }
+	if req.AppID == "" {
+		return fail(errAnswer(ErrCodeBadRequest, "appid: missing"))
+	}
+	kind, err := credential.ParseKind(req.Kind)
+	if err != nil {
+		return fail(errAnswer(ErrCodeBadRequest, err.Error()))
+	}
+	if req.StaleToken == "" {
+		return fail(errAnswer(ErrCodeBadRequest, "stale_token: missing"))
+	}
+	apps, err := r.o.Apps(ctx)
+	if err != nil {
+		return fail(errAnswer(ErrCodeTokenUnavailable, "configuration could not be loaded"))
+	}
+	app, ok := findApp(apps, req.AppID)
+	if !ok || !hasKind(app, kind) {
+		return fail(errAnswer(ErrCodeUnknownApp, fmt.Sprintf("%s/%s is not configured", req.AppID, kind)))
+	}
+	rec, ferr := r.force(ctx, app, kind, req.StaleToken, r.o.NewOwner())
+	if ferr != nil {
+		return fail(ferr)
+	}
+	return r.answer(rec)
+}
+
+func (r *Refresher) answer(rec credential.Record) ForceResponse {
+	return ForceResponse{
+		AppID: rec.AppID, Kind: rec.Kind, Token: rec.Value, Version: rec.Version,
+		ExpiresAt: rec.ExpiresAt.Unix(), ExpiresIn: int64(rec.ExpiresAt.Sub(r.o.Now()) / time.Second),
+	}
+}
+
+// replaced reports whether rec holds a usable value other than stale.
+func (r *Refresher) replaced(rec credential.Record, stale string) bool {
+	return rec.Value != stale && rec.Usable(r.o.Now())
+}
+
+// force is the forced-refresh algorithm; owner is the caller's lease id.
+func (r *Refresher) force(ctx context.Context, app App, kind credential.Kind, stale, owner string) (credential.Record, *forceError) {
+	start := r.o.Now()
+	for round := 0; round < 3; round++ {
+		rec, err := r.o.Store.Get(ctx, app.AppID, kind, true)
+		if err != nil && !errors.Is(err, credential.ErrNotFound) {
+			return rec, errAnswer(ErrCodeTokenUnavailable, "credential store read failed")
+		}
+		if r.replaced(rec, stale) {
+			return rec, nil
+		}
+		held, err := r.o.Store.TakeLease(ctx, app.AppID, kind, owner, r.o.Now(), credential.LeaseDuration)
+		if errors.Is(err, credential.ErrLeaseHeld) {
+			rec, ferr := r.waitForLeaseholder(ctx, app.AppID, kind, stale)
+			if ferr != nil || r.replaced(rec, stale) {
+				return rec, ferr
+			}
+			continue // the leaseholder finished without replacing the value: look again
+		}
+		if err != nil {
+			return rec, errAnswer(ErrCodeTokenUnavailable, "credential store lease failed")
+		}
+		if r.replaced(held, stale) {
+			r.release(ctx, app.AppID, kind, owner)
+			return held, nil
+		}
+		// Did another refresher reach WeChat since this report arrived?
+		// Then its answer stands in for our probe (or its failure for ours).
+		since := func(t time.Time) bool { return !t.IsZero() && t.Unix() >= start.Unix() }
+		if since(held.LastErrorAt) {
+			r.release(ctx, app.AppID, kind, owner)
+			return held, errAnswer(ErrCodeTokenUnavailable,
+				fmt.Sprintf("a concurrent refresh failed (last_error_code %d); retry later", held.LastErrorCode))
+		}
+		probed := held.Value == stale && since(held.RefreshedAt)
+		if kind.IsTicket() {
+			return r.refetchTicket(ctx, app, kind, owner, held, probed)
+		}
+		return r.forceToken(ctx, app, owner, held, stale, probed)
+	}
+	return credential.Record{}, errAnswer(ErrCodeTokenUnavailable, "the credential is being refreshed; retry")
+}
+
+// waitForLeaseholder polls until the lease is released or the value is
+// replaced, at most MaxWait.
+func (r *Refresher) waitForLeaseholder(ctx context.Context, appid string, kind credential.Kind, stale string) (credential.Record, *forceError) {
+	polls := int(r.o.MaxWait / r.o.WaitPoll)
+	for range polls {
+		if err := r.o.Sleep(ctx, r.o.WaitPoll); err != nil {
+			return credential.Record{}, errAnswer(ErrCodeTokenUnavailable, "deadline reached while another refresher held the lease")
+		}
+		rec, err := r.o.Store.Get(ctx, appid, kind, true)
+		if err != nil && !errors.Is(err, credential.ErrNotFound) {
+			return rec, errAnswer(ErrCodeTokenUnavailable, "credential store read failed")
+		}
+		if r.replaced(rec, stale) || !rec.LeaseHeld(r.o.Now()) {
+			return rec, nil
+		}
+	}
+	return credential.Record{}, errAnswer(ErrCodeTokenUnavailable, "another refresher still holds the lease; retry")
+}
+
+// forceToken runs steps 2 and 3 for an access_token with the lease held.
+func (r *Refresher) forceToken(ctx context.Context, app App, owner string, held credential.Record, stale string, probed bool) (credential.Record, *forceError) {
+	kind := credential.AccessToken
+	var probe *credential.Commit
+	if !probed {
+		tok, err := r.stableToken(ctx, app, false)
+		if err != nil {
+			return held, r.forceFailure(ctx, app, kind, owner, err, stale)
+		}
+		if tok.AccessToken != stale {
+			return r.commitForce(ctx, app.AppID, kind, owner, held, tok.AccessToken, tok.ExpiresAt(), tok.ReceivedAt)
+		}
+		probe = &credential.Commit{Value: tok.AccessToken, ExpiresAt: tok.ExpiresAt(), RefreshedAt: tok.ReceivedAt}
+	}
+	// WeChat still hands out the rejected token: spend the budget.
+	_, err := r.o.Store.SpendForce(ctx, app.AppID, kind, owner, r.o.Now(), r.o.ForceDailyLimit)
+	if err != nil {
+		// Keep the probe's answer (it also tells concurrent reporters that
+		// WeChat was asked), which releases the lease.
+		if probe != nil {
+			_, _ = r.commitForce(ctx, app.AppID, kind, owner, held, probe.Value, probe.ExpiresAt, probe.RefreshedAt)
+		} else {
+			r.release(ctx, app.AppID, kind, owner)
+		}
+		switch {
+		case errors.Is(err, credential.ErrForceBudgetExhausted):
+			return held, errAnswer(ErrCodeForceBudgetExhausted,
+				fmt.Sprintf("the daily forced-refresh limit (%d) for %s is spent", r.o.ForceDailyLimit, app.AppID))
+		case errors.Is(err, credential.ErrForceTooSoon):
+			return held, errAnswer(ErrCodeForceTooSoon, "the previous forced refresh was less than 30s ago; retry after it")
+		}
+		return held, errAnswer(ErrCodeTokenUnavailable, "forced-refresh budget could not be taken")
+	}
+	tok, err := r.stableToken(ctx, app, true)
+	_ = r.o.Metrics.Emit(metrics.ForcedRefresh(app.AppID, string(kind)))
+	if err != nil {
+		return held, r.forceFailure(ctx, app, kind, owner, err, stale)
+	}
+	r.o.Logger.LogAttrs(ctx, slog.LevelWarn, "forced refresh spent budget",
+		slog.String("appid", app.AppID), slog.String("kind", string(kind)))
+	return r.commitForce(ctx, app.AppID, kind, owner, held, tok.AccessToken, tok.ExpiresAt(), tok.ReceivedAt)
+}
+
+// refetchTicket fetches a rejected ticket again (tickets have no force mode).
+func (r *Refresher) refetchTicket(ctx context.Context, app App, kind credential.Kind, owner string, held credential.Record, probed bool) (credential.Record, *forceError) {
+	if probed && held.Usable(r.o.Now()) {
+		// Fetched since the report: WeChat's answer is what we hold.
+		r.release(ctx, app.AppID, kind, owner)
+		return held, nil
+	}
+	tk, f := r.fetchTicket(ctx, app, kind, owner)
+	if f != nil {
+		r.recordFailure(ctx, app.AppID, kind, owner, *f)
+		return held, errAnswer(ErrCodeTokenUnavailable, "WeChat did not issue a ticket ("+f.resultError()+")")
+	}
+	return r.commitForce(ctx, app.AppID, kind, owner, held, tk.Ticket, tk.ExpiresAt(), tk.ReceivedAt)
+}
+
+func (r *Refresher) commitForce(ctx context.Context, appid string, kind credential.Kind, owner string, held credential.Record,
+	value string, expires, received time.Time) (credential.Record, *forceError) {
+	res, f := r.commit(ctx, appid, kind, owner, held, value, expires, received)
+	if f != nil {
+		return held, errAnswer(ErrCodeTokenUnavailable, "credential store commit failed")
+	}
+	rec, err := r.o.Store.Get(ctx, appid, kind, true)
+	if err != nil {
+		return held, errAnswer(ErrCodeTokenUnavailable, "credential store read failed")
+	}
+	if res.Outcome == OutcomeLeased && rec.Value == held.Value {
+		return rec, errAnswer(ErrCodeTokenUnavailable, "another refresher took over; retry")
+	}
+	if !rec.Usable(r.o.Now()) {
+		return rec, errAnswer(ErrCodeTokenUnavailable, "the refreshed value expires too soon")
+	}
+	return rec, nil
+}
+
+func (r *Refresher) forceFailure(ctx context.Context, app App, kind credential.Kind, owner string, err error, stale string) *forceError {
+	f := classify(err, app.Secret, stale)
+	r.recordFailure(ctx, app.AppID, kind, owner, f)
+	r.report(resultOf(credential.Record{}, app.AppID, kind, OutcomeFailed).withError(&f), &f)
+	return errAnswer(ErrCodeTokenUnavailable, "WeChat did not issue a token ("+f.resultError()+")")
+}

@@ -1,0 +1,159 @@
+package refresh
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"log/slog"
+	"time"
+
+	"github.com/wxcentral/wxcentral/pkg/credential"
+	"github.com/wxcentral/wxcentral/pkg/metrics"
+	"github.com/wxcentral/wxcentral/pkg/wechat"
+)
+
+// Store is the credential store as the refresher uses it; every method is
+// one conditional write or one read (pkg/dynamo.CredentialStore).
+type Store interface {
+	Get(ctx context.Context, appid string, kind credential.Kind, consistent bool) (credential.Record, error)
+	TakeLease(ctx context.Context, appid string, kind credential.Kind, owner string, now time.Time, ttl time.Duration) (credential.Record, error)
+	Commit(ctx context.Context, appid string, kind credential.Kind, c credential.Commit) (credential.Record, error)
+	RecordFailure(ctx context.Context, appid string, kind credential.Kind, owner string, f credential.Failure) error
+	ReleaseLease(ctx context.Context, appid string, kind credential.Kind, owner string) error
+	SpendForce(ctx context.Context, appid string, kind credential.Kind, owner string, now time.Time, limit int) (credential.Record, error)
+}
+
+// WeChat is the WeChat API as the refresher uses it (*wechat.Client).
+type WeChat interface {
+	StableToken(ctx context.Context, appid, secret string, forceRefresh bool) (wechat.Token, error)
+	GetTicket(ctx context.Context, accessToken, ticketType string) (wechat.Ticket, error)
+}
+
+// App is one configured account: its AppSecret and the kinds to keep.
+type App struct {
+	AppID  string
+	Secret string            // never logged
+	Kinds  []credential.Kind // access_token first
+}
+
+// AppsFunc returns the configured apps (loaded lazily, cached by the caller).
+type AppsFunc func(ctx context.Context) ([]App, error)
+
+// Defaults for Options fields left zero.
+const (
+	DefaultConcurrency = 4
+	DefaultMaxAttempts = 3
+	DefaultBackoff     = 200 * time.Millisecond
+	DefaultWaitPoll    = 100 * time.Millisecond
+	// DefaultMaxWait bounds how long a forced refresh waits for another
+	// refresher's lease (wall time) before answering token_unavailable.
+	DefaultMaxWait = credential.LeaseDuration
+)
+
+// Options configure a Refresher. Store, WeChat and Apps are required.
+type Options struct {
+	Store  Store
+	WeChat WeChat
+	Apps   AppsFunc
+
+	// Now is the clock of every decision and stored timestamp (default time.Now).
+	Now func() time.Time
+	// ForceDailyLimit is the forced-refresh budget per app, kind and
+	// Asia/Shanghai day; 0 disables force_refresh. Use
+	// credential.DefaultForceDailyLimit for the documented default.
+	ForceDailyLimit int
+	// Concurrency bounds the (app, kind) pairs refreshed at once.
+	Concurrency int
+	// MaxAttempts bounds the tries of one WeChat call on transient errors.
+	MaxAttempts int
+	// Backoff is the wait before the second try; it doubles after that.
+	Backoff time.Duration
+	// WaitPoll is how often a forced refresh re-reads while another
+	// refresher holds the lease; MaxWait bounds the whole wait.
+	WaitPoll time.Duration
+	MaxWait  time.Duration
+	// Sleep waits for d or until ctx ends (default: a timer).
+	Sleep func(ctx context.Context, d time.Duration) error
+	// NewOwner returns a lease owner id unique to one invocation
+	// (default: 16 random hex bytes).
+	NewOwner func() string
+
+	Logger  *slog.Logger     // default slog.Default()
+	Metrics *metrics.Emitter // nil discards
+}
+
+// Refresher runs sweeps and forced refreshes. It is safe for concurrent use.
+type Refresher struct {
+	o Options
+}
+
+// New returns a Refresher, filling defaults.
+func New(o Options) *Refresher {
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Concurrency <= 0 {
+		o.Concurrency = DefaultConcurrency
+	}
+	if o.MaxAttempts <= 0 {
+		o.MaxAttempts = DefaultMaxAttempts
+	}
+	if o.Backoff <= 0 {
+		o.Backoff = DefaultBackoff
+	}
+	if o.WaitPoll <= 0 {
+		o.WaitPoll = DefaultWaitPoll
+	}
+	if o.MaxWait <= 0 {
+		o.MaxWait = DefaultMaxWait
+	}
+	if o.ForceDailyLimit < 0 {
+		o.ForceDailyLimit = 0
+	}
+	if o.Sleep == nil {
+		o.Sleep = sleep
+	}
+	if o.NewOwner == nil {
+		o.NewOwner = randomOwner
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	return &Refresher{o: o}
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func randomOwner() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// findApp returns the configured app with appid.
+func findApp(apps []App, appid string) (App, bool) {
+	for _, a := range apps {
+		if a.AppID == appid {
+			return a, true
+		}
+	}
+	return App{}, false
+}
+
+func hasKind(a App, k credential.Kind) bool {
+	for _, x := range a.Kinds {
+		if x == k {
+			return true
+		}
+	}
+	return false
+}

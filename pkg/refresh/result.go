@@ -1,0 +1,123 @@
+package refresh
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/wxcentral/wxcentral/pkg/credential"
+	"github.com/wxcentral/wxcentral/pkg/wechat"
+)
+
+// Outcome of one (app, kind) in a sweep.
+type Outcome string
+
+// Sweep outcomes (DESIGN.md §5).
+const (
+	OutcomeFresh     Outcome = "fresh"     // nothing to do
+	OutcomeRefreshed Outcome = "refreshed" // a new value was committed
+	OutcomeUnchanged Outcome = "unchanged" // WeChat returned the same value; expires_at updated
+	OutcomeLeased    Outcome = "leased"    // another refresher holds the lease
+	OutcomeFailed    Outcome = "failed"    // see Error
+)
+
+// Result is one entry of a sweep's answer.
+type Result struct {
+	AppID     string          `json:"appid"`
+	Kind      credential.Kind `json:"kind"`
+	Outcome   Outcome         `json:"outcome"`
+	Version   int64           `json:"version"`
+	ExpiresAt int64           `json:"expires_at"` // unix seconds; 0 when nothing is stored
+	// Error is "<class>: errcode <n>", "<class>: http <status>" or
+	// "<class>: <what>" for a failed outcome, "" otherwise. Never a secret.
+	Error string `json:"error"`
+}
+
+// Summary is a sweep's answer: {"results":[...]}.
+type Summary struct {
+	Results []Result `json:"results"`
+}
+
+func resultOf(rec credential.Record, appid string, kind credential.Kind, o Outcome) Result {
+	res := Result{AppID: appid, Kind: kind, Outcome: o, Version: rec.Version}
+	if !rec.ExpiresAt.IsZero() {
+		res.ExpiresAt = rec.ExpiresAt.Unix()
+	}
+	return res
+}
+
+// failure is a classified failure of one refresh step.
+type failure struct {
+	class wechat.Class
+	label string // result/log class name when not a WeChat class (e.g. "store")
+	code  int    // last_error_code
+	what  string // result detail: "errcode 40125", "http 502", "network"
+	msg   string // last_error: class, detail and WeChat's errmsg; scrubbed
+}
+
+func (f failure) className() string {
+	if f.label != "" {
+		return f.label
+	}
+	return f.class.String()
+}
+
+// resultError is the Result.Error text.
+func (f failure) resultError() string { return f.className() + ": " + f.what }
+
+// alarm reports whether the failure needs an operator (logged at error level).
+func (f failure) alarm() bool {
+	return f.class == wechat.ClassConfiguration || f.class == wechat.ClassDailyQuota ||
+		f.class == wechat.ClassCallerBug || (f.class == wechat.ClassUnknown && f.label == "")
+}
+
+// classify turns an error from the WeChat client into a failure. secrets
+// are scrubbed from the stored message as a second line of defence (the
+// wechat package already keeps them out of its errors).
+func classify(err error, secrets ...string) failure {
+	f := failure{class: wechat.ErrorClass(err)}
+	var we *wechat.Error
+	var ne *wechat.NetworkError
+	switch {
+	case errors.As(err, &we) && we.Code == 0 && we.HTTPStatus != 0:
+		f.code, f.what = we.HTTPStatus, fmt.Sprintf("http %d", we.HTTPStatus)
+		f.msg = fmt.Sprintf("%s: http status %d", f.class, we.HTTPStatus)
+	case errors.As(err, &we):
+		f.code, f.what = we.Code, fmt.Sprintf("errcode %d", we.Code)
+		f.msg = fmt.Sprintf("%s: errcode %d: %s", f.class, we.Code, we.Msg)
+	case errors.As(err, &ne):
+		f.what = "network"
+		f.msg = fmt.Sprintf("%s: %s", f.class, ne.Error())
+	default:
+		f.what = "error"
+		f.msg = fmt.Sprintf("%s: %v", f.class, err)
+	}
+	f.msg = scrub(f.msg, secrets...)
+	return f
+}
+
+// internalFailure is a failure that is not WeChat's (store, missing token).
+func internalFailure(label, what string) failure {
+	return failure{class: wechat.ClassUnknown, label: label, what: what, msg: label + ": " + what}
+}
+
+func scrub(s string, secrets ...string) string {
+	for _, sec := range secrets {
+		if sec != "" {
+			s = strings.ReplaceAll(s, sec, "[redacted]")
+		}
+	}
+	const max = 512
+	if len(s) > max {
+		s = s[:max]
+	}
+	return s
+}
+
+func unixOrZero(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.Unix()
+}
