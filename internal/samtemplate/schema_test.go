@@ -1,0 +1,174 @@
+package samtemplate
+
+import (
+	"testing"
+)
+
+func TestTemplateValidatesAgainstSAMSchema(t *testing.T) {
+	schema, err := CompileSchema(sharedFile(t, "schemas/sam.schema.json"))
+	if err != nil {
+		t.Fatalf("compile schema: %v", err)
+	}
+	if err := loadTemplate(t).Validate(schema); err != nil {
+		t.Fatalf("template.yaml does not validate:\n%v", err)
+	}
+}
+
+// The validation must be able to fail: each mutation breaks one rule of the
+// schema, including the ones only the rewritten lookahead pattern enforces
+// (a SAM resource that fails its own definition must not fall through to the
+// catch-all CloudFormation resource).
+func TestSchemaRejectsBrokenTemplates(t *testing.T) {
+	schema, err := CompileSchema(sharedFile(t, "schemas/sam.schema.json"))
+	if err != nil {
+		t.Fatalf("compile schema: %v", err)
+	}
+	base := loadTemplate(t).Doc
+	tests := []struct {
+		name   string
+		mutate func(t *testing.T, doc map[string]any)
+	}{
+		{"unknown function property", func(t *testing.T, doc map[string]any) {
+			path(t, doc, "Resources", "RefreshFunction", "Properties")["Runtimee"] = "provided.al2023"
+		}},
+		{"function URL without AuthType", func(t *testing.T, doc map[string]any) {
+			delete(path(t, doc, "Resources", "TokenFunction", "Properties", "FunctionUrlConfig"), "AuthType")
+		}},
+		{"unknown event type", func(t *testing.T, doc map[string]any) {
+			path(t, doc, "Resources", "RefreshFunction", "Properties", "Events", "Sweep")["Type"] = "ScheduleV3"
+		}},
+		{"unknown ScheduleV2 property", func(t *testing.T, doc map[string]any) {
+			path(t, doc, "Resources", "RefreshFunction", "Properties", "Events", "Sweep", "Properties")["Rate"] = "1m"
+		}},
+		{"unknown HttpApi property", func(t *testing.T, doc map[string]any) {
+			path(t, doc, "Resources", "CallbackApi", "Properties")["Throttle"] = true
+		}},
+		{"unknown serverless type", func(t *testing.T, doc map[string]any) {
+			path(t, doc, "Resources", "CallbackApi")["Type"] = "AWS::Serverless::HttpApiV3"
+		}},
+		{"resource without Type", func(t *testing.T, doc map[string]any) {
+			delete(path(t, doc, "Resources", "Table"), "Type")
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			doc := clone(t, base)
+			tt.mutate(t, doc)
+			if err := (&Template{Doc: doc}).Validate(schema); err == nil {
+				t.Fatal("mutated template validated; the schema check cannot fail")
+			}
+		})
+	}
+}
+
+func TestRegexpEngine(t *testing.T) {
+	re, err := RegexpEngine("^(?!AWS::Serverless::).+$")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for s, want := range map[string]bool{
+		"AWS::DynamoDB::Table":      true,
+		"Custom::Thing":             true,
+		"AWS::Serverless::Function": false,
+		"AWS::Serverless::":         false,
+		"AWS::Serverless":           true,
+		"":                          false,
+		"AWS::SQS::Queue\nX":        false,
+	} {
+		if got := re.MatchString(s); got != want {
+			t.Errorf("MatchString(%q) = %v, want %v", s, got, want)
+		}
+	}
+	if re.String() != "^(?!AWS::Serverless::).+$" {
+		t.Errorf("String() = %q", re.String())
+	}
+	// Ordinary patterns use Go's regexp.
+	plain, err := RegexpEngine("^[a-z]+$")
+	if err != nil || !plain.MatchString("abc") || plain.MatchString("ab1") {
+		t.Errorf("plain pattern: err=%v", err)
+	}
+	// Other constructs RE2 lacks are errors, never silently accepted.
+	for _, p := range []string{"^(?=a).+$", "(a)\\1", "^(?!a|b).+$"} {
+		if _, err := RegexpEngine(p); err == nil {
+			t.Errorf("RegexpEngine(%q) accepted a pattern it cannot evaluate", p)
+		}
+	}
+}
+
+func TestParseShortFormTags(t *testing.T) {
+	src := `
+A: !Ref Foo
+B: !GetAtt Table.Arn
+C: !Sub "${AWS::StackName}-x"
+D: !If [Cond, !Ref X, !Ref AWS::NoValue]
+E: !Join ["", !Ref List]
+F: !Equals [!Ref P, ""]
+G: !FindInMap [M, !Ref K, V]
+H: !GetAtt [Res, Attr.Nested]
+I: !Condition C1
+J: 5xx
+K: 10
+L: "true"
+M: !Sub
+  - "${x}"
+  - x: !GetAtt Fn.Arn
+`
+	tpl, err := Parse([]byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := tpl.Doc
+	want := map[string]any{
+		"A": map[string]any{"Ref": "Foo"},
+		"B": map[string]any{"Fn::GetAtt": []any{"Table", "Arn"}},
+		"C": map[string]any{"Fn::Sub": "${AWS::StackName}-x"},
+		"D": map[string]any{"Fn::If": []any{"Cond", map[string]any{"Ref": "X"}, map[string]any{"Ref": "AWS::NoValue"}}},
+		"E": map[string]any{"Fn::Join": []any{"", map[string]any{"Ref": "List"}}},
+		"F": map[string]any{"Fn::Equals": []any{map[string]any{"Ref": "P"}, ""}},
+		"G": map[string]any{"Fn::FindInMap": []any{"M", map[string]any{"Ref": "K"}, "V"}},
+		"H": map[string]any{"Fn::GetAtt": []any{"Res", "Attr.Nested"}},
+		"I": map[string]any{"Condition": "C1"},
+		"J": "5xx",
+		"K": float64(10),
+		"L": "true",
+		"M": map[string]any{"Fn::Sub": []any{"${x}", map[string]any{"x": map[string]any{"Fn::GetAtt": []any{"Fn", "Arn"}}}}},
+	}
+	for k, w := range want {
+		if !equalJSON(got[k], w) {
+			t.Errorf("%s = %#v, want %#v", k, got[k], w)
+		}
+	}
+	for _, bad := range []string{"A: !Unknown x", "A: !GetAtt NoDot", "A: 1\nA: 2"} {
+		if _, err := Parse([]byte(bad)); err == nil {
+			t.Errorf("Parse(%q) succeeded", bad)
+		}
+	}
+}
+
+func equalJSON(a, b any) bool {
+	switch x := a.(type) {
+	case map[string]any:
+		y, ok := b.(map[string]any)
+		if !ok || len(x) != len(y) {
+			return false
+		}
+		for k := range x {
+			if !equalJSON(x[k], y[k]) {
+				return false
+			}
+		}
+		return true
+	case []any:
+		y, ok := b.([]any)
+		if !ok || len(x) != len(y) {
+			return false
+		}
+		for i := range x {
+			if !equalJSON(x[i], y[i]) {
+				return false
+			}
+		}
+		return true
+	}
+	return a == b
+}
