@@ -1,0 +1,160 @@
+package callback
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Mode is how an account's pushes are protected, decided by configuration
+// only, never by request parameters.
+type Mode string
+
+// Modes of DESIGN.md §3.
+const (
+	ModeSafe   Mode = "safe"   // encrypted only (the default)
+	ModeCompat Mode = "compat" // encrypted when encrypt_type=aes, plaintext otherwise
+	ModePlain  Mode = "plain"  // plaintext only
+)
+
+// DefaultMaxSkew is the default replay window for `timestamp`.
+const DefaultMaxSkew = 5 * time.Minute
+
+// Config is the callback document stored under CALLBACK_SECRET_ID.
+type Config struct {
+	Apps []AppConfig `json:"apps"`
+}
+
+// AppConfig is one account's callback settings.
+type AppConfig struct {
+	AppID                  string      `json:"appid"`
+	Token                  string      `json:"token"`
+	EncodingAESKey         string      `json:"encoding_aes_key"`
+	PreviousEncodingAESKey string      `json:"previous_encoding_aes_key,omitempty"`
+	Mode                   Mode        `json:"mode,omitempty"`
+	Welcome                string      `json:"welcome,omitempty"`
+	AutoReplies            []AutoReply `json:"auto_replies,omitempty"`
+}
+
+// AutoReply answers a text message whose Content equals Match or starts
+// with Prefix (exactly one of them is set) with the text Reply.
+type AutoReply struct {
+	Match  string `json:"match,omitempty"`
+	Prefix string `json:"prefix,omitempty"`
+	Reply  string `json:"reply"`
+}
+
+// ConfigSource returns the current configuration. Implementations cache
+// (DESIGN.md §3: at most 5 minutes); the Handler compiles a configuration
+// once per distinct *Config it is given.
+type ConfigSource func(ctx context.Context) (*Config, error)
+
+// StaticConfig is a ConfigSource that always returns c.
+func StaticConfig(c *Config) ConfigSource {
+	return func(context.Context) (*Config, error) { return c, nil }
+}
+
+// ParseConfig decodes and validates a callback document. Errors name the
+// field (apps[1].encoding_aes_key), never its value.
+func ParseConfig(data []byte) (*Config, error) {
+	var c Config
+	d := json.NewDecoder(bytes.NewReader(data))
+	if err := d.Decode(&c); err != nil {
+		var typeErr *json.UnmarshalTypeError
+		var syntaxErr *json.SyntaxError
+		switch {
+		case errors.As(err, &typeErr):
+			return nil, fmt.Errorf("callback config: %s: wrong JSON type %s", typeErr.Field, typeErr.Value)
+		case errors.As(err, &syntaxErr):
+			return nil, fmt.Errorf("callback config: not a JSON document (syntax error at offset %d)", syntaxErr.Offset)
+		default:
+			return nil, errors.New("callback config: not a JSON document")
+		}
+	}
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	return &c, nil
+}
+
+// Validate checks every app and fills in the default mode.
+func (c *Config) Validate() error {
+	if len(c.Apps) == 0 {
+		return errors.New("callback config: apps: at least one app is required")
+	}
+	seen := make(map[string]int, len(c.Apps))
+	for i := range c.Apps {
+		a := &c.Apps[i]
+		field := func(name string) string { return fmt.Sprintf("apps[%d].%s", i, name) }
+		if a.AppID == "" {
+			return fmt.Errorf("callback config: %s: missing", field("appid"))
+		}
+		if j, dup := seen[a.AppID]; dup {
+			return fmt.Errorf("callback config: %s: duplicate of apps[%d].appid", field("appid"), j)
+		}
+		seen[a.AppID] = i
+		if a.Token == "" {
+			return fmt.Errorf("callback config: %s: missing", field("token"))
+		}
+		if a.Mode == "" {
+			a.Mode = ModeSafe
+		}
+		switch a.Mode {
+		case ModeSafe, ModeCompat, ModePlain:
+		default:
+			return fmt.Errorf("callback config: %s: must be safe, compat or plain", field("mode"))
+		}
+		if a.EncodingAESKey == "" && a.Mode != ModePlain {
+			return fmt.Errorf("callback config: %s: missing (required in %s mode)", field("encoding_aes_key"), a.Mode)
+		}
+		if a.EncodingAESKey != "" {
+			if _, err := DecodeAESKey(a.EncodingAESKey); err != nil {
+				return fmt.Errorf("callback config: %s: must be 43 base64 characters", field("encoding_aes_key"))
+			}
+		}
+		if a.PreviousEncodingAESKey != "" {
+			if _, err := DecodeAESKey(a.PreviousEncodingAESKey); err != nil {
+				return fmt.Errorf("callback config: %s: must be 43 base64 characters", field("previous_encoding_aes_key"))
+			}
+		}
+		for j, r := range a.AutoReplies {
+			f := fmt.Sprintf("apps[%d].auto_replies[%d]", i, j)
+			if (r.Match == "") == (r.Prefix == "") {
+				return fmt.Errorf("callback config: %s: exactly one of match and prefix is required", f)
+			}
+			if r.Reply == "" {
+				return fmt.Errorf("callback config: %s.reply: missing", f)
+			}
+		}
+	}
+	return nil
+}
+
+// App returns the configuration of appid.
+func (c *Config) App(appid string) (*AppConfig, bool) {
+	for i := range c.Apps {
+		if c.Apps[i].AppID == appid {
+			return &c.Apps[i], true
+		}
+	}
+	return nil, false
+}
+
+// ParseMaxSkew reads CALLBACK_MAX_SKEW: empty means DefaultMaxSkew, "0"
+// disables the check (returned as a negative duration, see Options.MaxSkew).
+func ParseMaxSkew(s string) (time.Duration, error) {
+	if s == "" {
+		return DefaultMaxSkew, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d < 0 {
+		return 0, fmt.Errorf("CALLBACK_MAX_SKEW: not a non-negative Go duration")
+	}
+	if d == 0 {
+		return -1, nil
+	}
+	return d, nil
+}

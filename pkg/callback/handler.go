@@ -1,0 +1,579 @@
+package callback
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+	"unsafe"
+)
+
+// MaxBodyBytes is the largest accepted push body (64 KiB).
+const MaxBodyBytes = 64 << 10
+
+// Defaults of Options.
+const (
+	DefaultHandlerTimeout = 4 * time.Second
+	DefaultInProgressWait = 3 * time.Second
+	DefaultClaimLease     = 10 * time.Second
+)
+
+// Options configure a Handler. Config is required.
+type Options struct {
+	Config    ConfigSource
+	Routes    MessageHandler // the application's handler (usually a *Mux); consulted before the built-ins
+	Store     DedupeStore    // nil: no de-duplication
+	Publisher Publisher      // nil: nothing is published
+	Clock     func() time.Time
+	// MaxSkew is the replay window for `timestamp`, either direction: zero
+	// means DefaultMaxSkew, a negative value disables the check.
+	MaxSkew        time.Duration
+	HandlerTimeout time.Duration // zero: DefaultHandlerTimeout
+	InProgressWait time.Duration // zero: DefaultInProgressWait
+	ClaimLease     time.Duration // how long a claim blocks other deliveries; zero: DefaultClaimLease
+	PollInterval   time.Duration // dedupe polling while in progress; zero: 100 ms
+	Random         io.Reader     // nonce source for reply encryption; nil: crypto/rand
+	Logger         *slog.Logger  // nil: slog.Default()
+}
+
+// Handler is the http.Handler for `GET|POST /wechat/{appid}`: it applies
+// DESIGN.md §7 rule by rule. Create it with NewHandler.
+type Handler struct {
+	opt      Options
+	compiled atomic.Pointer[compiled]
+	pool     sync.Pool
+}
+
+type compiled struct {
+	cfg  *Config
+	apps map[string]*app
+}
+
+type app struct {
+	id      string
+	token   string
+	mode    Mode
+	ciphers []*Cipher // current, then previous
+	builtin *Mux
+}
+
+// NewHandler returns a Handler.
+func NewHandler(opt Options) (*Handler, error) {
+	if opt.Config == nil {
+		return nil, errors.New("callback: Options.Config is required")
+	}
+	if opt.Clock == nil {
+		opt.Clock = time.Now
+	}
+	if opt.MaxSkew == 0 {
+		opt.MaxSkew = DefaultMaxSkew
+	}
+	if opt.HandlerTimeout <= 0 {
+		opt.HandlerTimeout = DefaultHandlerTimeout
+	}
+	if opt.InProgressWait <= 0 {
+		opt.InProgressWait = DefaultInProgressWait
+	}
+	if opt.ClaimLease <= 0 {
+		opt.ClaimLease = DefaultClaimLease
+	}
+	if opt.PollInterval <= 0 {
+		opt.PollInterval = 100 * time.Millisecond
+	}
+	if opt.Random == nil {
+		opt.Random = rand.Reader
+	}
+	if opt.Logger == nil {
+		opt.Logger = slog.Default()
+	}
+	h := &Handler{opt: opt}
+	h.pool.New = func() any { return new(scratch) }
+	return h, nil
+}
+
+// scratch holds per-request buffers, pooled.
+type scratch struct {
+	body, dec, plain, seal, out []byte
+}
+
+func (h *Handler) apps(ctx context.Context) (*compiled, error) {
+	cfg, err := h.opt.Config(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if c := h.compiled.Load(); c != nil && c.cfg == cfg {
+		return c, nil
+	}
+	c := &compiled{cfg: cfg, apps: make(map[string]*app, len(cfg.Apps))}
+	for i := range cfg.Apps {
+		a, err := compileApp(&cfg.Apps[i])
+		if err != nil {
+			return nil, fmt.Errorf("callback config: apps[%d]: %w", i, err)
+		}
+		c.apps[a.id] = a
+	}
+	h.compiled.Store(c)
+	return c, nil
+}
+
+func compileApp(ac *AppConfig) (*app, error) {
+	a := &app{id: ac.AppID, token: ac.Token, mode: ac.Mode, builtin: NewMux()}
+	if a.mode == "" {
+		a.mode = ModeSafe
+	}
+	for _, k := range []string{ac.EncodingAESKey, ac.PreviousEncodingAESKey} {
+		if k == "" {
+			continue
+		}
+		c, err := NewCipher(k, ac.AppID)
+		if err != nil {
+			return nil, err
+		}
+		a.ciphers = append(a.ciphers, c)
+	}
+	if a.mode != ModePlain && len(a.ciphers) == 0 {
+		return nil, errors.New("encoding_aes_key: missing")
+	}
+	if ac.Welcome != "" {
+		a.builtin.Handle(Match{MsgType: MsgTypeEvent, Event: EventSubscribe}, replyWith(TextReply{Content: ac.Welcome}))
+	}
+	for _, r := range ac.AutoReplies {
+		a.builtin.Handle(Match{MsgType: MsgTypeText, Content: r.Match, ContentPrefix: r.Prefix}, replyWith(TextReply{Content: r.Reply}))
+	}
+	return a, nil
+}
+
+// outcome is the result of one request, for the response and the log line.
+type outcome struct {
+	status int
+	name   string // log outcome
+	body   []byte
+	ctype  string
+}
+
+var successBody = []byte("success")
+
+func reject(status int, name string) outcome {
+	return outcome{status: status, name: name, body: []byte(http.StatusText(status)), ctype: "text/plain; charset=utf-8"}
+}
+
+// ServeHTTP implements http.Handler.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s := h.pool.Get().(*scratch)
+	appid, o, msg := h.serve(r, s)
+	wh := w.Header()
+	wh["Content-Type"] = []string{o.ctype}
+	w.WriteHeader(o.status)
+	w.Write(o.body)
+	h.pool.Put(s)
+	attrs := [5]slog.Attr{slog.String("appid", appid), slog.String("outcome", o.name), slog.Int("status", o.status)}
+	n := 3
+	if msg != nil {
+		attrs[3], attrs[4] = slog.String("msg_type", msg.MsgType), slog.String("event", msg.Event)
+		n = 5
+	}
+	level := slog.LevelInfo
+	if o.status >= 500 {
+		level = slog.LevelError
+	} else if o.status >= 400 {
+		level = slog.LevelWarn
+	}
+	if h.opt.Logger.Enabled(r.Context(), level) {
+		h.opt.Logger.LogAttrs(r.Context(), level, "callback", attrs[:n]...)
+	}
+}
+
+func (h *Handler) serve(r *http.Request, s *scratch) (string, outcome, *Message) {
+	ctx := r.Context()
+	appid := pathAppID(r)
+	c, err := h.apps(ctx)
+	if err != nil {
+		h.opt.Logger.ErrorContext(ctx, "callback configuration", slog.String("error", err.Error()))
+		return appid, reject(http.StatusServiceUnavailable, "config_error"), nil
+	}
+	a := c.apps[appid]
+	if a == nil {
+		return appid, reject(http.StatusNotFound, "unknown_app"), nil
+	}
+	if r.Method != http.MethodGet && r.Method != http.MethodPost {
+		return appid, reject(http.StatusMethodNotAllowed, "bad_method"), nil
+	}
+	var body []byte
+	if r.Method == http.MethodPost {
+		if r.ContentLength > MaxBodyBytes {
+			return appid, reject(http.StatusRequestEntityTooLarge, "too_large"), nil
+		}
+		if body, err = readBody(r.Body, s.body[:0]); err != nil {
+			if err == errTooLarge {
+				return appid, reject(http.StatusRequestEntityTooLarge, "too_large"), nil
+			}
+			return appid, reject(http.StatusBadRequest, "unreadable_body"), nil
+		}
+		s.body = body
+	}
+	q := r.URL.RawQuery
+	timestamp, nonce := query(q, "timestamp"), query(q, "nonce")
+	if !VerifySignature(query(q, "signature"), a.token, timestamp, nonce) {
+		return appid, reject(http.StatusForbidden, "bad_signature"), nil
+	}
+	if !h.fresh(timestamp) {
+		return appid, reject(http.StatusForbidden, "stale_timestamp"), nil
+	}
+	if r.Method == http.MethodGet {
+		echostr, ok := queryOK(q, "echostr")
+		if !ok {
+			return appid, reject(http.StatusBadRequest, "missing_echostr"), nil
+		}
+		return appid, outcome{status: 200, name: "handshake", body: []byte(echostr), ctype: "text/plain; charset=utf-8"}, nil
+	}
+
+	encrypted := false
+	switch et := query(q, "encrypt_type"); {
+	case a.mode == ModeSafe:
+		if et != "aes" {
+			return appid, reject(http.StatusForbidden, "not_encrypted"), nil
+		}
+		encrypted = true
+	case a.mode == ModeCompat:
+		switch et {
+		case "aes":
+			encrypted = true
+		case "", "raw":
+		default:
+			return appid, reject(http.StatusBadRequest, "bad_encrypt_type"), nil
+		}
+	}
+	raw := string(body)
+	var cipher *Cipher
+	if encrypted {
+		env, err := parseXML(raw)
+		if err != nil {
+			return appid, reject(http.StatusBadRequest, "malformed"), nil
+		}
+		encrypt, ok := topField(env, "Encrypt")
+		if !ok {
+			return appid, reject(http.StatusForbidden, "not_encrypted"), nil
+		}
+		if !VerifyMsgSignature(query(q, "msg_signature"), a.token, timestamp, nonce, encrypt) {
+			return appid, reject(http.StatusForbidden, "bad_msg_signature"), nil
+		}
+		plain, c, err := a.decrypt(s, encrypt)
+		if err != nil {
+			if errors.Is(err, ErrAppIDMismatch) {
+				return appid, reject(http.StatusForbidden, "appid_mismatch"), nil
+			}
+			return appid, reject(http.StatusBadRequest, "malformed"), nil
+		}
+		cipher = c
+		raw = string(plain)
+		msg, err := parseMessage(raw)
+		if err != nil || msg.MsgType == "" {
+			return appid, reject(http.StatusBadRequest, "malformed"), nil
+		}
+		if to, ok := topField(env, "ToUserName"); !ok || to != msg.ToUserName {
+			return appid, reject(http.StatusForbidden, "to_mismatch"), nil
+		}
+		msg.AppID = appid
+		return appid, h.dispatch(ctx, a, s, msg, cipher, nonce), msg
+	}
+	msg, err := parseMessage(raw)
+	if err != nil || msg.MsgType == "" {
+		return appid, reject(http.StatusBadRequest, "malformed"), nil
+	}
+	msg.AppID = appid
+	return appid, h.dispatch(ctx, a, s, msg, nil, nonce), msg
+}
+
+// decrypt tries the current key, then the previous one.
+func (a *app) decrypt(s *scratch, encrypt string) ([]byte, *Cipher, error) {
+	n := base64.StdEncoding.DecodedLen(len(encrypt))
+	if cap(s.dec) < n {
+		s.dec = make([]byte, n)
+	}
+	// Decode only reads its source, so a byte view of the string is safe.
+	src := unsafe.Slice(unsafe.StringData(encrypt), len(encrypt))
+	var firstErr error
+	for _, c := range a.ciphers {
+		_, msg, err := c.open(s.dec[:n], src)
+		if err == nil {
+			return msg, c, nil
+		}
+		if firstErr == nil || errors.Is(err, ErrAppIDMismatch) {
+			firstErr = err
+		}
+	}
+	return nil, nil, firstErr
+}
+
+// dispatch de-duplicates, publishes, routes and answers an accepted push.
+func (h *Handler) dispatch(ctx context.Context, a *app, s *scratch, msg *Message, c *Cipher, nonce string) outcome {
+	store := h.opt.Store
+	var key string
+	if store != nil {
+		key = msg.DedupeKey()
+	claiming:
+		for attempt := 0; ; attempt++ {
+			claim, err := store.Claim(ctx, a.id, key, h.opt.Clock(), h.opt.Clock().Add(h.opt.ClaimLease))
+			if err != nil {
+				h.logError(ctx, a.id, "dedupe claim", err)
+				return reject(http.StatusServiceUnavailable, "store_failed")
+			}
+			switch claim.State {
+			case ClaimAcquired:
+				break claiming
+			case ClaimCompleted:
+				return h.answer(a, s, claim.Reply, c, nonce, "duplicate")
+			case ClaimInProgress:
+				claim, err = h.waitInProgress(ctx, a.id, key)
+				if err != nil {
+					h.logError(ctx, a.id, "dedupe lookup", err)
+					return reject(http.StatusServiceUnavailable, "store_failed")
+				}
+				switch {
+				case claim.State == ClaimCompleted:
+					return h.answer(a, s, claim.Reply, c, nonce, "duplicate")
+				case claim.State == ClaimInProgress || attempt > 0:
+					return h.answer(a, s, nil, nil, nonce, "in_progress")
+				}
+				continue // released or expired: try to claim it ourselves
+			}
+		}
+	}
+	release := func(stage string, err error) outcome {
+		h.logError(ctx, a.id, stage, err)
+		if store != nil {
+			if rerr := store.Release(context.WithoutCancel(ctx), a.id, key); rerr != nil {
+				h.logError(ctx, a.id, "dedupe release", rerr)
+			}
+		}
+		return reject(http.StatusServiceUnavailable, stage+"_failed")
+	}
+	if h.opt.Publisher != nil {
+		p, err := NewPush(msg)
+		if err == nil {
+			err = h.opt.Publisher.Publish(ctx, p)
+		}
+		if err != nil {
+			return release("publish", err)
+		}
+	}
+	reply, err, timedOut := h.route(ctx, a, msg)
+	if err != nil {
+		return release("handler", err)
+	}
+	name := "replied"
+	s.plain = AppendReply(s.plain[:0], reply, msg, h.opt.Clock().Unix())
+	if timedOut {
+		name, s.plain = "handler_timeout", s.plain[:0]
+	} else if len(s.plain) == 0 {
+		name = "success"
+	}
+	if store != nil {
+		if err := store.Complete(ctx, a.id, key, s.plain, h.opt.Clock()); err != nil {
+			return release("store", err)
+		}
+	}
+	return h.answer(a, s, s.plain, c, nonce, name)
+}
+
+func (h *Handler) logError(ctx context.Context, appid, stage string, err error) {
+	h.opt.Logger.LogAttrs(ctx, slog.LevelError, "callback "+stage, slog.String("appid", appid), slog.String("error", err.Error()))
+}
+
+// waitInProgress polls the store until the other delivery completes or
+// releases the claim, or InProgressWait passes.
+func (h *Handler) waitInProgress(ctx context.Context, appid, key string) (Claim, error) {
+	wait := time.NewTimer(h.opt.InProgressWait)
+	defer wait.Stop()
+	tick := time.NewTicker(h.opt.PollInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-wait.C:
+			return Claim{State: ClaimInProgress}, nil
+		case <-ctx.Done():
+			return Claim{State: ClaimInProgress}, nil
+		case <-tick.C:
+		}
+		claim, err := h.opt.Store.Lookup(ctx, appid, key, h.opt.Clock())
+		if err != nil || claim.State != ClaimInProgress {
+			return claim, err
+		}
+	}
+}
+
+type routeResult struct {
+	reply Reply
+	err   error
+}
+
+// route runs the application routes, then the built-ins, with the handler
+// deadline; past it the answer is no reply.
+func (h *Handler) route(ctx context.Context, a *app, msg *Message) (Reply, error, bool) {
+	var handler MessageHandler
+	if h.opt.Routes != nil {
+		if mux, ok := h.opt.Routes.(*Mux); ok {
+			if m := mux.Lookup(msg); m != nil {
+				handler = m
+			}
+		} else {
+			handler = h.opt.Routes
+		}
+	}
+	if handler == nil {
+		handler = a.builtin.Lookup(msg)
+	}
+	if handler == nil {
+		return nil, nil, false
+	}
+	hctx, cancel := context.WithTimeout(ctx, h.opt.HandlerTimeout)
+	defer cancel()
+	done := make(chan routeResult, 1)
+	go func() {
+		defer func() {
+			if p := recover(); p != nil {
+				done <- routeResult{err: fmt.Errorf("handler panic: %v", p)}
+			}
+		}()
+		reply, err := handler.ServeMessage(hctx, msg)
+		done <- routeResult{reply, err}
+	}()
+	select {
+	case res := <-done:
+		if res.err != nil && hctx.Err() != nil && ctx.Err() == nil {
+			return nil, nil, true // the handler gave up at its deadline
+		}
+		return res.reply, res.err, false
+	case <-hctx.Done():
+		if ctx.Err() != nil {
+			return nil, ctx.Err(), false
+		}
+		return nil, nil, true
+	}
+}
+
+// answer writes the reply plaintext (encrypted when the request was);
+// an empty reply is `success`, never encrypted.
+func (h *Handler) answer(a *app, s *scratch, plain []byte, c *Cipher, nonce, name string) outcome {
+	if len(plain) == 0 {
+		return outcome{status: 200, name: name, body: successBody, ctype: "text/plain; charset=utf-8"}
+	}
+	if c == nil {
+		s.out = append(s.out[:0], plain...)
+		return outcome{status: 200, name: name, body: s.out, ctype: "text/xml; charset=utf-8"}
+	}
+	var random [16]byte
+	if _, err := io.ReadFull(h.opt.Random, random[:]); err != nil {
+		return reject(http.StatusServiceUnavailable, "random_failed")
+	}
+	var tsBuf [20]byte
+	ts := strconv.AppendInt(tsBuf[:0], h.opt.Clock().Unix(), 10)
+	s.out = AppendEncryptedReply(s.out[:0], s.seal, c, a.token, unsafe.String(unsafe.SliceData(ts), len(ts)), nonce, &random, plain)
+	return outcome{status: 200, name: name, body: s.out, ctype: "text/xml; charset=utf-8"}
+}
+
+// fresh reports whether timestamp is within the replay window.
+func (h *Handler) fresh(timestamp string) bool {
+	ts, err := strconv.ParseInt(timestamp, 10, 64)
+	if err != nil {
+		return false
+	}
+	if h.opt.MaxSkew < 0 {
+		return true
+	}
+	d := h.opt.Clock().Unix() - ts
+	if d < 0 {
+		d = -d
+	}
+	return d <= int64(h.opt.MaxSkew/time.Second)
+}
+
+var errTooLarge = errors.New("body too large")
+
+// readBody reads at most MaxBodyBytes into buf.
+func readBody(body io.Reader, buf []byte) ([]byte, error) {
+	if body == nil {
+		return buf[:0], nil
+	}
+	if cap(buf) < 4096 {
+		buf = make([]byte, 0, 4096)
+	}
+	for {
+		if len(buf) == cap(buf) {
+			if len(buf) > MaxBodyBytes {
+				return nil, errTooLarge
+			}
+			buf = append(buf, 0)[:len(buf)]
+		}
+		n, err := body.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if len(buf) > MaxBodyBytes {
+			return nil, errTooLarge
+		}
+		if err == io.EOF {
+			return buf, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+}
+
+// pathAppID is the {appid} path value, or the last path segment.
+func pathAppID(r *http.Request) string {
+	if v := r.PathValue("appid"); v != "" {
+		return v
+	}
+	p := strings.TrimSuffix(r.URL.Path, "/")
+	return p[strings.LastIndexByte(p, '/')+1:]
+}
+
+func topField(fields []Field, name string) (string, bool) {
+	for i := 1; i < len(fields); i++ {
+		if fields[i].Depth == 1 && fields[i].Name == name {
+			return fields[i].Value, true
+		}
+	}
+	return "", false
+}
+
+func query(raw, key string) string {
+	v, _ := queryOK(raw, key)
+	return v
+}
+
+// queryOK finds key in a raw query string without building a url.Values.
+func queryOK(raw, key string) (string, bool) {
+	for raw != "" {
+		var kv string
+		kv, raw, _ = strings.Cut(raw, "&")
+		k, v, _ := strings.Cut(kv, "=")
+		if strings.ContainsAny(k, "%+") {
+			if uk, err := url.QueryUnescape(k); err == nil {
+				k = uk
+			}
+		}
+		if k != key {
+			continue
+		}
+		if strings.ContainsAny(v, "%+") {
+			uv, err := url.QueryUnescape(v)
+			if err != nil {
+				return "", false
+			}
+			v = uv
+		}
+		return v, true
+	}
+	return "", false
+}

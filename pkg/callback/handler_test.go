@@ -1,0 +1,518 @@
+package callback_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/wxcentral/wxcentral/pkg/callback"
+	"github.com/wxcentral/wxcentral/pkg/callback/callbacktest"
+)
+
+const (
+	appSafe   = "wx0123456789abcdef"
+	appCompat = "wx00000000000compat"
+	appPlain  = "wx000000000000plain"
+	token     = "t0ken"
+	keyNow    = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"
+	keyPrev   = "ZYXWVUTSRQPONMLKJIHGFEDCBAzyxwvutsrqponmlkj"
+	account   = "gh_0123456789ab"
+)
+
+var now = time.Unix(1714112445, 0)
+
+func clock() time.Time { return now }
+
+func testConfig() *callback.Config {
+	return &callback.Config{Apps: []callback.AppConfig{
+		{AppID: appSafe, Token: token, EncodingAESKey: keyNow, PreviousEncodingAESKey: keyPrev, Mode: callback.ModeSafe,
+			Welcome: "welcome!", AutoReplies: []callback.AutoReply{{Match: "hi", Reply: "hello"}, {Prefix: "help", Reply: "how can I help?"}}},
+		{AppID: appCompat, Token: token, EncodingAESKey: keyNow, Mode: callback.ModeCompat},
+		{AppID: appPlain, Token: token, Mode: callback.ModePlain, AutoReplies: []callback.AutoReply{{Match: "hi", Reply: "hello"}}},
+	}}
+}
+
+// recorder counts what the handler did besides answering.
+type recorder struct {
+	handled   atomic.Int32
+	store     *countingStore
+	published []callback.Push
+	mu        sync.Mutex
+	failPub   error
+}
+
+func (r *recorder) Publish(_ context.Context, p callback.Push) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.failPub != nil {
+		return r.failPub
+	}
+	r.published = append(r.published, p)
+	return nil
+}
+
+type countingStore struct {
+	*callback.MemoryStore
+	writes atomic.Int32
+}
+
+func (s *countingStore) Claim(ctx context.Context, appid, key string, now, until time.Time) (callback.Claim, error) {
+	s.writes.Add(1)
+	return s.MemoryStore.Claim(ctx, appid, key, now, until)
+}
+
+func (s *countingStore) Complete(ctx context.Context, appid, key string, reply []byte, now time.Time) error {
+	s.writes.Add(1)
+	return s.MemoryStore.Complete(ctx, appid, key, reply, now)
+}
+
+func newHandler(t *testing.T, routes callback.MessageHandler, mod func(*callback.Options)) (*callback.Handler, *recorder) {
+	t.Helper()
+	rec := &recorder{store: &countingStore{MemoryStore: callback.NewMemoryStore()}}
+	mux := callback.NewMux()
+	mux.HandleFunc(callback.Match{MsgType: callback.MsgTypeText, ContentPrefix: "echo "}, func(ctx context.Context, m *callback.Message) (callback.Reply, error) {
+		rec.handled.Add(1)
+		return callback.TextReply{Content: strings.TrimPrefix(m.Content, "echo ")}, nil
+	})
+	mux.HandleFunc(callback.Match{MsgType: callback.MsgTypeEvent, Event: callback.EventClick}, func(ctx context.Context, m *callback.Message) (callback.Reply, error) {
+		rec.handled.Add(1)
+		return nil, nil
+	})
+	opt := callback.Options{Config: callback.StaticConfig(testConfig()), Store: rec.store, Publisher: rec, Clock: clock,
+		Logger: slog.New(slog.NewJSONHandler(io.Discard, nil))}
+	if routes != nil {
+		opt.Routes = routes
+	} else {
+		opt.Routes = mux
+	}
+	if mod != nil {
+		mod(&opt)
+	}
+	h, err := callback.NewHandler(opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h, rec
+}
+
+func sender(appid string, mode callback.Mode) *callbacktest.Sender {
+	return &callbacktest.Sender{AppID: appid, Token: token, EncodingAESKey: keyNow, Mode: mode, Account: account, Now: clock}
+}
+
+// signedQuery builds a query with valid signature/timestamp/nonce and, when
+// encrypt is set, encrypt_type=aes and a valid msg_signature over it.
+func signedQuery(ts time.Time, encrypt string, aes bool) url.Values {
+	t, nonce := strconv.FormatInt(ts.Unix(), 10), "123456"
+	v := url.Values{"signature": {callback.Signature(token, t, nonce)}, "timestamp": {t}, "nonce": {nonce}, "openid": {"oUser"}}
+	if aes {
+		v.Set("encrypt_type", "aes")
+		v.Set("msg_signature", callback.MsgSignature(token, t, nonce, encrypt))
+	}
+	return v
+}
+
+func envelope(to, encrypt string) string {
+	return "<xml><ToUserName><![CDATA[" + to + "]]></ToUserName><Encrypt><![CDATA[" + encrypt + "]]></Encrypt></xml>"
+}
+
+func post(appid string, q url.Values, body string) *http.Request {
+	return httptest.NewRequest(http.MethodPost, "/wechat/"+appid+"?"+q.Encode(), strings.NewReader(body))
+}
+
+func TestBadInputTable(t *testing.T) {
+	s := sender(appSafe, callback.ModeSafe)
+	text := s.Text("oUser", now.Unix(), 1, "echo x")
+	cNow, _ := callback.NewCipher(keyNow, appSafe)
+	cOther, _ := callback.NewCipher(keyNow, "wxffffffffffffffff")
+	good := cNow.Encrypt([16]byte{}, []byte(text))
+	valid := callback.PlaintextForTest(text, appSafe, uint32(len(text)))
+	malformed := func(padByte byte, length uint32) string {
+		p := callback.PlaintextForTest(text, appSafe, length)
+		return callback.SealRawForTest(cNow, callback.PadForTest(p, padByte))
+	}
+	_ = valid
+	encReq := func(appid, encrypt string, mod func(url.Values)) *http.Request {
+		q := signedQuery(now, encrypt, true)
+		if mod != nil {
+			mod(q)
+		}
+		return post(appid, q, envelope(account, encrypt))
+	}
+	big := strings.Repeat("a", callback.MaxBodyBytes+1)
+	tests := []struct {
+		name   string
+		req    *http.Request
+		status int
+	}{
+		{"missing query params", httptest.NewRequest(http.MethodPost, "/wechat/"+appSafe, strings.NewReader(envelope(account, good))), 403},
+		{"missing timestamp", encReq(appSafe, good, func(q url.Values) { q.Del("timestamp") }), 403},
+		{"missing nonce", encReq(appSafe, good, func(q url.Values) { q.Del("nonce") }), 403},
+		{"wrong signature", encReq(appSafe, good, func(q url.Values) { q.Set("signature", strings.Repeat("0", 40)) }), 403},
+		{"missing msg_signature", encReq(appSafe, good, func(q url.Values) { q.Del("msg_signature") }), 403},
+		{"wrong msg_signature", encReq(appSafe, good, func(q url.Values) { q.Set("msg_signature", callback.Signature(token, "1", "2")) }), 403},
+		{"timestamp too old", post(appSafe, signedQuery(now.Add(-6*time.Minute), good, true), envelope(account, good)), 403},
+		{"timestamp in the future", post(appSafe, signedQuery(now.Add(6*time.Minute), good, true), envelope(account, good)), 403},
+		{"safe mode plaintext body", post(appSafe, signedQuery(now, "", true), text), 403},
+		{"safe mode without encrypt_type", post(appSafe, signedQuery(now, good, false), envelope(account, good)), 403},
+		{"safe mode encrypt_type=raw", encReq(appSafe, good, func(q url.Values) { q.Set("encrypt_type", "raw") }), 403},
+		{"compat encrypt_type=aes plaintext body", post(appCompat, signedQuery(now, "", true), text), 403},
+		{"compat encrypt_type=aes any msg_signature plaintext body", post(appCompat, func() url.Values {
+			q := signedQuery(now, "", true)
+			q.Set("msg_signature", "x")
+			return q
+		}(), text), 403},
+		{"appid mismatch in ciphertext", encReq(appSafe, cOther.Encrypt([16]byte{}, []byte(text)), nil), 403},
+		{"ToUserName mismatch", post(appSafe, signedQuery(now, good, true), envelope("gh_someoneelse", good)), 403},
+		{"ToUserName missing", post(appSafe, signedQuery(now, good, true), "<xml><Encrypt><![CDATA["+good+"]]></Encrypt></xml>"), 403},
+		{"bad base64", encReq(appSafe, "%%%not-base64%%%", nil), 400},
+		{"ciphertext not whole blocks", encReq(appSafe, "AAAAAAAAAAAAAAAAAAAA", nil), 400},
+		{"pad byte 0", encReq(appSafe, malformed(0, uint32(len(text))), nil), 400},
+		{"pad byte 33", encReq(appSafe, malformed(33, uint32(len(text))), nil), 400},
+		{"length field past the data", encReq(appSafe, malformed(0xff, uint32(len(text)+len(appSafe)+1)), nil), 400},
+		{"decrypted content not XML", encReq(appSafe, cNow.Encrypt([16]byte{}, []byte(`{"MsgType":"text"}`)), nil), 400},
+		{"body over 64 KiB", post(appSafe, signedQuery(now, good, true), big), 413},
+		{"body over 64 KiB, chunked", func() *http.Request {
+			r := post(appSafe, signedQuery(now, good, true), big)
+			r.ContentLength = -1
+			return r
+		}(), 413},
+		{"non-XML body (safe)", post(appSafe, signedQuery(now, good, true), "hello"), 400},
+		{"non-XML body (plain)", post(appPlain, signedQuery(now, "", false), "hello"), 400},
+		{"non-XML body (compat)", post(appCompat, signedQuery(now, "", false), `{"ToUserName":"x"}`), 400},
+		{"DOCTYPE envelope", post(appSafe, signedQuery(now, good, true), `<!DOCTYPE xml [<!ENTITY e "x">]>`+envelope(account, good)), 400},
+		{"entity in plaintext", post(appPlain, signedQuery(now, "", false), `<!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]><xml><MsgType>text</MsgType><Content>&e;</Content></xml>`), 400},
+		{"DOCTYPE inside ciphertext", encReq(appSafe, cNow.Encrypt([16]byte{}, []byte(`<!DOCTYPE x><xml><ToUserName>`+account+`</ToUserName><MsgType>text</MsgType></xml>`)), nil), 400},
+		{"unknown appid", post("wxunknown", signedQuery(now, good, true), envelope(account, good)), 404},
+		{"unknown appid, oversized", post("wxunknown", signedQuery(now, good, true), big), 404},
+		{"GET bad signature", httptest.NewRequest(http.MethodGet, "/wechat/"+appSafe+"?signature=bad&timestamp="+strconv.FormatInt(now.Unix(), 10)+"&nonce=1&echostr=abc", nil), 403},
+		{"GET missing params", httptest.NewRequest(http.MethodGet, "/wechat/"+appSafe+"?echostr=abc", nil), 403},
+		{"GET stale timestamp", func() *http.Request {
+			q := signedQuery(now.Add(-time.Hour), "", false)
+			q.Set("echostr", "abc")
+			return httptest.NewRequest(http.MethodGet, "/wechat/"+appSafe+"?"+q.Encode(), nil)
+		}(), 403},
+		{"PUT", httptest.NewRequest(http.MethodPut, "/wechat/"+appSafe, nil), 405},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h, rec := newHandler(t, nil, nil)
+			w := httptest.NewRecorder()
+			h.ServeHTTP(w, tt.req)
+			if w.Code != tt.status {
+				t.Fatalf("status %d, want %d (body %q)", w.Code, tt.status, w.Body.String())
+			}
+			if n := rec.handled.Load(); n != 0 {
+				t.Errorf("handler ran %d times", n)
+			}
+			if n := rec.store.writes.Load(); n != 0 {
+				t.Errorf("%d dedupe writes", n)
+			}
+			if len(rec.published) != 0 {
+				t.Errorf("%d pushes published", len(rec.published))
+			}
+		})
+	}
+	// The same good message is accepted, so the rows above fail for their
+	// own reason.
+	h, rec := newHandler(t, nil, nil)
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, encReq(appSafe, good, nil))
+	if w.Code != 200 || rec.handled.Load() != 1 {
+		t.Fatalf("control request: status %d, handled %d", w.Code, rec.handled.Load())
+	}
+}
+
+func TestHandshake(t *testing.T) {
+	h, _ := newHandler(t, nil, nil)
+	for _, appid := range []string{appSafe, appCompat, appPlain} {
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, sender(appid, "").Handshake("echo-1234 5678"))
+		if w.Code != 200 || w.Body.String() != "echo-1234 5678" || !strings.HasPrefix(w.Header().Get("Content-Type"), "text/plain") {
+			t.Fatalf("%s: %d %q %q", appid, w.Code, w.Body.String(), w.Header().Get("Content-Type"))
+		}
+	}
+}
+
+// V1 through the handler.
+func TestHandshakeVector(t *testing.T) {
+	cfg := &callback.Config{Apps: []callback.AppConfig{{AppID: appPlain, Token: "AAAAA", Mode: callback.ModePlain}}}
+	h, _ := callback.NewHandler(callback.Options{Config: callback.StaticConfig(cfg), MaxSkew: -1, Logger: slog.New(slog.DiscardHandler)})
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, httptest.NewRequest("GET", "/wechat/"+appPlain+"?signature=899cf89e464efb63f54ddac96b0a0a235f53aa78&timestamp=1714037059&nonce=486452656&echostr=hello", nil))
+	if w.Code != 200 || w.Body.String() != "hello" {
+		t.Fatalf("%d %q", w.Code, w.Body.String())
+	}
+}
+
+// V4 (compatible mode) through the handler, encrypted and plaintext.
+func TestCompatVector(t *testing.T) {
+	const encrypt = "hyzAe4OzmOMbd6TvGdIOO6uBmdJoD0Fk53REIHvxYtJlE2B655HuD0m8KUePWB3+LrPXo87wzQ1QLvbeUgmBM4x6F8PGHQHFVAFmOD2LdJF9FrXpbUAh0B5GIItb52sn896wVsMSHGuPE328HnRGBcrS7C41IzDWyWNlZkyyXwon8T332jisa+h6tEDYsVticbSnyU8dKOIbgU6ux5VTjg3yt+WGzjlpKn6NPhRjpA912xMezR4kw6KWwMrCVKSVCZciVGCgavjIQ6X8tCOp3yZbGpy0VxpAe+77TszTfRd5RJSVO/HTnifJpXgCSUdUue1v6h0EIBYYI1BD1DlD+C0CR8e6OewpusjZ4uBl9FyJvnhvQl+q5rv1ixrcpCumEPo5MJSgM9ehVsNPfUM669WuMyVWQLCzpu9GhglF2PE="
+	body := `<xml><ToUserName><![CDATA[gh_10f6c3c3ac5a]]></ToUserName><FromUserName><![CDATA[oyORnuP8q7ou2gfYjqLzSIWZf0rs]]></FromUserName><CreateTime>1409735668</CreateTime><MsgType><![CDATA[text]]></MsgType><Content><![CDATA[abcdteT]]></Content><MsgId>6054768590064713728</MsgId><Encrypt><![CDATA[` + encrypt + `]]></Encrypt></xml>`
+	cfg := &callback.Config{Apps: []callback.AppConfig{{AppID: "wx2c2769f8efd9abc2", Token: "spamtest", EncodingAESKey: keyNow, Mode: callback.ModeCompat}}}
+	for _, aes := range []bool{true, false} {
+		var got *callback.Message
+		mux := callback.NewMux()
+		mux.HandleFunc(callback.Match{Content: "abcdteT"}, func(_ context.Context, m *callback.Message) (callback.Reply, error) {
+			got = m
+			return callback.TextReply{Content: "ok"}, nil
+		})
+		h, _ := callback.NewHandler(callback.Options{Config: callback.StaticConfig(cfg), Routes: mux, MaxSkew: -1, Logger: slog.New(slog.DiscardHandler)})
+		q := "signature=16120ec1b8dbb870f510d87ce6bc2463eae6ca1a&timestamp=1409735669&nonce=1320562132"
+		if aes {
+			q += "&encrypt_type=aes&msg_signature=5d197aaffba7e9b25a30732f161a50dee96bd5fa"
+		}
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, httptest.NewRequest("POST", "/wechat/wx2c2769f8efd9abc2?"+q, strings.NewReader(body)))
+		if w.Code != 200 || got == nil || got.MsgID != "6054768590064713728" || got.FromUserName != "oyORnuP8q7ou2gfYjqLzSIWZf0rs" {
+			t.Fatalf("aes=%v: %d %q %+v", aes, w.Code, w.Body.String(), got)
+		}
+		if aes != strings.Contains(w.Body.String(), "<Encrypt>") {
+			t.Fatalf("aes=%v: reply encryption does not follow the request: %s", aes, w.Body.String())
+		}
+		if aes && !strings.Contains(got.Raw, "\n") {
+			t.Fatal("V4 plaintext newlines were not kept")
+		}
+	}
+}
+
+func TestSafeModeRepliesEncrypted(t *testing.T) {
+	tests := []struct {
+		name, msg, want string
+	}{
+		{"route", "echo 你好", "你好"},
+		{"auto reply exact", "hi", "hello"},
+		{"auto reply prefix", "help me", "how can I help?"},
+	}
+	h, rec := newHandler(t, nil, nil)
+	s := sender(appSafe, callback.ModeSafe)
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			req, nonce := s.Push(s.Text("oUser", now.Unix(), int64(100+i), tt.msg))
+			w := httptest.NewRecorder()
+			h.ServeHTTP(w, req)
+			plain, err := s.OpenReply(w.Body.Bytes(), nonce)
+			if w.Code != 200 || err != nil {
+				t.Fatalf("%d %v %q", w.Code, err, w.Body.String())
+			}
+			m, err := callback.ParseMessage([]byte(plain))
+			if err != nil || m.Content != tt.want || m.ToUserName != "oUser" || m.FromUserName != account || m.CreateTime != now.Unix() {
+				t.Fatalf("reply %q: %v", plain, err)
+			}
+		})
+	}
+	_ = rec
+}
+
+func TestWelcomeOnSubscribe(t *testing.T) {
+	h, _ := newHandler(t, callback.NewMux(), nil)
+	s := sender(appSafe, callback.ModeSafe)
+	req, nonce := s.Push(s.Event("oNew", now.Unix(), callback.EventSubscribe, ""))
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, req)
+	plain, err := s.OpenReply(w.Body.Bytes(), nonce)
+	if err != nil || !strings.Contains(plain, "<Content><![CDATA[welcome!]]></Content>") {
+		t.Fatalf("%d %q %v", w.Code, plain, err)
+	}
+}
+
+func TestKeyRotation(t *testing.T) {
+	h, rec := newHandler(t, nil, nil)
+	old := sender(appSafe, callback.ModeSafe)
+	old.EncodingAESKey = keyPrev
+	req, nonce := old.Push(old.Text("oUser", now.Unix(), 7, "echo rotated"))
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, req)
+	plain, err := old.OpenReply(w.Body.Bytes(), nonce)
+	if w.Code != 200 || err != nil || !strings.Contains(plain, "rotated") || rec.handled.Load() != 1 {
+		t.Fatalf("%d %v %q", w.Code, err, plain)
+	}
+	// The reply is encrypted with the previous key, not the current one.
+	cur := sender(appSafe, callback.ModeSafe)
+	if _, err := cur.OpenReply(w.Body.Bytes(), nonce); err == nil {
+		t.Fatal("reply decrypts with the current key; want the key that decrypted the request")
+	}
+	// A key that is neither current nor previous is rejected.
+	stranger := sender(appSafe, callback.ModeSafe)
+	stranger.EncodingAESKey = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFG"
+	req, _ = stranger.Push(stranger.Text("oUser", now.Unix(), 8, "echo x"))
+	w = httptest.NewRecorder()
+	h.ServeHTTP(w, req)
+	if w.Code != 400 && w.Code != 403 {
+		t.Fatalf("unknown key: status %d", w.Code)
+	}
+}
+
+func TestPlainAndCompatModes(t *testing.T) {
+	h, _ := newHandler(t, nil, nil)
+	for _, tc := range []struct {
+		appid string
+		mode  callback.Mode
+	}{{appPlain, callback.ModePlain}, {appCompat, callback.ModeCompat}, {appCompat, callback.ModePlain}} {
+		s := sender(tc.appid, tc.mode)
+		req, nonce := s.Push(s.Text("oUser", now.Unix(), 9, "echo plain"))
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, req)
+		plain, err := s.OpenReply(w.Body.Bytes(), nonce)
+		if w.Code != 200 || err != nil || !strings.Contains(plain, "<Content><![CDATA[plain]]></Content>") {
+			t.Fatalf("%s/%s: %d %v %q", tc.appid, tc.mode, w.Code, err, w.Body.String())
+		}
+		if encrypted := strings.Contains(w.Body.String(), "<Encrypt>"); encrypted != (tc.mode == callback.ModeCompat) {
+			t.Fatalf("%s/%s: encrypted=%v", tc.appid, tc.mode, encrypted)
+		}
+	}
+	// A plain-mode app ignores encrypt_type: the body must be the plaintext message.
+	s := sender(appPlain, callback.ModeSafe)
+	req, _ := s.Push(s.Text("oUser", now.Unix(), 10, "echo x"))
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, req)
+	if w.Code != 400 {
+		t.Fatalf("plain app with an encrypted envelope: %d", w.Code)
+	}
+}
+
+func TestHandlerDeadlineAnswersSuccess(t *testing.T) {
+	release := make(chan struct{})
+	defer close(release)
+	mux := callback.NewMux()
+	mux.HandleFunc(callback.Match{}, func(ctx context.Context, m *callback.Message) (callback.Reply, error) {
+		select {
+		case <-release:
+		case <-ctx.Done():
+			if _, ok := ctx.Deadline(); !ok {
+				return nil, errors.New("no deadline")
+			}
+		}
+		return callback.TextReply{Content: "too late"}, nil
+	})
+	h, rec := newHandler(t, mux, func(o *callback.Options) { o.HandlerTimeout = 20 * time.Millisecond })
+	s := sender(appSafe, callback.ModeSafe)
+	msg := s.Text("oUser", now.Unix(), 11, "slow")
+	for i := 0; i < 2; i++ { // the retry gets the stored `success`
+		req, _ := s.Push(msg)
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, req)
+		if w.Code != 200 || w.Body.String() != "success" {
+			t.Fatalf("delivery %d: %d %q", i, w.Code, w.Body.String())
+		}
+	}
+	if len(rec.published) != 1 {
+		t.Fatalf("published %d times", len(rec.published))
+	}
+}
+
+func TestHandlerFailureReleasesClaim(t *testing.T) {
+	var calls atomic.Int32
+	mux := callback.NewMux()
+	mux.HandleFunc(callback.Match{}, func(ctx context.Context, m *callback.Message) (callback.Reply, error) {
+		if calls.Add(1) == 1 {
+			return nil, errors.New("downstream unavailable")
+		}
+		return callback.TextReply{Content: "second try"}, nil
+	})
+	h, _ := newHandler(t, mux, nil)
+	s := sender(appSafe, callback.ModeSafe)
+	msg := s.Text("oUser", now.Unix(), 12, "x")
+	for i, want := range []int{503, 200, 200} {
+		req, nonce := s.Push(msg)
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, req)
+		if w.Code != want {
+			t.Fatalf("delivery %d: %d, want %d", i, w.Code, want)
+		}
+		if want == 200 {
+			if plain, err := s.OpenReply(w.Body.Bytes(), nonce); err != nil || !strings.Contains(plain, "second try") {
+				t.Fatalf("delivery %d: %q %v", i, plain, err)
+			}
+		}
+	}
+	if calls.Load() != 2 {
+		t.Fatalf("handler ran %d times, want 2", calls.Load())
+	}
+}
+
+func TestHandlerPanicIsAFailure(t *testing.T) {
+	mux := callback.NewMux()
+	mux.HandleFunc(callback.Match{}, func(ctx context.Context, m *callback.Message) (callback.Reply, error) { panic("boom") })
+	h, _ := newHandler(t, mux, nil)
+	s := sender(appSafe, callback.ModeSafe)
+	req, _ := s.Push(s.Text("oUser", now.Unix(), 13, "x"))
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, req)
+	if w.Code != 503 {
+		t.Fatalf("status %d", w.Code)
+	}
+}
+
+func TestPublishDetailAndFailure(t *testing.T) {
+	h, rec := newHandler(t, nil, nil)
+	s := sender(appSafe, callback.ModeSafe)
+	msg := `<xml><ToUserName><![CDATA[gh_0123456789ab]]></ToUserName><FromUserName><![CDATA[oUser]]></FromUserName><CreateTime>1714112445</CreateTime><MsgType><![CDATA[event]]></MsgType><Event><![CDATA[pic_weixin]]></Event><EventKey><![CDATA[k<1>]]></EventKey><SendPicsInfo><Count>2</Count><PicList><item><PicMd5Sum>a</PicMd5Sum></item><item><PicMd5Sum>b</PicMd5Sum></item></PicList></SendPicsInfo></xml>`
+	req, _ := s.Push(msg)
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, req)
+	if w.Code != 200 || len(rec.published) != 1 {
+		t.Fatalf("%d, %d published", w.Code, len(rec.published))
+	}
+	p := rec.published[0]
+	if p.DetailType != "WeChat Event" || p.AppID != appSafe {
+		t.Fatalf("%+v", p)
+	}
+	var got, want any
+	json.Unmarshal(p.Detail, &got)
+	json.Unmarshal([]byte(`{"appid":"wx0123456789abcdef","msg_type":"event","event":"pic_weixin","event_key":"k<1>","from":"oUser","to":"gh_0123456789ab","create_time":1714112445,
+		"fields":{"ToUserName":"gh_0123456789ab","FromUserName":"oUser","CreateTime":"1714112445","MsgType":"event","Event":"pic_weixin","EventKey":"k<1>",
+		"SendPicsInfo":{"Count":"2","PicList":{"item":[{"PicMd5Sum":"a"},{"PicMd5Sum":"b"}]}}},"raw_xml":`+strconv.Quote(msg)+`}`), &want)
+	gj, _ := json.Marshal(got)
+	wj, _ := json.Marshal(want)
+	if !bytes.Equal(gj, wj) {
+		t.Fatalf("detail\n got %s\nwant %s", gj, wj)
+	}
+
+	// A failing publish answers 503, runs no handler and releases the claim.
+	h, rec = newHandler(t, nil, nil)
+	rec.failPub = errors.New("PutEvents: 1 failed entry")
+	text := s.Text("oUser", now.Unix(), 14, "echo y")
+	req, _ = s.Push(text)
+	w = httptest.NewRecorder()
+	h.ServeHTTP(w, req)
+	if w.Code != 503 || rec.handled.Load() != 0 {
+		t.Fatalf("failed publish: %d, handled %d", w.Code, rec.handled.Load())
+	}
+	rec.failPub = nil
+	req, _ = s.Push(text)
+	w = httptest.NewRecorder()
+	h.ServeHTTP(w, req)
+	if w.Code != 200 || rec.handled.Load() != 1 || len(rec.published) != 1 {
+		t.Fatalf("retry after failed publish: %d, handled %d, published %d", w.Code, rec.handled.Load(), len(rec.published))
+	}
+}
+
+func TestLogLineHasNoContent(t *testing.T) {
+	var buf bytes.Buffer
+	h, _ := newHandler(t, nil, func(o *callback.Options) { o.Logger = slog.New(slog.NewJSONHandler(&buf, nil)) })
+	s := sender(appSafe, callback.ModeSafe)
+	req, _ := s.Push(s.Text("oUser", now.Unix(), 15, "echo secret-content"))
+	h.ServeHTTP(httptest.NewRecorder(), req)
+	line := buf.String()
+	var rec map[string]any
+	if err := json.Unmarshal(buf.Bytes(), &rec); err != nil || rec["appid"] != appSafe || rec["outcome"] != "replied" {
+		t.Fatalf("log line %q: %v", line, err)
+	}
+	for _, secret := range []string{"secret-content", token, keyNow, "oUser"} {
+		if strings.Contains(line, secret) {
+			t.Fatalf("log line contains %q: %s", secret, line)
+		}
+	}
+}

@@ -1,0 +1,120 @@
+package callback
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"time"
+)
+
+// ClaimState is the state of a dedupe claim.
+type ClaimState int
+
+// Claim states.
+const (
+	ClaimAbsent     ClaimState = iota // no live claim exists
+	ClaimAcquired                     // this caller now holds the claim
+	ClaimInProgress                   // another delivery holds it
+	ClaimCompleted                    // handled; Reply is the stored plaintext reply ("" for success)
+)
+
+// Claim is the answer of a DedupeStore.
+type Claim struct {
+	State ClaimState
+	Reply []byte // for ClaimCompleted: the plaintext reply XML, empty for `success`
+}
+
+// DedupeStore records which pushes are being or have been handled, shared
+// by every instance of the callback function (DESIGN.md §4, pkg/dynamo).
+// Keys are Message.DedupeKey values; appid scopes them.
+type DedupeStore interface {
+	// Claim takes the claim for key until `until` unless a live claim or a
+	// completed record exists, in which case it returns that state.
+	Claim(ctx context.Context, appid, key string, now, until time.Time) (Claim, error)
+	// Lookup returns the current state without changing it.
+	Lookup(ctx context.Context, appid, key string, now time.Time) (Claim, error)
+	// Complete stores the reply of a claimed key.
+	Complete(ctx context.Context, appid, key string, reply []byte, now time.Time) error
+	// Release drops a claim so that the next delivery runs the handler.
+	Release(ctx context.Context, appid, key string) error
+}
+
+// EventBridge fields of a published push (DESIGN.md §7).
+const (
+	EventSource       = "wxcentral"
+	DetailTypeMessage = "WeChat Message"
+	DetailTypeEvent   = "WeChat Event"
+)
+
+// Push is an accepted push ready to publish.
+type Push struct {
+	AppID      string
+	DetailType string // DetailTypeMessage or DetailTypeEvent
+	Detail     []byte // JSON, see NewPush
+}
+
+// Publisher delivers accepted pushes (pkg/eventbus implements it on
+// EventBridge). An error, including a partially failed batch, makes the
+// Handler answer 503 so that WeChat retries.
+type Publisher interface {
+	Publish(ctx context.Context, p Push) error
+}
+
+type pushDetail struct {
+	AppID      string         `json:"appid"`
+	MsgType    string         `json:"msg_type,omitempty"`
+	Event      string         `json:"event,omitempty"`
+	EventKey   string         `json:"event_key,omitempty"`
+	From       string         `json:"from,omitempty"`
+	To         string         `json:"to,omitempty"`
+	CreateTime int64          `json:"create_time,omitempty"`
+	MsgID      string         `json:"msg_id,omitempty"`
+	Fields     map[string]any `json:"fields,omitempty"`
+	RawXML     string         `json:"raw_xml,omitempty"`
+}
+
+// NewPush builds the EventBridge detail of m: appid, msg_type, event,
+// event_key, from, to, create_time, msg_id, fields (every element by its XML
+// name; nested elements as objects, repeated names as arrays) and raw_xml,
+// omitting absent ones.
+func NewPush(m *Message) (Push, error) {
+	d := pushDetail{AppID: m.AppID, MsgType: m.MsgType, Event: m.Event, EventKey: m.EventKey,
+		From: m.FromUserName, To: m.ToUserName, CreateTime: m.CreateTime, MsgID: m.MsgID, RawXML: m.Raw}
+	if len(m.Fields) > 1 {
+		d.Fields = fieldsObject(m.Fields, 1, m.Fields[0].End)
+	}
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(d); err != nil {
+		return Push{}, err
+	}
+	p := Push{AppID: m.AppID, DetailType: DetailTypeMessage, Detail: bytes.TrimRight(buf.Bytes(), "\n")}
+	if m.IsEvent() {
+		p.DetailType = DetailTypeEvent
+	}
+	return p, nil
+}
+
+// fieldsObject converts the elements fields[from:to] one level below their
+// parent into a JSON object.
+func fieldsObject(fields []Field, from, to int) map[string]any {
+	obj := make(map[string]any)
+	for i := from; i < to; {
+		f := fields[i]
+		var v any = f.Value
+		if f.End > i+1 {
+			v = fieldsObject(fields, i+1, f.End)
+		}
+		switch prev := obj[f.Name].(type) {
+		case nil:
+			obj[f.Name] = v
+		case []any:
+			obj[f.Name] = append(prev, v)
+		default:
+			obj[f.Name] = []any{prev, v}
+		}
+		i = f.End
+	}
+	return obj
+}
