@@ -1,0 +1,533 @@
+package samtemplate
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+	"testing"
+)
+
+// The three functions and their source directories (functions/<dir>).
+var functions = map[string]string{
+	"RefreshFunction":  "refresh",
+	"TokenFunction":    "token",
+	"CallbackFunction": "callback",
+}
+
+// wantEnv is DESIGN.md §3's environment table by function ("all" rows go to
+// every function). TestEnvironmentMatchesDesign cross-checks it against the
+// design document when ../shared is present.
+var wantEnv = map[string][]string{
+	"RefreshFunction":  {"APPS_SECRET_ID", "FORCE_REFRESH_DAILY_LIMIT", "LOG_LEVEL", "TABLE_NAME", "WECHAT_API_BASE"},
+	"TokenFunction":    {"LOG_LEVEL", "REFRESH_FUNCTION_NAME", "TABLE_NAME"},
+	"CallbackFunction": {"CALLBACK_MAX_SKEW", "CALLBACK_SECRET_ID", "EVENT_BUS_NAME", "LOG_LEVEL", "TABLE_NAME"},
+}
+
+func TestFunctionsBuildAndRuntime(t *testing.T) {
+	tpl := loadTemplate(t)
+	makefile, err := os.ReadFile(filepath.Join(repoRoot(t), "Makefile"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fns := tpl.ResourcesOfType("AWS::Serverless::Function")
+	if len(fns) != len(functions) {
+		t.Errorf("%d functions in template.yaml, want %d", len(fns), len(functions))
+	}
+	for _, fn := range fns {
+		dir, known := functions[fn.LogicalID]
+		if !known {
+			t.Errorf("unexpected function %s", fn.LogicalID)
+			continue
+		}
+		if v, _ := tpl.FunctionProperty(fn, "Runtime"); v != "provided.al2023" {
+			t.Errorf("%s: Runtime = %v, want provided.al2023", fn.LogicalID, v)
+		}
+		if v, _ := tpl.FunctionProperty(fn, "Architectures"); !equalJSON(v, []any{"arm64"}) {
+			t.Errorf("%s: Architectures = %v, want [arm64]", fn.LogicalID, v)
+		}
+		if v, _ := tpl.FunctionProperty(fn, "Handler"); v != "bootstrap" {
+			t.Errorf("%s: Handler = %v, want bootstrap", fn.LogicalID, v)
+		}
+		if fn.Metadata["BuildMethod"] != "makefile" {
+			t.Errorf("%s: Metadata.BuildMethod = %v, want makefile", fn.LogicalID, fn.Metadata["BuildMethod"])
+		}
+		// SAM runs `make build-<LogicalId>` with ARTIFACTS_DIR set.
+		target := regexp.MustCompile(`(?m)^build-` + fn.LogicalID + `:.*\n\t(.*)$`).FindSubmatch(makefile)
+		if target == nil {
+			t.Errorf("%s: Makefile has no build-%s target", fn.LogicalID, fn.LogicalID)
+			continue
+		}
+		recipe := string(target[1])
+		if !strings.Contains(recipe, "-o $(ARTIFACTS_DIR)/bootstrap") || !strings.Contains(recipe, "./functions/"+dir) {
+			t.Errorf("%s: build-%s recipe %q does not build ./functions/%s into $(ARTIFACTS_DIR)/bootstrap", fn.LogicalID, fn.LogicalID, recipe, dir)
+		}
+		lc, _ := tpl.FunctionProperty(fn, "LoggingConfig")
+		lcm, _ := lc.(map[string]any)
+		if lcm["LogFormat"] != "JSON" || lcm["ApplicationLogLevel"] == nil {
+			t.Errorf("%s: LoggingConfig = %v, want LogFormat JSON and an ApplicationLogLevel", fn.LogicalID, lc)
+		}
+	}
+}
+
+func TestTableSettings(t *testing.T) {
+	tpl := loadTemplate(t)
+	tables := tpl.ResourcesOfType("AWS::DynamoDB::Table")
+	if len(tables) != 1 {
+		t.Fatalf("%d DynamoDB tables, want 1", len(tables))
+	}
+	p := tables[0].Properties
+	if p["BillingMode"] != "PAY_PER_REQUEST" {
+		t.Errorf("BillingMode = %v", p["BillingMode"])
+	}
+	ttl, _ := p["TimeToLiveSpecification"].(map[string]any)
+	if ttl["AttributeName"] != "ttl" || ttl["Enabled"] != true {
+		t.Errorf("TimeToLiveSpecification = %v, want ttl enabled", ttl)
+	}
+	sse, _ := p["SSESpecification"].(map[string]any)
+	if sse["SSEEnabled"] != true || sse["SSEType"] != "KMS" {
+		t.Errorf("SSESpecification = %v, want KMS", sse)
+	}
+	pitr, _ := p["PointInTimeRecoverySpecification"].(map[string]any)
+	if pitr["PointInTimeRecoveryEnabled"] != true {
+		t.Errorf("PointInTimeRecoverySpecification = %v, want enabled", pitr)
+	}
+	if !References(p["DeletionProtectionEnabled"], "TableDeletionProtection") {
+		t.Errorf("DeletionProtectionEnabled = %v, want the TableDeletionProtection parameter", p["DeletionProtectionEnabled"])
+	}
+}
+
+func TestTokenFunctionURLUsesIAM(t *testing.T) {
+	tpl := loadTemplate(t)
+	token, _ := tpl.Resource("TokenFunction")
+	url, _ := token.Properties["FunctionUrlConfig"].(map[string]any)
+	if url["AuthType"] != "AWS_IAM" {
+		t.Errorf("TokenFunction FunctionUrlConfig.AuthType = %v, want AWS_IAM", url["AuthType"])
+	}
+	// No other way to expose a function publicly.
+	for _, fn := range tpl.ResourcesOfType("AWS::Serverless::Function") {
+		if u, ok := fn.Properties["FunctionUrlConfig"].(map[string]any); ok && u["AuthType"] != "AWS_IAM" {
+			t.Errorf("%s: Function URL with AuthType %v", fn.LogicalID, u["AuthType"])
+		}
+	}
+	for _, r := range tpl.ResourcesOfType("AWS::Lambda::Url") {
+		if r.Properties["AuthType"] != "AWS_IAM" {
+			t.Errorf("%s: AuthType %v", r.LogicalID, r.Properties["AuthType"])
+		}
+	}
+	for _, r := range tpl.ResourcesOfType("AWS::Lambda::Permission") {
+		if r.Properties["Principal"] == "*" {
+			t.Errorf("%s: public invoke permission", r.LogicalID)
+		}
+	}
+}
+
+// allStatements returns every statement granted by the template, with SAM
+// policy templates expanded, and the managed policies functions attach.
+func allStatements(t *testing.T, tpl *Template) ([]Statement, map[string][]any) {
+	t.Helper()
+	pt, err := LoadPolicyTemplates(sharedFile(t, "schemas/sam-policy-templates.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, stmts, managed, err := tpl.FunctionPolicies(pt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return append(stmts, tpl.IAMResourceStatements()...), managed
+}
+
+func TestNoWildcardActions(t *testing.T) {
+	stmts, managed := allStatements(t, loadTemplate(t))
+	if len(stmts) == 0 {
+		t.Fatal("no IAM statements found")
+	}
+	for _, p := range wildcardProblems(stmts, managed) {
+		t.Error(p)
+	}
+}
+
+func wildcardProblems(stmts []Statement, managed map[string][]any) []string {
+	var problems []string
+	for _, s := range stmts {
+		for _, a := range s.Actions() {
+			if strings.HasPrefix(a, "Not:") {
+				problems = append(problems, fmt.Sprintf("%s: NotAction %q grants everything else", s.Source, a))
+			}
+			if a == "*" {
+				problems = append(problems, s.Source+": Action *")
+			}
+		}
+		for _, svc := range []string{"dynamodb", "secretsmanager"} {
+			for _, a := range s.ServiceActions(svc) {
+				if a != "*" && strings.Contains(a, "*") {
+					problems = append(problems, fmt.Sprintf("%s: wildcard action %q", s.Source, a))
+				}
+			}
+		}
+	}
+	// AWS managed policies by name would bypass these checks entirely.
+	for fn, m := range managed {
+		if len(m) > 0 {
+			problems = append(problems, fmt.Sprintf("%s attaches managed policies %v; use inline statements or policy templates", fn, m))
+		}
+	}
+	sort.Strings(problems)
+	return problems
+}
+
+// grants reports whether s allows action on a resource that refers to one
+// of names, or on "*" / a wildcard ARN of the service.
+func grants(s Statement, action, service string, names ...string) bool {
+	if s.Effect() != "Allow" {
+		return false
+	}
+	has := false
+	for _, a := range s.Actions() {
+		if strings.EqualFold(a, action) || a == "*" || strings.EqualFold(a, service+":*") {
+			has = true
+		}
+	}
+	if !has {
+		return false
+	}
+	for _, r := range s.Resources() {
+		if str, ok := r.(string); ok && (str == "*" || strings.Contains(str, ":"+service+":") && strings.HasSuffix(str, "*")) {
+			return true
+		}
+		if References(r, names...) {
+			return true
+		}
+	}
+	return false
+}
+
+func TestOnlyRefreshReadsAppSecrets(t *testing.T) {
+	stmts, _ := allStatements(t, loadTemplate(t))
+	for _, p := range secretReaderProblems(stmts) {
+		t.Error(p)
+	}
+}
+
+// secretReaderProblems checks that the AppSecrets secret is readable by the
+// refresh function alone, and the callback secret by the callback alone.
+func secretReaderProblems(stmts []Statement) []string {
+	var problems []string
+	for _, secret := range []struct {
+		names []string
+		only  string
+	}{
+		{[]string{"AppsSecret", "AppsSecretArn"}, "RefreshFunction"},
+		{[]string{"CallbackSecret", "CallbackSecretArn"}, "CallbackFunction"},
+	} {
+		readers := map[string]bool{}
+		for _, s := range stmts {
+			if grants(s, "secretsmanager:GetSecretValue", "secretsmanager", secret.names...) {
+				who := s.Principal
+				if who == "" {
+					who = s.Source
+				}
+				readers[who] = true
+			}
+		}
+		if len(readers) != 1 || !readers[secret.only] {
+			problems = append(problems, fmt.Sprintf("%s readable by %v, want only %s", secret.names[0], keys(readers), secret.only))
+		}
+	}
+	return problems
+}
+
+func keys(m map[string]bool) []string {
+	var out []string
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func TestDynamoDBGrantsAreItemScoped(t *testing.T) {
+	stmts, _ := allStatements(t, loadTemplate(t))
+	for _, p := range dynamoProblems(stmts) {
+		t.Error(p)
+	}
+}
+
+// dynamoProblems checks that every DynamoDB grant is item-level on the one
+// table, restricted by dynamodb:LeadingKeys to the item family its principal
+// owns (the callback writes only msg# items, everyone else only cred#).
+func dynamoProblems(stmts []Statement) []string {
+	wantPrefix := map[string]string{
+		"RefreshFunction":   "cred#*",
+		"TokenFunction":     "cred#*",
+		"CallbackFunction":  "msg#*",
+		"TokenReaderPolicy": "cred#*",
+	}
+	allowed := map[string]bool{"dynamodb:GetItem": true, "dynamodb:PutItem": true, "dynamodb:UpdateItem": true, "dynamodb:DeleteItem": true}
+	readOnly := map[string]bool{"TokenFunction": true, "TokenReaderPolicy": true}
+	seen := map[string]bool{}
+	var problems []string
+	for _, s := range stmts {
+		actions := s.ServiceActions("dynamodb")
+		if len(actions) == 0 {
+			continue
+		}
+		who := s.Principal
+		if who == "" {
+			who = s.Source
+		}
+		seen[who] = true
+		for _, a := range actions {
+			if !allowed[a] {
+				problems = append(problems, fmt.Sprintf("%s: %s is not an item-level action (LeadingKeys cannot scope it)", s.Source, a))
+			}
+			if readOnly[who] && a != "dynamodb:GetItem" {
+				problems = append(problems, fmt.Sprintf("%s: %s, want read-only GetItem", s.Source, a))
+			}
+		}
+		for _, r := range s.Resources() {
+			if !References(r, "Table") {
+				problems = append(problems, fmt.Sprintf("%s: resource %v is not the table", s.Source, r))
+			}
+		}
+		cond, _ := s.Doc["Condition"].(map[string]any)
+		like, _ := cond["ForAllValues:StringLike"].(map[string]any)
+		if got := like["dynamodb:LeadingKeys"]; wantPrefix[who] == "" || !equalJSON(got, []any{wantPrefix[who]}) {
+			problems = append(problems, fmt.Sprintf("%s: LeadingKeys condition %v, want [%s]", s.Source, got, wantPrefix[who]))
+		}
+	}
+	for who := range wantPrefix {
+		if !seen[who] {
+			problems = append(problems, who+" has no DynamoDB grant")
+		}
+	}
+	sort.Strings(problems)
+	return problems
+}
+
+// The security checks must be able to fail: each mutation of the real
+// template introduces one violation.
+func TestSecurityChecksCatchViolations(t *testing.T) {
+	pt, err := LoadPolicyTemplates(sharedFile(t, "schemas/sam-policy-templates.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := loadTemplate(t).Doc
+	addPolicy := func(t *testing.T, doc map[string]any, fn string, p any) {
+		props := path(t, doc, "Resources", fn, "Properties")
+		props["Policies"] = append(props["Policies"].([]any), p)
+	}
+	stmt := func(action, resource any, cond map[string]any) map[string]any {
+		s := map[string]any{"Effect": "Allow", "Action": action, "Resource": resource}
+		if cond != nil {
+			s["Condition"] = cond
+		}
+		return map[string]any{"Statement": []any{s}}
+	}
+	credOnly := map[string]any{"ForAllValues:StringLike": map[string]any{"dynamodb:LeadingKeys": []any{"cred#*"}}}
+	tableArn := map[string]any{"Fn::GetAtt": []any{"Table", "Arn"}}
+	tests := []struct {
+		name   string
+		mutate func(t *testing.T, doc map[string]any)
+		want   string
+	}{
+		{"token reads the AppSecrets secret through a policy template", func(t *testing.T, doc map[string]any) {
+			addPolicy(t, doc, "TokenFunction", map[string]any{"AWSSecretsManagerGetSecretValuePolicy": map[string]any{"SecretArn": map[string]any{"Ref": "AppsSecret"}}})
+		}, "AppsSecret readable by [RefreshFunction TokenFunction]"},
+		{"callback reads every secret", func(t *testing.T, doc map[string]any) {
+			addPolicy(t, doc, "CallbackFunction", stmt("secretsmanager:GetSecretValue", "*", nil))
+		}, "AppsSecret readable by [CallbackFunction RefreshFunction]"},
+		{"managed policy grants the secret", func(t *testing.T, doc map[string]any) {
+			docm := path(t, doc, "Resources", "TokenReaderPolicy", "Properties", "PolicyDocument")
+			docm["Statement"] = append(docm["Statement"].([]any), map[string]any{"Effect": "Allow", "Action": "secretsmanager:GetSecretValue", "Resource": map[string]any{"Ref": "AppsSecretArn"}})
+		}, "AppsSecret readable by [RefreshFunction TokenReaderPolicy]"},
+		{"dynamodb star", func(t *testing.T, doc map[string]any) {
+			addPolicy(t, doc, "RefreshFunction", stmt("dynamodb:*", tableArn, credOnly))
+		}, `wildcard action "dynamodb:*"`},
+		{"secretsmanager wildcard verb", func(t *testing.T, doc map[string]any) {
+			addPolicy(t, doc, "RefreshFunction", stmt([]any{"secretsmanager:Get*"}, "arn:aws:secretsmanager:*:*:secret:x", nil))
+		}, `wildcard action "secretsmanager:Get*"`},
+		{"bare star", func(t *testing.T, doc map[string]any) {
+			addPolicy(t, doc, "TokenFunction", stmt("*", "*", nil))
+		}, "Action *"},
+		{"managed policy by name", func(t *testing.T, doc map[string]any) {
+			addPolicy(t, doc, "CallbackFunction", "AmazonDynamoDBFullAccess")
+		}, "CallbackFunction attaches managed policies"},
+		{"policy template that scans", func(t *testing.T, doc map[string]any) {
+			addPolicy(t, doc, "TokenFunction", map[string]any{"DynamoDBReadPolicy": map[string]any{"TableName": map[string]any{"Ref": "Table"}}})
+		}, "dynamodb:Scan is not an item-level action"},
+		{"callback writes credentials", func(t *testing.T, doc map[string]any) {
+			addPolicy(t, doc, "CallbackFunction", stmt("dynamodb:PutItem", tableArn, credOnly))
+		}, "LeadingKeys condition [cred#*], want [msg#*]"},
+		{"token writes", func(t *testing.T, doc map[string]any) {
+			addPolicy(t, doc, "TokenFunction", stmt("dynamodb:UpdateItem", tableArn, credOnly))
+		}, "dynamodb:UpdateItem, want read-only GetItem"},
+		{"grant without LeadingKeys", func(t *testing.T, doc map[string]any) {
+			addPolicy(t, doc, "RefreshFunction", stmt("dynamodb:GetItem", tableArn, nil))
+		}, "LeadingKeys condition <nil>, want [cred#*]"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tpl := &Template{Doc: clone(t, base)}
+			tt.mutate(t, tpl.Doc)
+			_, stmts, managed, err := tpl.FunctionPolicies(pt)
+			if err != nil {
+				t.Fatal(err)
+			}
+			stmts = append(stmts, tpl.IAMResourceStatements()...)
+			var all []string
+			all = append(all, wildcardProblems(stmts, managed)...)
+			all = append(all, secretReaderProblems(stmts)...)
+			all = append(all, dynamoProblems(stmts)...)
+			joined := strings.Join(all, "\n")
+			if !strings.Contains(joined, tt.want) {
+				t.Errorf("problems:\n%s\nwant one containing %q", joined, tt.want)
+			}
+		})
+	}
+}
+
+func TestTokenInvokesRefreshAndCallbackPublishes(t *testing.T) {
+	stmts, _ := allStatements(t, loadTemplate(t))
+	var tokenInvokes, callbackPuts bool
+	for _, s := range stmts {
+		if s.Principal == "TokenFunction" && grants(s, "lambda:InvokeFunction", "lambda", "RefreshFunction") {
+			tokenInvokes = true
+		}
+		if s.Principal == "CallbackFunction" && grants(s, "events:PutEvents", "events", "WeChatEventBus", "EventBusName") {
+			callbackPuts = true
+		}
+		if grants(s, "events:PutEvents", "events") && s.Principal != "CallbackFunction" {
+			t.Errorf("%s: only the callback function publishes events", s.Source)
+		}
+	}
+	if !tokenInvokes {
+		t.Error("TokenFunction cannot invoke RefreshFunction")
+	}
+	if !callbackPuts {
+		t.Error("CallbackFunction cannot put events on its bus")
+	}
+}
+
+func TestEnvironmentVariables(t *testing.T) {
+	tpl := loadTemplate(t)
+	for id, want := range wantEnv {
+		fn, ok := tpl.Resource(id)
+		if !ok {
+			t.Errorf("%s missing", id)
+			continue
+		}
+		env, _ := tpl.FunctionProperty(fn, "Environment")
+		envm, _ := env.(map[string]any)
+		vars, _ := envm["Variables"].(map[string]any)
+		var got []string
+		for k := range vars {
+			got = append(got, k)
+		}
+		sort.Strings(got)
+		if !equalJSON(toAny(got), toAny(want)) {
+			t.Errorf("%s environment = %v, want %v", id, got, want)
+		}
+	}
+}
+
+func toAny(s []string) []any {
+	out := make([]any, len(s))
+	for i, v := range s {
+		out[i] = v
+	}
+	return out
+}
+
+var envRow = regexp.MustCompile("(?m)^\\| `([A-Z_]+)` \\| ([a-z, ]+) \\|")
+
+// The hard-coded table above is DESIGN.md §3's, row for row.
+func TestEnvironmentMatchesDesign(t *testing.T) {
+	design, err := os.ReadFile(sharedFile(t, "DESIGN.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fromDesign := map[string][]string{}
+	rows := envRow.FindAllStringSubmatch(string(design), -1)
+	if len(rows) == 0 {
+		t.Fatal("no environment table found in DESIGN.md")
+	}
+	for _, row := range rows {
+		for _, user := range strings.Split(row[2], ",") {
+			user = strings.TrimSpace(user)
+			for id, dir := range functions {
+				if user == "all" || user == dir {
+					fromDesign[id] = append(fromDesign[id], row[1])
+				}
+			}
+		}
+	}
+	for id := range functions {
+		got := fromDesign[id]
+		sort.Strings(got)
+		if fmt.Sprint(got) != fmt.Sprint(wantEnv[id]) {
+			t.Errorf("DESIGN.md §3 gives %s %v, the test expects %v", id, got, wantEnv[id])
+		}
+	}
+}
+
+func TestTriggers(t *testing.T) {
+	tpl := loadTemplate(t)
+	refresh, _ := tpl.Resource("RefreshFunction")
+	events, _ := refresh.Properties["Events"].(map[string]any)
+	var schedule map[string]any
+	for _, e := range events {
+		em, _ := e.(map[string]any)
+		if em["Type"] == "ScheduleV2" {
+			schedule, _ = em["Properties"].(map[string]any)
+		}
+	}
+	if schedule == nil {
+		t.Fatal("RefreshFunction has no ScheduleV2 event")
+	}
+	if schedule["ScheduleExpression"] != "rate(1 minute)" {
+		t.Errorf("ScheduleExpression = %v", schedule["ScheduleExpression"])
+	}
+	if rp, _ := schedule["RetryPolicy"].(map[string]any); rp["MaximumRetryAttempts"] == nil {
+		t.Errorf("RetryPolicy = %v, want an explicit MaximumRetryAttempts", schedule["RetryPolicy"])
+	}
+	if dlq, _ := schedule["DeadLetterConfig"].(map[string]any); !References(dlq["Arn"], "RefreshDeadLetterQueue") {
+		t.Errorf("DeadLetterConfig = %v, want the RefreshDeadLetterQueue", schedule["DeadLetterConfig"])
+	}
+
+	callback, _ := tpl.Resource("CallbackFunction")
+	routes := map[string]bool{}
+	cevents, _ := callback.Properties["Events"].(map[string]any)
+	for name, e := range cevents {
+		em, _ := e.(map[string]any)
+		p, _ := em["Properties"].(map[string]any)
+		if em["Type"] != "HttpApi" {
+			continue
+		}
+		routes[fmt.Sprintf("%v %v", p["Method"], p["Path"])] = true
+		if !References(p["ApiId"], "CallbackApi") {
+			t.Errorf("%s: ApiId %v, want CallbackApi", name, p["ApiId"])
+		}
+		if p["PayloadFormatVersion"] != "2.0" {
+			t.Errorf("%s: PayloadFormatVersion %v, want 2.0", name, p["PayloadFormatVersion"])
+		}
+		rs, _ := p["RouteSettings"].(map[string]any)
+		if rs["ThrottlingBurstLimit"] == nil || rs["ThrottlingRateLimit"] == nil {
+			t.Errorf("%s: route without throttling", name)
+		}
+	}
+	if !routes["GET /wechat/{appid}"] || !routes["POST /wechat/{appid}"] || len(routes) != 2 {
+		t.Errorf("callback routes = %v, want GET and POST /wechat/{appid}", routes)
+	}
+}
+
+func TestOutputs(t *testing.T) {
+	outputs, _ := loadTemplate(t).Doc["Outputs"].(map[string]any)
+	for _, name := range []string{"CallbackUrl", "TokenUrl", "TableName", "AppsSecretArn", "CallbackSecretArn", "EventBusName"} {
+		if _, ok := outputs[name]; !ok {
+			t.Errorf("output %s missing", name)
+		}
+	}
+}
