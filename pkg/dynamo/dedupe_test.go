@@ -1,0 +1,267 @@
+package dynamo_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/wxcentral/wxcentral/internal/dynamotest"
+	"github.com/wxcentral/wxcentral/pkg/callback"
+	"github.com/wxcentral/wxcentral/pkg/callback/callbacktest"
+	"github.com/wxcentral/wxcentral/pkg/dynamo"
+)
+
+func TestDedupeStoreStates(t *testing.T) {
+	client, table := dynamotest.NewTable(t)
+	s := dynamo.NewDedupeStore(client, table)
+	ctx := context.Background()
+	now := time.Unix(1714112445, 0)
+	
+	steps := []struct {
+		name string
+		do   func() (callback.Claim, error)
+		want callback.ClaimState
+	}{
+		{"absent", func() (callback.Claim, error) { return s.Lookup(ctx, cbApp, "k", now) }, callback.ClaimAbsent},
+		{"claim", func() (callback.Claim, error) { return s.Claim(ctx, cbApp, "k", now, now.Add(10*time.Second)) }, callback.ClaimAcquired},
+		{"second claim sees in progress", func() (callback.Claim, error) { return s.Claim(ctx, cbApp, "k", now, now.Add(10*time.Second)) }, callback.ClaimInProgress},
+		{"expired claim is taken over", func() (callback.Claim, error) {
+			return s.Claim(ctx, cbApp, "k", now.Add(11*time.Second), now.Add(21*time.Second))
+		}, callback.ClaimAcquired},
+		{"release", func() (callback.Claim, error) {
+			if err := s.Release(ctx, cbApp, "k"); err != nil {
+				return callback.Claim{}, err
+			}
+			return s.Lookup(ctx, cbApp, "k", now)
+		}, callback.ClaimAbsent},
+		{"claim again", func() (callback.Claim, error) { return s.Claim(ctx, cbApp, "k", now, now.Add(10*time.Second)) }, callback.ClaimAcquired},
+		{"complete", func() (callback.Claim, error) {
+			if err := s.Complete(ctx, cbApp, "k", []byte("<xml>r</xml>"), now); err != nil {
+				return callback.Claim{}, err
+			}
+			return s.Claim(ctx, cbApp, "k", now.Add(time.Minute), now.Add(time.Minute))
+		}, callback.ClaimCompleted},
+		{"release keeps a completed record", func() (callback.Claim, error) {
+			if err := s.Release(ctx, cbApp, "k"); err != nil {
+				return callback.Claim{}, err
+			}
+			return s.Lookup(ctx, cbApp, "k", now)
+		}, callback.ClaimCompleted},
+		{"completed record past its ttl is absent", func() (callback.Claim, error) {
+			return s.Claim(ctx, cbApp, "k", now.Add(dynamo.DedupeTTL+time.Second), now.Add(dynamo.DedupeTTL+11*time.Second))
+		}, callback.ClaimAcquired},
+		{"empty reply", func() (callback.Claim, error) {
+			if err := s.Complete(ctx, cbApp, "k2", nil, now); err != nil {
+				return callback.Claim{}, err
+			}
+			return s.Lookup(ctx, cbApp, "k2", now)
+		}, callback.ClaimCompleted},
+	}
+	for _, st := range steps {
+		c, err := st.do()
+		if err != nil || c.State != st.want {
+			t.Fatalf("%s: state %v err %v, want %v", st.name, c.State, err, st.want)
+		}
+		if st.name == "complete" && string(c.Reply) != "<xml>r</xml>" {
+			t.Fatalf("stored reply %q", c.Reply)
+		}
+	}
+
+	// The item follows DESIGN §4.
+	out, err := client.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(table), ConsistentRead: aws.Bool(true),
+		Key: map[string]types.AttributeValue{"pk": &types.AttributeValueMemberS{Value: "msg#" + cbApp + "#k2"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st, _ := out.Item["status"].(*types.AttributeValueMemberS); st == nil || st.Value != "COMPLETED" {
+		t.Fatalf("item %v", out.Item)
+	}
+	if ttl, _ := out.Item["ttl"].(*types.AttributeValueMemberN); ttl == nil || ttl.Value != fmt.Sprint(now.Add(10*time.Minute).Unix()) {
+		t.Fatalf("ttl %v", out.Item["ttl"])
+	}
+	if r, ok := out.Item["reply"].(*types.AttributeValueMemberS); !ok || r.Value != "" {
+		t.Fatalf("reply %v", out.Item["reply"])
+	}
+}
+
+const (
+	cbApp   = "wx0123456789abcdef"
+	cbToken = "t0ken"
+	cbKey   = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"
+)
+
+// cluster is three callback handlers (three "Lambda instances") sharing
+// one dynalite table, each with its own DynamoDB client.
+type cluster struct {
+	handlers []*callback.Handler
+	runs     atomic.Int32
+	sender   *callbacktest.Sender
+}
+
+func newCluster(t *testing.T, h callback.HandlerFunc, wait time.Duration) *cluster {
+	t.Helper()
+	_, table := dynamotest.NewTable(t)
+	server := dynamotest.Shared(t)
+	now := time.Unix(1714112445, 0)
+	clock := func() time.Time { return now }
+	cl := &cluster{sender: &callbacktest.Sender{AppID: cbApp, Token: cbToken, EncodingAESKey: cbKey, Now: clock}}
+	cfg := &callback.Config{Apps: []callback.AppConfig{{AppID: cbApp, Token: cbToken, EncodingAESKey: cbKey, Mode: callback.ModeSafe}}}
+	for i := 0; i < 3; i++ {
+		mux := callback.NewMux()
+		mux.HandleFunc(callback.Match{}, func(ctx context.Context, m *callback.Message) (callback.Reply, error) {
+			cl.runs.Add(1)
+			return h(ctx, m)
+		})
+		hd, err := callback.NewHandler(callback.Options{
+			Config: callback.StaticConfig(cfg), Routes: mux, Clock: clock,
+			Store:          dynamo.NewDedupeStore(server.Client(), table),
+			InProgressWait: wait, PollInterval: 20 * time.Millisecond,
+			Logger: slog.New(slog.NewJSONHandler(io.Discard, nil)),
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		cl.handlers = append(cl.handlers, hd)
+	}
+	return cl
+}
+
+type delivery struct {
+	status int
+	reply  string
+	body   string
+}
+
+// deliver sends msg to instance i and opens the reply.
+func (cl *cluster) deliver(t *testing.T, i int, msg string) delivery {
+	req, nonce := cl.sender.Push(msg)
+	w := httptest.NewRecorder()
+	cl.handlers[i%3].ServeHTTP(w, req)
+	d := delivery{status: w.Code, body: w.Body.String()}
+	if w.Code == http.StatusOK {
+		plain, err := cl.sender.OpenReply(w.Body.Bytes(), nonce)
+		if err != nil {
+			t.Errorf("instance %d: %v", i, err)
+		}
+		d.reply = plain
+	}
+	return d
+}
+
+func TestDedupeThreeInstances(t *testing.T) {
+	slowEcho := func(ctx context.Context, m *callback.Message) (callback.Reply, error) {
+		time.Sleep(150 * time.Millisecond) // long enough for the duplicates to overlap
+		return callback.TextReply{Content: "echo: " + m.Content}, nil
+	}
+	for _, concurrent := range []bool{true, false} {
+		t.Run(fmt.Sprintf("concurrent=%v", concurrent), func(t *testing.T) {
+			cl := newCluster(t, slowEcho, 3*time.Second)
+			messages := []string{
+				cl.sender.Text("oUser", 1714112445, 1001, "one"),
+				cl.sender.Text("oUser", 1714112445, 1002, "two"),
+				cl.sender.Event("oUser", 1714112445, callback.EventClick, "MENU"), // no MsgId: cbKey from the event fields
+			}
+			for n, msg := range messages {
+				results := make([]delivery, 3)
+				if concurrent {
+					var wg sync.WaitGroup
+					for i := range 3 {
+						wg.Go(func() { results[i] = cl.deliver(t, i, msg) })
+					}
+					wg.Wait()
+				} else {
+					for i := range 3 {
+						results[i] = cl.deliver(t, i, msg)
+					}
+				}
+				if got := cl.runs.Load(); got != int32(n+1) {
+					t.Fatalf("message %d: handler ran %d times in all, want %d", n, got, n+1)
+				}
+				for i, r := range results {
+					if r.status != 200 || r.reply != results[0].reply || r.reply == "" {
+						t.Fatalf("message %d delivery %d: %d %q, first got %q", n, i, r.status, r.reply, results[0].reply)
+					}
+				}
+			}
+		})
+	}
+}
+
+func TestDedupeInProgressAnswersSuccess(t *testing.T) {
+	release := make(chan struct{})
+	cl := newCluster(t, func(ctx context.Context, m *callback.Message) (callback.Reply, error) {
+		<-release
+		return callback.TextReply{Content: "done"}, nil
+	}, callback.DefaultInProgressWait)
+	msg := cl.sender.Text("oUser", 1714112445, 2001, "slow")
+	first := make(chan delivery)
+	go func() { first <- cl.deliver(t, 0, msg) }()
+	// Wait until the first delivery holds the claim, then deliver again
+	// while its handler is still blocked.
+	for cl.runs.Load() == 0 {
+		time.Sleep(5 * time.Millisecond)
+	}
+	dup := cl.deliver(t, 1, msg)
+	close(release)
+	if dup.status != 200 || dup.body != "success" {
+		t.Fatalf("in-progress duplicate: %d %q, want 200 success", dup.status, dup.body)
+	}
+	if f := <-first; f.status != 200 || f.reply == "" {
+		t.Fatalf("first delivery: %+v", f)
+	}
+	// A later retry gets the stored reply.
+	if again := cl.deliver(t, 2, msg); again.reply == "" || cl.runs.Load() != 1 {
+		t.Fatalf("retry after completion: %+v, runs %d", again, cl.runs.Load())
+	}
+}
+
+func TestDedupeFailedHandlerReleasesClaim(t *testing.T) {
+	var calls atomic.Int32
+	cl := newCluster(t, func(ctx context.Context, m *callback.Message) (callback.Reply, error) {
+		if calls.Add(1) == 1 {
+			return nil, errors.New("downstream failed")
+		}
+		return callback.TextReply{Content: "ok"}, nil
+	}, time.Second)
+	msg := cl.sender.Text("oUser", 1714112445, 3001, "x")
+	if d := cl.deliver(t, 0, msg); d.status != http.StatusServiceUnavailable {
+		t.Fatalf("failing handler: %d", d.status)
+	}
+	if d := cl.deliver(t, 1, msg); d.status != 200 || d.reply == "" {
+		t.Fatalf("next delivery: %+v", d)
+	}
+	if d := cl.deliver(t, 2, msg); d.status != 200 || d.reply == "" || cl.runs.Load() != 2 {
+		t.Fatalf("third delivery: %+v runs %d", d, cl.runs.Load())
+	}
+}
+
+func TestDedupeStoreFailureIs503(t *testing.T) {
+	srv := dynamotest.Start(t)
+	client, table := srv.NewTable(t)
+	cfg := &callback.Config{Apps: []callback.AppConfig{{AppID: cbApp, Token: cbToken, EncodingAESKey: cbKey}}}
+	var runs atomic.Int32
+	mux := callback.NewMux()
+	mux.HandleFunc(callback.Match{}, func(context.Context, *callback.Message) (callback.Reply, error) { runs.Add(1); return nil, nil })
+	h, _ := callback.NewHandler(callback.Options{Config: callback.StaticConfig(cfg), Routes: mux,
+		Store: dynamo.NewDedupeStore(client, table), Logger: slog.New(slog.NewJSONHandler(io.Discard, nil))})
+	srv.Stop()
+	s := &callbacktest.Sender{AppID: cbApp, Token: cbToken, EncodingAESKey: cbKey}
+	req, _ := s.Push(s.Text("oUser", time.Now().Unix(), 1, "x"))
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, req)
+	if w.Code != http.StatusServiceUnavailable || runs.Load() != 0 {
+		t.Fatalf("store down: %d, runs %d", w.Code, runs.Load())
+	}
+}
