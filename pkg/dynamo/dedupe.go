@@ -47,7 +47,9 @@ func dedupeKey(appid, key string) map[string]types.AttributeValue {
 	return map[string]types.AttributeValue{AttrPK: &types.AttributeValueMemberS{Value: msgPrefix + appid + "#" + key}}
 }
 
-func dedupeNum(n int64) types.AttributeValue { return &types.AttributeValueMemberN{Value: strconv.FormatInt(n, 10)} }
+func dedupeNum(n int64) types.AttributeValue {
+	return &types.AttributeValueMemberN{Value: strconv.FormatInt(n, 10)}
+}
 
 // Claim takes the claim unless a live claim or an unexpired completed record
 // exists. A claim whose in_progress_until has passed (its holder died) and

@@ -28,7 +28,7 @@ func TestDedupeStoreStates(t *testing.T) {
 	s := dynamo.NewDedupeStore(client, table)
 	ctx := context.Background()
 	now := time.Unix(1714112445, 0)
-	
+
 	steps := []struct {
 		name string
 		do   func() (callback.Claim, error)
