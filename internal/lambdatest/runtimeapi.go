@@ -44,7 +44,7 @@ type sandbox struct {
 	cmd *exec.Cmd
 	pid int
 
-	started   time.Time // guarded by mu
+	started   time.Time        // guarded by mu
 	next      chan *invocation // unbuffered: handed over inside GET /next
 	ready     chan struct{}    // closed at the first GET /next
 	readyOnce sync.Once
