@@ -389,3 +389,35 @@ func TestServesFakeLambdaInvoke(t *testing.T) {
 		t.Errorf("error payload %s", out.Payload)
 	}
 }
+
+// BenchmarkInvokeEcho measures one warm invocation through the Runtime API
+// (the overhead every function benchmark built on Function includes).
+func BenchmarkInvokeEcho(b *testing.B) {
+	f := Start(b, BuildPackage(b, echoPkg), nil)
+	payload := []byte(`{"appid":"wx0123456789abcdef","kind":"access_token"}`)
+	ctx := context.Background()
+	for b.Loop() {
+		if _, err := f.Invoke(ctx, payload); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(f.PeakRSS())/(1<<20), "peak-rss-MB")
+}
+
+// BenchmarkStartEcho measures a cold start of the echo function: exec to
+// its first GET /next.
+func BenchmarkStartEcho(b *testing.B) {
+	bootstrap := BuildPackage(b, echoPkg)
+	var total time.Duration
+	n := 0
+	for b.Loop() {
+		f, err := start(bootstrap, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		total += f.InitDuration()
+		n++
+		f.Close()
+	}
+	b.ReportMetric(float64(total.Microseconds())/1000/float64(n), "init-ms")
+}

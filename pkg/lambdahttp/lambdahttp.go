@@ -13,6 +13,12 @@
 // The handler's request context is the invocation context, so
 // lambdacontext.FromContext(r.Context()) works, and EventFromContext
 // returns the original event (stage, route key, authorizer).
+//
+// It does not use aws-lambda-go-api-proxy's httpadapter, which answers a
+// handler that writes nothing with an error instead of 200, splits header
+// values outside a short list at commas (breaking dates and quoted values),
+// lets a late WriteHeader change the status, and logs with the standard
+// logger.
 package lambdahttp
 
 import (
