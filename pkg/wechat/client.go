@@ -90,6 +90,7 @@ type request struct {
 	// idempotent calls are retried on the backup base after any network
 	// failure; others only when the request never left this process.
 	idempotent bool
+	secret     string // the AppSecret or access_token, scrubbed from errors
 }
 
 // StableToken calls POST /cgi-bin/stable_token. With forceRefresh false
@@ -118,8 +119,8 @@ func (c *Client) StableToken(ctx context.Context, appid, secret string, forceRef
 	}
 	err = c.do(ctx, request{
 		op: "stable_token", method: http.MethodPost, path: "/cgi-bin/stable_token",
-		body: body, idempotent: !forceRefresh,
-	}, &resp, secret)
+		body: body, idempotent: !forceRefresh, secret: secret,
+	}, &resp)
 	if err != nil {
 		return Token{}, err
 	}
@@ -152,8 +153,8 @@ func (c *Client) GetTicket(ctx context.Context, accessToken, ticketType string) 
 	err := c.do(ctx, request{
 		op: "getticket", method: http.MethodGet, path: "/cgi-bin/ticket/getticket",
 		query:      url.Values{"access_token": {accessToken}, "type": {ticketType}},
-		idempotent: true,
-	}, &resp, accessToken)
+		idempotent: true, secret: accessToken,
+	}, &resp)
 	if err != nil {
 		return Ticket{}, err
 	}
@@ -207,7 +208,8 @@ func (c *Client) Call(ctx context.Context, method, path, accessToken string, que
 	return c.do(ctx, request{
 		op: path, method: method, path: path, query: q, body: raw,
 		idempotent: method == http.MethodGet || method == http.MethodHead,
-	}, out, accessToken)
+		secret:     accessToken,
+	}, out)
 }
 
 // SendCustomMessage sends a customer-service message with POST
@@ -238,9 +240,8 @@ func (c *Client) UserInfo(ctx context.Context, accessToken, openid, lang string)
 }
 
 // do sends req to each base in turn, moving on only after a network
-// failure, and decodes the answer into out. secret is scrubbed from any
-// error text (as is the whole URL).
-func (c *Client) do(ctx context.Context, req request, out any, secret string) error {
+// failure, and decodes the answer into out.
+func (c *Client) do(ctx context.Context, req request, out any) error {
 	var lastErr error
 	for i, base := range c.bases {
 		if i > 0 && ctx.Err() != nil {
@@ -253,7 +254,7 @@ func (c *Client) do(ctx context.Context, req request, out any, secret string) er
 			return err // WeChat answered: no failover
 		}
 		if err != nil {
-			lastErr = &NetworkError{Op: req.op, Err: sanitize(err, secret)}
+			lastErr = &NetworkError{Op: req.op, Err: err}
 			if !req.idempotent && sent {
 				break
 			}
@@ -265,8 +266,8 @@ func (c *Client) do(ctx context.Context, req request, out any, secret string) er
 }
 
 // attempt performs one HTTP exchange. It returns the body of a 200
-// response, or an *Error for another status; a transport error is returned
-// raw (the caller sanitizes it) with whether the request was written.
+// response, or an *Error for another status; a transport error comes back
+// sanitized, with whether the request was written.
 func (c *Client) attempt(ctx context.Context, base string, req request) (body []byte, sent bool, err error) {
 	u := base + req.path
 	if len(req.query) > 0 {
@@ -279,7 +280,7 @@ func (c *Client) attempt(ctx context.Context, base string, req request) (body []
 	trace := &httptrace.ClientTrace{WroteRequest: func(httptrace.WroteRequestInfo) { sent = true }}
 	hreq, err := http.NewRequestWithContext(httptrace.WithClientTrace(ctx, trace), req.method, u, rd)
 	if err != nil {
-		return nil, false, err
+		return nil, false, sanitize(err, u, req.secret)
 	}
 	hreq.Header.Set("Accept", "application/json")
 	if req.body != nil {
@@ -287,12 +288,12 @@ func (c *Client) attempt(ctx context.Context, base string, req request) (body []
 	}
 	resp, err := c.hc.Do(hreq)
 	if err != nil {
-		return nil, sent, err
+		return nil, sent, sanitize(err, u, req.secret)
 	}
 	defer resp.Body.Close()
 	body, err = io.ReadAll(io.LimitReader(resp.Body, MaxResponseBytes+1))
 	if err != nil {
-		return nil, true, fmt.Errorf("read response: %w", err)
+		return nil, true, fmt.Errorf("read response: %w", sanitize(err, u, req.secret))
 	}
 	if len(body) > MaxResponseBytes {
 		// Not a network error: the far end answered, with something absurd.
@@ -345,24 +346,23 @@ func marshalJSON(v any) ([]byte, error) {
 }
 
 // sanitize strips the request URL (which carries the access_token) from a
-// transport error and scrubs secret from what remains, keeping the cause
-// reachable through errors.Is/As (timeouts, context cancellation).
-func sanitize(err error, secret string) error {
+// transport error and scrubs the URL and secret from whatever text remains,
+// keeping the cause reachable through errors.Is/As (timeouts, cancellation).
+func sanitize(err error, rawURL, secret string) error {
+	inner := err
+	prefix := ""
 	var ue *url.Error
 	if errors.As(err, &ue) {
-		op := ue.Op
-		err = ue.Err
-		msg := err.Error()
-		if secret != "" {
-			msg = strings.ReplaceAll(msg, secret, "[redacted]")
+		inner = ue.Err
+		prefix = strings.ToLower(ue.Op) + ": "
+	}
+	msg := inner.Error()
+	for _, s := range []string{rawURL, secret, url.QueryEscape(secret)} {
+		if s != "" {
+			msg = strings.ReplaceAll(msg, s, "[redacted]")
 		}
-		return &scrubbedError{msg: strings.ToLower(op) + ": " + msg, err: err}
 	}
-	msg := err.Error()
-	if secret != "" && strings.Contains(msg, secret) {
-		return &scrubbedError{msg: strings.ReplaceAll(msg, secret, "[redacted]"), err: err}
-	}
-	return err
+	return &scrubbedError{msg: prefix + msg, err: inner}
 }
 
 // scrubbedError is a transport error whose text was cleaned of secrets.
