@@ -1,0 +1,144 @@
+package main
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/wxcentral/wxcentral/internal/dynamotest"
+	"github.com/wxcentral/wxcentral/internal/fakeaws"
+	"github.com/wxcentral/wxcentral/internal/lambdatest"
+	"github.com/wxcentral/wxcentral/pkg/callback/callbacktest"
+)
+
+const (
+	appid    = "wx0123456789abcdef"
+	token    = "lambda-token"
+	aesKey   = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"
+	secretID = "wxcentral/callback"
+	bus      = "wxcentral-bus"
+)
+
+// httpEvent is the HTTP API (payload 2.0) event for a request to /wechat/{appid}.
+func httpEvent(method, rawQuery, body string, b64 bool) []byte {
+	q, _ := url.ParseQuery(rawQuery)
+	params := map[string]string{}
+	for k := range q {
+		params[k] = q.Get(k)
+	}
+	ev := events.APIGatewayV2HTTPRequest{
+		Version: "2.0", RouteKey: method + " /wechat/{appid}", RawPath: "/wechat/" + appid, RawQueryString: rawQuery,
+		Headers:               map[string]string{"content-type": "text/xml", "host": "abc.execute-api.us-east-1.amazonaws.com", "user-agent": "Mozilla/4.0"},
+		QueryStringParameters: params, PathParameters: map[string]string{"appid": appid},
+		RequestContext: events.APIGatewayV2HTTPRequestContext{
+			RouteKey: method + " /wechat/{appid}", Stage: "$default", RequestID: "req-1", DomainName: "abc.execute-api.us-east-1.amazonaws.com",
+			HTTP: events.APIGatewayV2HTTPRequestContextHTTPDescription{Method: method, Path: "/wechat/" + appid, Protocol: "HTTP/1.1", SourceIP: "203.0.113.7"},
+		},
+		Body: body, IsBase64Encoded: b64,
+	}
+	if b64 {
+		ev.Body = base64.StdEncoding.EncodeToString([]byte(body))
+		ev.Headers["content-type"] = "application/octet-stream"
+	}
+	out, _ := json.Marshal(ev)
+	return out
+}
+
+func TestBootstrapUnderRuntimeAPI(t *testing.T) {
+	bin := lambdatest.Build(t, "callback")
+	client, table := dynamotest.NewTable(t)
+	aws_ := fakeaws.New(t)
+	aws_.PutSecret(secretID, `{"apps":[{"appid":"`+appid+`","token":"`+token+`","encoding_aes_key":"`+aesKey+`","mode":"safe",
+		"welcome":"welcome!","auto_replies":[{"match":"hi","reply":"hello from lambda"}]}]}`)
+	env := aws_.Env()
+	env["TABLE_NAME"] = table
+	env["CALLBACK_SECRET_ID"] = secretID
+	env["EVENT_BUS_NAME"] = bus
+	env["AWS_ENDPOINT_URL_DYNAMODB"] = dynamotest.Shared(t).Endpoint
+	fn := lambdatest.Start(t, bin, env)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	sender := &callbacktest.Sender{AppID: appid, Token: token, EncodingAESKey: aesKey}
+
+	invoke := func(payload []byte) events.APIGatewayV2HTTPResponse {
+		t.Helper()
+		out, err := fn.Invoke(ctx, payload)
+		if err != nil {
+			t.Fatalf("invoke: %v\n%s", err, fn.Logs())
+		}
+		var resp events.APIGatewayV2HTTPResponse
+		if err := json.Unmarshal(out, &resp); err != nil {
+			t.Fatalf("response %s: %v", out, err)
+		}
+		if resp.IsBase64Encoded {
+			b, _ := base64.StdEncoding.DecodeString(resp.Body)
+			resp.Body = string(b)
+		}
+		return resp
+	}
+
+	// GET handshake.
+	resp := invoke(httpEvent("GET", sender.HandshakeQuery("hs-8812"), "", false))
+	if resp.StatusCode != 200 || resp.Body != "hs-8812" {
+		t.Fatalf("handshake: %d %q", resp.StatusCode, resp.Body)
+	}
+	// Safe-mode POSTs, as text and as a base64 body.
+	for i, b64 := range []bool{false, true} {
+		msg := sender.Text("oUser", time.Now().Unix(), int64(5000+i), "hi")
+		q, body, nonce := sender.PushParts(msg)
+		resp = invoke(httpEvent("POST", q, body, b64))
+		plain, err := sender.OpenReply([]byte(resp.Body), nonce)
+		if resp.StatusCode != 200 || err != nil || !strings.Contains(plain, "<Content><![CDATA[hello from lambda]]></Content>") {
+			t.Fatalf("POST (base64 %v): %d %q %v", b64, resp.StatusCode, resp.Body, err)
+		}
+	}
+	// A bad signature is a 403 from the binary too.
+	resp = invoke(httpEvent("GET", "signature=x&timestamp=1&nonce=1&echostr=e", "", false))
+	if resp.StatusCode != 403 {
+		t.Fatalf("bad signature: %d", resp.StatusCode)
+	}
+
+	// Both pushes were published and recorded for dedupe.
+	if ev := aws_.Events(); len(ev) != 2 || ev[0].EventBusName != bus || ev[0].DetailType != "WeChat Message" {
+		t.Fatalf("events: %+v", ev)
+	}
+	item, err := client.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(table), ConsistentRead: aws.Bool(true),
+		Key: map[string]types.AttributeValue{"pk": &types.AttributeValueMemberS{Value: "msg#" + appid + "#5000"}}})
+	if err != nil || item.Item["status"].(*types.AttributeValueMemberS).Value != "COMPLETED" {
+		t.Fatalf("dedupe item: %v %v", item.Item, err)
+	}
+	// The secret was read once (cached), and logs never carry the content or keys.
+	if n := aws_.SecretReads(secretID); n != 1 {
+		t.Errorf("secret read %d times, want 1 (cached)", n)
+	}
+	for _, s := range []string{aesKey, token, "hello from lambda"} {
+		if strings.Contains(fn.Logs(), s) {
+			t.Errorf("logs contain %q", s)
+		}
+	}
+}
+
+func TestBootstrapBadDocumentFailsInvocation(t *testing.T) {
+	bin := lambdatest.Build(t, "callback")
+	_, table := dynamotest.NewTable(t)
+	aws_ := fakeaws.New(t)
+	aws_.PutSecret(secretID, `{"apps":[{"appid":"`+appid+`","token":"t","encoding_aes_key":"short"}]}`)
+	env := aws_.Env()
+	env["TABLE_NAME"] = table
+	env["CALLBACK_SECRET_ID"] = secretID
+	env["AWS_ENDPOINT_URL_DYNAMODB"] = dynamotest.Shared(t).Endpoint
+	fn := lambdatest.Start(t, bin, env)
+	_, err := fn.Invoke(context.Background(), httpEvent("GET", "signature=x&timestamp=1&nonce=1&echostr=e", "", false))
+	if err == nil || !strings.Contains(err.Error(), "apps[0].encoding_aes_key") || strings.Contains(err.Error(), "short") {
+		t.Fatalf("invoke error %v", err)
+	}
+}
