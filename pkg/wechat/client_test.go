@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -309,12 +310,10 @@ func (h *hostRewriter) hosts() []string {
 
 // dropper reads the request, then hijacks the connection and closes it
 // without answering: WeChat's front end dying mid-request.
-func dropper(hits *int32, mu *sync.Mutex) http.HandlerFunc {
+func dropper(hits *atomic.Int32) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		io.Copy(io.Discard, r.Body)
-		mu.Lock()
-		*hits++
-		mu.Unlock()
+		hits.Add(1)
 		conn, _, err := http.NewResponseController(w).Hijack()
 		if err == nil {
 			conn.Close()
@@ -334,8 +333,7 @@ func newFailoverPair(t *testing.T, primary, backup http.Handler) (*Client, *host
 }
 
 func TestFailoverToBackupOnNetworkError(t *testing.T) {
-	var mu sync.Mutex
-	var dropped int32
+	var dropped atomic.Int32
 	backup := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case "/cgi-bin/stable_token":
@@ -344,7 +342,7 @@ func TestFailoverToBackupOnNetworkError(t *testing.T) {
 			writeJSON(w, map[string]any{"subscribe": 1, "openid": r.URL.Query().Get("openid")})
 		}
 	})
-	c, rw := newFailoverPair(t, dropper(&dropped, &mu), backup)
+	c, rw := newFailoverPair(t, dropper(&dropped), backup)
 	tok, err := c.StableToken(context.Background(), testAppID, testSecret, false)
 	if err != nil {
 		t.Fatal(err)
@@ -361,8 +359,8 @@ func TestFailoverToBackupOnNetworkError(t *testing.T) {
 	if strings.Join(got, ",") != strings.Join(want, ",") {
 		t.Fatalf("hosts = %v, want %v", got, want)
 	}
-	if dropped != 2 {
-		t.Fatalf("primary saw %d requests, want 2", dropped)
+	if dropped.Load() != 2 {
+		t.Fatalf("primary saw %d requests, want 2", dropped.Load())
 	}
 }
 
@@ -395,12 +393,11 @@ func TestNoFailoverOnErrcodeOr5xx(t *testing.T) {
 }
 
 func TestNoFailoverForNonIdempotentCallOnceSent(t *testing.T) {
-	var mu sync.Mutex
-	var dropped int32
+	var dropped atomic.Int32
 	backup := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		t.Errorf("backup must not receive %s: the primary may have acted on it", r.URL.Path)
 	})
-	c, rw := newFailoverPair(t, dropper(&dropped, &mu), backup)
+	c, rw := newFailoverPair(t, dropper(&dropped), backup)
 	err := c.SendCustomMessage(context.Background(), testToken, TextMessage("o-user", "hello"))
 	var ne *NetworkError
 	if !errors.As(err, &ne) {
