@@ -14,7 +14,9 @@ func TestEnvFrom(t *testing.T) {
 		wantErr string
 		check   func(Env) bool
 	}{
-		{nil, "", func(e Env) bool { return e.MaxSkew == DefaultMaxSkew && e.LogLevel == slog.LevelInfo && e.EventBusName == "" }},
+		{nil, "", func(e Env) bool {
+			return e.MaxSkew == DefaultMaxSkew && e.LogLevel == slog.LevelInfo && e.EventBusName == ""
+		}},
 		{map[string]string{"CALLBACK_MAX_SKEW": "0", "LOG_LEVEL": "debug", "EVENT_BUS_NAME": "b"}, "", func(e Env) bool {
 			return e.MaxSkew < 0 && e.LogLevel == slog.LevelDebug && e.EventBusName == "b"
 		}},
