@@ -19,6 +19,6 @@
 //
 //	store := dynamo.NewCredentialStore(dynamodb.NewFromConfig(cfg), os.Getenv("TABLE_NAME"))
 //	tc := tokenclient.New(tokenclient.NewStoreReader(store),
-//		tokenclient.WithInvalidator(tokenclient.NewLambdaInvalidator(lambda.NewFromConfig(cfg), refreshFn)))
+//		tokenclient.WithInvalidator(lambdainvoke.New(lambda.NewFromConfig(cfg), refreshFn)))
 //	err := tc.SendCustomMessage(ctx, appid, wechat.TextMessage(openid, "hello"))
 package tokenclient

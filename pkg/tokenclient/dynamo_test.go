@@ -137,3 +137,22 @@ func TestDynamoStoppedMidTest(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkColdRead measures a cache miss served by dynalite (one GetItem
+// over loopback and the item decode): the price of each 60 s refill.
+func BenchmarkColdRead(b *testing.B) {
+	client, table := dynamotest.NewTable(b)
+	store := dynamo.NewCredentialStore(client, table)
+	ctx := context.Background()
+	if err := store.Put(ctx, record("wxbench", credential.AccessToken, "tok", time.Now().Add(2*time.Hour), 1)); err != nil {
+		b.Fatal(err)
+	}
+	c := tokenclient.New(tokenclient.NewStoreReader(store))
+	b.ReportAllocs()
+	for b.Loop() {
+		c.Forget("wxbench", credential.AccessToken)
+		if _, err := c.Get(ctx, "wxbench", credential.AccessToken); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -120,8 +120,9 @@ func AnswerFor(cred credential.Credential, now time.Time) Answer {
 		ExpiresAt: cred.ExpiresAt.Unix(), ExpiresIn: in, Version: cred.Version}
 }
 
-// decodeForceAnswer parses the refresh function's answer to a force request.
-func decodeForceAnswer(appid string, kind credential.Kind, payload []byte) (credential.Credential, error) {
+// DecodeForceAnswer parses the refresh function's answer to a force request
+// for appid and kind: a credential, or *RefreshError for an error object.
+func DecodeForceAnswer(appid string, kind credential.Kind, payload []byte) (credential.Credential, error) {
 	var a Answer
 	if err := json.Unmarshal(payload, &a); err != nil {
 		return credential.Credential{}, fmt.Errorf("force refresh %s/%s: decode answer: %w", appid, kind, err)
@@ -161,7 +162,7 @@ func (d *DirectInvalidator) ForceRefresh(ctx context.Context, appid string, kind
 	if err != nil {
 		return credential.Credential{}, fmt.Errorf("force refresh %s/%s: %w", appid, kind, err)
 	}
-	return decodeForceAnswer(appid, kind, out)
+	return DecodeForceAnswer(appid, kind, out)
 }
 
 // Invalidate reports that WeChat rejected token (the value of kind for

@@ -22,6 +22,7 @@ import (
 	"github.com/wxcentral/wxcentral/pkg/credential"
 	"github.com/wxcentral/wxcentral/pkg/dynamo"
 	"github.com/wxcentral/wxcentral/pkg/tokenclient"
+	"github.com/wxcentral/wxcentral/pkg/tokenclient/lambdainvoke"
 	"github.com/wxcentral/wxcentral/pkg/tokenserver"
 )
 
@@ -79,7 +80,7 @@ func newFixture(t *testing.T) *fixture {
 	f.aws.HandleInvoke(refreshFn, f.fakeRefresh)
 	logger := slog.New(slog.NewJSONHandler(f.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	tc := tokenclient.New(tokenclient.NewStoreReader(f.store), tokenclient.WithClock(f.clk.Now), tokenclient.WithLogger(logger),
-		tokenclient.WithInvalidator(tokenclient.NewLambdaInvalidator(lambda.NewFromConfig(f.aws.AWSConfig()), refreshFn)))
+		tokenclient.WithInvalidator(lambdainvoke.New(lambda.NewFromConfig(f.aws.AWSConfig()), refreshFn)))
 	f.srv = tokenserver.New(tc, tokenserver.WithClock(f.clk.Now), tokenserver.WithLogger(logger))
 	return f
 }

@@ -1,0 +1,69 @@
+// Package lambdainvoke reaches the refresh function over the AWS Lambda
+// Invoke API: a tokenclient.Invalidator for code running in AWS. It is a
+// separate package so that tokenclient itself does not link the Lambda
+// client (about 0.6 MB of binary) into services that never invalidate.
+package lambdainvoke
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/lambda"
+	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
+
+	"github.com/wxcentral/wxcentral/pkg/credential"
+	"github.com/wxcentral/wxcentral/pkg/tokenclient"
+)
+
+// API is the part of *lambda.Client the invalidator uses.
+type API interface {
+	Invoke(ctx context.Context, in *lambda.InvokeInput, optFns ...func(*lambda.Options)) (*lambda.InvokeOutput, error)
+}
+
+// Invalidator invokes the refresh function synchronously with a force
+// request (DESIGN.md §5) and decodes its answer; refusals are
+// *tokenclient.RefreshError, a function error is a plain error.
+type Invalidator struct {
+	api      API
+	function string
+}
+
+var _ tokenclient.Invalidator = (*Invalidator)(nil)
+
+// New returns an Invalidator invoking function (a name or ARN, as
+// REFRESH_FUNCTION_NAME holds) through api (lambda.NewFromConfig(cfg)).
+func New(api API, function string) *Invalidator {
+	return &Invalidator{api: api, function: function}
+}
+
+// ForceRefresh implements tokenclient.Invalidator.
+func (l *Invalidator) ForceRefresh(ctx context.Context, appid string, kind credential.Kind, staleToken string) (credential.Credential, error) {
+	payload, err := json.Marshal(tokenclient.ForceRequest{Action: "force", AppID: appid, Kind: kind, StaleToken: staleToken})
+	if err != nil {
+		return credential.Credential{}, fmt.Errorf("force refresh %s/%s: encode: %w", appid, kind, err)
+	}
+	out, err := l.api.Invoke(ctx, &lambda.InvokeInput{
+		FunctionName:   aws.String(l.function),
+		InvocationType: types.InvocationTypeRequestResponse,
+		Payload:        payload,
+	})
+	if err != nil {
+		return credential.Credential{}, fmt.Errorf("force refresh %s/%s: invoke %s: %w", appid, kind, l.function, err)
+	}
+	if out.FunctionError != nil {
+		var fe struct {
+			ErrorType    string `json:"errorType"`
+			ErrorMessage string `json:"errorMessage"`
+		}
+		_ = json.Unmarshal(out.Payload, &fe)
+		msg := fe.ErrorMessage
+		if len(msg) > 200 {
+			msg = msg[:200] + "…"
+		}
+		return credential.Credential{}, fmt.Errorf("force refresh %s/%s: function %s failed (%s): %s %s",
+			appid, kind, l.function, aws.ToString(out.FunctionError), fe.ErrorType, msg)
+	}
+	return tokenclient.DecodeForceAnswer(appid, kind, out.Payload)
+}
