@@ -1,6 +1,7 @@
 package lambdatest
 
 import (
+	"bytes"
 	"context"
 	"debug/buildinfo"
 	"debug/elf"
@@ -8,6 +9,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"regexp"
 	"runtime"
 	"strings"
@@ -420,4 +422,49 @@ func BenchmarkStartEcho(b *testing.B) {
 		f.Close()
 	}
 	b.ReportMetric(float64(total.Microseconds())/1000/float64(n), "init-ms")
+}
+
+// TestHTTPHandler serves HTTP through the echo binary, which answers
+// payload-2.0 events with lambdahttp.Serve.
+func TestHTTPHandler(t *testing.T) {
+	f := startEcho(t, nil)
+	mux := http.NewServeMux()
+	mux.Handle("GET /hello/{name}", f.HTTPHandler())
+	mux.Handle("/", f.HTTPHandler())
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+
+	tests := []struct {
+		name, method, path, contentType string
+		body                            []byte
+		wantStatus                      int
+		wantBody                        []byte
+		wantCookie                      string
+	}{
+		{"text with path parameter", "GET", "/hello/wx1?echostr=a%2Bb+c", "", nil, 200, []byte("hello wx1, echostr=a+b c"), "seen=wx1"},
+		{"binary body both ways", "POST", "/echo", "application/octet-stream", []byte{0, 0xff, 0x80, 'x'}, 200, []byte{0, 0xff, 0x80, 'x'}, ""},
+		{"xml body", "POST", "/echo", "text/xml", []byte("<xml><A>1</A></xml>"), 200, []byte("<xml><A>1</A></xml>"), ""},
+		{"route not served", "GET", "/nothing", "", nil, 404, []byte("404 page not found\n"), ""},
+		{"function error", "GET", "/fail", "", nil, 500, []byte(`{"message":"Internal Server Error"}`), ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			req, _ := http.NewRequest(tt.method, srv.URL+tt.path, bytes.NewReader(tt.body))
+			if tt.contentType != "" {
+				req.Header.Set("Content-Type", tt.contentType)
+			}
+			resp, err := srv.Client().Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != tt.wantStatus || !bytes.Equal(body, tt.wantBody) {
+				t.Errorf("%d %q, want %d %q", resp.StatusCode, body, tt.wantStatus, tt.wantBody)
+			}
+			if got := resp.Header.Get("Set-Cookie"); got != tt.wantCookie {
+				t.Errorf("Set-Cookie %q, want %q", got, tt.wantCookie)
+			}
+		})
+	}
 }

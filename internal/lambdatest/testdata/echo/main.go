@@ -13,8 +13,11 @@ import (
 	"os"
 	"strings"
 
+	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-lambda-go/lambdacontext"
+
+	"github.com/wxcentral/wxcentral/pkg/lambdahttp"
 )
 
 type request struct {
@@ -34,7 +37,33 @@ type failingReader struct{}
 
 func (failingReader) Read([]byte) (int, error) { return 0, errors.New("disk gone") }
 
+// web is what the function serves for payload-2.0 HTTP events.
+func web() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /hello/{name}", func(w http.ResponseWriter, r *http.Request) {
+		http.SetCookie(w, &http.Cookie{Name: "seen", Value: r.PathValue("name")})
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		fmt.Fprintf(w, "hello %s, echostr=%s", r.PathValue("name"), r.URL.Query().Get("echostr"))
+	})
+	mux.HandleFunc("POST /echo", func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		w.Header().Set("Content-Type", r.Header.Get("Content-Type"))
+		w.Write(body)
+	})
+	return mux
+}
+
 func handle(ctx context.Context, raw json.RawMessage) (any, error) {
+	if lambdahttp.IsHTTPEvent(raw) {
+		var ev events.APIGatewayV2HTTPRequest
+		if err := json.Unmarshal(raw, &ev); err != nil {
+			return nil, err
+		}
+		if ev.RawPath == "/fail" {
+			return nil, &badInput{field: "path"}
+		}
+		return lambdahttp.Serve(ctx, web(), ev)
+	}
 	var req request
 	_ = json.Unmarshal(raw, &req) // non-objects are echoed
 	switch req.Action {
