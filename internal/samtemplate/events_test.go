@@ -21,6 +21,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
+	"github.com/wxcentral/wxcentral/pkg/callback"
 	"github.com/wxcentral/wxcentral/pkg/config"
 )
 
@@ -373,7 +374,8 @@ func TestCallbackEventsVerifyAgainstSampleConfig(t *testing.T) {
 }
 
 // The sample configuration is what the functions will load: apps.json must
-// pass pkg/config's validation, callback.json the rules of DESIGN.md §3.
+// pass pkg/config's validation, callback.json pkg/callback's and the
+// sample's own requirements (ping -> pong, a prefix reply, safe mode).
 func TestSampleConfiguration(t *testing.T) {
 	root := repoRoot(t)
 	data, err := os.ReadFile(filepath.Join(root, "examples", "local", "apps.json"))
@@ -392,6 +394,13 @@ func TestSampleConfiguration(t *testing.T) {
 		t.Errorf("apps.json kinds %s, want access_token and jsapi_ticket", kinds)
 	}
 
+	cbData, err := os.ReadFile(filepath.Join(root, "examples", "local", "callback.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := callback.ParseConfig(cbData); err != nil {
+		t.Fatalf("examples/local/callback.json: %v", err)
+	}
 	cb := loadSampleCallback(t)
 	if cb.AppID != sampleAppID || cb.Token == "" || cb.Mode != "safe" || cb.Welcome == "" {
 		t.Errorf("callback.json app %+v: want the sample appid, a token, mode safe and a welcome", cb)

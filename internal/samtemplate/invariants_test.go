@@ -267,6 +267,16 @@ func dynamoProblems(stmts []Statement) []string {
 	}
 	allowed := map[string]bool{"dynamodb:GetItem": true, "dynamodb:PutItem": true, "dynamodb:UpdateItem": true, "dynamodb:DeleteItem": true}
 	readOnly := map[string]bool{"TokenFunction": true, "TokenReaderPolicy": true}
+	// Exactly the calls each principal's code makes (pkg/dynamo
+	// CredentialStore for refresh, DedupeStore for callback, GetItem for
+	// readers): a store that starts using another call fails here first.
+	wantActions := map[string]string{
+		"RefreshFunction":   "[dynamodb:GetItem dynamodb:UpdateItem]",
+		"TokenFunction":     "[dynamodb:GetItem]",
+		"CallbackFunction":  "[dynamodb:DeleteItem dynamodb:GetItem dynamodb:PutItem]",
+		"TokenReaderPolicy": "[dynamodb:GetItem]",
+	}
+	granted := map[string][]string{}
 	seen := map[string]bool{}
 	var problems []string
 	for _, s := range stmts {
@@ -279,6 +289,7 @@ func dynamoProblems(stmts []Statement) []string {
 			who = s.Source
 		}
 		seen[who] = true
+		granted[who] = append(granted[who], actions...)
 		for _, a := range actions {
 			if !allowed[a] {
 				problems = append(problems, fmt.Sprintf("%s: %s is not an item-level action (LeadingKeys cannot scope it)", s.Source, a))
@@ -301,6 +312,12 @@ func dynamoProblems(stmts []Statement) []string {
 	for who := range wantPrefix {
 		if !seen[who] {
 			problems = append(problems, who+" has no DynamoDB grant")
+		}
+	}
+	for who, acts := range granted {
+		sort.Strings(acts)
+		if want, ok := wantActions[who]; ok && fmt.Sprint(acts) != want {
+			problems = append(problems, fmt.Sprintf("%s: DynamoDB actions %v, want %s", who, acts, want))
 		}
 	}
 	sort.Strings(problems)
