@@ -141,9 +141,15 @@ func NewRequest(ctx context.Context, req events.APIGatewayV2HTTPRequest) (*http.
 	}
 
 	header := make(http.Header, len(req.Headers)+1)
+	values := make([]string, 0, len(req.Headers)) // one backing array for all single values
 	for k, v := range req.Headers {
 		k = textproto.CanonicalMIMEHeaderKey(k)
-		header[k] = append(header[k], v)
+		if prev, ok := header[k]; ok { // "Accept" and "accept" both present
+			header[k] = append(prev[:len(prev):len(prev)], v)
+			continue
+		}
+		values = append(values, v)
+		header[k] = values[len(values)-1 : len(values) : len(values)]
 	}
 	if len(req.Cookies) > 0 {
 		// RFC 6265 §5.4: one Cookie header, pairs joined by "; ".

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"reflect"
+	"sort"
 	"strings"
 	"testing"
 
@@ -184,6 +185,17 @@ func TestServeRequest(t *testing.T) {
 			}
 			if s.RemoteAddr != "203.0.113.9" || s.Proto != "HTTP/1.1" {
 				t.Errorf("RemoteAddr %q Proto %q", s.RemoteAddr, s.Proto)
+			}
+		}},
+		{"same header in two spellings", func() events.APIGatewayV2HTTPRequest {
+			e := event("GET", "/", "")
+			e.Headers = map[string]string{"x-a": "1", "X-A": "2", "x-b": "3"}
+			return e
+		}, func(t *testing.T, s seen) {
+			got := s.Header.Values("X-A")
+			sort.Strings(got)
+			if !reflect.DeepEqual(got, []string{"1", "2"}) || s.Header.Get("X-B") != "3" {
+				t.Errorf("X-A %q, X-B %q", got, s.Header.Get("X-B"))
 			}
 		}},
 		{"host from domainName", func() events.APIGatewayV2HTTPRequest {
