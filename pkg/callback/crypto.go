@@ -7,6 +7,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"sync"
 )
 
 // Errors returned by Cipher.Decrypt. Those wrapping ErrMalformed describe
@@ -32,6 +33,13 @@ type Cipher struct {
 	block cipher.Block
 	iv    [aes.BlockSize]byte
 	appID string
+	// CBC modes are reset to the fixed IV and reused: creating one allocates.
+	encPool, decPool sync.Pool
+}
+
+type ivSetter interface {
+	cipher.BlockMode
+	SetIV([]byte)
 }
 
 // NewCipher returns the Cipher for encodingAESKey (43 base64 characters)
@@ -98,7 +106,7 @@ func (c *Cipher) open(buf, encrypt []byte) (random, msg []byte, err error) {
 	if len(data) == 0 || len(data)%aes.BlockSize != 0 {
 		return nil, nil, ErrBadCipherText
 	}
-	cbcDecrypter(c.block, c.iv[:]).CryptBlocks(data, data)
+	c.cbc(&c.decPool, false).CryptBlocks(data, data)
 	pad := int(data[len(data)-1])
 	if pad < 1 || pad > padBlock || pad > len(data) {
 		return nil, nil, ErrBadPadding
@@ -126,7 +134,8 @@ func (c *Cipher) open(buf, encrypt []byte) (random, msg []byte, err error) {
 // Encrypt returns the base64 Encrypt text for msg with the given 16 random
 // bytes (use crypto/rand; fixed values are for test vectors only).
 func (c *Cipher) Encrypt(random [16]byte, msg []byte) string {
-	return string(c.appendEncrypt(nil, nil, &random, msg))
+	var scratch []byte
+	return string(c.appendEncrypt(nil, &scratch, &random, msg))
 }
 
 // sealedLen is the length of the padded plaintext for a message of n bytes.
@@ -137,12 +146,12 @@ func (c *Cipher) sealedLen(n int) int {
 
 // appendEncrypt appends the base64 Encrypt text for msg to dst, using
 // scratch (grown if needed) for the plaintext; it returns dst.
-func (c *Cipher) appendEncrypt(dst, scratch []byte, random *[16]byte, msg []byte) []byte {
+func (c *Cipher) appendEncrypt(dst []byte, scratch *[]byte, random *[16]byte, msg []byte) []byte {
 	total := c.sealedLen(len(msg))
-	if cap(scratch) < total {
-		scratch = make([]byte, 0, total)
+	if cap(*scratch) < total {
+		*scratch = make([]byte, 0, total)
 	}
-	p := scratch[:0]
+	p := (*scratch)[:0]
 	p = append(p, random[:]...)
 	p = binary.BigEndian.AppendUint32(p, uint32(len(msg)))
 	p = append(p, msg...)
@@ -151,9 +160,39 @@ func (c *Cipher) appendEncrypt(dst, scratch []byte, random *[16]byte, msg []byte
 	for i := 0; i < pad; i++ {
 		p = append(p, byte(pad))
 	}
-	cbcEncrypter(c.block, c.iv[:]).CryptBlocks(p, p)
+	c.cbc(&c.encPool, true).CryptBlocks(p, p)
 	return base64.StdEncoding.AppendEncode(dst, p)
 }
 
-func cbcDecrypter(b cipher.Block, iv []byte) cipher.BlockMode { return cipher.NewCBCDecrypter(b, iv) }
+// cbcMode is a CBC mode set to the IV; CryptBlocks returns it to its pool.
+type cbcMode struct {
+	mode cipher.BlockMode
+	pool *sync.Pool
+}
+
+// CryptBlocks runs the mode over src into dst and returns it to its pool.
+func (m cbcMode) CryptBlocks(dst, src []byte) {
+	m.mode.CryptBlocks(dst, src)
+	if m.pool != nil {
+		m.pool.Put(m.mode)
+	}
+}
+
+func (c *Cipher) cbc(pool *sync.Pool, encrypt bool) cbcMode {
+	if m, ok := pool.Get().(ivSetter); ok {
+		m.SetIV(c.iv[:])
+		return cbcMode{m, pool}
+	}
+	var m cipher.BlockMode
+	if encrypt {
+		m = cipher.NewCBCEncrypter(c.block, c.iv[:])
+	} else {
+		m = cipher.NewCBCDecrypter(c.block, c.iv[:])
+	}
+	if _, ok := m.(ivSetter); !ok {
+		pool = nil // cannot be reset, so not reusable
+	}
+	return cbcMode{m, pool}
+}
+
 func cbcEncrypter(b cipher.Block, iv []byte) cipher.BlockMode { return cipher.NewCBCEncrypter(b, iv) }

@@ -104,6 +104,20 @@ func NewHandler(opt Options) (*Handler, error) {
 // scratch holds per-request buffers, pooled.
 type scratch struct {
 	body, dec, plain, seal, out []byte
+	env                         []Field
+}
+
+// envelope parses the outer XML of an encrypted push into s.env. The
+// result aliases body and s: it must not outlive the request.
+func (s *scratch) envelope(body string) ([]Field, error) {
+	env, err := scanFast(body, s.env[:0])
+	if err == errFallback {
+		return parseReference([]byte(body))
+	}
+	if err == nil {
+		s.env = env
+	}
+	return env, err
 }
 
 func (h *Handler) apps(ctx context.Context) (*compiled, error) {
@@ -221,16 +235,16 @@ func (h *Handler) serve(r *http.Request, s *scratch) (string, outcome, *Message)
 		}
 		s.body = body
 	}
-	q := r.URL.RawQuery
-	timestamp, nonce := query(q, "timestamp"), query(q, "nonce")
-	if !VerifySignature(query(q, "signature"), a.token, timestamp, nonce) {
+	q := parseParams(r.URL.RawQuery)
+	timestamp, nonce := q.timestamp, q.nonce
+	if !VerifySignature(q.signature, a.token, timestamp, nonce) {
 		return appid, reject(http.StatusForbidden, "bad_signature"), nil
 	}
 	if !h.fresh(timestamp) {
 		return appid, reject(http.StatusForbidden, "stale_timestamp"), nil
 	}
 	if r.Method == http.MethodGet {
-		echostr, ok := queryOK(q, "echostr")
+		echostr, ok := q.echostr, q.hasEchostr
 		if !ok {
 			return appid, reject(http.StatusBadRequest, "missing_echostr"), nil
 		}
@@ -238,7 +252,7 @@ func (h *Handler) serve(r *http.Request, s *scratch) (string, outcome, *Message)
 	}
 
 	encrypted := false
-	switch et := query(q, "encrypt_type"); {
+	switch et := q.encryptType; {
 	case a.mode == ModeSafe:
 		if et != "aes" {
 			return appid, reject(http.StatusForbidden, "not_encrypted"), nil
@@ -253,10 +267,11 @@ func (h *Handler) serve(r *http.Request, s *scratch) (string, outcome, *Message)
 			return appid, reject(http.StatusBadRequest, "bad_encrypt_type"), nil
 		}
 	}
-	raw := string(body)
 	var cipher *Cipher
 	if encrypted {
-		env, err := parseXML(raw)
+		// The envelope is only read during this request, so it is parsed
+		// from a view of the pooled body rather than a copy.
+		env, err := s.envelope(unsafe.String(unsafe.SliceData(body), len(body)))
 		if err != nil {
 			return appid, reject(http.StatusBadRequest, "malformed"), nil
 		}
@@ -264,7 +279,7 @@ func (h *Handler) serve(r *http.Request, s *scratch) (string, outcome, *Message)
 		if !ok {
 			return appid, reject(http.StatusForbidden, "not_encrypted"), nil
 		}
-		if !VerifyMsgSignature(query(q, "msg_signature"), a.token, timestamp, nonce, encrypt) {
+		if !VerifyMsgSignature(q.msgSignature, a.token, timestamp, nonce, encrypt) {
 			return appid, reject(http.StatusForbidden, "bad_msg_signature"), nil
 		}
 		plain, c, err := a.decrypt(s, encrypt)
@@ -275,8 +290,7 @@ func (h *Handler) serve(r *http.Request, s *scratch) (string, outcome, *Message)
 			return appid, reject(http.StatusBadRequest, "malformed"), nil
 		}
 		cipher = c
-		raw = string(plain)
-		msg, err := parseMessage(raw)
+		msg, err := parseMessage(string(plain))
 		if err != nil || msg.MsgType == "" {
 			return appid, reject(http.StatusBadRequest, "malformed"), nil
 		}
@@ -286,7 +300,7 @@ func (h *Handler) serve(r *http.Request, s *scratch) (string, outcome, *Message)
 		msg.AppID = appid
 		return appid, h.dispatch(ctx, a, s, msg, cipher, nonce), msg
 	}
-	msg, err := parseMessage(raw)
+	msg, err := parseMessage(string(body))
 	if err != nil || msg.MsgType == "" {
 		return appid, reject(http.StatusBadRequest, "malformed"), nil
 	}
@@ -478,7 +492,7 @@ func (h *Handler) answer(a *app, s *scratch, plain []byte, c *Cipher, nonce, nam
 	}
 	var tsBuf [20]byte
 	ts := strconv.AppendInt(tsBuf[:0], h.opt.Clock().Unix(), 10)
-	s.out = AppendEncryptedReply(s.out[:0], s.seal, c, a.token, unsafe.String(unsafe.SliceData(ts), len(ts)), nonce, &random, plain)
+	s.out = appendEncryptedReply(s.out[:0], &s.seal, c, a.token, unsafe.String(unsafe.SliceData(ts), len(ts)), nonce, &random, plain)
 	return outcome{status: 200, name: name, body: s.out, ctype: "text/xml; charset=utf-8"}
 }
 
@@ -547,33 +561,60 @@ func topField(fields []Field, name string) (string, bool) {
 	return "", false
 }
 
-func query(raw, key string) string {
-	v, _ := queryOK(raw, key)
-	return v
+// params are the query parameters the callback reads.
+type params struct {
+	signature, timestamp, nonce, msgSignature, encryptType, echostr string
+	hasEchostr                                                      bool
 }
 
-// queryOK finds key in a raw query string without building a url.Values.
-func queryOK(raw, key string) (string, bool) {
+// parseParams reads the callback's parameters from a raw query in one pass
+// without building a url.Values; the first occurrence of a key wins, as
+// with url.Values.Get. Values are unescaped only when they need it.
+func parseParams(raw string) params {
+	var p params
+	var seen [6]bool
 	for raw != "" {
 		var kv string
 		kv, raw, _ = strings.Cut(raw, "&")
 		k, v, _ := strings.Cut(kv, "=")
 		if strings.ContainsAny(k, "%+") {
-			if uk, err := url.QueryUnescape(k); err == nil {
-				k = uk
+			uk, err := url.QueryUnescape(k)
+			if err != nil {
+				continue
 			}
+			k = uk
 		}
-		if k != key {
+		var dst *string
+		var i int
+		switch k {
+		case "signature":
+			dst, i = &p.signature, 0
+		case "timestamp":
+			dst, i = &p.timestamp, 1
+		case "nonce":
+			dst, i = &p.nonce, 2
+		case "msg_signature":
+			dst, i = &p.msgSignature, 3
+		case "encrypt_type":
+			dst, i = &p.encryptType, 4
+		case "echostr":
+			dst, i = &p.echostr, 5
+		default:
 			continue
 		}
+		if seen[i] {
+			continue
+		}
+		seen[i] = true
 		if strings.ContainsAny(v, "%+") {
 			uv, err := url.QueryUnescape(v)
 			if err != nil {
-				return "", false
+				continue
 			}
 			v = uv
 		}
-		return v, true
+		*dst = v
 	}
-	return "", false
+	p.hasEchostr = seen[5]
+	return p
 }

@@ -145,6 +145,10 @@ func appendElem(b []byte, name, value string) []byte {
 // plaintext reply to dst: Encrypt, MsgSignature, TimeStamp and Nonce.
 // scratch is reused for the padded plaintext when large enough.
 func AppendEncryptedReply(dst, scratch []byte, c *Cipher, token, timestamp, nonce string, random *[16]byte, plain []byte) []byte {
+	return appendEncryptedReply(dst, &scratch, c, token, timestamp, nonce, random, plain)
+}
+
+func appendEncryptedReply(dst []byte, scratch *[]byte, c *Cipher, token, timestamp, nonce string, random *[16]byte, plain []byte) []byte {
 	dst = append(dst, "<xml><Encrypt><![CDATA["...)
 	start := len(dst)
 	dst = c.appendEncrypt(dst, scratch, random, plain)

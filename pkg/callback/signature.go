@@ -57,11 +57,25 @@ func sign(out *[40]byte, a, b, c, d string, n int) {
 			p[j], p[j-1] = p[j-1], p[j]
 		}
 	}
-	h := sha1.New()
+	total := 0
 	for _, s := range p {
-		h.Write([]byte(s))
+		total += len(s)
 	}
 	var sum [sha1.Size]byte
-	h.Sum(sum[:0])
+	if total <= 2048 {
+		// Common case: concatenate on the stack and hash once, no allocation.
+		var buf [2048]byte
+		b := buf[:0]
+		for _, s := range p {
+			b = append(b, s...)
+		}
+		sum = sha1.Sum(b)
+	} else {
+		h := sha1.New()
+		for _, s := range p {
+			h.Write([]byte(s))
+		}
+		h.Sum(sum[:0])
+	}
 	hex.Encode(out[:], sum[:])
 }

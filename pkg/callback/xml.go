@@ -243,6 +243,13 @@ func allSpace(s string) bool { return skipSpace(s, 0) == len(s) }
 // case is handled by the caller).
 func validChars(s string) bool {
 	for i := 0; i < len(s); {
+		// Skip plain printable ASCII quickly, four bytes at a time.
+		for i+4 <= len(s) && plain[s[i]] && plain[s[i+1]] && plain[s[i+2]] && plain[s[i+3]] {
+			i += 4
+		}
+		if i >= len(s) {
+			break
+		}
 		c := s[i]
 		if c < utf8.RuneSelf {
 			if c < 0x20 && c != '\t' && c != '\n' {
@@ -259,6 +266,15 @@ func validChars(s string) bool {
 	}
 	return true
 }
+
+// plain marks the bytes validChars accepts without further checks.
+var plain = func() (t [256]bool) {
+	for c := 0x20; c < 0x80; c++ {
+		t[c] = true
+	}
+	t['\t'], t['\n'] = true, true
+	return t
+}()
 
 func xmlChar(r rune) bool {
 	return r == 0x09 || r == 0x0A || r == 0x0D ||
