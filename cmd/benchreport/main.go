@@ -19,15 +19,6 @@ func main() {
 	raw := flag.String("raw", "", "also write go test's raw output to this file")
 	flag.Parse()
 
-	args := []string{"test", "-run", "^$", "-bench", ".", "-benchmem",
-		"-count", fmt.Sprint(*count), "-benchtime", *benchtime, "-timeout", "10m"}
-	args = append(args, packages()...)
-	cmd := exec.Command("go", args...)
-	cmd.Stderr = os.Stderr
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		fatal(err)
-	}
 	var sink io.Writer = io.Discard
 	if *raw != "" {
 		f, err := os.Create(*raw)
@@ -37,23 +28,19 @@ func main() {
 		defer f.Close()
 		sink = f
 	}
-	fmt.Fprintf(os.Stderr, "benchreport: go %s\n", strings.Join(args, " "))
-	if err := cmd.Start(); err != nil {
-		fatal(err)
-	}
 	results := newResults()
-	sc := bufio.NewScanner(out)
-	for sc.Scan() {
-		line := sc.Text()
-		fmt.Fprintln(sink, line)
-		if strings.HasPrefix(line, "Benchmark") {
-			results.add(line)
-			fmt.Fprintf(os.Stderr, "  %s\n", line)
-		} else if strings.HasPrefix(line, "FAIL") || strings.HasPrefix(line, "---") || strings.HasPrefix(line, "panic") {
-			fmt.Fprintln(os.Stderr, line)
-		}
+	var runErr error
+	micro := []string{"test", "-run", "^$", "-bench", ".", "-benchmem",
+		"-count", fmt.Sprint(*count), "-benchtime", *benchtime, "-timeout", "10m"}
+	if err := run(append(micro, microPackages()...), results, sink); err != nil {
+		runErr = err
 	}
-	runErr := cmd.Wait()
+	// The Lambda benchmarks do fixed work (cold starts, 10,000 warm
+	// requests) per run, so they run once.
+	lambda := []string{"test", "-run", "^$", "-bench", ".", "-benchtime", "1x", "-count", "1", "-timeout", "10m", lambdaPackage}
+	if err := run(lambda, results, sink); err != nil {
+		runErr = err
+	}
 
 	rows := report(results)
 	failed := printTable(os.Stdout, rows)
@@ -64,6 +51,34 @@ func main() {
 	if failed {
 		os.Exit(1)
 	}
+}
+
+// run executes one go test command, echoing benchmark lines to stderr and
+// collecting them.
+func run(args []string, results *results, sink io.Writer) error {
+	fmt.Fprintf(os.Stderr, "benchreport: go %s\n", strings.Join(args, " "))
+	cmd := exec.Command("go", args...)
+	cmd.Stderr = os.Stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return err
+	}
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	sc := bufio.NewScanner(out)
+	for sc.Scan() {
+		line := sc.Text()
+		fmt.Fprintln(sink, line)
+		switch {
+		case strings.HasPrefix(line, "Benchmark"):
+			results.add(line)
+			fmt.Fprintf(os.Stderr, "  %s\n", line)
+		case strings.HasPrefix(line, "FAIL"), strings.HasPrefix(line, "---"), strings.HasPrefix(line, "panic"), strings.HasPrefix(line, "    "):
+			fmt.Fprintln(os.Stderr, line)
+		}
+	}
+	return cmd.Wait()
 }
 
 func fatal(err error) {
