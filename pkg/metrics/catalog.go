@@ -1,6 +1,9 @@
 package metrics
 
-import "time"
+import (
+	"net/http"
+	"time"
+)
 
 // Metric names. template.yaml's alarms use exactly these (see doc.go).
 const (
@@ -98,3 +101,44 @@ func StatusClass(status int) string {
 	}
 	return "other"
 }
+
+// CountResponses wraps an HTTP handler so that every response is counted
+// under metric (TokenRequests or CallbackRequests) by its status class. A
+// nil Emitter returns next unchanged.
+func (e *Emitter) CountResponses(metric string, next http.Handler) http.Handler {
+	if e == nil {
+		return next
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		sw := &statusWriter{ResponseWriter: w}
+		next.ServeHTTP(sw, r)
+		status := sw.status
+		if status == 0 {
+			status = http.StatusOK // nothing written: net/http answers 200
+		}
+		_ = e.Emit(Metric{Name: metric, Unit: Count, Value: 1, Dimensions: []Dimension{{DimOutcome, StatusClass(status)}}})
+	})
+}
+
+// statusWriter records the first status code written.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 && code >= 200 { // 1xx are interim responses
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(p []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(p)
+}
+
+// Unwrap lets http.ResponseController reach the underlying writer.
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }

@@ -39,6 +39,11 @@
 //	m.Emit(metrics.Refresh("failed", "configuration")...)
 //	m.Emit(metrics.WeChatCall("stable_token", elapsed))
 //
+// and, for the HTTP cores, CountResponses records CallbackRequests or
+// TokenRequests by status class around any http.Handler:
+//
+//	h = m.CountResponses(metrics.CallbackRequests, h)
+//
 // An Emitter is safe for concurrent use; each metric is one line written
 // with a single Write call. A nil *Emitter discards everything, so libraries
 // can take an optional emitter without nil checks.

@@ -5,8 +5,11 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"math"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -320,4 +323,36 @@ func BenchmarkEmitParallel(b *testing.B) {
 			_ = e.Emit(m)
 		}
 	})
+}
+
+func TestCountResponses(t *testing.T) {
+	tests := []struct {
+		name    string
+		handler http.HandlerFunc
+		want    string
+	}{
+		{"explicit 503", func(w http.ResponseWriter, r *http.Request) { http.Error(w, "busy", 503) }, "5xx"},
+		{"implicit 200 by writing", func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write([]byte("ok")) }, "2xx"},
+		{"nothing written", func(w http.ResponseWriter, r *http.Request) {}, "2xx"},
+		{"403 then a second WriteHeader", func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(403); w.WriteHeader(500) }, "4xx"},
+		{"interim 100 then 404", func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(100); w.WriteHeader(404) }, "4xx"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var buf bytes.Buffer
+			h := New(&buf, WithClock(func() time.Time { return fixed })).CountResponses(CallbackRequests, tt.handler)
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, httptest.NewRequest("POST", "/wechat/wx1", nil))
+			want := `"Outcome":"` + tt.want + `","CallbackRequests":1}` + "\n"
+			if !strings.HasSuffix(buf.String(), want) || strings.Count(buf.String(), "\n") != 1 {
+				t.Errorf("metric line %q, want one ending %q", buf.String(), want)
+			}
+		})
+	}
+	// A nil emitter leaves the handler as it is.
+	var e *Emitter
+	inner := http.NotFoundHandler()
+	if got := e.CountResponses(TokenRequests, inner); fmt.Sprintf("%p", got) != fmt.Sprintf("%p", inner) {
+		t.Error("nil emitter wrapped the handler")
+	}
 }
