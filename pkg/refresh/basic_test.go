@@ -3,6 +3,8 @@ package refresh_test
 import (
 	"context"
 	"encoding/json"
+	"io"
+	"log/slog"
 	"testing"
 	"time"
 
@@ -67,7 +69,8 @@ func TestForceRejectsBadRequests(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := refresh.New(refresh.Options{Store: store, WeChat: noWeChat{t}, Now: func() time.Time { return now },
-		Apps: staticApps(refresh.App{AppID: "wxa", Secret: "s", Kinds: []credential.Kind{credential.AccessToken}}), ForceDailyLimit: 10})
+		Apps: staticApps(refresh.App{AppID: "wxa", Secret: "s", Kinds: []credential.Kind{credential.AccessToken}}), ForceDailyLimit: 10,
+		Logger: slog.New(slog.NewJSONHandler(io.Discard, nil))})
 	tests := []struct {
 		name      string
 		req       refresh.ForceRequest

@@ -143,7 +143,8 @@ func (r *Refresher) replaced(rec credential.Record, stale string) bool {
 // force is the forced-refresh algorithm; owner is the caller's lease id.
 func (r *Refresher) force(ctx context.Context, app App, kind credential.Kind, stale, owner string) (credential.Record, *forceError) {
 	start := r.o.Now()
-	for round := 0; round < 3; round++ {
+	polls := int(r.o.MaxWait / r.o.WaitPoll) // shared by every wait of this report
+	for {
 		rec, err := r.o.Store.Get(ctx, app.AppID, kind, true)
 		if err != nil && !errors.Is(err, credential.ErrNotFound) {
 			return rec, errAnswer(ErrCodeTokenUnavailable, "credential store read failed")
@@ -151,13 +152,16 @@ func (r *Refresher) force(ctx context.Context, app App, kind credential.Kind, st
 		if r.replaced(rec, stale) {
 			return rec, nil
 		}
+		if ferr := r.settled(rec, kind, stale, start); ferr != nil {
+			return rec, ferr
+		}
 		held, err := r.o.Store.TakeLease(ctx, app.AppID, kind, owner, r.o.Now(), credential.LeaseDuration)
 		if errors.Is(err, credential.ErrLeaseHeld) {
-			rec, ferr := r.waitForLeaseholder(ctx, app.AppID, kind, stale)
-			if ferr != nil || r.replaced(rec, stale) {
+			// Another refresher is at work: wait for its commit, re-read.
+			if ferr := r.waitForLeaseholder(ctx, app.AppID, kind, stale, &polls); ferr != nil {
 				return rec, ferr
 			}
-			continue // the leaseholder finished without replacing the value: look again
+			continue
 		}
 		if err != nil {
 			return rec, errAnswer(ErrCodeTokenUnavailable, "credential store lease failed")
@@ -166,40 +170,61 @@ func (r *Refresher) force(ctx context.Context, app App, kind credential.Kind, st
 			r.release(ctx, app.AppID, kind, owner)
 			return held, nil
 		}
-		// Did another refresher reach WeChat since this report arrived?
-		// Then its answer stands in for our probe (or its failure for ours).
-		since := func(t time.Time) bool { return !t.IsZero() && t.Unix() >= start.Unix() }
-		if since(held.LastErrorAt) {
+		if ferr := r.settled(held, kind, stale, start); ferr != nil {
 			r.release(ctx, app.AppID, kind, owner)
-			return held, errAnswer(ErrCodeTokenUnavailable,
-				fmt.Sprintf("a concurrent refresh failed (last_error_code %d); retry later", held.LastErrorCode))
+			return held, ferr
 		}
-		probed := held.Value == stale && since(held.RefreshedAt)
+		probed := held.Value == stale && reachedSince(held.RefreshedAt, start)
 		if kind.IsTicket() {
 			return r.refetchTicket(ctx, app, kind, owner, held, probed)
 		}
 		return r.forceToken(ctx, app, owner, held, stale, probed)
 	}
-	return credential.Record{}, errAnswer(ErrCodeTokenUnavailable, "the credential is being refreshed; retry")
+}
+
+// reachedSince reports whether t (unix seconds in the store) is at or
+// after the report arrived at start.
+func reachedSince(t, start time.Time) bool { return !t.IsZero() && t.Unix() >= start.Unix() }
+
+// settled answers a report from what the item already shows, without
+// calling WeChat: a refresh that failed since the report arrived, or, when
+// WeChat was asked since then and still returned the rejected token, a
+// forced-refresh budget that is spent or spaced out. nil means "go on".
+func (r *Refresher) settled(rec credential.Record, kind credential.Kind, stale string, start time.Time) *forceError {
+	now := r.o.Now()
+	if reachedSince(rec.LastErrorAt, start) {
+		return errAnswer(ErrCodeTokenUnavailable,
+			fmt.Sprintf("a concurrent refresh failed (last_error_code %d); retry later", rec.LastErrorCode))
+	}
+	if kind.IsTicket() || rec.Value != stale || !reachedSince(rec.RefreshedAt, start) {
+		return nil
+	}
+	if rec.ForceUsed(now) >= r.o.ForceDailyLimit {
+		return errAnswer(ErrCodeForceBudgetExhausted,
+			fmt.Sprintf("the daily forced-refresh limit (%d) for %s is spent", r.o.ForceDailyLimit, rec.AppID))
+	}
+	if !rec.LastForceAt.IsZero() && rec.LastForceAt.Unix() > now.Add(-credential.ForceSpacing).Unix() {
+		return errAnswer(ErrCodeForceTooSoon, "the previous forced refresh was less than 30s ago; retry after it")
+	}
+	return nil
 }
 
 // waitForLeaseholder polls until the lease is released or the value is
-// replaced, at most MaxWait.
-func (r *Refresher) waitForLeaseholder(ctx context.Context, appid string, kind credential.Kind, stale string) (credential.Record, *forceError) {
-	polls := int(r.o.MaxWait / r.o.WaitPoll)
-	for range polls {
+// replaced, spending the report's poll budget.
+func (r *Refresher) waitForLeaseholder(ctx context.Context, appid string, kind credential.Kind, stale string, polls *int) *forceError {
+	for ; *polls > 0; *polls-- {
 		if err := r.o.Sleep(ctx, r.o.WaitPoll); err != nil {
-			return credential.Record{}, errAnswer(ErrCodeTokenUnavailable, "deadline reached while another refresher held the lease")
+			return errAnswer(ErrCodeTokenUnavailable, "deadline reached while another refresher held the lease")
 		}
 		rec, err := r.o.Store.Get(ctx, appid, kind, true)
 		if err != nil && !errors.Is(err, credential.ErrNotFound) {
-			return rec, errAnswer(ErrCodeTokenUnavailable, "credential store read failed")
+			return errAnswer(ErrCodeTokenUnavailable, "credential store read failed")
 		}
 		if r.replaced(rec, stale) || !rec.LeaseHeld(r.o.Now()) {
-			return rec, nil
+			return nil
 		}
 	}
-	return credential.Record{}, errAnswer(ErrCodeTokenUnavailable, "another refresher still holds the lease; retry")
+	return errAnswer(ErrCodeTokenUnavailable, "another refresher still holds the lease; retry")
 }
 
 // forceToken runs steps 2 and 3 for an access_token with the lease held.

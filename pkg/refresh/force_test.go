@@ -1,0 +1,220 @@
+package refresh_test
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/wxcentral/wxcentral/pkg/credential"
+	"github.com/wxcentral/wxcentral/pkg/refresh"
+	"github.com/wxcentral/wxcentral/pkg/wechat/wechattest"
+)
+
+func forceReq(stale string) refresh.ForceRequest {
+	return refresh.ForceRequest{Action: "force", AppID: appA, Kind: "access_token", StaleToken: stale}
+}
+
+// reportConcurrently sends n forced-refresh reports of stale at once, each
+// from its own refresher (as separate Lambda instances would).
+func reportConcurrently(e *env, n int, stale string) []refresh.ForceResponse {
+	out := make([]refresh.ForceResponse, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		r := e.refresher()
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			out[i] = r.Force(context.Background(), forceReq(stale))
+		}()
+	}
+	wg.Wait()
+	return out
+}
+
+// 50 concurrent reports of a token that WeChat revoked (someone forced a
+// refresh elsewhere): one normal-mode probe picks up the new token; no
+// force call, no budget spent; everyone gets the same new credential.
+func TestForceConcurrentReportsRotatedToken(t *testing.T) {
+	e := newEnv(t, nil, appWith(appA, secretA)).register()
+	e.sweep(e.refresher())
+	stale := e.get(appA, credential.AccessToken).Value
+	e.clock.Advance(10 * time.Minute)
+	rotated, err := e.sim.ForceRotate(appA, wechattest.RevokeNow())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e.sim.Valid(appA, stale, e.clock.Now()) {
+		t.Fatal("setup: stale token still valid")
+	}
+	e.sim.ResetCounters()
+
+	answers := reportConcurrently(e, 50, stale)
+	c := e.sim.Counters(appA)
+	t.Logf("50 concurrent reports: stable_token normal=%d force=%d", c.StableTokenNormal, c.StableTokenForce)
+	if c.Total() > 1 || c.StableTokenForce != 0 {
+		t.Fatalf("WeChat calls: %+v, want at most one normal-mode call", c)
+	}
+	for i, a := range answers {
+		if a.Error != "" || a.Token != rotated || a.Version != 2 || a.AppID != appA || a.Kind != credential.AccessToken {
+			t.Fatalf("answer %d: %+v", i, a)
+		}
+	}
+	rec := e.get(appA, credential.AccessToken)
+	if rec.Value != rotated || rec.ForceCount != 0 || rec.ForceDay != "" || !rec.LastForceAt.IsZero() {
+		t.Fatalf("stored %+v: want the rotated token and no budget spent", rec)
+	}
+}
+
+// 50 concurrent reports of the token WeChat still hands out in normal mode:
+// one probe, then one force call, and a new token for everyone.
+func TestForceConcurrentReportsCurrentToken(t *testing.T) {
+	e := newEnv(t, nil, appWith(appA, secretA)).register()
+	e.sweep(e.refresher())
+	stale := e.get(appA, credential.AccessToken).Value
+	e.clock.Advance(10 * time.Minute)
+	e.sim.ResetCounters()
+
+	answers := reportConcurrently(e, 50, stale)
+	c := e.sim.Counters(appA)
+	t.Logf("50 concurrent reports: stable_token normal=%d force=%d", c.StableTokenNormal, c.StableTokenForce)
+	if c.StableTokenNormal > 1 || c.StableTokenForce != 1 {
+		t.Fatalf("WeChat calls: %+v, want at most one probe and exactly one force", c)
+	}
+	rec := e.get(appA, credential.AccessToken)
+	if rec.Value == stale || rec.Version != 2 || rec.ForceCount != 1 || rec.ForceDay != credential.ForceDay(e.clock.Now()) ||
+		!rec.LastForceAt.Equal(e.clock.Now()) || !e.sim.Valid(appA, rec.Value, e.clock.Now()) {
+		t.Fatalf("stored %+v", rec)
+	}
+	for i, a := range answers {
+		if a.Error != "" || a.Token != rec.Value || a.Version != 2 || a.ExpiresIn != 7200 {
+			t.Fatalf("answer %d: %+v", i, a)
+		}
+	}
+}
+
+// The budget: 30 s spacing gives force_too_soon, the daily limit
+// force_budget_exhausted; a new Shanghai day restores it. No WeChat force
+// call is made for a refused report.
+func TestForceBudget(t *testing.T) {
+	e := newEnv(t, nil, appWith(appA, secretA)).register()
+	r := e.refresher(func(o *refresh.Options) { o.ForceDailyLimit = 2 })
+	e.sweep(r)
+	steps := []struct {
+		name      string
+		advance   time.Duration
+		wantError string
+		wantForce int // simulator force calls so far
+	}{
+		{"first force", time.Minute, "", 1},
+		{"10 s later: too soon", 10 * time.Second, refresh.ErrCodeForceTooSoon, 1},
+		{"29 s after the first: too soon", 19 * time.Second, refresh.ErrCodeForceTooSoon, 1},
+		{"30 s after the first: allowed", time.Second, "", 2},
+		{"limit of 2 reached", time.Minute, refresh.ErrCodeForceBudgetExhausted, 2},
+		{"still exhausted later that day", time.Hour, refresh.ErrCodeForceBudgetExhausted, 2},
+		// 10:00 UTC start + ~1h → 11:02 UTC; Shanghai midnight is 16:00 UTC.
+		{"next Shanghai day", 5 * time.Hour, "", 3},
+	}
+	for _, st := range steps {
+		e.clock.Advance(st.advance)
+		e.sweep(r) // keeps a current token stored, as the schedule would
+		stale := e.get(appA, credential.AccessToken).Value
+		got := r.Force(context.Background(), forceReq(stale))
+		c := e.sim.Counters(appA)
+		if got.Error != st.wantError || c.StableTokenForce != st.wantForce {
+			t.Fatalf("%s: answer %+v, force calls %d (want error %q, %d force calls)", st.name, got, c.StableTokenForce, st.wantError, st.wantForce)
+		}
+		if st.wantError == "" && (got.Token == stale || !e.sim.Valid(appA, got.Token, e.clock.Now())) {
+			t.Fatalf("%s: no new valid token", st.name)
+		}
+		if st.wantError != "" && (got.Message == "" || got.Token != "") {
+			t.Fatalf("%s: %+v", st.name, got)
+		}
+		rec := e.get(appA, credential.AccessToken)
+		if rec.LeaseOwner != "" {
+			t.Fatalf("%s: lease left behind", st.name)
+		}
+	}
+	rec := e.get(appA, credential.AccessToken)
+	if rec.ForceCount != 1 || rec.ForceDay != credential.ForceDay(e.clock.Now()) {
+		t.Fatalf("budget after a new day: %s/%d", rec.ForceDay, rec.ForceCount)
+	}
+}
+
+// Concurrent reports refused by the spacing all get force_too_soon and
+// make no WeChat call beyond one probe.
+func TestForceConcurrentReportsTooSoon(t *testing.T) {
+	e := newEnv(t, nil, appWith(appA, secretA)).register()
+	r := e.refresher()
+	e.sweep(r)
+	e.clock.Advance(time.Minute)
+	if a := r.Force(context.Background(), forceReq(e.get(appA, credential.AccessToken).Value)); a.Error != "" {
+		t.Fatal(a)
+	}
+	e.clock.Advance(5 * time.Second)
+	stale := e.get(appA, credential.AccessToken).Value
+	e.sim.ResetCounters()
+	answers := reportConcurrently(e, 20, stale)
+	c := e.sim.Counters(appA)
+	if c.StableTokenForce != 0 || c.StableTokenNormal > 1 {
+		t.Fatalf("WeChat calls %+v", c)
+	}
+	for i, a := range answers {
+		if a.Error != refresh.ErrCodeForceTooSoon {
+			t.Fatalf("answer %d: %+v", i, a)
+		}
+	}
+}
+
+// A rejected ticket is fetched again (tickets have no force mode).
+func TestForceTicket(t *testing.T) {
+	e := newEnv(t, nil, appWith(appA, secretA, credential.JSAPITicket)).register()
+	r := e.refresher()
+	e.sweep(r)
+	stale := e.get(appA, credential.JSAPITicket).Value
+	e.clock.Advance(time.Minute)
+	e.sim.ResetCounters()
+	got := r.Force(context.Background(), refresh.ForceRequest{Action: "force", AppID: appA, Kind: "jsapi_ticket", StaleToken: stale})
+	c := e.sim.Counters(appA)
+	if got.Error != "" || got.Kind != credential.JSAPITicket || c.GetTicket != 1 || c.StableTokenNormal+c.StableTokenForce != 0 {
+		t.Fatalf("answer %+v, counters %+v", got, c)
+	}
+	if !e.sim.TicketValid(appA, got.Token, e.clock.Now()) {
+		t.Fatal("answered ticket not valid")
+	}
+}
+
+// getticket answering 40001 (the stored access_token was revoked on
+// WeChat's side): the sweep refreshes the access_token first, in normal
+// mode, then fetches the ticket once more.
+func TestSweepTicketWithRevokedAccessToken(t *testing.T) {
+	e := newEnv(t, nil, appWith(appA, secretA, credential.JSAPITicket)).register()
+	r := e.refresher()
+	e.sweep(r)
+	// Make the ticket due while the access_token is fresh, then revoke the
+	// token on WeChat's side.
+	e.clock.Advance(7200*time.Second - credential.TicketLead)
+	rotated, err := e.sim.ForceRotate(appA, wechattest.RevokeNow())
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.sim.ResetCounters()
+	res := e.sweep(r)
+	if res[appA+"/access_token"].Outcome != refresh.OutcomeFresh {
+		t.Fatalf("access_token: %+v", res[appA+"/access_token"])
+	}
+	tk := res[appA+"/jsapi_ticket"]
+	if tk.Outcome != refresh.OutcomeRefreshed && tk.Outcome != refresh.OutcomeUnchanged {
+		t.Fatalf("ticket: %+v", tk)
+	}
+	c := e.sim.Counters(appA)
+	if c.GetTicket != 2 || c.StableTokenNormal != 1 || c.StableTokenForce != 0 {
+		t.Fatalf("counters %+v: want getticket 40001, one normal stable_token, getticket again", c)
+	}
+	if at := e.get(appA, credential.AccessToken); at.Value != rotated || at.Version != 2 {
+		t.Fatalf("access_token not replaced by the rotated one: version %d", at.Version)
+	}
+	if !e.sim.TicketValid(appA, e.get(appA, credential.JSAPITicket).Value, e.clock.Now()) {
+		t.Fatal("stored ticket not valid")
+	}
+}

@@ -1,0 +1,177 @@
+package refresh_test
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/wxcentral/wxcentral/pkg/credential"
+	"github.com/wxcentral/wxcentral/pkg/refresh"
+)
+
+func TestSweepLifecycle(t *testing.T) {
+	e := newEnv(t, nil, appWith(appA, secretA, credential.JSAPITicket, credential.WXCardTicket), appWith(appB, secretB)).register()
+	r := e.refresher()
+	key := func(app string, k credential.Kind) string { return app + "/" + string(k) }
+
+	// First sweep: nothing stored, everything fetched.
+	res := e.sweep(r)
+	for _, k := range []string{key(appA, credential.AccessToken), key(appA, credential.JSAPITicket), key(appA, credential.WXCardTicket), key(appB, credential.AccessToken)} {
+		if res[k].Outcome != refresh.OutcomeRefreshed || res[k].Version != 1 || res[k].Error != "" {
+			t.Fatalf("first sweep %s: %+v", k, res[k])
+		}
+	}
+	if len(res) != 4 {
+		t.Fatalf("%d results, want 4", len(res))
+	}
+	at := e.get(appA, credential.AccessToken)
+	if !e.sim.Valid(appA, at.Value, e.clock.Now()) || !at.ExpiresAt.Equal(start.Add(7200*time.Second)) || !at.RefreshedAt.Equal(start) {
+		t.Fatalf("stored token %+v", at)
+	}
+	if res[key(appA, credential.AccessToken)].ExpiresAt != at.ExpiresAt.Unix() {
+		t.Fatal("result expires_at differs from the item")
+	}
+	tk := e.get(appA, credential.JSAPITicket)
+	if !e.sim.TicketValid(appA, tk.Value, e.clock.Now()) {
+		t.Fatal("stored ticket not valid")
+	}
+
+	// Until due: fresh, no WeChat call.
+	before := e.sim.Counters(appA)
+	e.clock.Advance(7200*time.Second - credential.AccessTokenLead - time.Second)
+	res = e.sweep(r)
+	if res[key(appA, credential.AccessToken)].Outcome != refresh.OutcomeFresh {
+		t.Fatalf("before due: %+v", res[key(appA, credential.AccessToken)])
+	}
+	// Tickets are due 600 s before expiry, so they were refreshed already.
+	if res[key(appA, credential.JSAPITicket)].Outcome != refresh.OutcomeUnchanged && res[key(appA, credential.JSAPITicket)].Outcome != refresh.OutcomeRefreshed {
+		t.Fatalf("ticket inside its lead: %+v", res[key(appA, credential.JSAPITicket)])
+	}
+	if c := e.sim.Counters(appA); c.StableTokenNormal != before.StableTokenNormal {
+		t.Fatalf("stable_token called while fresh: %+v", c)
+	}
+
+	// At due (inside WeChat's rotation window): a new token, version 2.
+	e.clock.Advance(time.Second)
+	res = e.sweep(r)
+	got := res[key(appA, credential.AccessToken)]
+	if got.Outcome != refresh.OutcomeRefreshed || got.Version != 2 {
+		t.Fatalf("at due: %+v", got)
+	}
+	at2 := e.get(appA, credential.AccessToken)
+	if at2.Value == at.Value || !e.sim.Valid(appA, at2.Value, e.clock.Now()) || !e.sim.Valid(appA, at.Value, e.clock.Now()) {
+		t.Fatal("rotation: want a new valid token while the old one is still valid")
+	}
+	if c := e.sim.Counters(appA); c.StableTokenNormal != before.StableTokenNormal+1 || c.StableTokenForce != 0 {
+		t.Fatalf("counters %+v", c)
+	}
+}
+
+// A normal-mode call earlier than WeChat's rotation window returns the same
+// token: the sweep reports unchanged and updates expires_at, no version bump.
+func TestSweepUnchanged(t *testing.T) {
+	e := newEnv(t, nil, appWith(appA, secretA)).register()
+	r := e.refresher()
+	e.sweep(r)
+	first := e.get(appA, credential.AccessToken)
+	// Pretend the stored expiry is earlier than WeChat's, so the sweep is due
+	// while WeChat still hands out the same token.
+	first.ExpiresAt = start.Add(time.Hour)
+	if err := e.store.Put(context.Background(), first); err != nil {
+		t.Fatal(err)
+	}
+	e.clock.Set(start.Add(time.Hour - credential.AccessTokenLead))
+	res := e.sweep(r)[appA+"/access_token"]
+	if res.Outcome != refresh.OutcomeUnchanged || res.Version != 1 {
+		t.Fatalf("%+v", res)
+	}
+	got := e.get(appA, credential.AccessToken)
+	if got.Value != first.Value || !got.ExpiresAt.Equal(start.Add(7200*time.Second)) || !got.RefreshedAt.Equal(e.clock.Now()) || got.LeaseOwner != "" {
+		t.Fatalf("stored %+v", got)
+	}
+}
+
+// Store contract: sweeps racing on one credential make one WeChat call and
+// one version bump; the others report leased (or fresh, if they read after
+// the commit).
+func TestSweepsRacingOneWeChatCall(t *testing.T) {
+	for round := range 5 {
+		t.Run(fmt.Sprintf("round%d", round), func(t *testing.T) {
+			e := newEnv(t, nil, appWith(appA, secretA)).register()
+			const sweepers = 5
+			rs := make([]*refresh.Refresher, sweepers)
+			for i := range rs {
+				rs[i] = e.refresher()
+			}
+			outcomes := map[refresh.Outcome]int{}
+			var mu sync.Mutex
+			var wg sync.WaitGroup
+			for _, r := range rs {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					sum, err := r.Sweep(context.Background())
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					mu.Lock()
+					outcomes[sum.Results[0].Outcome]++
+					mu.Unlock()
+				}()
+			}
+			wg.Wait()
+			c := e.sim.Counters(appA)
+			rec := e.get(appA, credential.AccessToken)
+			if c.StableTokenNormal != 1 || rec.Version != 1 || outcomes[refresh.OutcomeRefreshed] != 1 {
+				t.Fatalf("stable_token calls %d, version %d, outcomes %v", c.StableTokenNormal, rec.Version, outcomes)
+			}
+			if outcomes[refresh.OutcomeLeased]+outcomes[refresh.OutcomeFresh] != sweepers-1 {
+				t.Fatalf("outcomes %v", outcomes)
+			}
+		})
+	}
+}
+
+// A refresher that lost its lease (it expired and another refresher took
+// over and committed) cannot overwrite the newer value: its sweep result is
+// discarded. Simulated by a lease taken, expired and taken over directly in
+// the store while a sweep would commit.
+func TestSweepExpiredLeaseTakenOver(t *testing.T) {
+	e := newEnv(t, nil, appWith(appA, secretA)).register()
+	ctx := context.Background()
+	// A crashed refresher left a lease behind.
+	if _, err := e.store.TakeLease(ctx, appA, credential.AccessToken, "crashed", start, credential.LeaseDuration); err != nil {
+		t.Fatal(err)
+	}
+	r := e.refresher()
+	if res := e.sweep(r)[appA+"/access_token"]; res.Outcome != refresh.OutcomeLeased {
+		t.Fatalf("live lease: %+v", res)
+	}
+	if c := e.sim.Counters(appA); c.StableTokenNormal != 0 {
+		t.Fatal("WeChat called despite a live lease")
+	}
+	e.clock.Advance(credential.LeaseDuration)
+	if res := e.sweep(r)[appA+"/access_token"]; res.Outcome != refresh.OutcomeRefreshed || res.Version != 1 {
+		t.Fatalf("expired lease not taken over: %+v", res)
+	}
+	rec := e.get(appA, credential.AccessToken)
+	if rec.LeaseOwner != "" {
+		t.Fatalf("lease left behind: %+v", rec)
+	}
+}
+
+func TestSweepConfigError(t *testing.T) {
+	e := newEnv(t, nil)
+	r := e.refresher(func(o *refresh.Options) {
+		o.Apps = func(context.Context) ([]refresh.App, error) {
+			return nil, fmt.Errorf("apps document: apps[1].secret: missing")
+		}
+	})
+	_, err := r.Sweep(context.Background())
+	if err == nil || err.Error() != "sweep: apps document: apps[1].secret: missing" {
+		t.Fatalf("err = %v", err)
+	}
+}
