@@ -1,0 +1,320 @@
+package devstack
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+
+	"github.com/wxcentral/wxcentral/internal/dynamotest"
+	"github.com/wxcentral/wxcentral/pkg/callback"
+	"github.com/wxcentral/wxcentral/pkg/config"
+	"github.com/wxcentral/wxcentral/pkg/credential"
+	"github.com/wxcentral/wxcentral/pkg/dynamo"
+	"github.com/wxcentral/wxcentral/pkg/refresh"
+	"github.com/wxcentral/wxcentral/pkg/refresh/refreshlambda"
+	"github.com/wxcentral/wxcentral/pkg/tokenclient"
+	"github.com/wxcentral/wxcentral/pkg/tokenserver"
+	"github.com/wxcentral/wxcentral/pkg/wechat"
+	"github.com/wxcentral/wxcentral/pkg/wechat/wechattest"
+)
+
+// Defaults of Options.
+const (
+	DefaultAddr          = "127.0.0.1:8080"
+	DefaultTable         = "wxcentral-dev"
+	DefaultSweepEvery    = time.Minute
+	DefaultTokenLifetime = 7200 * time.Second // what WeChat grants
+	DefaultAppsFile      = "examples/local/apps.json"
+	DefaultCallbackFile  = "examples/local/callback.json"
+	// Region is the AWS region name the local clients sign with; dynalite
+	// ignores it.
+	Region = "us-east-1"
+)
+
+// PathRefresh is the local-only route that takes the refresh function's
+// invoke payload.
+const PathRefresh = "/dev/refresh"
+
+// Options configure a Stack. Zero values take the defaults above.
+type Options struct {
+	Addr          string        // listen address; port 0 picks a free port
+	AppsFile      string        // the APPS_SECRET_ID document
+	CallbackFile  string        // the CALLBACK_SECRET_ID document
+	Table         string        // table created in dynalite
+	SweepEvery    time.Duration // sweep period (one sweep also runs at start)
+	TokenLifetime time.Duration // the simulator's expires_in; shorter shows rotations
+	// WeChatAPIBase, when set, replaces the simulator: the refresher talks
+	// to that base only (DESIGN.md §3 WECHAT_API_BASE).
+	WeChatAPIBase   string
+	ForceDailyLimit int    // 0: credential.DefaultForceDailyLimit
+	StatePath       string // where to write the state file; "" writes none
+	Logger          *slog.Logger
+}
+
+// Stack is a running local stack.
+type Stack struct {
+	// URL is the base URL of the handlers, e.g. http://127.0.0.1:8080.
+	URL string
+	// State is what was written to the state file.
+	State State
+	// Simulator is the in-process WeChat simulator (nil with WeChatAPIBase);
+	// its oracle Valid tells whether WeChat would accept a token.
+	Simulator *wechattest.Server
+	// Store reads the credential items.
+	Store *dynamo.CredentialStore
+	// Refresh is the refresh function's handler (sweep and forced refresh).
+	Refresh *refreshlambda.Handler
+
+	opt      Options
+	log      *slog.Logger
+	dynalite *dynamotest.Server
+	server   *http.Server
+	served   chan error
+	cancel   context.CancelFunc
+	sweeper  sync.WaitGroup
+	stopOnce sync.Once
+	stopErr  error
+}
+
+// Start brings the stack up: it validates the configuration, starts
+// dynalite and creates the table, starts the simulator, runs a first sweep
+// (so a token exists at once), listens, starts the sweep ticker and writes
+// the state file. Close stops everything.
+func Start(ctx context.Context, opt Options) (st *Stack, err error) {
+	opt = withDefaults(opt)
+	log := opt.Logger
+	apps, err := loadApps(ctx, opt.AppsFile)
+	if err != nil {
+		return nil, err
+	}
+	cbFile, err := newCallbackFile(opt.CallbackFile, log)
+	if err != nil {
+		return nil, err
+	}
+	if opt.StatePath != "" {
+		if prev, err := ReadState(opt.StatePath); err == nil && prev.PID != os.Getpid() {
+			return nil, fmt.Errorf("another local stack (pid %d) is running at %s (state file %s): stop it first, or use another --state",
+				prev.PID, prev.URL, opt.StatePath)
+		}
+	}
+	ln, err := net.Listen("tcp", opt.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen on %s: %w (choose another with --addr or WXCENTRAL_ADDR)", opt.Addr, err)
+	}
+	s := &Stack{opt: opt, log: log, served: make(chan error, 1)}
+	defer func() {
+		if err != nil {
+			ln.Close()
+			s.Close()
+		}
+	}()
+
+	if _, err := dynamotest.Bin(); err != nil {
+		return nil, fmt.Errorf("%w (the local stack runs dynalite as its DynamoDB)", err)
+	}
+	s.dynalite, err = dynamotest.StartProcess()
+	if err != nil {
+		return nil, fmt.Errorf("start dynalite: %w", err)
+	}
+	client := dynamodb.NewFromConfig(dynamotest.AWSConfig(), func(o *dynamodb.Options) { o.BaseEndpoint = &s.dynalite.Endpoint })
+	tctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	err = dynamo.CreateTable(tctx, client, opt.Table)
+	cancel()
+	if err != nil {
+		return nil, err
+	}
+	log.Info("dynalite ready", "endpoint", s.dynalite.Endpoint, "table", opt.Table)
+
+	base := opt.WeChatAPIBase
+	if base == "" {
+		s.Simulator = startSimulator(apps, opt.TokenLifetime)
+		base = s.Simulator.URL
+		log.Info("WeChat simulator ready", "url", base, "apps", len(apps.Apps), "token_lifetime", opt.TokenLifetime.String())
+	} else {
+		log.Info("using a real WeChat API base instead of the simulator", "wechat_api_base", base)
+	}
+
+	s.Store = dynamo.NewCredentialStore(client, opt.Table)
+	refresher := refresh.New(refresh.Options{
+		Store:           s.Store,
+		WeChat:          wechat.NewClient(wechat.WithBaseURL(base)),
+		Apps:            refreshlambda.AppsFrom(config.NewFileSource(opt.AppsFile)),
+		ForceDailyLimit: opt.ForceDailyLimit,
+		Logger:          log,
+	})
+	s.Refresh = &refreshlambda.Handler{Refresher: refresher, Logger: log}
+	invoke := func(ctx context.Context, payload []byte) ([]byte, error) {
+		out, err := s.Refresh.Invoke(ctx, payload)
+		if err != nil {
+			return nil, err
+		}
+		return json.Marshal(out)
+	}
+	tokens := tokenclient.New(tokenclient.NewStoreReader(s.Store),
+		tokenclient.WithInvalidator(tokenclient.NewDirectInvalidator(invoke)),
+		tokenclient.WithLogger(log))
+	cb, err := callback.NewHandler(callback.Options{
+		Config: cbFile.Load,
+		Store:  dynamo.NewDedupeStore(client, opt.Table),
+		Logger: log,
+	})
+	if err != nil {
+		return nil, err
+	}
+
+	// One sweep before serving, so GET /token answers as soon as the
+	// banner is printed.
+	if _, err := refresher.Sweep(ctx); err != nil {
+		return nil, fmt.Errorf("first sweep: %w", err)
+	}
+
+	s.URL = "http://" + ln.Addr().String()
+	s.server = &http.Server{
+		Handler:           accessLog(log, routes(tokenserver.New(tokens, tokenserver.WithLogger(log)), cb, invoke)),
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	go func() {
+		err := s.server.Serve(ln)
+		if errors.Is(err, http.ErrServerClosed) {
+			err = nil
+		}
+		s.served <- err
+	}()
+
+	sweepCtx, cancelSweep := context.WithCancel(context.Background())
+	s.cancel = cancelSweep
+	s.sweeper.Add(1)
+	go s.sweepLoop(sweepCtx, refresher)
+
+	appid := apps.Apps[0].AppID
+	s.State = State{
+		PID: os.Getpid(), URL: s.URL, DynamoDBEndpoint: s.dynalite.Endpoint, Region: Region,
+		Table: opt.Table, AppID: appid, AppsFile: opt.AppsFile, CallbackFile: opt.CallbackFile,
+		WeChatAPIBase: base, ForceDailyLimit: opt.ForceDailyLimit, StartedAt: time.Now().UTC(),
+	}
+	if opt.StatePath != "" {
+		if err := WriteState(opt.StatePath, s.State); err != nil {
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+func withDefaults(o Options) Options {
+	if o.Addr == "" {
+		o.Addr = DefaultAddr
+	}
+	if o.AppsFile == "" {
+		o.AppsFile = DefaultAppsFile
+	}
+	if o.CallbackFile == "" {
+		o.CallbackFile = DefaultCallbackFile
+	}
+	o.AppsFile, o.CallbackFile = absPath(o.AppsFile), absPath(o.CallbackFile)
+	if o.Table == "" {
+		o.Table = DefaultTable
+	}
+	if o.SweepEvery <= 0 {
+		o.SweepEvery = DefaultSweepEvery
+	}
+	if o.TokenLifetime <= 0 {
+		o.TokenLifetime = DefaultTokenLifetime
+	}
+	if o.ForceDailyLimit <= 0 {
+		o.ForceDailyLimit = credential.DefaultForceDailyLimit
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	return o
+}
+
+// absPath resolves a relative path against the working directory, or
+// against the repository root when it does not exist there (so the default
+// examples/local files are found from any directory of the checkout).
+func absPath(p string) string {
+	if filepath.IsAbs(p) {
+		return p
+	}
+	if _, err := os.Stat(p); err != nil {
+		if root, ok := RepoRoot(); ok {
+			if _, err := os.Stat(filepath.Join(root, p)); err == nil {
+				return filepath.Join(root, p)
+			}
+		}
+	}
+	if a, err := filepath.Abs(p); err == nil {
+		return a
+	}
+	return p
+}
+
+func (s *Stack) sweepLoop(ctx context.Context, r *refresh.Refresher) {
+	defer s.sweeper.Done()
+	t := time.NewTicker(s.opt.SweepEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		sctx, cancel := context.WithTimeout(ctx, 50*time.Second)
+		if _, err := r.Sweep(sctx); err != nil && ctx.Err() == nil {
+			s.log.Error("sweep failed", "error", err.Error())
+		}
+		cancel()
+	}
+}
+
+// Done delivers the HTTP server's end: nil after Close, or the error it
+// failed with.
+func (s *Stack) Done() <-chan error { return s.served }
+
+// Close stops the sweep, the HTTP server (letting requests in flight end),
+// the simulator and dynalite, and removes the state file. It is safe to
+// call more than once.
+func (s *Stack) Close() error {
+	s.stopOnce.Do(func() {
+		var errs []error
+		if s.cancel != nil {
+			s.cancel()
+		}
+		if s.server != nil {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			if err := s.server.Shutdown(ctx); err != nil {
+				errs = append(errs, fmt.Errorf("stop HTTP server: %w", err))
+			}
+			cancel()
+		}
+		s.sweeper.Wait()
+		if s.Simulator != nil {
+			s.Simulator.Close()
+		}
+		if s.dynalite != nil {
+			s.dynalite.Stop()
+		}
+		if s.opt.StatePath != "" && s.State.PID != 0 {
+			if err := RemoveState(s.opt.StatePath, s.State.PID); err != nil {
+				errs = append(errs, err)
+			}
+		}
+		s.stopErr = errors.Join(errs...)
+	})
+	return s.stopErr
+}
+
+// StatePath is the state file the stack wrote ("" when none).
+func (s *Stack) StatePath() string { return s.opt.StatePath }
