@@ -680,7 +680,9 @@ func TestScriptedFaultsApplyInOrder(t *testing.T) {
 			t.Fatalf("%s: err = %v", name, err)
 		}
 	}
-	check("-1", func(err error) bool { return wechat.ErrorCode(err) == -1 && wechat.ErrorClass(err) == wechat.ClassTransient })
+	check("-1", func(err error) bool {
+		return wechat.ErrorCode(err) == -1 && wechat.ErrorClass(err) == wechat.ClassTransient
+	})
 	check("502", func(err error) bool { var we *wechat.Error; return errors.As(err, &we) && we.HTTPStatus == 502 })
 	check("drop", func(err error) bool { var ne *wechat.NetworkError; return errors.As(err, &ne) })
 	check("45011", func(err error) bool { return wechat.ErrorClass(err) == wechat.ClassMinuteQuota })
