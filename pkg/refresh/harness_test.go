@@ -13,6 +13,7 @@ import (
 	"github.com/wxcentral/wxcentral/internal/dynamotest"
 	"github.com/wxcentral/wxcentral/pkg/credential"
 	"github.com/wxcentral/wxcentral/pkg/dynamo"
+	"github.com/wxcentral/wxcentral/pkg/metrics"
 	"github.com/wxcentral/wxcentral/pkg/refresh"
 	"github.com/wxcentral/wxcentral/pkg/wechat"
 	"github.com/wxcentral/wxcentral/pkg/wechat/wechattest"
@@ -38,6 +39,7 @@ type env struct {
 	store *dynamo.CredentialStore
 	apps  []refresh.App
 	logs  *syncBuffer
+	emf   *syncBuffer // EMF metric lines
 }
 
 type syncBuffer struct {
@@ -68,7 +70,7 @@ func newEnv(t *testing.T, simOpts []wechattest.Option, apps ...refresh.App) *env
 	srv := httptest.NewServer(sim)
 	t.Cleanup(srv.Close)
 	client, table := dynamotest.NewTable(t)
-	e := &env{t: t, clock: clock, sim: sim, url: srv.URL, store: dynamo.NewCredentialStore(client, table), apps: apps, logs: &syncBuffer{}}
+	e := &env{t: t, clock: clock, sim: sim, url: srv.URL, store: dynamo.NewCredentialStore(client, table), apps: apps, logs: &syncBuffer{}, emf: &syncBuffer{}}
 	t.Cleanup(e.checkLogs)
 	return e
 }
@@ -92,6 +94,7 @@ func (e *env) refresher(mod ...func(*refresh.Options)) *refresh.Refresher {
 		WaitPoll:        5 * time.Millisecond,
 		MaxWait:         20 * time.Second,
 		Logger:          slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		Metrics:         metrics.New(e.emf, metrics.WithClock(e.clock.Now)),
 	}
 	for _, m := range mod {
 		m(&o)
@@ -124,7 +127,7 @@ func (e *env) sweep(r *refresh.Refresher) map[string]refresh.Result {
 // checkLogs fails the test when a secret, token or ticket ever issued to
 // the apps appears in the logs.
 func (e *env) checkLogs() {
-	logs := e.logs.String()
+	logs := e.logs.String() + e.emf.String()
 	for _, a := range e.apps {
 		if strings.Contains(logs, a.Secret) {
 			e.t.Errorf("logs contain the AppSecret of %s", a.AppID)
