@@ -11,6 +11,7 @@ import (
 	"net/http/httptrace"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
@@ -34,12 +35,18 @@ type Client struct {
 type Option func(*Client)
 
 // NewClient returns a client that calls DefaultBaseURL and, after a network
-// failure, BackupBaseURL, with a 10 s timeout and time.Now as its clock.
+// failure, BackupBaseURL, with a 10 s timeout, no redirects followed (a
+// redirect is an *Error with its HTTPStatus) and time.Now as its clock.
 func NewClient(opts ...Option) *Client {
 	c := &Client{
 		bases: []string{DefaultBaseURL, BackupBaseURL},
-		hc:    &http.Client{Timeout: DefaultTimeout},
-		now:   time.Now,
+		hc: &http.Client{
+			Timeout: DefaultTimeout,
+			// WeChat never redirects; following one would carry the
+			// access_token in the query to wherever it points.
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		},
+		now: time.Now,
 	}
 	for _, o := range opts {
 		o(c)
@@ -268,7 +275,7 @@ func (c *Client) do(ctx context.Context, req request, out any) error {
 // attempt performs one HTTP exchange. It returns the body of a 200
 // response, or an *Error for another status; a transport error comes back
 // sanitized, with whether the request was written.
-func (c *Client) attempt(ctx context.Context, base string, req request) (body []byte, sent bool, err error) {
+func (c *Client) attempt(ctx context.Context, base string, req request) ([]byte, bool, error) {
 	u := base + req.path
 	if len(req.query) > 0 {
 		u += "?" + req.query.Encode()
@@ -277,7 +284,8 @@ func (c *Client) attempt(ctx context.Context, base string, req request) (body []
 	if req.body != nil {
 		rd = bytes.NewReader(req.body)
 	}
-	trace := &httptrace.ClientTrace{WroteRequest: func(httptrace.WroteRequestInfo) { sent = true }}
+	var wrote atomic.Bool // set on the transport's goroutine
+	trace := &httptrace.ClientTrace{WroteRequest: func(httptrace.WroteRequestInfo) { wrote.Store(true) }}
 	hreq, err := http.NewRequestWithContext(httptrace.WithClientTrace(ctx, trace), req.method, u, rd)
 	if err != nil {
 		return nil, false, sanitize(err, u, req.secret)
@@ -288,10 +296,10 @@ func (c *Client) attempt(ctx context.Context, base string, req request) (body []
 	}
 	resp, err := c.hc.Do(hreq)
 	if err != nil {
-		return nil, sent, sanitize(err, u, req.secret)
+		return nil, wrote.Load(), sanitize(err, u, req.secret)
 	}
 	defer resp.Body.Close()
-	body, err = io.ReadAll(io.LimitReader(resp.Body, MaxResponseBytes+1))
+	body, err := io.ReadAll(io.LimitReader(resp.Body, MaxResponseBytes+1))
 	if err != nil {
 		return nil, true, fmt.Errorf("read response: %w", sanitize(err, u, req.secret))
 	}

@@ -651,3 +651,20 @@ func TestErrorsNeverContainSecretOrToken(t *testing.T) {
 type roundTripFunc func(*http.Request) (*http.Response, error)
 
 func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+func TestRedirectIsNotFollowed(t *testing.T) {
+	var elsewhere atomic.Int32
+	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { elsewhere.Add(1) }))
+	t.Cleanup(other.Close)
+	_, c := newServer(t, func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, other.URL+r.URL.RequestURI(), http.StatusFound)
+	})
+	_, err := c.GetTicket(context.Background(), testToken, "jsapi")
+	var we *Error
+	if !errors.As(err, &we) || we.HTTPStatus != http.StatusFound {
+		t.Fatalf("err = %v, want *Error with HTTPStatus 302", err)
+	}
+	if elsewhere.Load() != 0 {
+		t.Fatal("the redirect was followed, carrying the access_token")
+	}
+}

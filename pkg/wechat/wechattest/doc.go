@@ -54,9 +54,11 @@
 //   - ForceRotate rotates a token "from another environment", keeping the
 //     old one for the overlap, or killing it at once with RevokeNow.
 //   - Faults: InjectFaults scripts the next calls of an endpoint (errcode,
-//     HTTP status, latency, dropped connection, optionally after the call
-//     took effect); SetFaultRate fails a share of calls at random (seeded by
-//     WithSeed); SetOutage drops every connection.
+//     HTTP status, latency, dropped connection, truncated answer, optionally
+//     after the call took effect); SetFaultRate fails a share of calls at
+//     random (seeded by WithSeed); SetOutage drops every connection. Note
+//     that net/http replays a GET once when a reused connection is dropped
+//     before any answer byte (see Fault).
 //   - Counters: per app and per endpoint and mode, with ResetCounters.
 //
 // The simulator keeps all state in memory under one mutex; every call is a

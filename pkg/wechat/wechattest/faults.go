@@ -22,12 +22,19 @@ var Endpoints = []Endpoint{EndpointStableToken, EndpointToken, EndpointGetTicket
 
 // Fault is what happens to one call instead of (or, with AfterProcessing,
 // after) its normal handling. Latency applies first, in real time (the
-// virtual clock does not move); then the first of Drop, HTTPStatus,
-// Errcode that is set decides the answer. A Fault with only Latency set
-// delays a normal answer.
+// virtual clock does not move); then the first of Drop, Truncate,
+// HTTPStatus, Errcode that is set decides the answer. A Fault with only
+// Latency set delays a normal answer.
+//
+// Drop closes the connection before any byte of the answer. Like any
+// server, this lets Go's http.Transport replay a GET that went out on a
+// reused keep-alive connection on a fresh one, so a single Drop on a GET
+// endpoint may be absorbed by that retry (the call is then counted twice).
+// Truncate fails every request exactly once.
 type Fault struct {
 	Latency    time.Duration // wait this long (real time) before answering
 	Drop       bool          // close the connection without an answer
+	Truncate   bool          // send the start of a 200 answer, then close
 	HTTPStatus int           // answer with this HTTP status and an HTML body
 	Errcode    int           // answer HTTP 200 {"errcode":Errcode,"errmsg":"… rid: …"}
 	// AfterProcessing handles the call normally first (a token may rotate,
@@ -48,13 +55,19 @@ func LatencyFault(d time.Duration) Fault { return Fault{Latency: d} }
 // DropFault closes the connection without answering.
 func DropFault() Fault { return Fault{Drop: true} }
 
+// TruncateFault sends the headers and part of a 200 answer, then closes the
+// connection: the client sees an unexpected EOF.
+func TruncateFault() Fault { return Fault{Truncate: true} }
+
 // replaces reports whether the fault replaces the answer.
-func (f Fault) replaces() bool { return f.Drop || f.HTTPStatus != 0 || f.Errcode != 0 }
+func (f Fault) replaces() bool { return f.Drop || f.Truncate || f.HTTPStatus != 0 || f.Errcode != 0 }
 
 func (f Fault) String() string {
 	switch {
 	case f.Drop:
 		return "drop"
+	case f.Truncate:
+		return "truncate"
 	case f.HTTPStatus != 0:
 		return fmt.Sprintf("http %d", f.HTTPStatus)
 	case f.Errcode != 0:

@@ -106,6 +106,8 @@ func (s *Simulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		switch {
 		case f.Drop:
 			drop(w)
+		case f.Truncate:
+			truncate(w)
 		case f.HTTPStatus != 0:
 			w.Header().Set("Content-Type", "text/html")
 			w.WriteHeader(f.HTTPStatus)
@@ -136,6 +138,21 @@ func writeJSON(w http.ResponseWriter, v any) {
 // possible (HTTP/2, wrapped writers) net/http aborts the stream instead.
 func drop(w http.ResponseWriter) {
 	if conn, _, err := http.NewResponseController(w).Hijack(); err == nil {
+		conn.Close()
+		return
+	}
+	panic(http.ErrAbortHandler)
+}
+
+// truncate sends a 200 head promising more body than follows, then closes.
+func truncate(w http.ResponseWriter) {
+	w.Header().Set("Content-Type", "application/json; encoding=utf-8")
+	w.Header().Set("Content-Length", "160")
+	w.WriteHeader(http.StatusOK)
+	io.WriteString(w, `{"access_token":"`)
+	rc := http.NewResponseController(w)
+	rc.Flush()
+	if conn, _, err := rc.Hijack(); err == nil {
 		conn.Close()
 		return
 	}

@@ -1061,6 +1061,7 @@ func TestEndpointsAndFaultStrings(t *testing.T) {
 		{wechattest.ErrcodeFault(-1), "errcode -1"},
 		{wechattest.HTTPFault(502), "http 502"},
 		{wechattest.DropFault(), "drop"},
+		{wechattest.TruncateFault(), "truncate"},
 		{wechattest.LatencyFault(time.Second), "latency 1s"},
 	} {
 		if got := fmt.Sprint(tc.f); got != tc.want {
@@ -1078,4 +1079,39 @@ func listen(t *testing.T) net.Listener {
 	}
 	t.Cleanup(func() { ln.Close() })
 	return ln
+}
+
+func TestDropOnGETMayBeReplayedByTransportButTruncateFails(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	tok := e.stable(false)
+	if _, err := e.c.GetTicket(ctx, tok.AccessToken, "jsapi"); err != nil { // warms a keep-alive connection
+		t.Fatal(err)
+	}
+	// One Drop on a GET over a reused connection: net/http replays the
+	// request on a new connection, which is answered normally.
+	e.srv.InjectFaults(wechattest.EndpointGetTicket, wechattest.DropFault())
+	if _, err := e.c.GetTicket(ctx, tok.AccessToken, "jsapi"); err != nil {
+		t.Fatalf("replayed GET: %v", err)
+	}
+	if n := e.srv.Counters(appA).GetTicket; n != 3 {
+		t.Fatalf("GetTicket counter = %d, want 3 (the replay is a second call)", n)
+	}
+	// Two Drops defeat the single replay.
+	e.srv.InjectFaults(wechattest.EndpointGetTicket, wechattest.DropFault(), wechattest.DropFault())
+	var ne *wechat.NetworkError
+	if _, err := e.c.GetTicket(ctx, tok.AccessToken, "jsapi"); !errors.As(err, &ne) {
+		t.Fatalf("two drops: %v", err)
+	}
+	// Truncate fails the call once, GET or not.
+	e.srv.ResetCounters()
+	e.c.GetTicket(ctx, tok.AccessToken, "jsapi")
+	e.srv.InjectFaults(wechattest.EndpointGetTicket, wechattest.TruncateFault())
+	_, err := e.c.GetTicket(ctx, tok.AccessToken, "jsapi")
+	if !errors.As(err, &ne) || !strings.Contains(err.Error(), "unexpected EOF") {
+		t.Fatalf("truncate: %v", err)
+	}
+	if n := e.srv.Counters(appA).GetTicket; n != 2 {
+		t.Fatalf("GetTicket counter = %d, want 2", n)
+	}
 }
