@@ -76,7 +76,14 @@ func (f Fault) String() string {
 	return fmt.Sprintf("latency %v", f.Latency)
 }
 
-// faultPlan is an endpoint's scripted queue and probabilistic mode.
+// faultKey scopes a fault plan to an endpoint, for one app or (appid "")
+// for all.
+type faultKey struct {
+	appid string
+	ep    Endpoint
+}
+
+// faultPlan is a scripted queue and a probabilistic mode.
 type faultPlan struct {
 	script  []Fault
 	rate    float64
@@ -86,10 +93,16 @@ type faultPlan struct {
 // InjectFaults scripts the next len(faults) calls to ep: each gets the
 // next fault in order, after which calls are handled normally again.
 // Repeated calls append to the script.
-func (s *Simulator) InjectFaults(ep Endpoint, faults ...Fault) {
+func (s *Simulator) InjectFaults(ep Endpoint, faults ...Fault) { s.InjectFaultsFor("", ep, faults...) }
+
+// InjectFaultsFor scripts the next calls to ep made for appid only (the
+// appid of the request for token endpoints, the token's app for the
+// others). App-scoped faults are taken before endpoint-wide ones. An empty
+// appid is the same as InjectFaults.
+func (s *Simulator) InjectFaultsFor(appid string, ep Endpoint, faults ...Fault) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	p := s.plan(ep)
+	p := s.plan(faultKey{appid, ep})
 	p.script = append(p.script, faults...)
 }
 
@@ -100,7 +113,7 @@ func (s *Simulator) InjectFaults(ep Endpoint, faults ...Fault) {
 func (s *Simulator) SetFaultRate(ep Endpoint, rate float64, choices ...Fault) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	p := s.plan(ep)
+	p := s.plan(faultKey{"", ep})
 	p.rate = min(max(rate, 0), 1)
 	p.choices = append([]Fault(nil), choices...)
 }
@@ -123,38 +136,42 @@ func (s *Simulator) ClearFaults() {
 	s.outage = false
 }
 
-// PendingFaults returns how many scripted faults ep has left.
+// PendingFaults returns how many scripted faults ep has left, endpoint-wide
+// and app-scoped together.
 func (s *Simulator) PendingFaults(ep Endpoint) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if p, ok := s.faults[ep]; ok {
-		return len(p.script)
+	n := 0
+	for k, p := range s.faults {
+		if k.ep == ep {
+			n += len(p.script)
+		}
 	}
-	return 0
+	return n
 }
 
-// plan returns ep's fault plan. Callers hold s.mu.
-func (s *Simulator) plan(ep Endpoint) *faultPlan {
-	p, ok := s.faults[ep]
+// plan returns the fault plan for k, creating it. Callers hold s.mu.
+func (s *Simulator) plan(k faultKey) *faultPlan {
+	p, ok := s.faults[k]
 	if !ok {
 		p = &faultPlan{}
-		s.faults[ep] = p
+		s.faults[k] = p
 	}
 	return p
 }
 
-// nextFault takes the fault for one call to ep, if any. Callers hold s.mu.
-func (s *Simulator) nextFault(ep Endpoint) (Fault, bool) {
-	p, ok := s.faults[ep]
-	if !ok {
-		return Fault{}, false
+// nextFault takes the fault for one call to ep for appid, if any: the
+// app's script, then the endpoint's script, then the endpoint's rate.
+// Callers hold s.mu.
+func (s *Simulator) nextFault(ep Endpoint, appid string) (Fault, bool) {
+	for _, k := range []faultKey{{appid, ep}, {"", ep}} {
+		if p, ok := s.faults[k]; ok && len(p.script) > 0 {
+			f := p.script[0]
+			p.script = p.script[1:]
+			return f, true
+		}
 	}
-	if len(p.script) > 0 {
-		f := p.script[0]
-		p.script = p.script[1:]
-		return f, true
-	}
-	if p.rate > 0 && len(p.choices) > 0 && s.rng.Float64() < p.rate {
+	if p, ok := s.faults[faultKey{"", ep}]; ok && p.rate > 0 && len(p.choices) > 0 && s.rng.Float64() < p.rate {
 		return p.choices[s.rng.IntN(len(p.choices))], true
 	}
 	return Fault{}, false

@@ -85,8 +85,8 @@ func (s *Simulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		drop(w)
 		return
 	}
-	s.count(ep, r, body)
-	f, faulted := s.nextFault(ep)
+	appid := s.count(ep, r, body)
+	f, faulted := s.nextFault(ep, appid)
 	s.mu.Unlock()
 
 	if faulted && f.Latency > 0 {
@@ -178,8 +178,9 @@ func (s *Simulator) errAnswer(code int, now time.Time, args ...string) errorBody
 	return errorBody{ErrCode: code, ErrMsg: fmt.Sprintf("%s rid: %08x-%08x-%08x", msg, uint32(now.Unix()), s.rng.Uint32(), s.rng.Uint32())}
 }
 
-// count bumps the counters for one call. Callers hold s.mu.
-func (s *Simulator) count(ep Endpoint, r *http.Request, body []byte) {
+// count bumps the counters for one call and returns the appid it was
+// made for ("" when none is known). Callers hold s.mu.
+func (s *Simulator) count(ep Endpoint, r *http.Request, body []byte) string {
 	switch ep {
 	case EndpointStableToken:
 		var req struct {
@@ -193,8 +194,11 @@ func (s *Simulator) count(ep Endpoint, r *http.Request, body []byte) {
 		} else {
 			c.StableTokenNormal++
 		}
+		return req.AppID
 	case EndpointToken:
-		s.counterFor(r.URL.Query().Get("appid")).LegacyToken++
+		appid := r.URL.Query().Get("appid")
+		s.counterFor(appid).LegacyToken++
+		return appid
 	default:
 		appid := ""
 		if g, ok := s.tokens[r.URL.Query().Get("access_token")]; ok {
@@ -209,6 +213,7 @@ func (s *Simulator) count(ep Endpoint, r *http.Request, body []byte) {
 		case EndpointUserInfo:
 			c.UserInfo++
 		}
+		return appid
 	}
 }
 

@@ -50,7 +50,7 @@ type Simulator struct {
 	apps     map[string]*app
 	tokens   map[string]*grant // every access_token ever issued
 	tickets  map[string]*grant // every ticket ever issued
-	faults   map[Endpoint]*faultPlan
+	faults   map[faultKey]*faultPlan
 	outage   bool
 	anon     Counters // calls that named no known app
 	messages []SentMessage
@@ -151,7 +151,7 @@ func NewSimulator(opts ...Option) *Simulator {
 		apps:             map[string]*app{},
 		tokens:           map[string]*grant{},
 		tickets:          map[string]*grant{},
-		faults:           map[Endpoint]*faultPlan{},
+		faults:           map[faultKey]*faultPlan{},
 	}
 	for _, o := range opts {
 		o(s)

@@ -1115,3 +1115,42 @@ func TestDropOnGETMayBeReplayedByTransportButTruncateFails(t *testing.T) {
 		t.Fatalf("GetTicket counter = %d, want 2", n)
 	}
 }
+
+func TestInjectFaultsForOneApp(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	tokA := e.stable(false)
+	tokB, err := e.c.StableToken(ctx, appB, secretB, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.srv.InjectFaultsFor(appB, wechattest.EndpointStableToken, wechattest.ErrcodeFault(-1), wechattest.ErrcodeFault(40243))
+	e.srv.InjectFaultsFor(appB, wechattest.EndpointGetTicket, wechattest.HTTPFault(503))
+	e.srv.InjectFaults(wechattest.EndpointStableToken, wechattest.ErrcodeFault(45011))
+	if n := e.srv.PendingFaults(wechattest.EndpointStableToken); n != 3 {
+		t.Fatalf("pending = %d", n)
+	}
+	// App A only sees the endpoint-wide fault.
+	if _, err := e.c.StableToken(ctx, appA, secretA, false); wechat.ErrorCode(err) != 45011 {
+		t.Fatalf("A first: %v", err)
+	}
+	e.stable(false)
+	if _, err := e.c.GetTicket(ctx, tokA.AccessToken, "jsapi"); err != nil {
+		t.Fatalf("A getticket: %v", err)
+	}
+	// App B gets its own script in order, then normal answers.
+	for _, want := range []int{-1, 40243, 0} {
+		_, err := e.c.StableToken(ctx, appB, secretB, false)
+		if wechat.ErrorCode(err) != want || (want == 0 && err != nil) {
+			t.Fatalf("B: err = %v, want errcode %d", err, want)
+		}
+	}
+	// getticket is scoped by the token's app.
+	var we *wechat.Error
+	if _, err := e.c.GetTicket(ctx, tokB.AccessToken, "jsapi"); !errors.As(err, &we) || we.HTTPStatus != 503 {
+		t.Fatalf("B getticket: %v", err)
+	}
+	if n := e.srv.PendingFaults(wechattest.EndpointStableToken) + e.srv.PendingFaults(wechattest.EndpointGetTicket); n != 0 {
+		t.Fatalf("pending = %d", n)
+	}
+}
