@@ -1,0 +1,112 @@
+package refreshlambda_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"log/slog"
+	"strings"
+	"testing"
+
+	"github.com/wxcentral/wxcentral/internal/dynamotest"
+	"github.com/wxcentral/wxcentral/pkg/config"
+	"github.com/wxcentral/wxcentral/pkg/dynamo"
+	"github.com/wxcentral/wxcentral/pkg/refresh"
+	"github.com/wxcentral/wxcentral/pkg/refresh/refreshlambda"
+	"github.com/wxcentral/wxcentral/pkg/wechat"
+	"github.com/wxcentral/wxcentral/pkg/wechat/wechattest"
+)
+
+const appid = "wx0123456789abcdef"
+
+func newHandler(t *testing.T, doc string) (*refreshlambda.Handler, *wechattest.Server, *bytes.Buffer) {
+	t.Helper()
+	sim := wechattest.NewServer()
+	t.Cleanup(sim.Close)
+	sim.AddApp(appid, "secret-0123")
+	client, table := dynamotest.NewTable(t)
+	var logs bytes.Buffer
+	logger := slog.New(slog.NewJSONHandler(&logs, nil))
+	src := config.SourceFunc(func(context.Context) ([]byte, error) { return []byte(doc), nil })
+	r := refresh.New(refresh.Options{
+		Store:           dynamo.NewCredentialStore(client, table),
+		WeChat:          wechat.NewClient(wechat.WithBaseURL(sim.URL)),
+		Apps:            refreshlambda.AppsFrom(src),
+		ForceDailyLimit: 10,
+		Logger:          logger,
+	})
+	return &refreshlambda.Handler{Refresher: r, Logger: logger}, sim, &logs
+}
+
+func TestInvokeDispatch(t *testing.T) {
+	h, sim, _ := newHandler(t, `{"apps":[{"appid":"`+appid+`","secret":"secret-0123","tickets":["wx_card"]}]}`)
+	ctx := context.Background()
+	sweeps := []struct{ name, payload string }{
+		{"scheduler input {}", `{}`},
+		{"scheduler custom input", `{"source":"schedule","note":"any shape"}`},
+		{"rule Scheduled Event", `{"version":"0","id":"x","detail-type":"Scheduled Event","source":"aws.events","detail":{}}`},
+		{"sweep action", `{"action":"sweep"}`},
+		{"unknown action sweeps", `{"action":"dance"}`},
+		{"null", `null`},
+		{"a string", `"tick"`},
+		{"a list", `[1,2]`},
+	}
+	for i, tc := range sweeps {
+		t.Run(tc.name, func(t *testing.T) {
+			out, err := h.Invoke(ctx, json.RawMessage(tc.payload))
+			if err != nil {
+				t.Fatal(err)
+			}
+			sum, ok := out.(refresh.Summary)
+			if !ok || len(sum.Results) != 2 {
+				t.Fatalf("answer %#v, want a sweep summary of 2 results", out)
+			}
+			want := refresh.OutcomeFresh
+			if i == 0 {
+				want = refresh.OutcomeRefreshed
+			}
+			for _, r := range sum.Results {
+				if r.Outcome != want {
+					t.Fatalf("%+v, want %s", r, want)
+				}
+			}
+		})
+	}
+	token, _ := sim.CurrentToken(appid)
+	t.Run("force", func(t *testing.T) {
+		out, err := h.Invoke(ctx, json.RawMessage(`{"action":"force","appid":"`+appid+`","stale_token":"`+token+`"}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp, ok := out.(refresh.ForceResponse)
+		if !ok || resp.Error != "" || resp.Token == token || resp.Version != 2 {
+			t.Fatalf("answer %#v", out)
+		}
+	})
+	t.Run("force with a malformed body", func(t *testing.T) {
+		out, err := h.Invoke(ctx, json.RawMessage(`{"action":"force","appid":12}`))
+		resp, ok := out.(refresh.ForceResponse)
+		if err != nil || !ok || resp.Error != refresh.ErrCodeBadRequest {
+			t.Fatalf("answer %#v %v", out, err)
+		}
+	})
+}
+
+func TestInvokeBadSecretDocument(t *testing.T) {
+	h, _, logs := newHandler(t, `{"apps":[{"appid":"`+appid+`","secret":"secret-0123"},{"appid":"`+appid+`","secret":"secret-0123"}]}`)
+	_, err := h.Invoke(context.Background(), json.RawMessage(`{}`))
+	if err == nil || !strings.Contains(err.Error(), "apps[1].appid: duplicate of apps[0].appid") {
+		t.Fatalf("err = %v", err)
+	}
+	if strings.Contains(err.Error()+logs.String(), "secret-0123") {
+		t.Fatal("secret leaked")
+	}
+}
+
+func TestNewFromEnvNamesTheVariable(t *testing.T) {
+	env := map[string]string{"TABLE_NAME": "t"}
+	_, err := refreshlambda.NewFromEnv(context.Background(), func(k string) string { return env[k] }, &bytes.Buffer{})
+	if err == nil || err.Error() != "APPS_SECRET_ID: missing" {
+		t.Fatalf("err = %v", err)
+	}
+}
