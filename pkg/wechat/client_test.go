@@ -617,6 +617,8 @@ func TestErrorsNeverContainSecretOrToken(t *testing.T) {
 		})
 	}
 	t.Run("connection refused", func(t *testing.T) { run(t, NewClient(WithBaseURL("http://"+closedAddr(t)))) })
+	t.Run("unparseable base", func(t *testing.T) { run(t, NewClient(WithBaseURL("http://bad host\x7f:1"))) })
+	t.Run("unsupported scheme", func(t *testing.T) { run(t, NewClient(WithBaseURL("ftp://127.0.0.1:1"))) })
 	t.Run("timeout", func(t *testing.T) {
 		release := make(chan struct{})
 		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -62,6 +62,7 @@ func TruncateFault() Fault { return Fault{Truncate: true} }
 // replaces reports whether the fault replaces the answer.
 func (f Fault) replaces() bool { return f.Drop || f.Truncate || f.HTTPStatus != 0 || f.Errcode != 0 }
 
+// String names the fault for test logs, e.g. "errcode -1" or "drop".
 func (f Fault) String() string {
 	switch {
 	case f.Drop:
