@@ -286,7 +286,7 @@ func (r *Refresher) report(res Result, f *failure) {
 		slog.Int64("expires_at", res.ExpiresAt),
 	}
 	if f != nil {
-		class = f.class.String()
+		class = f.className()
 		attrs = append(attrs, slog.String("error", res.Error), slog.String("error_class", f.className()))
 	}
 	r.o.Logger.LogAttrs(context.Background(), level, "refresh", attrs...)
