@@ -5,6 +5,13 @@
 // WeChat) or *NetworkError (WeChat could not be reached); ErrorClass maps
 // both to a Class that drives retry and alarm behaviour. No error or log
 // line produced here contains an AppSecret or an access_token.
+//
+// By default the client calls DefaultBaseURL and moves to BackupBaseURL only
+// after a network failure (never after an errcode or an HTTP status, which
+// are WeChat's answer). Calls that must not run twice (a force_refresh
+// stable_token, a POST through Call or SendCustomMessage) move to the backup
+// only when the request never left this process. WithBaseURL replaces both
+// bases with one and disables failover.
 package wechat
 
 import "time"

@@ -110,6 +110,16 @@ func WithForceOverlap(d time.Duration) Option {
 	}
 }
 
+// WithLegacyOverlap sets how long a /cgi-bin/token token stays valid after
+// the next fetch (default 5 min; never beyond its own expiry).
+func WithLegacyOverlap(d time.Duration) Option {
+	return func(s *Simulator) {
+		if d >= 0 {
+			s.legacyOverlap = d
+		}
+	}
+}
+
 // WithForceDailyLimit sets the number of force_refresh calls allowed per
 // Asia/Shanghai day before 45009 (default 20).
 func WithForceDailyLimit(n int) Option {

@@ -1154,3 +1154,13 @@ func TestInjectFaultsForOneApp(t *testing.T) {
 		t.Fatalf("pending = %d", n)
 	}
 }
+
+func TestWithLegacyOverlap(t *testing.T) {
+	e := newEnv(t, wechattest.WithLegacyOverlap(time.Minute))
+	first := e.legacy()
+	at := e.clock.Now()
+	e.legacy()
+	if !e.valid(first, at.Add(59*time.Second)) || e.valid(first, at.Add(time.Minute)) {
+		t.Fatal("previous legacy token must die after the configured overlap")
+	}
+}
