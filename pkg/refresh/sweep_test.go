@@ -9,6 +9,7 @@ import (
 
 	"github.com/wxcentral/wxcentral/pkg/credential"
 	"github.com/wxcentral/wxcentral/pkg/refresh"
+	"github.com/wxcentral/wxcentral/pkg/wechat/wechattest"
 )
 
 func TestSweepLifecycle(t *testing.T) {
@@ -173,5 +174,53 @@ func TestSweepConfigError(t *testing.T) {
 	_, err := r.Sweep(context.Background())
 	if err == nil || err.Error() != "sweep: apps document: apps[1].secret: missing" {
 		t.Fatalf("err = %v", err)
+	}
+}
+
+// A refresher whose WeChat call outlives its lease cannot overwrite the
+// value committed by the refresher that took the lease over, even when
+// WeChat hands the slow one a different (newer) token.
+func TestSweepSlowRefresherCannotOverwrite(t *testing.T) {
+	e := newEnv(t, nil, appWith(appA, secretA)).register()
+	e.sweep(e.refresher())
+	old := e.get(appA, credential.AccessToken)
+	e.clock.Set(old.DueAt())
+
+	slow, fast := e.refresher(), e.refresher()
+	e.sim.InjectFaults(wechattest.EndpointStableToken, wechattest.LatencyFault(2*time.Second))
+	done := make(chan refresh.Result)
+	go func() {
+		sum, err := slow.Sweep(context.Background())
+		if err != nil {
+			t.Error(err)
+		}
+		done <- sum.Results[0]
+	}()
+	// Wait until the slow call has reached WeChat (its fault is consumed).
+	for e.sim.PendingFaults(wechattest.EndpointStableToken) != 0 {
+		time.Sleep(time.Millisecond)
+	}
+	e.clock.Advance(credential.LeaseDuration + time.Second)
+	res := e.sweep(fast)[appA+"/access_token"]
+	if res.Outcome != refresh.OutcomeRefreshed || res.Version != old.Version+1 {
+		t.Fatalf("take-over sweep: %+v", res)
+	}
+	committed := e.get(appA, credential.AccessToken)
+	if _, err := e.sim.ForceRotate(appA); err != nil { // the slow call will now see a newer token
+		t.Fatal(err)
+	}
+	slowRes := <-done
+	if slowRes.Outcome != refresh.OutcomeLeased {
+		t.Fatalf("slow sweep: %+v, want leased (result discarded)", slowRes)
+	}
+	got := e.get(appA, credential.AccessToken)
+	if got.Value != committed.Value || got.Version != committed.Version || got.LeaseOwner != "" {
+		t.Fatalf("stored %+v, want the take-over's value at version %d", got, committed.Version)
+	}
+	if cur, _ := e.sim.CurrentToken(appA); cur == got.Value {
+		t.Fatal("setup: WeChat's newest token should differ from the stored one")
+	}
+	if c := e.sim.Counters(appA); c.StableTokenNormal != 3 { // first sweep, slow, fast
+		t.Fatalf("counters %+v", c)
 	}
 }
