@@ -105,6 +105,7 @@ func NewHandler(opt Options) (*Handler, error) {
 type scratch struct {
 	body, dec, plain, seal, out []byte
 	env                         []Field
+	random                      [16]byte
 }
 
 // envelope parses the outer XML of an encrypted push into s.env. The
@@ -167,18 +168,26 @@ func compileApp(ac *AppConfig) (*app, error) {
 	return a, nil
 }
 
+// Content-Type header values of responses, shared between responses (a
+// written header value is not modified in place).
+var (
+	ctypeText = []string{"text/plain; charset=utf-8"}
+	ctypeXML  = []string{"text/xml; charset=utf-8"}
+	nosniff   = []string{"nosniff"}
+)
+
 // outcome is the result of one request, for the response and the log line.
 type outcome struct {
 	status int
 	name   string // log outcome
 	body   []byte
-	ctype  string
+	ctype  []string
 }
 
 var successBody = []byte("success")
 
 func reject(status int, name string) outcome {
-	return outcome{status: status, name: name, body: []byte(http.StatusText(status)), ctype: "text/plain; charset=utf-8"}
+	return outcome{status: status, name: name, body: []byte(http.StatusText(status)), ctype: ctypeText}
 }
 
 // ServeHTTP implements http.Handler.
@@ -186,7 +195,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s := h.pool.Get().(*scratch)
 	appid, o, msg := h.serve(r, s)
 	wh := w.Header()
-	wh["Content-Type"] = []string{o.ctype}
+	wh["Content-Type"] = o.ctype
+	if o.name == "handshake" {
+		wh["X-Content-Type-Options"] = nosniff // echostr is reflected
+	}
 	w.WriteHeader(o.status)
 	w.Write(o.body)
 	h.pool.Put(s)
@@ -248,7 +260,7 @@ func (h *Handler) serve(r *http.Request, s *scratch) (string, outcome, *Message)
 		if !ok {
 			return appid, reject(http.StatusBadRequest, "missing_echostr"), nil
 		}
-		return appid, outcome{status: 200, name: "handshake", body: []byte(echostr), ctype: "text/plain; charset=utf-8"}, nil
+		return appid, outcome{status: 200, name: "handshake", body: []byte(echostr), ctype: ctypeText}, nil
 	}
 
 	encrypted := false
@@ -450,29 +462,27 @@ func (h *Handler) route(ctx context.Context, a *app, msg *Message) (Reply, error
 	if handler == nil {
 		return nil, nil, false
 	}
-	hctx, cancel := context.WithTimeout(ctx, h.opt.HandlerTimeout)
-	defer cancel()
-	done := make(chan routeResult, 1)
-	go func() {
-		defer func() {
-			if p := recover(); p != nil {
-				done <- routeResult{err: fmt.Errorf("handler panic: %v", p)}
-			}
-		}()
-		reply, err := handler.ServeMessage(hctx, msg)
-		done <- routeResult{reply, err}
-	}()
+	j := jobPool.Get().(*job)
+	j.ctx, j.handler, j.msg = newHandlerCtx(ctx, h.opt.HandlerTimeout), handler, msg
+	hctx := j.ctx
+	timer := getTimer(h.opt.HandlerTimeout)
+	defer putTimer(timer)
+	go j.run()
 	select {
-	case res := <-done:
-		if res.err != nil && hctx.Err() != nil && ctx.Err() == nil {
+	case res := <-j.ch:
+		j.ctx, j.handler, j.msg = nil, nil, nil
+		jobPool.Put(j) // the goroutine is done with j once it has sent
+		hctx.cancel(context.Canceled)
+		if res.err != nil && hctx.deadlinePassed() && ctx.Err() == nil {
 			return nil, nil, true // the handler gave up at its deadline
 		}
 		return res.reply, res.err, false
-	case <-hctx.Done():
-		if ctx.Err() != nil {
-			return nil, ctx.Err(), false
-		}
+	case <-timer.C:
+		hctx.cancel(context.DeadlineExceeded)
 		return nil, nil, true
+	case <-ctx.Done():
+		hctx.cancel(ctx.Err())
+		return nil, ctx.Err(), false
 	}
 }
 
@@ -480,20 +490,20 @@ func (h *Handler) route(ctx context.Context, a *app, msg *Message) (Reply, error
 // an empty reply is `success`, never encrypted.
 func (h *Handler) answer(a *app, s *scratch, plain []byte, c *Cipher, nonce, name string) outcome {
 	if len(plain) == 0 {
-		return outcome{status: 200, name: name, body: successBody, ctype: "text/plain; charset=utf-8"}
+		return outcome{status: 200, name: name, body: successBody, ctype: ctypeText}
 	}
 	if c == nil {
 		s.out = append(s.out[:0], plain...)
-		return outcome{status: 200, name: name, body: s.out, ctype: "text/xml; charset=utf-8"}
+		return outcome{status: 200, name: name, body: s.out, ctype: ctypeXML}
 	}
-	var random [16]byte
+	random := &s.random
 	if _, err := io.ReadFull(h.opt.Random, random[:]); err != nil {
 		return reject(http.StatusServiceUnavailable, "random_failed")
 	}
 	var tsBuf [20]byte
 	ts := strconv.AppendInt(tsBuf[:0], h.opt.Clock().Unix(), 10)
-	s.out = appendEncryptedReply(s.out[:0], &s.seal, c, a.token, unsafe.String(unsafe.SliceData(ts), len(ts)), nonce, &random, plain)
-	return outcome{status: 200, name: name, body: s.out, ctype: "text/xml; charset=utf-8"}
+	s.out = appendEncryptedReply(s.out[:0], &s.seal, c, a.token, unsafe.String(unsafe.SliceData(ts), len(ts)), nonce, random, plain)
+	return outcome{status: 200, name: name, body: s.out, ctype: ctypeXML}
 }
 
 // fresh reports whether timestamp is within the replay window.
@@ -561,6 +571,10 @@ func topField(fields []Field, name string) (string, bool) {
 	return "", false
 }
 
+func escaped(s string) bool {
+	return strings.IndexByte(s, '%') >= 0 || strings.IndexByte(s, '+') >= 0
+}
+
 // params are the query parameters the callback reads.
 type params struct {
 	signature, timestamp, nonce, msgSignature, encryptType, echostr string
@@ -577,7 +591,7 @@ func parseParams(raw string) params {
 		var kv string
 		kv, raw, _ = strings.Cut(raw, "&")
 		k, v, _ := strings.Cut(kv, "=")
-		if strings.ContainsAny(k, "%+") {
+		if escaped(k) {
 			uk, err := url.QueryUnescape(k)
 			if err != nil {
 				continue
@@ -606,7 +620,7 @@ func parseParams(raw string) params {
 			continue
 		}
 		seen[i] = true
-		if strings.ContainsAny(v, "%+") {
+		if escaped(v) {
 			uv, err := url.QueryUnescape(v)
 			if err != nil {
 				continue
