@@ -89,7 +89,9 @@ func (c *handlerCtx) cancelLocked(err error) {
 	}
 }
 
-func (c *handlerCtx) String() string { return fmt.Sprintf("callback.handlerCtx(deadline %v)", c.deadline) }
+func (c *handlerCtx) String() string {
+	return fmt.Sprintf("callback.handlerCtx(deadline %v)", c.deadline)
+}
 
 // job runs one handler on its own goroutine and reports on ch (capacity 1).
 type job struct {
