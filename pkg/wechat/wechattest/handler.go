@@ -47,7 +47,7 @@ func (s *Simulator) Handler() http.Handler { return s }
 // ServeHTTP serves the simulated WeChat API.
 func (s *Simulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	var ep Endpoint
-	var process func(r *http.Request, body []byte, now time.Time) any
+	var process func(r *http.Request, body []byte) any
 	switch r.URL.Path {
 	case "/cgi-bin/stable_token":
 		ep, process = EndpointStableToken, s.stableToken
@@ -100,7 +100,7 @@ func (s *Simulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	var answer any
 	if !faulted || !f.replaces() || f.AfterProcessing {
-		answer = process(r, body, s.now())
+		answer = process(r, body)
 	}
 	if faulted && f.replaces() {
 		switch {
@@ -256,9 +256,10 @@ type tokenBody struct {
 func secondsLeft(g *grant, now time.Time) int64 { return int64(g.end().Sub(now) / time.Second) }
 
 // stableToken implements POST /cgi-bin/stable_token.
-func (s *Simulator) stableToken(r *http.Request, body []byte, now time.Time) any {
+func (s *Simulator) stableToken(r *http.Request, body []byte) any {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	now := s.now() // under the lock: concurrent calls see time in order
 	if r.Method != http.MethodPost {
 		return s.errAnswer(43002, now)
 	}
@@ -305,9 +306,10 @@ func (s *Simulator) stableToken(r *http.Request, body []byte, now time.Time) any
 }
 
 // legacyToken implements GET /cgi-bin/token.
-func (s *Simulator) legacyToken(r *http.Request, _ []byte, now time.Time) any {
+func (s *Simulator) legacyToken(r *http.Request, _ []byte) any {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	now := s.now() // under the lock: concurrent calls see time in order
 	if r.Method != http.MethodGet {
 		return s.errAnswer(43001, now)
 	}
@@ -348,9 +350,10 @@ func (s *Simulator) authenticate(token string, now time.Time) (*app, int) {
 // getTicket implements GET /cgi-bin/ticket/getticket. Every call issues a
 // new ticket with a full lifetime and leaves earlier tickets valid until
 // their own expiry, so the returned expires_in is always the lifetime.
-func (s *Simulator) getTicket(r *http.Request, _ []byte, now time.Time) any {
+func (s *Simulator) getTicket(r *http.Request, _ []byte) any {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	now := s.now() // under the lock: concurrent calls see time in order
 	if r.Method != http.MethodGet {
 		return s.errAnswer(43001, now)
 	}
@@ -373,9 +376,10 @@ func (s *Simulator) getTicket(r *http.Request, _ []byte, now time.Time) any {
 }
 
 // customSend implements POST /cgi-bin/message/custom/send.
-func (s *Simulator) customSend(r *http.Request, body []byte, now time.Time) any {
+func (s *Simulator) customSend(r *http.Request, body []byte) any {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	now := s.now() // under the lock: concurrent calls see time in order
 	if r.Method != http.MethodPost {
 		return s.errAnswer(43002, now)
 	}
@@ -404,9 +408,10 @@ func (s *Simulator) customSend(r *http.Request, body []byte, now time.Time) any 
 
 // userInfo implements GET /cgi-bin/user/info for followers added with
 // AddUser.
-func (s *Simulator) userInfo(r *http.Request, _ []byte, now time.Time) any {
+func (s *Simulator) userInfo(r *http.Request, _ []byte) any {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	now := s.now() // under the lock: concurrent calls see time in order
 	if r.Method != http.MethodGet {
 		return s.errAnswer(43001, now)
 	}

@@ -1019,7 +1019,18 @@ func TestClockIsVirtualAndGoroutineSafe(t *testing.T) {
 }
 
 func TestConcurrentNormalCallsShareOneToken(t *testing.T) {
-	e := newEnv(t)
+	t.Run("virtual clock", func(t *testing.T) { concurrentNormalCalls(t, newEnv(t)) })
+	t.Run("real clock", func(t *testing.T) {
+		// With time.Now each request reads the clock under the lock, so a
+		// later request never sees a token issued "in its future".
+		srv := wechattest.NewServer()
+		t.Cleanup(srv.Close)
+		srv.AddApp(appA, secretA)
+		concurrentNormalCalls(t, &env{t: t, srv: srv, c: wechat.NewClient(wechat.WithBaseURL(srv.URL))})
+	})
+}
+
+func concurrentNormalCalls(t *testing.T, e *env) {
 	const n = 64
 	results := make(chan string, n)
 	errs := make(chan error, n)
