@@ -218,3 +218,28 @@ func TestSweepTicketWithRevokedAccessToken(t *testing.T) {
 		t.Fatal("stored ticket not valid")
 	}
 }
+
+// A force call that fails is not retried (each one spends WeChat's budget):
+// the report gets token_unavailable, the failure is in last_error_*, and
+// the budget shows the spent call.
+func TestForceCallFailure(t *testing.T) {
+	e := newEnv(t, nil, appWith(appA, secretA)).register()
+	r := e.refresher()
+	e.sweep(r)
+	e.clock.Advance(time.Minute)
+	stale := e.get(appA, credential.AccessToken).Value
+	// The probe passes (a zero-latency script entry), the force call fails.
+	e.sim.InjectFaults(wechattest.EndpointStableToken, wechattest.LatencyFault(0), wechattest.ErrcodeFault(-1))
+	got := r.Force(context.Background(), forceReq(stale))
+	if got.Error != refresh.ErrCodeTokenUnavailable || got.Message != "WeChat did not issue a token (transient: errcode -1)" {
+		t.Fatalf("answer %+v", got)
+	}
+	c := e.sim.Counters(appA)
+	if c.StableTokenForce != 1 || c.StableTokenNormal != 2 {
+		t.Fatalf("counters %+v: want one probe and one force call, no retry", c)
+	}
+	rec := e.get(appA, credential.AccessToken)
+	if rec.Value != stale || rec.LastErrorCode != -1 || !rec.LastErrorAt.Equal(e.clock.Now()) || rec.ForceCount != 1 || rec.LeaseOwner != "" {
+		t.Fatalf("item %+v", rec)
+	}
+}
