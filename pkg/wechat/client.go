@@ -220,8 +220,10 @@ func (c *Client) Call(ctx context.Context, method, path, accessToken string, que
 }
 
 // SendCustomMessage sends a customer-service message with POST
-// /cgi-bin/message/custom/send. The call is not retried on the backup base
-// once the request may have reached WeChat, so the user never gets it twice.
+// /cgi-bin/message/custom/send after checking it with Validate (text,
+// image, voice and news; send other types with Call). The call is not
+// retried on the backup base once the request may have reached WeChat, so
+// the user never gets it twice.
 func (c *Client) SendCustomMessage(ctx context.Context, accessToken string, msg CustomMessage) error {
 	if err := msg.Validate(); err != nil {
 		return fmt.Errorf("wechat: custom send: %w", err)
