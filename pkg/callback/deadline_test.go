@@ -7,6 +7,8 @@ import (
 	"time"
 )
 
+type ctxKey struct{}
+
 func TestHandlerCtx(t *testing.T) {
 	t.Run("deadline closes Done", func(t *testing.T) {
 		c := newHandlerCtx(context.Background(), 20*time.Millisecond)
@@ -22,13 +24,13 @@ func TestHandlerCtx(t *testing.T) {
 		}
 	})
 	t.Run("parent cancellation propagates", func(t *testing.T) {
-		parent, cancel := context.WithCancel(context.WithValue(context.Background(), "k", "v"))
+		parent, cancel := context.WithCancel(context.WithValue(context.Background(), ctxKey{}, "v"))
 		c := newHandlerCtx(parent, time.Hour)
 		done := c.Done()
 		cancel()
 		<-done
-		if !errors.Is(c.Err(), context.Canceled) || c.Value("k") != "v" {
-			t.Fatalf("err %v value %v", c.Err(), c.Value("k"))
+		if !errors.Is(c.Err(), context.Canceled) || c.Value(ctxKey{}) != "v" {
+			t.Fatalf("err %v value %v", c.Err(), c.Value(ctxKey{}))
 		}
 	})
 	t.Run("earlier parent deadline wins", func(t *testing.T) {
