@@ -10,6 +10,7 @@ import (
 
 	"github.com/wxcentral/wxcentral/pkg/credential"
 	"github.com/wxcentral/wxcentral/pkg/metrics"
+	"github.com/wxcentral/wxcentral/pkg/wechat"
 )
 
 // ForceRequest is the direct-invoke payload of a forced refresh:
@@ -230,16 +231,16 @@ func (r *Refresher) waitForLeaseholder(ctx context.Context, appid string, kind c
 // forceToken runs steps 2 and 3 for an access_token with the lease held.
 func (r *Refresher) forceToken(ctx context.Context, app App, owner string, held credential.Record, stale string, probed bool) (credential.Record, *forceError) {
 	kind := credential.AccessToken
-	var probe *credential.Commit
+	var probe *wechat.Token
 	if !probed {
 		tok, err := r.stableToken(ctx, app, false)
 		if err != nil {
 			return held, r.forceFailure(ctx, app, kind, owner, err, stale)
 		}
 		if tok.AccessToken != stale {
-			return r.commitForce(ctx, app.AppID, kind, owner, held, tok.AccessToken, tok.ExpiresAt(), tok.ReceivedAt)
+			return r.commitForce(ctx, app.AppID, kind, owner, held, tok.AccessToken, tok.ReceivedAt, tok.ExpiresIn)
 		}
-		probe = &credential.Commit{Value: tok.AccessToken, ExpiresAt: tok.ExpiresAt(), RefreshedAt: tok.ReceivedAt}
+		probe = &tok
 	}
 	// WeChat still hands out the rejected token: spend the budget.
 	_, err := r.o.Store.SpendForce(ctx, app.AppID, kind, owner, r.o.Now(), r.o.ForceDailyLimit)
@@ -247,7 +248,7 @@ func (r *Refresher) forceToken(ctx context.Context, app App, owner string, held 
 		// Keep the probe's answer (it also tells concurrent reporters that
 		// WeChat was asked), which releases the lease.
 		if probe != nil {
-			_, _ = r.commitForce(ctx, app.AppID, kind, owner, held, probe.Value, probe.ExpiresAt, probe.RefreshedAt)
+			_, _ = r.commitForce(ctx, app.AppID, kind, owner, held, probe.AccessToken, probe.ReceivedAt, probe.ExpiresIn)
 		} else {
 			r.release(ctx, app.AppID, kind, owner)
 		}
@@ -267,7 +268,7 @@ func (r *Refresher) forceToken(ctx context.Context, app App, owner string, held 
 	}
 	r.o.Logger.LogAttrs(ctx, slog.LevelWarn, "forced refresh spent budget",
 		slog.String("appid", app.AppID), slog.String("kind", string(kind)))
-	return r.commitForce(ctx, app.AppID, kind, owner, held, tok.AccessToken, tok.ExpiresAt(), tok.ReceivedAt)
+	return r.commitForce(ctx, app.AppID, kind, owner, held, tok.AccessToken, tok.ReceivedAt, tok.ExpiresIn)
 }
 
 // refetchTicket fetches a rejected ticket again (tickets have no force mode).
@@ -282,12 +283,12 @@ func (r *Refresher) refetchTicket(ctx context.Context, app App, kind credential.
 		r.recordFailure(ctx, app.AppID, kind, owner, *f)
 		return held, errAnswer(ErrCodeTokenUnavailable, "WeChat did not issue a ticket ("+f.resultError()+")")
 	}
-	return r.commitForce(ctx, app.AppID, kind, owner, held, tk.Ticket, tk.ExpiresAt(), tk.ReceivedAt)
+	return r.commitForce(ctx, app.AppID, kind, owner, held, tk.Ticket, tk.ReceivedAt, tk.ExpiresIn)
 }
 
 func (r *Refresher) commitForce(ctx context.Context, appid string, kind credential.Kind, owner string, held credential.Record,
-	value string, expires, received time.Time) (credential.Record, *forceError) {
-	res, f := r.commit(ctx, appid, kind, owner, held, value, expires, received)
+	value string, received time.Time, expiresIn time.Duration) (credential.Record, *forceError) {
+	res, f := r.commit(ctx, appid, kind, owner, held, value, received, expiresIn)
 	if f != nil {
 		return held, errAnswer(ErrCodeTokenUnavailable, "credential store commit failed")
 	}

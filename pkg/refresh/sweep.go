@@ -100,7 +100,7 @@ func (r *Refresher) sweepStep(ctx context.Context, app App, kind credential.Kind
 func (r *Refresher) fetchAndCommit(ctx context.Context, app App, kind credential.Kind, owner string, held credential.Record) (Result, *failure) {
 	var (
 		value      string
-		expires    time.Time
+		expiresIn  time.Duration
 		received   time.Time
 		f          *failure
 		usedSecret = []string{app.Secret, held.Value}
@@ -108,30 +108,31 @@ func (r *Refresher) fetchAndCommit(ctx context.Context, app App, kind credential
 	if kind.IsTicket() {
 		var tk wechat.Ticket
 		tk, f = r.fetchTicket(ctx, app, kind, owner)
-		value, expires, received = tk.Ticket, tk.ExpiresAt(), tk.ReceivedAt
+		value, expiresIn, received = tk.Ticket, tk.ExpiresIn, tk.ReceivedAt
 	} else {
 		tok, err := r.stableToken(ctx, app, false)
 		if err != nil {
 			cf := classify(err, usedSecret...)
 			f = &cf
 		}
-		value, expires, received = tok.AccessToken, tok.ExpiresAt(), tok.ReceivedAt
+		value, expiresIn, received = tok.AccessToken, tok.ExpiresIn, tok.ReceivedAt
 	}
 	if f != nil {
 		r.recordFailure(ctx, app.AppID, kind, owner, *f)
 		return resultOf(held, app.AppID, kind, OutcomeFailed).withError(f), f
 	}
-	return r.commit(ctx, app.AppID, kind, owner, held, value, expires, received)
+	return r.commit(ctx, app.AppID, kind, owner, held, value, received, expiresIn)
 }
 
-// commit writes a fetched value under the lease.
+// commit writes a fetched value under the lease: expires_at is the time
+// the response arrived plus WeChat's expires_in (DESIGN.md §4).
 func (r *Refresher) commit(ctx context.Context, appid string, kind credential.Kind, owner string, held credential.Record,
-	value string, expires, received time.Time) (Result, *failure) {
+	value string, received time.Time, expiresIn time.Duration) (Result, *failure) {
 	if received.IsZero() {
 		received = r.o.Now()
 	}
 	rec, err := r.o.Store.Commit(ctx, appid, kind, credential.Commit{
-		Owner: owner, PrevValue: held.Value, Value: value, ExpiresAt: expires, RefreshedAt: received,
+		Owner: owner, PrevValue: held.Value, Value: value, ExpiresAt: received.Add(expiresIn), RefreshedAt: received,
 	})
 	if errors.Is(err, credential.ErrLeaseLost) {
 		// Our lease expired and another refresher took over: its value wins.
