@@ -238,3 +238,26 @@ func ExampleNewHandler() {
 	_ = time.Second
 	// Output: ready
 }
+
+// BenchmarkParseMessage compares ParseMessage with encoding/xml.Unmarshal
+// into a struct on the V4 text message.
+func BenchmarkParseMessage(b *testing.B) {
+	msg := []byte("<xml><ToUserName><![CDATA[gh_10f6c3c3ac5a]]></ToUserName>\n<FromUserName><![CDATA[oyORnuP8q7ou2gfYjqLzSIWZf0rs]]></FromUserName>\n<CreateTime>1409735668</CreateTime>\n<MsgType><![CDATA[text]]></MsgType>\n<Content><![CDATA[abcdteT]]></Content>\n<MsgId>6054768590064713728</MsgId>\n</xml>")
+	b.Run("scanner", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := callback.ParseMessage(msg); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("encoding-xml", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			var m refMessage
+			if err := xml.Unmarshal(msg, &m); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}

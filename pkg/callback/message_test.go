@@ -3,9 +3,11 @@ package callback
 import (
 	"encoding/xml"
 	"errors"
+	mrand "math/rand/v2"
 	"reflect"
 	"strings"
 	"testing"
+	"unicode/utf8"
 )
 
 const common = `<ToUserName><![CDATA[gh_10f6c3c3ac5a]]></ToUserName><FromUserName><![CDATA[oUser]]></FromUserName><CreateTime>1714112445</CreateTime>`
@@ -164,5 +166,28 @@ func checkDifferential(t *testing.T, data []byte) {
 	// And the reference itself is encoding/xml's view: a decoder accepts it.
 	if err := xml.Unmarshal(data, new(struct{})); err != nil {
 		t.Fatalf("%q: encoding/xml.Unmarshal rejects: %v", data, err)
+	}
+}
+
+func TestValidCharsMatchesRuneCheck(t *testing.T) {
+	ref := func(s string) bool {
+		for i, r := range s {
+			if r == utf8.RuneError && !strings.HasPrefix(s[i:], "\uFFFD") || r == '\r' || !xmlChar(r) {
+				return false
+			}
+		}
+		return true
+	}
+	rng := mrand.New(mrand.NewPCG(3, 4))
+	alphabet := []string{"a", " ", "\t", "\n", "\r", "\x00", "\x1f", "\x7f", "é", "你", "\uFFFD", "\uFFFE", "\xff", "\xe4\xbd", "\U0001F600"}
+	for i := 0; i < 20000; i++ {
+		var b strings.Builder
+		for n := rng.IntN(40); n > 0; n-- {
+			b.WriteString(alphabet[rng.IntN(len(alphabet))])
+		}
+		s := b.String()
+		if got, want := validChars(s), ref(s); got != want {
+			t.Fatalf("validChars(%q) = %v, want %v", s, got, want)
+		}
 	}
 }

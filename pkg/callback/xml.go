@@ -243,9 +243,15 @@ func allSpace(s string) bool { return skipSpace(s, 0) == len(s) }
 // case is handled by the caller).
 func validChars(s string) bool {
 	for i := 0; i < len(s); {
-		// Skip plain printable ASCII quickly, four bytes at a time.
-		for i+4 <= len(s) && plain[s[i]] && plain[s[i+1]] && plain[s[i+2]] && plain[s[i+3]] {
-			i += 4
+		// Skip printable ASCII (0x20..0x7F) eight bytes at a time: no byte
+		// has its high bit set and none is below 0x20.
+		for i+8 <= len(s) {
+			x := uint64(s[i]) | uint64(s[i+1])<<8 | uint64(s[i+2])<<16 | uint64(s[i+3])<<24 |
+				uint64(s[i+4])<<32 | uint64(s[i+5])<<40 | uint64(s[i+6])<<48 | uint64(s[i+7])<<56
+			if (x|(x-0x2020202020202020))&0x8080808080808080 != 0 {
+				break
+			}
+			i += 8
 		}
 		if i >= len(s) {
 			break
@@ -266,15 +272,6 @@ func validChars(s string) bool {
 	}
 	return true
 }
-
-// plain marks the bytes validChars accepts without further checks.
-var plain = func() (t [256]bool) {
-	for c := 0x20; c < 0x80; c++ {
-		t[c] = true
-	}
-	t['\t'], t['\n'] = true, true
-	return t
-}()
 
 func xmlChar(r rune) bool {
 	return r == 0x09 || r == 0x0A || r == 0x0D ||
