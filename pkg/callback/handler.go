@@ -25,7 +25,12 @@ const MaxBodyBytes = 64 << 10
 const (
 	DefaultHandlerTimeout = 4 * time.Second
 	DefaultInProgressWait = 3 * time.Second
-	DefaultClaimLease     = 10 * time.Second
+	// DefaultClaimLease is how long a claim holds off other deliveries. It
+	// covers publishing plus the handler deadline, and stays short so that a
+	// retry after a crashed instance (WeChat retries about 5 s apart) takes
+	// the stale claim over instead of answering `success` for a push nobody
+	// handled: a duplicate run is preferred to a lost push.
+	DefaultClaimLease = 6 * time.Second
 )
 
 // Options configure a Handler. Config is required.

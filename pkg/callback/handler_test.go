@@ -516,3 +516,38 @@ func TestLogLineHasNoContent(t *testing.T) {
 		}
 	}
 }
+
+// A claim left by a crashed instance blocks deliveries only until its
+// lease ends; then the next delivery runs the handler.
+func TestStaleClaimIsTakenOver(t *testing.T) {
+	var mu sync.Mutex
+	cur := now
+	clk := func() time.Time { mu.Lock(); defer mu.Unlock(); return cur }
+	store := callback.NewMemoryStore()
+	h, rec := newHandler(t, nil, func(o *callback.Options) {
+		o.Clock, o.Store, o.InProgressWait, o.PollInterval = clk, store, 50*time.Millisecond, 5*time.Millisecond
+	})
+	s := sender(appSafe, callback.ModeSafe)
+	s.Now = clk
+	msg := s.Text("oUser", now.Unix(), 77, "echo once")
+	// The crashed instance's claim.
+	if c, _ := store.Claim(context.Background(), appSafe, "77", now, now.Add(callback.DefaultClaimLease)); c.State != callback.ClaimAcquired {
+		t.Fatal(c.State)
+	}
+	req, _ := s.Push(msg)
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, req)
+	if w.Body.String() != "success" || rec.handled.Load() != 0 {
+		t.Fatalf("during the lease: %q, handled %d", w.Body.String(), rec.handled.Load())
+	}
+	mu.Lock()
+	cur = now.Add(callback.DefaultClaimLease + time.Second)
+	mu.Unlock()
+	req, nonce := s.Push(msg)
+	w = httptest.NewRecorder()
+	h.ServeHTTP(w, req)
+	plain, err := s.OpenReply(w.Body.Bytes(), nonce)
+	if err != nil || !strings.Contains(plain, "once") || rec.handled.Load() != 1 {
+		t.Fatalf("after the lease: %q %v, handled %d", plain, err, rec.handled.Load())
+	}
+}
