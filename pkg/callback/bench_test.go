@@ -12,7 +12,6 @@ import (
 	"encoding/hex"
 	"encoding/xml"
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -22,7 +21,6 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/wxcentral/wxcentral/pkg/callback"
 	"github.com/wxcentral/wxcentral/pkg/callback/callbacktest"
@@ -220,23 +218,6 @@ func BenchmarkSafeModePipelineReference(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-}
-
-func ExampleNewHandler() {
-	mux := callback.NewMux()
-	mux.HandleFunc(callback.Match{MsgType: callback.MsgTypeText, ContentPrefix: "help"}, func(ctx context.Context, m *callback.Message) (callback.Reply, error) {
-		return callback.TextReply{Content: "How can we help?"}, nil
-	})
-	cfg := &callback.Config{Apps: []callback.AppConfig{{AppID: "wx0123456789abcdef", Token: "token",
-		EncodingAESKey: "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG", Mode: callback.ModeSafe}}}
-	h, err := callback.NewHandler(callback.Options{Config: callback.StaticConfig(cfg), Routes: mux, Store: callback.NewMemoryStore()})
-	if err != nil {
-		panic(err)
-	}
-	http.Handle("/wechat/{appid}", h)
-	fmt.Println("ready")
-	_ = time.Second
-	// Output: ready
 }
 
 // BenchmarkParseMessage compares ParseMessage with encoding/xml.Unmarshal

@@ -13,5 +13,13 @@
 // Authenticity failures answer 403, undecodable content 400, and no
 // handler, store write or publish happens on any 4xx. The package imports
 // only the standard library: pkg/dynamo and pkg/eventbus implement its
-// DedupeStore and Publisher interfaces on AWS.
+// DedupeStore and Publisher interfaces on AWS, and callbacktest plays
+// WeChat's side in tests.
+//
+// Pushes are parsed by a small scanner for the shape WeChat sends
+// (elements, text, CDATA, the predefined entities); anything else falls
+// back to encoding/xml, and a differential fuzz test checks that the
+// scanner's result equals encoding/xml's whenever it accepts an input.
+// DOCTYPE and entity declarations are always rejected. Message keeps every
+// element by its XML name, so unknown message and event types lose nothing.
 package callback

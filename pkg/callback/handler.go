@@ -35,10 +35,13 @@ const (
 
 // Options configure a Handler. Config is required.
 type Options struct {
-	Config    ConfigSource
-	Routes    MessageHandler // the application's handler (usually a *Mux); consulted before the built-ins
-	Store     DedupeStore    // nil: no de-duplication
-	Publisher Publisher      // nil: nothing is published
+	Config ConfigSource
+	// Routes is the application's handler. A *Mux is consulted first and the
+	// built-ins (welcome, auto_replies) answer what it does not match; any
+	// other MessageHandler receives every push and the built-ins are unused.
+	Routes    MessageHandler
+	Store     DedupeStore // nil: no de-duplication
+	Publisher Publisher   // nil: nothing is published
 	Clock     func() time.Time
 	// MaxSkew is the replay window for `timestamp`, either direction: zero
 	// means DefaultMaxSkew, a negative value disables the check.
