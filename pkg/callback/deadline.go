@@ -120,6 +120,30 @@ func putTimer(t *time.Timer) {
 	timerPool.Put(t)
 }
 
+// workers runs jobs on parked goroutines: handing a job to a waiting
+// worker is cheaper than starting a goroutine. A job no worker is waiting
+// for starts a new one, so a handler stuck past its deadline never delays
+// another push.
+// All Handlers share one set, so creating Handlers leaks no goroutines.
+type workers struct{ jobs chan *job }
+
+var handlerWorkers = &workers{jobs: make(chan *job)}
+
+func (w *workers) submit(j *job) {
+	select {
+	case w.jobs <- j:
+	default:
+		go w.loop(j)
+	}
+}
+
+func (w *workers) loop(j *job) {
+	for {
+		j.run()
+		j = <-w.jobs
+	}
+}
+
 func (j *job) run() {
 	defer func() {
 		if p := recover(); p != nil {

@@ -475,7 +475,7 @@ func (h *Handler) route(ctx context.Context, a *app, msg *Message) (Reply, error
 	hctx := j.ctx
 	timer := getTimer(h.opt.HandlerTimeout)
 	defer putTimer(timer)
-	go j.run()
+	handlerWorkers.submit(j)
 	select {
 	case res := <-j.ch:
 		j.ctx, j.handler, j.msg = nil, nil, nil
