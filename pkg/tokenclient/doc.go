@@ -5,9 +5,9 @@
 // Reads are cached in memory for at most credential.MaxCacheAge and never
 // past expires_at - credential.ReaderMargin; concurrent misses of one key
 // share a single DynamoDB read; when DynamoDB fails, a cached value that is
-// still usable keeps being served. A missing item is credential.ErrNotFound
-// and an expired one credential.ErrUnavailable: a stale token is never
-// returned.
+// still usable keeps being served (the store is tried again every 5 s). A
+// missing item is credential.ErrNotFound and an expired one
+// credential.ErrUnavailable: a stale token is never returned.
 //
 // When WeChat answers 40001/40014/42001, Invalidate asks the refresh
 // function for a coordinated forced refresh (DESIGN.md §5) through an
