@@ -191,3 +191,20 @@ func TestValidCharsMatchesRuneCheck(t *testing.T) {
 		}
 	}
 }
+
+// The shapes WeChat sends stay on the fast path.
+func TestFastPathCoversWeChatShapes(t *testing.T) {
+	for _, s := range []string{v4Body, "<xml>\n<a><![CDATA[x]]></a>\n<b>1</b>\n<c><d>2</d>\n</c>\n</xml>",
+		"<xml>" + common + "<MsgType><![CDATA[text]]></MsgType><Content><![CDATA[a &amp; b]]></Content></xml>"} {
+		if _, err := scanFast(s, nil); err != nil {
+			t.Errorf("%q: fast path declined: %v", s, err)
+		}
+	}
+	many := "<xml><a>" + strings.Repeat("x<![CDATA[y]]>", 10) + "</a></xml>"
+	if _, err := scanFast(many, nil); err != errFallback {
+		t.Errorf("many text pieces stayed on the fast path")
+	}
+	if f, err := parseXML(many); err != nil || f[1].Value != strings.Repeat("xy", 10) {
+		t.Errorf("fallback result %v %v", f, err)
+	}
+}

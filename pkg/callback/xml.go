@@ -51,6 +51,7 @@ func scanFast(s string, out []Field) ([]Field, error) {
 		return nil, errFallback // encoding/xml rewrites CR and CRLF
 	}
 	var stack [maxDepth]int
+	var chunks [maxDepth]uint8 // text pieces joined per open element
 	depth := 0
 	rootDone := false
 	i := 0
@@ -73,7 +74,7 @@ func scanFast(s string, out []Field) ([]Field, error) {
 			if strings.Contains(raw, "]]>") || !validChars(raw) {
 				return nil, errFallback
 			}
-			if err := addText(out, stack[depth-1], raw, true); err != nil {
+			if err := addText(out, stack[depth-1], raw, true, &chunks[depth-1]); err != nil {
 				return nil, err
 			}
 			continue
@@ -111,7 +112,7 @@ func scanFast(s string, out []Field) ([]Field, error) {
 			if !validChars(data) {
 				return nil, errFallback
 			}
-			if err := addText(out, stack[depth-1], data, false); err != nil {
+			if err := addText(out, stack[depth-1], data, false, &chunks[depth-1]); err != nil {
 				return nil, err
 			}
 			i += 9 + k + 3
@@ -140,7 +141,7 @@ func scanFast(s string, out []Field) ([]Field, error) {
 				closeField(out, idx)
 				rootDone = depth == 0
 			} else {
-				stack[depth] = idx
+				stack[depth], chunks[depth] = idx, 0
 				depth++
 			}
 			i = j
@@ -161,9 +162,12 @@ func closeField(out []Field, idx int) {
 
 // addText appends character data to element idx unless it already has
 // children. raw text has its predefined entities decoded.
-func addText(out []Field, idx int, data string, raw bool) error {
+func addText(out []Field, idx int, data string, raw bool, chunks *uint8) error {
 	if len(out) > idx+1 {
 		return nil
+	}
+	if *chunks++; *chunks > 4 {
+		return errFallback // many pieces: encoding/xml joins them in linear time
 	}
 	if raw && strings.IndexByte(data, '&') >= 0 {
 		var ok bool
