@@ -1,0 +1,161 @@
+package chaos
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/wxcentral/wxcentral/pkg/callback"
+	"github.com/wxcentral/wxcentral/pkg/refresh"
+)
+
+// served is a token handed to a caller that WeChat's oracle rejected at
+// that instant.
+type servedBad struct {
+	Who        string
+	AppID      string
+	At         time.Time
+	InRotation bool
+	InOutage   bool // DynamoDB outage
+}
+
+type rejection struct {
+	AppID string
+	At    time.Time
+}
+
+// accounting gathers what happened. Steps run their work concurrently, so
+// every method locks.
+type accounting struct {
+	mu sync.Mutex
+
+	served            int
+	servedStoreOutage int
+	bad               []servedBad
+	rejects           map[string][]rejection // per consumer or caller
+	consumerOutcomes  map[string]int
+	callerOutcomes    map[string]int
+	sweepOutcomes     map[refresh.Outcome]int
+	sweepErrors       map[string]int
+
+	// callbacks
+	runs       map[string]int // handler runs per push key
+	completed  map[string]int // runs that returned without error
+	failFirst  map[string]bool
+	published  map[string]int
+	eventsSeen int
+	lostAcks   []string
+	unopened   int
+
+	// bad input: target and case → status counts
+	badInput map[string]map[int]int
+}
+
+func (a *accounting) init(w *world) {
+	a.rejects = map[string][]rejection{}
+	a.consumerOutcomes = map[string]int{}
+	a.callerOutcomes = map[string]int{}
+	a.sweepOutcomes = map[refresh.Outcome]int{}
+	a.sweepErrors = map[string]int{}
+	a.runs = map[string]int{}
+	a.completed = map[string]int{}
+	a.failFirst = map[string]bool{}
+	a.published = map[string]int{}
+	a.badInput = map[string]map[int]int{}
+	for _, m := range w.msgs {
+		if m.failFirst {
+			a.failFirst[m.key] = true
+		}
+	}
+}
+
+// serve checks a token handed to who against WeChat's oracle at at.
+func (a *accounting) serve(w *world, who, appid, token string, at time.Time) {
+	valid := w.sim.Valid(appid, token, at)
+	outage := w.storeOutageAt(at)
+	_, inRotation := w.rotationAt(appid, at)
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.served++
+	if outage {
+		a.servedStoreOutage++
+	}
+	if !valid {
+		a.bad = append(a.bad, servedBad{Who: who, AppID: appid, At: at, InRotation: inRotation, InOutage: outage})
+	}
+}
+
+// rejected records a WeChat call that answered 40001/40014/42001.
+func (a *accounting) rejected(_ *world, who, appid string, at time.Time) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.rejects[who] = append(a.rejects[who], rejection{AppID: appid, At: at})
+}
+
+func (a *accounting) outcome(kind, outcome string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if kind == "consumer" {
+		a.consumerOutcomes[outcome]++
+	} else {
+		a.callerOutcomes[outcome]++
+	}
+}
+
+func (a *accounting) sweep(sum refresh.Summary) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for _, r := range sum.Results {
+		a.sweepOutcomes[r.Outcome]++
+		if r.Error != "" {
+			a.sweepErrors[r.Error]++
+		}
+	}
+}
+
+func (a *accounting) unopenedReply() {
+	a.mu.Lock()
+	a.unopened++
+	a.mu.Unlock()
+}
+
+// checkAcked verifies that every delivery answered 200 was published
+// before the answer: an acknowledged push WeChat will not send again.
+func (a *accounting) checkAcked(w *world, m *message, codes []int) {
+	events := w.aws.Events()
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for _, ev := range events[a.eventsSeen:] {
+		var d struct {
+			AppID  string `json:"appid"`
+			RawXML string `json:"raw_xml"`
+		}
+		if err := json.Unmarshal(ev.Detail, &d); err != nil {
+			a.published["undecodable event"]++
+			continue
+		}
+		msg, err := callback.ParseMessage([]byte(d.RawXML))
+		if err != nil {
+			a.published["unparsable raw_xml"]++
+			continue
+		}
+		a.published[d.AppID+"#"+msg.DedupeKey()]++
+	}
+	a.eventsSeen = len(events)
+	for _, c := range codes {
+		if c == http.StatusOK && a.published[m.key] == 0 {
+			a.lostAcks = append(a.lostAcks, fmt.Sprintf("push %d (%s) answered 200, not on the bus", m.idx, clockTime(m.at)))
+		}
+	}
+}
+
+func (a *accounting) badStatus(target string, status int) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.badInput[target] == nil {
+		a.badInput[target] = map[int]int{}
+	}
+	a.badInput[target][status]++
+}

@@ -1,0 +1,67 @@
+package chaos
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"sync"
+	"sync/atomic"
+)
+
+// FaultProxy is a reverse proxy in front of a DynamoDB-compatible server
+// that can be taken down: while down it answers every request with HTTP
+// 500 InternalServerError or closes the connection without an answer,
+// alternately, so clients see both ways a store outage shows itself.
+type FaultProxy struct {
+	URL string
+
+	srv     *httptest.Server
+	down    atomic.Bool
+	refused atomic.Int64
+	mu      sync.Mutex
+	flip    bool
+}
+
+// NewFaultProxy starts a proxy to the server at target on 127.0.0.1.
+func NewFaultProxy(target string) (*FaultProxy, error) {
+	u, err := url.Parse(target)
+	if err != nil {
+		return nil, err
+	}
+	p := &FaultProxy{}
+	rp := httputil.NewSingleHostReverseProxy(u)
+	p.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !p.down.Load() {
+			rp.ServeHTTP(w, r)
+			return
+		}
+		p.refused.Add(1)
+		p.mu.Lock()
+		p.flip = !p.flip
+		drop := p.flip
+		p.mu.Unlock()
+		if drop {
+			if hj, ok := w.(http.Hijacker); ok {
+				if conn, _, err := hj.Hijack(); err == nil {
+					conn.Close()
+					return
+				}
+			}
+		}
+		w.Header().Set("Content-Type", "application/x-amz-json-1.0")
+		w.WriteHeader(http.StatusInternalServerError)
+		_, _ = w.Write([]byte(`{"__type":"com.amazonaws.dynamodb.v20120810#InternalServerError","message":"chaos: store outage"}`))
+	}))
+	p.URL = p.srv.URL
+	return p, nil
+}
+
+// SetDown takes the store down (true) or brings it back.
+func (p *FaultProxy) SetDown(down bool) { p.down.Store(down) }
+
+// Refused is how many requests were refused while down.
+func (p *FaultProxy) Refused() int64 { return p.refused.Load() }
+
+// Close stops the proxy.
+func (p *FaultProxy) Close() { p.srv.Close() }

@@ -1,0 +1,321 @@
+package chaos
+
+import (
+	"fmt"
+	"io"
+	"maps"
+	"math"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/wxcentral/wxcentral/pkg/refresh"
+	"github.com/wxcentral/wxcentral/pkg/wechat/wechattest"
+)
+
+// refreshPeriod is how often an access_token is refreshed when nothing
+// goes wrong: it is fetched with 7200 s to live and due 290 s before.
+const refreshPeriod = 7200*time.Second - 290*time.Second
+
+// AppCalls is what WeChat saw from (and for) one app.
+type AppCalls struct {
+	AppID    string
+	Counters wechattest.Counters // the simulator's counters: every call, faulted ones too
+	// stable_token calls the refreshers made, from their side.
+	TokenAnswered, TokenFailed int
+	// Answered calls outside the injected incidents and their recovery,
+	// and the bound for them.
+	AnsweredOutside, Limit int
+}
+
+// Report is the outcome of a run: the figures issue 6 asks for and the
+// bounds that failed.
+type Report struct {
+	Config    Config
+	Wall      time.Duration
+	Incidents []Incident
+
+	Apps []AppCalls
+
+	Served               int
+	InvalidInRotation    int // tokens served that the oracle rejected, inside an external rotation window
+	InvalidOutside       int // ... anywhere else: must be 0
+	ServedStoreOutage    int
+	InvalidStoreOutage   int
+	MaxRejectsPerRotaton int // per consumer or caller, per external rotation
+	RejectsOutside       int // rejections outside any external rotation window
+	RejectedTotal        int
+	ConsumerOutcomes     map[string]int
+	CallerOutcomes       map[string]int
+	SweepOutcomes        map[refresh.Outcome]int
+	SweepErrors          map[string]int
+	StoreRefused         int64
+
+	Messages       int
+	Deliveries     map[int]int // status → count
+	RunsHist       map[int]int // handler runs per push → pushes
+	CompletedHist  map[int]int // completed handler runs per push → pushes
+	Unacknowledged int         // pushes whose three deliveries all failed (WeChat gives up; nothing was acknowledged)
+	Published      int
+	LostAcks       []string
+	UnopenedReply  int
+	Unexpected     int // handler runs for pushes that were never sent
+
+	BadInput        map[string]map[int]int
+	BadInput5xx     int
+	BadInputSuccess int
+
+	Violations []string
+
+	world *world // for the log audit of the same run
+}
+
+func (w *world) report(wall time.Duration) *Report {
+	r := &Report{Config: w.cfg, Wall: wall, StoreRefused: w.proxy.Refused(), world: w}
+	for _, in := range w.incidents.list {
+		r.Incidents = append(r.Incidents, *in)
+	}
+	limit := int(math.Ceil(float64(w.cfg.Duration)/float64(refreshPeriod))) + 2
+	calls := w.calls.all()
+	for _, a := range w.apps {
+		ac := AppCalls{AppID: a.ID, Counters: w.sim.Counters(a.ID), Limit: min(limit, 15)}
+		for _, c := range calls {
+			if c.AppID != a.ID {
+				continue
+			}
+			if !c.OK {
+				ac.TokenFailed++
+				continue
+			}
+			ac.TokenAnswered++
+			if !w.incidentAt(a.ID, c.At) {
+				ac.AnsweredOutside++
+			}
+		}
+		r.Apps = append(r.Apps, ac)
+	}
+
+	ac := &w.acct
+	ac.mu.Lock()
+	defer ac.mu.Unlock()
+	r.Served, r.ServedStoreOutage = ac.served, ac.servedStoreOutage
+	for _, b := range ac.bad {
+		switch {
+		case b.InRotation:
+			r.InvalidInRotation++
+		default:
+			r.InvalidOutside++
+			r.Violations = append(r.Violations, fmt.Sprintf("token served to %s for %s at %s was rejected by WeChat's oracle, outside any external rotation", b.Who, b.AppID, clockTime(b.At)))
+		}
+		if b.InOutage {
+			r.InvalidStoreOutage++
+		}
+	}
+	for who, rs := range ac.rejects {
+		per := map[*Incident]int{}
+		for _, x := range rs {
+			r.RejectedTotal++
+			if in, ok := w.rotationAt(x.AppID, x.At); ok {
+				per[in]++
+			} else {
+				r.RejectsOutside++
+			}
+		}
+		for in, n := range per {
+			r.MaxRejectsPerRotaton = max(r.MaxRejectsPerRotaton, n)
+			if n > 1 {
+				r.Violations = append(r.Violations, fmt.Sprintf("%s had %d calls rejected in the rotation window of %q (bound 1)", who, n, in.Name))
+			}
+		}
+	}
+	if r.RejectsOutside > 0 {
+		r.Violations = append(r.Violations, fmt.Sprintf("%d calls rejected by WeChat outside any external rotation (bound 0)", r.RejectsOutside))
+	}
+	r.ConsumerOutcomes, r.CallerOutcomes = maps.Clone(ac.consumerOutcomes), maps.Clone(ac.callerOutcomes)
+	r.SweepOutcomes, r.SweepErrors = maps.Clone(ac.sweepOutcomes), maps.Clone(ac.sweepErrors)
+
+	r.Messages = len(w.msgs)
+	r.Deliveries, r.RunsHist, r.CompletedHist = map[int]int{}, map[int]int{}, map[int]int{}
+	sent := map[string]bool{}
+	for _, m := range w.msgs {
+		sent[m.key] = true
+		acked := false
+		for _, s := range m.statuses {
+			r.Deliveries[s]++
+			acked = acked || s == http.StatusOK
+		}
+		runs, done := ac.runs[m.key], ac.completed[m.key]
+		r.RunsHist[runs]++
+		r.CompletedHist[done]++
+		switch {
+		case !acked:
+			r.Unacknowledged++
+			if done > 1 {
+				r.Violations = append(r.Violations, fmt.Sprintf("push %d (%s): handler completed %d times", m.idx, clockTime(m.at), done))
+			}
+		case done != 1:
+			r.Violations = append(r.Violations, fmt.Sprintf("push %d (%s) was acknowledged; handler completed %d times (want exactly 1)", m.idx, clockTime(m.at), done))
+		}
+		if len(m.statuses) != 3 {
+			r.Violations = append(r.Violations, fmt.Sprintf("push %d: %d deliveries made, want 3", m.idx, len(m.statuses)))
+		}
+	}
+	for k := range ac.runs {
+		if !sent[k] {
+			r.Unexpected++
+		}
+	}
+	if r.Unexpected > 0 {
+		r.Violations = append(r.Violations, fmt.Sprintf("%d handler runs for pushes never sent", r.Unexpected))
+	}
+	r.Published = ac.eventsSeen
+	r.LostAcks = slices.Clone(ac.lostAcks)
+	for _, l := range r.LostAcks {
+		r.Violations = append(r.Violations, "acknowledged push lost: "+l)
+	}
+	r.UnopenedReply = ac.unopened
+	if r.UnopenedReply > 0 {
+		r.Violations = append(r.Violations, fmt.Sprintf("%d replies WeChat could not open", r.UnopenedReply))
+	}
+
+	r.BadInput = map[string]map[int]int{}
+	for name, st := range ac.badInput {
+		r.BadInput[name] = maps.Clone(st)
+		for code, n := range st {
+			switch {
+			case code >= 500:
+				r.BadInput5xx += n
+				r.Violations = append(r.Violations, fmt.Sprintf("bad input %q answered %d (%d times)", name, code, n))
+			case code < 400:
+				r.BadInputSuccess += n
+				r.Violations = append(r.Violations, fmt.Sprintf("bad input %q accepted with %d (%d times)", name, code, n))
+			}
+		}
+	}
+
+	for _, a := range r.Apps {
+		if a.AnsweredOutside > a.Limit {
+			r.Violations = append(r.Violations, fmt.Sprintf("%s: %d stable_token calls answered outside incidents, bound %d", a.AppID, a.AnsweredOutside, a.Limit))
+		}
+		if a.TokenAnswered == 0 {
+			r.Violations = append(r.Violations, a.AppID+": no stable_token call was ever answered (the run exercised nothing)")
+		}
+	}
+	if r.InvalidStoreOutage > 0 {
+		r.Violations = append(r.Violations, fmt.Sprintf("%d invalid tokens served during the DynamoDB outage", r.InvalidStoreOutage))
+	}
+	// The scenario itself must have happened, or the bounds prove nothing.
+	if len(r.Incidents) != 5 {
+		r.Violations = append(r.Violations, fmt.Sprintf("%d incidents happened, want 5", len(r.Incidents)))
+	}
+	if r.ServedStoreOutage == 0 {
+		r.Violations = append(r.Violations, "no token was served during the DynamoDB outage (the outage exercised nothing)")
+	}
+	if r.RejectedTotal == 0 {
+		r.Violations = append(r.Violations, "no call was rejected at all: the external rotations exercised nothing")
+	}
+	if r.ConsumerOutcomes["ok"] == 0 || r.CallerOutcomes["ok"] == 0 {
+		r.Violations = append(r.Violations, "no consumer or caller call succeeded")
+	}
+	return r
+}
+
+// Write prints the report.
+func (r *Report) Write(out io.Writer) {
+	p := func(format string, args ...any) { fmt.Fprintf(out, format+"\n", args...) }
+	c := r.Config
+	p("wxcentral chaos report: %v simulated from %s (seed %d), wall time %v", c.Duration, Start.Format(time.RFC3339), c.Seed, r.Wall.Round(time.Second))
+	p("  %d apps, %d sweepers per scheduled minute (skew ±%v), %d consumers (tokenclient.Do every %v), %d token-function callers (every %v), %d pushes x 3 deliveries",
+		c.Apps, c.Sweepers, c.MaxSkew, c.Consumers, c.ConsumerEvery, c.Callers, c.CallerEvery, c.Messages)
+	p("  background WeChat faults on every endpoint: %.0f%% errcode -1, %.0f%% timeouts; %.0f%% of pushes fail their handler's first run, %.0f%% their first publish",
+		rateSystemBusy*100, rateTimeout*100, handlerFailureRate*100, putFailureRate*100)
+	p("")
+	p("incidents (offsets into the run):")
+	for _, in := range r.Incidents {
+		p("  %s", in)
+	}
+	p("")
+	p("WeChat calls per app over the run (simulator counters, faulted calls included):")
+	p("  %-18s %8s %6s %8s %10s %12s %10s", "appid", "normal", "force", "(ignored)", "getticket", "custom_send", "user_info")
+	for _, a := range r.Apps {
+		k := a.Counters
+		p("  %-18s %8d %6d %8d %10d %12d %10d", a.AppID, k.StableTokenNormal, k.StableTokenForce, k.StableTokenForceIgnored, k.GetTicket, k.CustomSend, k.UserInfo)
+	}
+	p("stable_token as the refreshers saw it: answered with a token / failed (injected fault, outage, quota); answered outside incidents vs bound:")
+	force := 0
+	for _, a := range r.Apps {
+		force += a.Counters.StableTokenForce
+		p("  %-18s answered %3d  failed %3d  answered outside incidents %3d  (bound %d)  %s", a.AppID, a.TokenAnswered, a.TokenFailed, a.AnsweredOutside, a.Limit, pass(a.AnsweredOutside <= a.Limit))
+	}
+	p("force_refresh calls made by wxcentral: %d (external rotations are absorbed by the normal-mode probe)", force)
+	p("sweep outcomes: %s", formatCounts(r.SweepOutcomes))
+	if len(r.SweepErrors) > 0 {
+		p("sweep failures by error: %s", formatCounts(r.SweepErrors))
+	}
+	p("")
+	p("tokens served to consumers and callers: %d", r.Served)
+	p("  rejected by WeChat's oracle at the instant served: inside an external rotation window %d, outside %d  %s", r.InvalidInRotation, r.InvalidOutside, pass(r.InvalidOutside == 0))
+	p("  during the DynamoDB outage: %d served, %d invalid  %s (DynamoDB requests refused: %d)", r.ServedStoreOutage, r.InvalidStoreOutage, pass(r.InvalidStoreOutage == 0), r.StoreRefused)
+	p("  calls rejected by WeChat (40001/40014/42001): %d; most per consumer or caller per external rotation %d (bound 1) %s; outside rotations %d",
+		r.RejectedTotal, r.MaxRejectsPerRotaton, pass(r.MaxRejectsPerRotaton <= 1 && r.RejectsOutside == 0), r.RejectsOutside)
+	p("consumer calls (tokenclient.Do) by outcome: %s", formatCounts(r.ConsumerOutcomes))
+	p("token-function callers by outcome: %s", formatCounts(r.CallerOutcomes))
+	p("")
+	p("callbacks: %d pushes, deliveries by status: %s; events published: %d", r.Messages, formatCounts(r.Deliveries), r.Published)
+	p("  handler runs per push (incl. failed first runs): %s", formatCounts(r.RunsHist))
+	p("  completed handler runs per push: %s  %s", formatCounts(r.CompletedHist), pass(!hasPrefix(r.Violations, "push ")))
+	p("  pushes never acknowledged (all three deliveries refused, e.g. DynamoDB down): %d", r.Unacknowledged)
+	p("  pushes acknowledged (200) but not published: %d  %s", len(r.LostAcks), pass(len(r.LostAcks) == 0))
+	p("  replies that did not open (signature, nonce, decryption): %d", r.UnopenedReply)
+	p("")
+	bad := 0
+	for _, st := range r.BadInput {
+		for _, n := range st {
+			bad += n
+		}
+	}
+	p("bad input: %d requests in %d cases; 5xx answers %d %s; accepted %d", bad, len(r.BadInput), r.BadInput5xx, pass(r.BadInput5xx == 0), r.BadInputSuccess)
+	names := slices.Sorted(maps.Keys(r.BadInput))
+	for _, n := range names {
+		p("  %-48s %s", n, formatCounts(r.BadInput[n]))
+	}
+	p("")
+	if len(r.Violations) == 0 {
+		p("RESULT: every bound holds")
+		return
+	}
+	p("RESULT: %d bound(s) failed:", len(r.Violations))
+	for _, v := range r.Violations {
+		p("  - %s", v)
+	}
+}
+
+func pass(ok bool) string {
+	if ok {
+		return "[ok]"
+	}
+	return "[FAIL]"
+}
+
+func hasPrefix(list []string, prefix string) bool {
+	for _, s := range list {
+		if strings.HasPrefix(s, prefix) {
+			return true
+		}
+	}
+	return false
+}
+
+// formatCounts prints a map as "k=v, ..." sorted by key.
+func formatCounts[K interface{ ~string | ~int }](m map[K]int) string {
+	keys := slices.Sorted(maps.Keys(m))
+	parts := make([]string, 0, len(keys))
+	for _, k := range keys {
+		parts = append(parts, fmt.Sprintf("%v=%d", k, m[k]))
+	}
+	if len(parts) == 0 {
+		return "none"
+	}
+	return strings.Join(parts, ", ")
+}
