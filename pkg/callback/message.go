@@ -53,6 +53,8 @@ type Message struct {
 	MsgID        string  // MsgId, present on ordinary messages
 	Fields       []Field // every element in document order; Fields[0] is the root
 	Raw          string  // the plaintext XML as received (after decryption)
+
+	fieldsBuf [12]Field
 }
 
 // ParseMessage parses a plaintext push. Unknown types parse without error.
@@ -62,11 +64,16 @@ func ParseMessage(raw []byte) (*Message, error) {
 }
 
 func parseMessage(raw string) (*Message, error) {
-	fields, err := parseXML(raw)
+	// One allocation holds the Message and, for typical pushes, its fields.
+	m := &Message{Raw: raw}
+	fields, err := scanFast(raw, m.fieldsBuf[:0])
+	if err == errFallback {
+		fields, err = parseReference([]byte(raw))
+	}
 	if err != nil {
 		return nil, err
 	}
-	m := &Message{Fields: fields, Raw: raw}
+	m.Fields = fields
 	var createTime string
 	for i := 1; i < len(fields); i++ {
 		f := &fields[i]
