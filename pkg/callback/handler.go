@@ -355,8 +355,17 @@ func (h *Handler) dispatch(ctx context.Context, a *app, s *scratch, msg *Message
 	var key string
 	if store != nil {
 		key = msg.DedupeKey()
+		// One InProgressWait budget covers every wait: a claim that is
+		// released (its handler failed) is taken over, and when the budget
+		// runs out while another delivery still works, the answer is success.
+		var budget *time.Timer // started at the first wait
+		defer func() {
+			if budget != nil {
+				budget.Stop()
+			}
+		}()
 	claiming:
-		for attempt := 0; ; attempt++ {
+		for {
 			claim, err := store.Claim(ctx, a.id, key, h.opt.Clock(), h.opt.Clock().Add(h.opt.ClaimLease))
 			if err != nil {
 				h.logError(ctx, a.id, "dedupe claim", err)
@@ -367,20 +376,22 @@ func (h *Handler) dispatch(ctx context.Context, a *app, s *scratch, msg *Message
 				break claiming
 			case ClaimCompleted:
 				return h.answer(a, s, claim.Reply, c, nonce, "duplicate")
-			case ClaimInProgress:
-				claim, err = h.waitInProgress(ctx, a.id, key)
-				if err != nil {
-					h.logError(ctx, a.id, "dedupe lookup", err)
-					return reject(http.StatusServiceUnavailable, "store_failed")
-				}
-				switch {
-				case claim.State == ClaimCompleted:
-					return h.answer(a, s, claim.Reply, c, nonce, "duplicate")
-				case claim.State == ClaimInProgress || attempt > 0:
-					return h.answer(a, s, nil, nil, nonce, "in_progress")
-				}
-				continue // released or expired: try to claim it ourselves
 			}
+			if budget == nil {
+				budget = time.NewTimer(h.opt.InProgressWait)
+			}
+			claim, err = h.waitInProgress(ctx, budget, a.id, key)
+			if err != nil {
+				h.logError(ctx, a.id, "dedupe lookup", err)
+				return reject(http.StatusServiceUnavailable, "store_failed")
+			}
+			switch claim.State {
+			case ClaimCompleted:
+				return h.answer(a, s, claim.Reply, c, nonce, "duplicate")
+			case ClaimInProgress:
+				return h.answer(a, s, nil, nil, nonce, "in_progress")
+			}
+			// Released or expired: try to claim it ourselves.
 		}
 	}
 	release := func(stage string, err error) outcome {
@@ -425,15 +436,13 @@ func (h *Handler) logError(ctx context.Context, appid, stage string, err error) 
 }
 
 // waitInProgress polls the store until the other delivery completes or
-// releases the claim, or InProgressWait passes.
-func (h *Handler) waitInProgress(ctx context.Context, appid, key string) (Claim, error) {
-	wait := time.NewTimer(h.opt.InProgressWait)
-	defer wait.Stop()
+// releases the claim, or the budget timer fires (then: ClaimInProgress).
+func (h *Handler) waitInProgress(ctx context.Context, budget *time.Timer, appid, key string) (Claim, error) {
 	tick := time.NewTicker(h.opt.PollInterval)
 	defer tick.Stop()
 	for {
 		select {
-		case <-wait.C:
+		case <-budget.C:
 			return Claim{State: ClaimInProgress}, nil
 		case <-ctx.Done():
 			return Claim{State: ClaimInProgress}, nil
