@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -263,5 +264,31 @@ func TestDedupeStoreFailureIs503(t *testing.T) {
 	h.ServeHTTP(w, req)
 	if w.Code != http.StatusServiceUnavailable || runs.Load() != 0 {
 		t.Fatalf("store down: %d, runs %d", w.Code, runs.Load())
+	}
+}
+
+// A delivery waiting on a claim whose handler then fails takes the claim
+// over and runs the handler itself, within its wait budget.
+func TestDedupeWaiterTakesOverFailedClaim(t *testing.T) {
+	var calls atomic.Int32
+	cl := newCluster(t, func(ctx context.Context, m *callback.Message) (callback.Reply, error) {
+		if calls.Add(1) == 1 {
+			time.Sleep(200 * time.Millisecond)
+			return nil, errors.New("first attempt fails")
+		}
+		return callback.TextReply{Content: "second attempt"}, nil
+	}, 3*time.Second)
+	msg := cl.sender.Text("oUser", 1714112445, 4001, "x")
+	first := make(chan delivery)
+	go func() { first <- cl.deliver(t, 0, msg) }()
+	for cl.runs.Load() == 0 {
+		time.Sleep(5 * time.Millisecond)
+	}
+	second := cl.deliver(t, 1, msg)
+	if f := <-first; f.status != http.StatusServiceUnavailable {
+		t.Fatalf("first delivery: %+v", f)
+	}
+	if second.status != 200 || !strings.Contains(second.reply, "second attempt") || cl.runs.Load() != 2 {
+		t.Fatalf("waiting delivery: %+v, runs %d", second, cl.runs.Load())
 	}
 }
