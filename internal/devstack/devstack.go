@@ -318,3 +318,6 @@ func (s *Stack) Close() error {
 
 // StatePath is the state file the stack wrote ("" when none).
 func (s *Stack) StatePath() string { return s.opt.StatePath }
+
+// TokenLifetime is the simulator's access_token lifetime.
+func (s *Stack) TokenLifetime() time.Duration { return s.opt.TokenLifetime }

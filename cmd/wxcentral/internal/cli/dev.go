@@ -63,7 +63,7 @@ func (o *devFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&o.addr, "addr", "", "listen address (default $WXCENTRAL_ADDR or "+devstack.DefaultAddr+"; port 0 picks one)")
 	fs.StringVar(&o.apps, "apps", devstack.DefaultAppsFile, "apps document (APPS_SECRET_ID shape): appids, secrets, tickets")
 	fs.StringVar(&o.callback, "callback", devstack.DefaultCallbackFile, "callback document (CALLBACK_SECRET_ID shape)")
-	fs.DurationVar(&o.lifetime, "token-lifetime", devstack.DefaultTokenLifetime, "the simulator's token and ticket lifetime (min 6m; e.g. 10m to watch rotations)")
+	fs.DurationVar(&o.lifetime, "token-lifetime", devstack.DefaultTokenLifetime, "the simulator's access_token lifetime (min 6m; e.g. 10m to watch rotations; tickets below 20m get 10m more)")
 	fs.DurationVar(&o.sweepEvery, "sweep-every", devstack.DefaultSweepEvery, "sweep period")
 	fs.StringVar(&o.table, "table", devstack.DefaultTable, "table name in dynalite")
 	fs.StringVar(&o.logFormat, "log-format", "text", "log lines as text (readable) or json (as in Lambda)")
@@ -154,7 +154,7 @@ func runDev(ctx context.Context, env Env, opt devstack.Options, ready func(*devs
 func writeBanner(w io.Writer, st *devstack.Stack, took time.Duration) {
 	s := st.State
 	self := selfCommand()
-	wechat := "simulator " + s.WeChatAPIBase
+	wechat := fmt.Sprintf("simulator %s, access_token lifetime %s", s.WeChatAPIBase, st.TokenLifetime())
 	if st.Simulator == nil {
 		wechat = "WECHAT_API_BASE " + s.WeChatAPIBase + " (no simulator)"
 	}
