@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/url"
+	"os"
 	"sort"
 	"testing"
 	"time"
@@ -84,6 +85,9 @@ func BenchmarkInit(b *testing.B) {
 			}
 			sort.Float64s(ms)
 			b.ReportMetric(ms[len(ms)/2], "init-ms")
+			if st, err := os.Stat(bin); err == nil {
+				b.ReportMetric(float64(st.Size())/1e6, "host-size-MB")
+			}
 			b.ReportMetric(0, "ns/op")
 		})
 	}

@@ -14,7 +14,7 @@ import (
 )
 
 // buildFlags are the Makefile's BUILD_FLAGS.
-var buildFlags = []string{"-trimpath", "-ldflags", "-s -w", "-tags", "lambda.norpc"}
+var buildFlags = []string{"-trimpath", "-ldflags", "-s -w", "-tags", "lambda.norpc,nethttpomithttp2"}
 
 type buildResult struct {
 	once sync.Once
@@ -31,7 +31,7 @@ var (
 
 // Build compiles ./functions/<function> of this module the way `make build`
 // does (CGO_ENABLED=0, GOOS=linux, -trimpath, -ldflags "-s -w", -tags
-// lambda.norpc) for the host's GOARCH, once per test process, and returns
+// lambda.norpc,nethttpomithttp2) for the host's GOARCH, once per test process, and returns
 // the path of the bootstrap binary. It fails t when the package is missing
 // or does not build.
 func Build(t testing.TB, function string) string {

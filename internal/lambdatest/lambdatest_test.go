@@ -81,7 +81,7 @@ func TestBuildUsesMakefileFlags(t *testing.T) {
 	for _, s := range info.Settings {
 		settings[s.Key] = s.Value
 	}
-	want := map[string]string{"-trimpath": "true", "-tags": "lambda.norpc", "CGO_ENABLED": "0", "GOOS": "linux", "GOARCH": runtime.GOARCH}
+	want := map[string]string{"-trimpath": "true", "-tags": "lambda.norpc,nethttpomithttp2", "CGO_ENABLED": "0", "GOOS": "linux", "GOARCH": runtime.GOARCH}
 	for k, v := range want {
 		if settings[k] != v {
 			t.Errorf("build setting %s = %q, want %q", k, settings[k], v)
