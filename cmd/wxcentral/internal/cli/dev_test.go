@@ -126,6 +126,16 @@ func TestLocalStack(t *testing.T) {
 		t.Errorf("send of an unmatched text printed %q", out)
 	}
 
+	// Explicit --url and --config, as against a deployed callback.
+	if out, _ := run("send", "--text", "ping", "--url", stack.State.CallbackURL("wx0123456789abcdef"), "--config", stack.State.CallbackFile); out != "pong\n" {
+		t.Errorf("send with --url and --config printed %q", out)
+	}
+	var out2, errOut2 syncBuffer
+	if code := Main(ctx, []string{"send", "--text", "ping", "--url", stack.URL + "/wechat/wxffffffffffffffff", "--appid", "wx0123456789abcdef"},
+		Env{Stdout: &out2, Stderr: &errOut2, Getenv: env.Getenv}); code != ExitError || !strings.Contains(errOut2.String(), "HTTP 404") {
+		t.Errorf("send to an unknown appid's URL: exit %d, %s", code, errOut2.String())
+	}
+
 	// 3. status lists the credential rows.
 	out, _ := run("status")
 	for _, want := range []string{"APPID", "wx0123456789abcdef  access_token", "wx0123456789abcdef  jsapi_ticket"} {
