@@ -257,16 +257,11 @@ func decodeRequest(data []byte, req *Request) error {
 func writeJSON(w http.ResponseWriter, res result) {
 	data := appendAnswer(make([]byte, 0, 256), res.body)
 	h := w.Header()
-	h["Content-Type"] = contentTypeJSON
-	h["Cache-Control"] = noStore
+	h.Set("Content-Type", "application/json")
+	h.Set("Cache-Control", "no-store")
 	w.WriteHeader(res.status)
 	_, _ = w.Write(data)
 }
-
-var (
-	contentTypeJSON = []string{"application/json"}
-	noStore         = []string{"no-store"}
-)
 
 // Invoke answers a direct-invoke payload with the JSON object the HTTP
 // shape would have sent as its body; errors are answers too, so the
