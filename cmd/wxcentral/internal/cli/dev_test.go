@@ -16,6 +16,7 @@ import (
 
 	"github.com/wxcentral/wxcentral/internal/devstack"
 	"github.com/wxcentral/wxcentral/internal/dynamotest"
+	"github.com/wxcentral/wxcentral/pkg/wechat/wechattest"
 )
 
 // syncBuffer is an io.Writer safe for the dev goroutine's logs.
@@ -196,5 +197,63 @@ func TestLocalStack(t *testing.T) {
 	}
 	if strings.Contains(stderr.String(), tok.Token) {
 		t.Error("a log line contains the token")
+	}
+}
+
+// With WECHAT_API_BASE set the stack starts no simulator and the refresher
+// talks to that base only.
+func TestLocalStackWithWeChatAPIBase(t *testing.T) {
+	if _, err := dynamotest.Bin(); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal(err)
+		}
+		t.Skipf("%v (skipping; CI fails instead)", err)
+	}
+	apps, err := os.ReadFile(filepath.Join("..", "..", "..", "..", devstack.DefaultAppsFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		Apps []struct{ AppID, Secret string } `json:"apps"`
+	}
+	if err := json.Unmarshal(apps, &doc); err != nil || len(doc.Apps) == 0 {
+		t.Fatalf("sample apps document: %v", err)
+	}
+	wechat := wechattest.NewServer()
+	defer wechat.Close()
+	wechat.AddApp(doc.Apps[0].AppID, doc.Apps[0].Secret)
+
+	vars := map[string]string{"WXCENTRAL_STATE": filepath.Join(t.TempDir(), "dev.json"), "WECHAT_API_BASE": wechat.URL + "/"}
+	var stdout, stderr syncBuffer
+	env := Env{Stdout: &stdout, Stderr: &stderr, Getenv: func(k string) string { return vars[k] }}
+	o := &devFlags{}
+	if err := newDevFlagSet(o).Parse([]string{"--addr", "127.0.0.1:0"}); err != nil {
+		t.Fatal(err)
+	}
+	opt, err := o.options(env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	readyc := make(chan *devstack.Stack, 1)
+	done := make(chan error, 1)
+	go func() { done <- runDev(ctx, env, opt, func(s *devstack.Stack) { readyc <- s }) }()
+	var stack *devstack.Stack
+	select {
+	case stack = <-readyc:
+	case err := <-done:
+		t.Fatalf("dev stopped before serving: %v\n%s", err, stderr.String())
+	}
+	if stack.Simulator != nil || !strings.Contains(stdout.String(), "WECHAT_API_BASE "+wechat.URL+" (no simulator)") {
+		t.Errorf("a simulator started despite WECHAT_API_BASE:\n%s", stdout.String())
+	}
+	rec, err := stack.Store.Get(ctx, doc.Apps[0].AppID, "access_token", true)
+	if err != nil || !wechat.Valid(doc.Apps[0].AppID, rec.Value, time.Now()) {
+		t.Errorf("the stored token does not come from WECHAT_API_BASE: %v", err)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("dev returned %v", err)
 	}
 }
