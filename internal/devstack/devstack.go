@@ -175,8 +175,15 @@ func Start(ctx context.Context, opt Options) (st *Stack, err error) {
 
 	// One sweep before serving, so GET /token answers as soon as the
 	// banner is printed.
-	if _, err := refresher.Sweep(ctx); err != nil {
+	sum, err := refresher.Sweep(ctx)
+	if err != nil {
 		return nil, fmt.Errorf("first sweep: %w", err)
+	}
+	for _, r := range sum.Results {
+		if r.Outcome == refresh.OutcomeFailed {
+			log.Warn("first sweep: a credential could not be fetched; the stack serves anyway, see `wxcentral status`",
+				"appid", r.AppID, "kind", string(r.Kind), "error", r.Error)
+		}
 	}
 
 	s.URL = "http://" + ln.Addr().String()

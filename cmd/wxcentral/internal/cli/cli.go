@@ -103,7 +103,7 @@ func run(ctx context.Context, c *command, args []string, env Env) int {
 			commandUsage(env.Stdout, c)
 			return ExitOK
 		}
-		return badUsage(env, c, err.Error())
+		return badUsage(env, c, flagError(err))
 	}
 	err := runFn(ctx, env, fs.Args())
 	var ue *usageError
@@ -116,6 +116,19 @@ func run(ctx context.Context, c *command, args []string, env Env) int {
 		fmt.Fprintf(env.Stderr, "wxcentral %s: %v\n", c.name, err)
 		return ExitError
 	}
+}
+
+// flagError rewords the flag package's messages with the two-dash
+// spelling the help uses.
+func flagError(err error) string {
+	msg := err.Error()
+	if name, ok := strings.CutPrefix(msg, "flag provided but not defined: -"); ok {
+		return "unknown flag --" + strings.TrimPrefix(name, "-")
+	}
+	if name, ok := strings.CutPrefix(msg, "flag needs an argument: -"); ok {
+		return "flag --" + strings.TrimPrefix(name, "-") + " needs a value"
+	}
+	return msg
 }
 
 func badUsage(env Env, c *command, msg string) int {

@@ -19,7 +19,7 @@ import (
 var devCommand = &command{
 	name:    "dev",
 	summary: "run the local stack: dynalite, the WeChat simulator and every handler on one port",
-	usage:   "dev [--addr HOST:PORT] [--apps FILE] [--callback FILE] [--token-lifetime D] [--sweep-every D] [--log-format text|json] [--state FILE]",
+	usage:   "dev [--addr HOST:PORT] [--apps FILE] [--callback FILE] [--token-lifetime D] [--sweep-every D] [--table NAME] [--log-format text|json] [--state FILE]",
 	help: `
 Starts dynalite (installed by ` + "`make tools`" + `) and creates the table, starts the
 WeChat simulator with the apps of the apps document (unless WECHAT_API_BASE
