@@ -120,6 +120,9 @@ func Start(ctx context.Context, opt Options) (st *Stack, err error) {
 		}
 	}()
 
+	if _, ok := RepoRoot(); !ok {
+		return nil, errors.New("run wxcentral dev inside the wxcentral checkout: it runs dynalite from tools/dynalite (installed by `make tools`)")
+	}
 	if _, err := dynamotest.Bin(); err != nil {
 		return nil, fmt.Errorf("%w (the local stack runs dynalite as its DynamoDB)", err)
 	}
