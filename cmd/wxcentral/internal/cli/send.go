@@ -66,17 +66,17 @@ stack pass --url and --config with that account's callback document.`,
 			} else {
 				p = push.Event(*to, *from, *event, *eventKey, now.Unix())
 			}
+			if *verbose {
+				fmt.Fprintf(env.Stderr, "-> POST %s (%s mode)\n%s\n", t.url, modeName(t.account.Mode), p.XML())
+			}
 			ctx, cancel := context.WithTimeout(ctx, *timeout)
 			defer cancel()
 			reply, err := sendPush(ctx, &http.Client{}, t, p, now)
 			if err != nil {
 				return err
 			}
-			if *verbose {
-				fmt.Fprintf(env.Stderr, "-> POST %s (%s mode)\n%s\n", t.url, modeName(t.account.Mode), p.XML())
-				if reply.Message != nil {
-					fmt.Fprintf(env.Stderr, "<- reply (encrypted: %v)\n%s\n", reply.Encrypted, reply.Message.Raw)
-				}
+			if *verbose && reply.Message != nil {
+				fmt.Fprintf(env.Stderr, "<- reply (encrypted: %v)\n%s\n", reply.Encrypted, reply.Message.Raw)
 			}
 			_, err = fmt.Fprintln(env.Stdout, reply.Text())
 			return err
