@@ -76,8 +76,13 @@ bench: tools
 chaos: tools
 	$(GO) test -count=1 -run '^TestChaos$$' -v -timeout 15m ./internal/chaos -args -chaos.hours=24
 
-run: tools
-	$(GO) run ./cmd/wxcentral dev
+# The local stack. bin/wxcentral is also the operator CLI (status, token,
+# refresh, send); exec makes Ctrl-C reach it directly.
+run: tools bin/wxcentral
+	exec bin/wxcentral dev
+
+bin/wxcentral: FORCE
+	$(GO) build -o $@ ./cmd/wxcentral
 
 clean:
 	rm -rf bin
