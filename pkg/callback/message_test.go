@@ -208,3 +208,21 @@ func TestFastPathCoversWeChatShapes(t *testing.T) {
 		t.Errorf("fallback result %v %v", f, err)
 	}
 }
+
+func TestScanCDATAMatchesIndexAndValidChars(t *testing.T) {
+	rng := mrand.New(mrand.NewPCG(5, 6))
+	alphabet := []string{"a", "]", "]]", ">", "]]>", " ", "\t", "\n", "\x00", "\x1f", "\x7f", "你", "\uFFFE", "\xff", "0123456789abcdef"}
+	for i := 0; i < 50000; i++ {
+		var b strings.Builder
+		for n := rng.IntN(30); n > 0; n-- {
+			b.WriteString(alphabet[rng.IntN(len(alphabet))])
+		}
+		s := b.String()
+		wantEnd := strings.Index(s, "]]>")
+		wantOK := wantEnd >= 0 && validChars(s[:wantEnd])
+		end, ok := scanCDATA(s)
+		if ok != wantOK || ok && end != wantEnd {
+			t.Fatalf("scanCDATA(%q) = %d %v, want %d %v", s, end, ok, wantEnd, wantOK)
+		}
+	}
+}

@@ -87,13 +87,15 @@ func scanFast(s string, out []Field) ([]Field, error) {
 			if depth == 0 {
 				return nil, errFallback
 			}
-			name, j := scanName(s, i+2)
-			j = skipSpace(s, j)
-			if j >= len(s) || s[j] != '>' {
+			// The end tag must repeat the open element's name exactly.
+			top := stack[depth-1]
+			name := out[top].Name
+			j := i + 2 + len(name)
+			if !strings.HasPrefix(s[i+2:], name) || j < len(s) && (nameByte[s[j]] || s[j] >= utf8.RuneSelf) {
 				return nil, errFallback
 			}
-			top := stack[depth-1]
-			if name != out[top].Name {
+			j = skipSpace(s, j)
+			if j >= len(s) || s[j] != '>' {
 				return nil, errFallback
 			}
 			closeField(out, top)
@@ -104,14 +106,11 @@ func scanFast(s string, out []Field) ([]Field, error) {
 			if depth == 0 || !strings.HasPrefix(s[i:], "<![CDATA[") {
 				return nil, errFallback
 			}
-			k := strings.Index(s[i+9:], "]]>")
-			if k < 0 {
+			k, ok := scanCDATA(s[i+9:])
+			if !ok {
 				return nil, errFallback
 			}
 			data := s[i+9 : i+9+k]
-			if !validChars(data) {
-				return nil, errFallback
-			}
 			if err := addText(out, stack[depth-1], data, false, &chunks[depth-1]); err != nil {
 				return nil, err
 			}
@@ -216,22 +215,71 @@ func decodeEntities(s string) (string, bool) {
 	}
 }
 
+// nameStart and nameByte are the ASCII bytes that may start and continue
+// a name the fast path accepts (no ':' prefixes, no non-ASCII letters).
+var nameStart, nameByte = func() (start, rest [256]bool) {
+	for c := 0; c < 256; c++ {
+		letter := 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || c == '_'
+		start[c] = letter
+		rest[c] = letter || '0' <= c && c <= '9' || c == '-' || c == '.'
+	}
+	return
+}()
+
 // scanName reads an ASCII XML name without a namespace prefix at s[i:].
 func scanName(s string, i int) (string, int) {
-	j := i
-	for j < len(s) {
-		c := s[j]
-		if 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || c == '_' ||
-			j > i && ('0' <= c && c <= '9' || c == '-' || c == '.') {
-			j++
-			continue
-		}
-		break
+	if i >= len(s) || !nameStart[s[i]] {
+		return "", i
+	}
+	j := i + 1
+	for j < len(s) && nameByte[s[j]] {
+		j++
 	}
 	if j < len(s) && s[j] >= utf8.RuneSelf {
 		return "", j // non-ASCII name characters: encoding/xml decides
 	}
 	return s[i:j], j
+}
+
+// scanCDATA finds the "]]>" that ends a CDATA section starting at s[0]
+// and checks the content's characters in the same pass, like validChars.
+// ok is false when there is no end or a character is not allowed.
+func scanCDATA(s string) (end int, ok bool) {
+	const ones, highs, brackets = 0x0101010101010101, 0x8080808080808080, 0x5D5D5D5D5D5D5D5D
+	i := 0
+	for {
+		// Eight printable ASCII bytes with no ']' at a time.
+		for i+8 <= len(s) {
+			x := uint64(s[i]) | uint64(s[i+1])<<8 | uint64(s[i+2])<<16 | uint64(s[i+3])<<24 |
+				uint64(s[i+4])<<32 | uint64(s[i+5])<<40 | uint64(s[i+6])<<48 | uint64(s[i+7])<<56
+			b := x ^ brackets // a zero byte where x has ']'
+			if (x|(x-0x2020202020202020)|((b-ones)&^b))&highs != 0 {
+				break
+			}
+			i += 8
+		}
+		if i >= len(s) {
+			return 0, false
+		}
+		c := s[i]
+		switch {
+		case c == ']':
+			if strings.HasPrefix(s[i:], "]]>") {
+				return i, true
+			}
+			i++
+		case c >= utf8.RuneSelf:
+			r, size := utf8.DecodeRuneInString(s[i:])
+			if r == utf8.RuneError && size == 1 || !xmlChar(r) {
+				return 0, false
+			}
+			i += size
+		case c < 0x20 && c != '\t' && c != '\n':
+			return 0, false
+		default:
+			i++
+		}
+	}
 }
 
 func skipSpace(s string, i int) int {
