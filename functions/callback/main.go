@@ -21,6 +21,7 @@ import (
 	"github.com/wxcentral/wxcentral/pkg/dynamo"
 	"github.com/wxcentral/wxcentral/pkg/eventbus"
 	"github.com/wxcentral/wxcentral/pkg/lambdahttp"
+	"github.com/wxcentral/wxcentral/pkg/metrics"
 )
 
 func main() {
@@ -50,7 +51,8 @@ func newHandler(ctx context.Context) (func(context.Context, events.APIGatewayV2H
 	if env.EventBusName != "" {
 		opt.Publisher = eventbus.New(eventbridge.NewFromConfig(aws), env.EventBusName)
 	}
-	h, err := callback.NewHandler(opt)
+	core, err := callback.NewHandler(opt)
+	h := metrics.New(os.Stdout).CountResponses(metrics.CallbackRequests, core) // CallbackErrorsAlarm
 	return func(ctx context.Context, req events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
 		if _, err := cfg(ctx); err != nil { // a bad callback document fails the invocation, naming the field
 			return events.APIGatewayV2HTTPResponse{}, err
