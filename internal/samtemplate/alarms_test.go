@@ -2,6 +2,9 @@ package samtemplate
 
 import (
 	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"testing"
@@ -198,6 +201,69 @@ func TestRequiredAlarms(t *testing.T) {
 		}
 		if th != w.threshold {
 			t.Errorf("alarm %+v threshold %v, want %v", w.want, th, w.threshold)
+		}
+	}
+}
+
+// emitters maps each metric to the pkg/metrics identifiers that publish it.
+var emitters = map[string][]string{
+	metrics.RefreshOutcome:       {"metrics.Refresh(", "metrics.RefreshOutcome"},
+	metrics.RefreshFailures:      {"metrics.Refresh(", "metrics.RefreshFailures"},
+	metrics.TokenSecondsToExpiry: {"metrics.SecondsToExpiry(", "metrics.TokenSecondsToExpiry"},
+	metrics.WeChatCallLatency:    {"metrics.WeChatCall(", "metrics.WeChatCallLatency"},
+	metrics.ForcedRefreshes:      {"metrics.ForcedRefresh(", "metrics.ForcedRefreshes"},
+	metrics.TokenRequests:        {"metrics.TokenRequest(", "metrics.TokenRequests"},
+	metrics.CallbackRequests:     {"metrics.CallbackRequest(", "metrics.CallbackRequests"},
+	metrics.CallbackDuplicates:   {"metrics.CallbackDuplicate(", "metrics.CallbackDuplicates"},
+}
+
+// An alarm on a metric that no production code publishes would never fire:
+// some non-test Go file outside pkg/metrics must use its helper or name.
+func TestAlarmedMetricsAreEmitted(t *testing.T) {
+	root := repoRoot(t)
+	var sources []string
+	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(root, p)
+		if d.IsDir() {
+			if rel == "tools" || rel == filepath.Join("pkg", "metrics") || strings.HasPrefix(d.Name(), ".") && rel != "." {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if strings.HasSuffix(p, ".go") && !strings.HasSuffix(p, "_test.go") {
+			data, err := os.ReadFile(p)
+			if err != nil {
+				return err
+			}
+			sources = append(sources, string(data))
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	all := strings.Join(sources, "\n")
+	for _, a := range loadTemplate(t).ResourcesOfType("AWS::CloudWatch::Alarm") {
+		if a.Properties["Namespace"] != metrics.Namespace {
+			continue
+		}
+		name, _ := a.Properties["MetricName"].(string)
+		used := false
+		for _, ident := range emitters[name] {
+			if strings.Contains(all, ident) {
+				used = true
+			}
+		}
+		if !used {
+			t.Errorf("%s alarms on %s, which no production code emits (%v)", a.LogicalID, name, emitters[name])
+		}
+	}
+	for _, name := range metrics.Names {
+		if _, ok := emitters[name]; !ok {
+			t.Errorf("metric %s has no entry in emitters", name)
 		}
 	}
 }
