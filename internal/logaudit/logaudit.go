@@ -17,6 +17,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/url"
+	"regexp"
 	"sort"
 	"strings"
 	"sync"
@@ -60,6 +61,24 @@ type Scanner struct {
 	// bytes, so a scan is one map lookup per byte of text.
 	byPrefix map[string][]needle
 	kinds    map[string]int // values added per kind
+	patterns []pattern
+}
+
+type pattern struct {
+	kind string
+	re   *regexp.Regexp
+}
+
+// TokenShape matches a credential shaped like the ones WeChat (and
+// wechattest) issue: a two-digit prefix, an underscore and 134 URL-safe
+// base64 characters. It finds tokens and tickets whose values a scan
+// does not know, e.g. in the output of a whole test suite.
+var TokenShape = regexp.MustCompile(`[0-9]{2}_[A-Za-z0-9_-]{134}`)
+
+// AddPattern makes the scanner also report lines matching re, as kind.
+func (s *Scanner) AddPattern(kind string, re *regexp.Regexp) {
+	s.patterns = append(s.patterns, pattern{kind, re})
+	s.kinds[kind]++
 }
 
 type needle struct {
@@ -154,6 +173,11 @@ func (s *Scanner) Scan(source, text string) []Finding {
 	sc.Buffer(make([]byte, 64<<10), 16<<20)
 	for n := 1; sc.Scan(); n++ {
 		line := sc.Text()
+		for i, p := range s.patterns {
+			if p.re.MatchString(line) {
+				out = append(out, Finding{Source: source, Line: n, Kind: p.kind, ID: i})
+			}
+		}
 		seen := map[needle]bool{}
 		for i := 0; i+MinSecretLen <= len(line); i++ {
 			for _, nd := range s.byPrefix[line[i:i+MinSecretLen]] {
