@@ -114,6 +114,7 @@ type scratch struct {
 	body, dec, plain, seal, out []byte
 	env                         []Field
 	random                      [16]byte
+	ts                          [20]byte // reply TimeStamp digits
 }
 
 // envelope parses the outer XML of an encrypted push into s.env. The
@@ -517,8 +518,7 @@ func (h *Handler) answer(a *app, s *scratch, plain []byte, c *Cipher, nonce, nam
 	if _, err := io.ReadFull(h.opt.Random, random[:]); err != nil {
 		return reject(http.StatusServiceUnavailable, "random_failed")
 	}
-	var tsBuf [20]byte
-	ts := strconv.AppendInt(tsBuf[:0], h.opt.Clock().Unix(), 10)
+	ts := strconv.AppendInt(s.ts[:0], h.opt.Clock().Unix(), 10)
 	s.out = appendEncryptedReply(s.out[:0], &s.seal, c, a.token, unsafe.String(unsafe.SliceData(ts), len(ts)), nonce, random, plain)
 	return outcome{status: 200, name: name, body: s.out, ctype: ctypeXML}
 }

@@ -4,7 +4,19 @@ import (
 	"crypto/sha1"
 	"crypto/subtle"
 	"encoding/hex"
+	"hash"
+	"sync"
+	"unsafe"
 )
+
+// digest is a pooled SHA-1 state with room for its sum, so hashing long
+// inputs (msg_signature over Encrypt) allocates nothing.
+type digest struct {
+	h   hash.Hash
+	sum [sha1.Size]byte
+}
+
+var sha1Pool = sync.Pool{New: func() any { return &digest{h: sha1.New()} }}
 
 // Signature is WeChat's `signature` query parameter: the lowercase hex SHA-1
 // of token, timestamp and nonce sorted lexicographically and concatenated.
@@ -62,20 +74,23 @@ func sign(out *[40]byte, a, b, c, d string, n int) {
 		total += len(s)
 	}
 	var sum [sha1.Size]byte
-	if total <= 2048 {
-		// Common case: concatenate on the stack and hash once, no allocation.
-		var buf [2048]byte
+	if total <= 128 {
+		// Short inputs (the `signature` check): concatenate on the stack.
+		var buf [128]byte
 		b := buf[:0]
 		for _, s := range p {
 			b = append(b, s...)
 		}
 		sum = sha1.Sum(b)
 	} else {
-		h := sha1.New()
+		d := sha1Pool.Get().(*digest)
+		d.h.Reset()
 		for _, s := range p {
-			h.Write([]byte(s))
+			// Write only reads its argument, so a byte view of s is safe.
+			d.h.Write(unsafe.Slice(unsafe.StringData(s), len(s)))
 		}
-		h.Sum(sum[:0])
+		sum = [sha1.Size]byte(d.h.Sum(d.sum[:0]))
+		sha1Pool.Put(d)
 	}
 	hex.Encode(out[:], sum[:])
 }
