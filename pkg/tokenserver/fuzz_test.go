@@ -91,3 +91,36 @@ func FuzzServeHTTP(f *testing.F) {
 		checkAnswer(t, w.Body.Bytes())
 	})
 }
+
+// A forced refresh that outlasts the invocation ends in a 503 answer just
+// before the Lambda deadline, not in a function timeout.
+func TestHandleAnswersBeforeDeadline(t *testing.T) {
+	now := time.Unix(1_800_000_000, 0)
+	release := make(chan struct{})
+	defer close(release)
+	reader := tokenclient.ReaderFunc(func(_ context.Context, appid string, kind credential.Kind) (credential.Credential, error) {
+		return credential.Credential{AppID: appid, Kind: kind, Value: "tok", ExpiresAt: now.Add(time.Hour), Version: 1}, nil
+	})
+	slow := tokenclient.InvalidatorFunc(func(context.Context, string, credential.Kind, string) (credential.Credential, error) {
+		<-release // a refresher stuck waiting for a lease
+		return credential.Credential{}, &tokenclient.RefreshError{Code: tokenclient.CodeTokenUnavailable}
+	})
+	quiet := slog.New(slog.NewJSONHandler(io.Discard, nil))
+	srv := tokenserver.New(tokenclient.New(reader, tokenclient.WithClock(func() time.Time { return now }),
+		tokenclient.WithInvalidator(slow), tokenclient.WithLogger(quiet)), tokenserver.WithLogger(quiet),
+		tokenserver.WithClock(func() time.Time { return now }))
+
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	out, err := srv.Handle(ctx, json.RawMessage(`{"action":"invalidate","appid":"wxok","token":"tok"}`))
+	if err != nil {
+		t.Fatalf("function error %v", err)
+	}
+	if ctx.Err() != nil {
+		t.Fatal("Handle returned only after the invocation deadline")
+	}
+	m := checkAnswer(t, out.(json.RawMessage))
+	if m["error"] != "token_unavailable" {
+		t.Fatalf("answer %v, want token_unavailable", m)
+	}
+}

@@ -284,9 +284,18 @@ func (s *Server) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
 	return appendAnswer(make([]byte, 0, 256), res.body), nil
 }
 
+// deadlineReserve is kept back from the invocation deadline so that a slow
+// forced refresh ends in a 503 answer instead of a Lambda timeout.
+const deadlineReserve = 500 * time.Millisecond
+
 // Handle is the Lambda entry point: a Function URL event (payload 2.0) goes
 // through ServeHTTP, anything else is a direct invoke.
 func (s *Server) Handle(ctx context.Context, raw json.RawMessage) (any, error) {
+	if d, ok := ctx.Deadline(); ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadline(ctx, d.Add(-deadlineReserve))
+		defer cancel()
+	}
 	if lambdahttp.IsHTTPEvent(raw) {
 		var ev events.APIGatewayV2HTTPRequest
 		if err := json.Unmarshal(raw, &ev); err != nil {
