@@ -491,8 +491,8 @@ func (h *Handler) route(ctx context.Context, a *app, msg *Message) (Reply, error
 		j.ctx, j.handler, j.msg = nil, nil, nil
 		jobPool.Put(j) // the goroutine is done with j once it has sent
 		hctx.cancel(context.Canceled)
-		if res.err != nil && hctx.deadlinePassed() && ctx.Err() == nil {
-			return nil, nil, true // the handler gave up at its deadline
+		if hctx.deadlinePassed() && ctx.Err() == nil {
+			return nil, nil, true // too late: a reply or error past the deadline is dropped
 		}
 		return res.reply, res.err, false
 	case <-timer.C:
