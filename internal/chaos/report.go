@@ -1,6 +1,7 @@
 package chaos
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"maps"
@@ -52,6 +53,7 @@ type Report struct {
 	SweepOutcomes        map[refresh.Outcome]int
 	SweepErrors          map[string]int
 	StoreRefused         int64
+	LeasesLeft           []string // credential items still holding a lease once all work is done
 
 	Messages       int
 	Deliveries     map[int]int // status → count
@@ -99,6 +101,20 @@ func (w *world) report(wall time.Duration) *Report {
 			}
 		}
 		r.Apps = append(r.Apps, ac)
+	}
+
+	// Every step's work has finished: no lease may be left on any item.
+	for _, a := range w.apps {
+		for _, k := range a.Kinds {
+			rec, err := w.creds.Get(context.Background(), a.ID, k, true)
+			switch {
+			case err != nil:
+				r.Violations = append(r.Violations, fmt.Sprintf("%s/%s: final read failed: %v", a.ID, k, err))
+			case rec.LeaseOwner != "":
+				r.LeasesLeft = append(r.LeasesLeft, a.ID+"/"+string(k))
+				r.Violations = append(r.Violations, fmt.Sprintf("%s/%s: a lease was left behind", a.ID, k))
+			}
+		}
 	}
 
 	ac := &w.acct
@@ -255,7 +271,7 @@ func (r *Report) Write(out io.Writer) {
 			a.AppID, a.TokenAnswered, a.TokenFailed, a.CallsOutside, a.AnsweredOutside, a.Limit, pass(a.AnsweredOutside <= a.Limit))
 	}
 	p("force_refresh calls made by wxcentral: %d (external rotations are absorbed by the normal-mode probe)", force)
-	p("sweep outcomes: %s", formatCounts(r.SweepOutcomes))
+	p("sweep outcomes: %s; leases left behind at the end: %d %s", formatCounts(r.SweepOutcomes), len(r.LeasesLeft), pass(len(r.LeasesLeft) == 0))
 	if len(r.SweepErrors) > 0 {
 		p("sweep failures by error: %s", formatCounts(r.SweepErrors))
 	}
