@@ -153,5 +153,3 @@ func (j *job) run() {
 	reply, err := j.handler.ServeMessage(j.ctx, j.msg)
 	j.ch <- routeResult{reply, err}
 }
-
-func (c *handlerCtx) deadlinePassed() bool { return !time.Now().Before(c.deadline) }

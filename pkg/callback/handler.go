@@ -480,19 +480,26 @@ func (h *Handler) route(ctx context.Context, a *app, msg *Message) (Reply, error
 	if handler == nil {
 		return nil, nil, false
 	}
+	// The timer starts before the handler's deadline is computed, so it
+	// expires no later than the deadline the handler sees: a result sent
+	// after the handler saw its deadline always finds the timer expired.
+	timer := getTimer(h.opt.HandlerTimeout)
+	defer putTimer(timer)
 	j := jobPool.Get().(*job)
 	j.ctx, j.handler, j.msg = newHandlerCtx(ctx, h.opt.HandlerTimeout), handler, msg
 	hctx := j.ctx
-	timer := getTimer(h.opt.HandlerTimeout)
-	defer putTimer(timer)
 	handlerWorkers.submit(j)
 	select {
 	case res := <-j.ch:
 		j.ctx, j.handler, j.msg = nil, nil, nil
 		jobPool.Put(j) // the goroutine is done with j once it has sent
 		hctx.cancel(context.Canceled)
-		if hctx.deadlinePassed() && ctx.Err() == nil {
-			return nil, nil, true // too late: a reply or error past the deadline is dropped
+		select {
+		case <-timer.C: // the deadline passed while the result was on its way
+			if ctx.Err() == nil {
+				return nil, nil, true // too late: a reply or error past the deadline is dropped
+			}
+		default:
 		}
 		return res.reply, res.err, false
 	case <-timer.C:
@@ -525,8 +532,8 @@ func (h *Handler) answer(a *app, s *scratch, plain []byte, c *Cipher, nonce, nam
 
 // fresh reports whether timestamp is within the replay window.
 func (h *Handler) fresh(timestamp string) bool {
-	ts, err := strconv.ParseInt(timestamp, 10, 64)
-	if err != nil {
+	ts, ok := parseUnix(timestamp)
+	if !ok {
 		return false
 	}
 	if h.opt.MaxSkew < 0 {
@@ -537,6 +544,22 @@ func (h *Handler) fresh(timestamp string) bool {
 		d = -d
 	}
 	return d <= int64(h.opt.MaxSkew/time.Second)
+}
+
+// parseUnix parses a decimal unix time of 1 to 18 digits (no sign).
+func parseUnix(s string) (int64, bool) {
+	if len(s) == 0 || len(s) > 18 {
+		return 0, false
+	}
+	var n int64
+	for i := 0; i < len(s); i++ {
+		c := s[i] - '0'
+		if c > 9 {
+			return 0, false
+		}
+		n = n*10 + int64(c)
+	}
+	return n, true
 }
 
 var errTooLarge = errors.New("body too large")
@@ -604,11 +627,12 @@ type params struct {
 func parseParams(raw string) params {
 	var p params
 	var seen [6]bool
+	anyEscaped := escaped(raw) // usually false: WeChat's values are plain
 	for raw != "" {
 		var kv string
 		kv, raw, _ = strings.Cut(raw, "&")
 		k, v, _ := strings.Cut(kv, "=")
-		if escaped(k) {
+		if anyEscaped && escaped(k) {
 			uk, err := url.QueryUnescape(k)
 			if err != nil {
 				continue
@@ -637,7 +661,7 @@ func parseParams(raw string) params {
 			continue
 		}
 		seen[i] = true
-		if escaped(v) {
+		if anyEscaped && escaped(v) {
 			uv, err := url.QueryUnescape(v)
 			if err != nil {
 				continue
