@@ -239,7 +239,8 @@ func TestHandshake(t *testing.T) {
 	for _, appid := range []string{appSafe, appCompat, appPlain} {
 		w := httptest.NewRecorder()
 		h.ServeHTTP(w, sender(appid, "").Handshake("echo-1234 5678"))
-		if w.Code != 200 || w.Body.String() != "echo-1234 5678" || !strings.HasPrefix(w.Header().Get("Content-Type"), "text/plain") {
+		if w.Code != 200 || w.Body.String() != "echo-1234 5678" || !strings.HasPrefix(w.Header().Get("Content-Type"), "text/plain") ||
+			w.Header().Get("X-Content-Type-Options") != "nosniff" {
 			t.Fatalf("%s: %d %q %q", appid, w.Code, w.Body.String(), w.Header().Get("Content-Type"))
 		}
 	}
