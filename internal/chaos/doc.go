@@ -19,4 +19,28 @@
 // caller is checked against the simulator's oracle at that instant; every
 // callback delivery, publish and handler run is accounted for; every log
 // line goes to one writer for the log audit.
+//
+// # Bounds (Report.Violations)
+//
+//   - no token served that WeChat's oracle rejected at that instant, except
+//     inside an external rotation window (from the rotation until the old
+//     token is dead plus three minutes, the longest a reader may still
+//     cache it);
+//   - at most one rejected call per consumer or caller per external
+//     rotation, none outside them;
+//   - stable_token calls answered with a token, outside the injected
+//     incidents and 15 minutes of recovery after each: at most
+//     ceil(run / 6910 s) + 2 per app (15 for a day). Calls that met an
+//     injected -1 or timeout are reported beside them, not bounded: each
+//     is a retry the fault forced;
+//   - every push acknowledged with 200 ran its handler to completion
+//     exactly once (pushes whose three deliveries were all refused, as
+//     during the DynamoDB outage, were never acknowledged and are counted
+//     apart) and was on the bus before the answer;
+//   - no 5xx and no acceptance for bad input; no invalid token during the
+//     DynamoDB outage; no lease left behind; every reply opens.
+//
+// Faults are drawn from seeded random sources, but concurrent calls take
+// them in scheduling order, so two runs with one seed inject the same
+// rates and incidents, not the same individual faults.
 package chaos
