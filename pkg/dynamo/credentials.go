@@ -19,9 +19,14 @@ import (
 // Credential item attributes (DESIGN.md §4). Every *_at is unix seconds;
 // lease_until is unix milliseconds.
 const (
-	AttrValue         = "value"
-	AttrExpiresAt     = "expires_at"
-	AttrRefreshedAt   = "refreshed_at"
+	AttrValue       = "value"
+	AttrExpiresAt   = "expires_at"
+	AttrRefreshedAt = "refreshed_at"
+	// AttrRefreshedAtMs repeats refreshed_at in unix milliseconds. It is not
+	// part of the public contract (readers use refreshed_at); the forced
+	// refresh needs sub-second order to tell whether WeChat was asked
+	// before or after a report arrived in the same second.
+	AttrRefreshedAtMs = "refreshed_at_ms"
 	AttrVersion       = "version"
 	AttrLeaseOwner    = "lease_owner"
 	AttrLeaseUntil    = "lease_until"
@@ -125,6 +130,9 @@ func DecodeCredential(item map[string]types.AttributeValue) (credential.Record, 
 	r.Value = d.s(AttrValue)
 	r.ExpiresAt = d.unixSec(AttrExpiresAt)
 	r.RefreshedAt = d.unixSec(AttrRefreshedAt)
+	if _, ok := item[AttrRefreshedAtMs]; ok {
+		r.RefreshedAt = d.unixMilli(AttrRefreshedAtMs)
+	}
 	r.Version = d.n(AttrVersion)
 	r.LeaseOwner = d.s(AttrLeaseOwner)
 	r.LeaseUntil = d.unixMilli(AttrLeaseUntil)
@@ -240,6 +248,7 @@ func EncodeCredential(r credential.Record) map[string]types.AttributeValue {
 	putS(AttrValue, r.Value)
 	putN(AttrExpiresAt, r.ExpiresAt.Unix(), !r.ExpiresAt.IsZero())
 	putN(AttrRefreshedAt, r.RefreshedAt.Unix(), !r.RefreshedAt.IsZero())
+	putN(AttrRefreshedAtMs, r.RefreshedAt.UnixMilli(), !r.RefreshedAt.IsZero())
 	putN(AttrVersion, r.Version, r.Version != 0)
 	putS(AttrLeaseOwner, r.LeaseOwner)
 	putN(AttrLeaseUntil, r.LeaseUntil.UnixMilli(), r.LeaseOwner != "")
@@ -331,15 +340,16 @@ func (s *CredentialStore) Commit(ctx context.Context, appid string, kind credent
 	}
 	names := map[string]string{
 		"#lo": AttrLeaseOwner, "#lu": AttrLeaseUntil, "#v": AttrValue, "#exp": AttrExpiresAt,
-		"#ref": AttrRefreshedAt, "#lec": AttrLastErrorCode, "#le": AttrLastError, "#lea": AttrLastErrorAt,
+		"#ref": AttrRefreshedAt, "#refms": AttrRefreshedAtMs, "#lec": AttrLastErrorCode, "#le": AttrLastError, "#lea": AttrLastErrorAt,
 	}
 	values := map[string]types.AttributeValue{
-		":me":  &types.AttributeValueMemberS{Value: c.Owner},
-		":val": &types.AttributeValueMemberS{Value: c.Value},
-		":exp": num(c.ExpiresAt.Unix()),
-		":ref": num(c.RefreshedAt.Unix()),
+		":me":    &types.AttributeValueMemberS{Value: c.Owner},
+		":val":   &types.AttributeValueMemberS{Value: c.Value},
+		":exp":   num(c.ExpiresAt.Unix()),
+		":ref":   num(c.RefreshedAt.Unix()),
+		":refms": num(c.RefreshedAt.UnixMilli()),
 	}
-	expr := "SET #v = :val, #exp = :exp, #ref = :ref"
+	expr := "SET #v = :val, #exp = :exp, #ref = :ref, #refms = :refms"
 	if c.Value != c.PrevValue {
 		names["#ver"] = AttrVersion
 		values[":one"] = num(1)

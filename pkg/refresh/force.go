@@ -175,7 +175,7 @@ func (r *Refresher) force(ctx context.Context, app App, kind credential.Kind, st
 			r.release(ctx, app.AppID, kind, owner)
 			return held, ferr
 		}
-		probed := held.Value == stale && reachedSince(held.RefreshedAt, start)
+		probed := held.Value == stale && askedSince(held, start)
 		if kind.IsTicket() {
 			return r.refetchTicket(ctx, app, kind, owner, held, probed)
 		}
@@ -184,8 +184,18 @@ func (r *Refresher) force(ctx context.Context, app App, kind credential.Kind, st
 }
 
 // reachedSince reports whether t (unix seconds in the store) is at or
-// after the report arrived at start.
+// after the report arrived at start, to the second.
 func reachedSince(t, start time.Time) bool { return !t.IsZero() && t.Unix() >= start.Unix() }
+
+// askedSince reports whether WeChat's answer held in rec was obtained at or
+// after the report arrived at start, to the millisecond. An answer from
+// earlier in the same second predates the rejection the caller saw, so it
+// cannot stand in for a normal-mode probe: trusting it would spend a force
+// call (and revoke a token another environment just rotated) where one
+// normal-mode call finds the new token.
+func askedSince(rec credential.Record, start time.Time) bool {
+	return !rec.RefreshedAt.IsZero() && rec.RefreshedAt.UnixMilli() >= start.UnixMilli()
+}
 
 // settled answers a report from what the item already shows, without
 // calling WeChat: a refresh that failed since the report arrived, or, when
@@ -197,7 +207,7 @@ func (r *Refresher) settled(rec credential.Record, kind credential.Kind, stale s
 		return errAnswer(ErrCodeTokenUnavailable,
 			fmt.Sprintf("a concurrent refresh failed (last_error_code %d); retry later", rec.LastErrorCode))
 	}
-	if kind.IsTicket() || rec.Value != stale || !reachedSince(rec.RefreshedAt, start) {
+	if kind.IsTicket() || rec.Value != stale || !askedSince(rec, start) {
 		return nil
 	}
 	if rec.ForceUsed(now) >= r.o.ForceDailyLimit {

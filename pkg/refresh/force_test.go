@@ -243,3 +243,31 @@ func TestForceCallFailure(t *testing.T) {
 		t.Fatalf("item %+v", rec)
 	}
 }
+
+// A token rotated on WeChat's side within the same second as the sweep
+// that stored the old one: the sweep's answer predates the report, so the
+// report still makes its normal-mode probe, finds the new token and spends
+// no force budget (a force call would revoke the other side's new token).
+func TestForceSameSecondAsSweepStillProbes(t *testing.T) {
+	e := newEnv(t, nil, appWith(appA, secretA)).register()
+	e.sweep(e.refresher())
+	stale := e.get(appA, credential.AccessToken).Value
+	e.clock.Advance(400 * time.Millisecond) // same unix second as the sweep
+	rotated, err := e.sim.ForceRotate(appA, wechattest.RevokeNow())
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.sim.ResetCounters()
+
+	answer := e.refresher().Force(context.Background(), forceReq(stale))
+	c := e.sim.Counters(appA)
+	if answer.Error != "" || answer.Token != rotated || answer.Version != 2 {
+		t.Fatalf("answer %+v, want the rotated token at version 2", answer)
+	}
+	if c.StableTokenNormal != 1 || c.StableTokenForce != 0 {
+		t.Fatalf("WeChat calls %+v, want one normal-mode probe and no force call", c)
+	}
+	if rec := e.get(appA, credential.AccessToken); rec.ForceUsed(e.clock.Now()) != 0 {
+		t.Fatalf("force budget spent: %d", rec.ForceUsed(e.clock.Now()))
+	}
+}
