@@ -17,6 +17,7 @@ import (
 	awslambda "github.com/aws/aws-sdk-go-v2/service/lambda"
 
 	"github.com/wxcentral/wxcentral/pkg/dynamo"
+	"github.com/wxcentral/wxcentral/pkg/metrics"
 	"github.com/wxcentral/wxcentral/pkg/tokenclient"
 	"github.com/wxcentral/wxcentral/pkg/tokenclient/lambdainvoke"
 	"github.com/wxcentral/wxcentral/pkg/tokenserver"
@@ -54,5 +55,5 @@ func newHandler(ctx context.Context) (func(context.Context, json.RawMessage) (an
 	store := dynamo.NewCredentialStore(dynamodb.NewFromConfig(cfg), table)
 	tc := tokenclient.New(tokenclient.NewStoreReader(store), tokenclient.WithLogger(log),
 		tokenclient.WithInvalidator(lambdainvoke.New(awslambda.NewFromConfig(cfg), refreshFn)))
-	return tokenserver.New(tc, tokenserver.WithLogger(log)).Handle, nil
+	return tokenserver.New(tc, tokenserver.WithLogger(log), tokenserver.WithMetrics(metrics.New(os.Stdout))).Handle, nil
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/wxcentral/wxcentral/pkg/credential"
 	"github.com/wxcentral/wxcentral/pkg/lambdahttp"
+	"github.com/wxcentral/wxcentral/pkg/metrics"
 	"github.com/wxcentral/wxcentral/pkg/tokenclient"
 )
 
@@ -41,9 +42,10 @@ type Credentials interface {
 
 // Server answers token requests. Build it with New.
 type Server struct {
-	creds Credentials
-	now   func() time.Time
-	log   *slog.Logger
+	creds   Credentials
+	now     func() time.Time
+	log     *slog.Logger
+	metrics *metrics.Emitter
 }
 
 // Option configures a Server.
@@ -66,6 +68,12 @@ func WithLogger(l *slog.Logger) Option {
 			s.log = l
 		}
 	}
+}
+
+// WithMetrics counts every answer, HTTP or direct invoke, as the EMF
+// metric TokenRequests by status class (default: not counted).
+func WithMetrics(m *metrics.Emitter) Option {
+	return func(s *Server) { s.metrics = m }
 }
 
 // New returns a Server reading and invalidating through creds (normally a
@@ -218,6 +226,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		res = failure(http.StatusNotFound, CodeNotFound, "no route for path %q; use GET %s or POST %s", r.URL.Path, PathToken, PathInvalidate)
 	}
 	writeJSON(w, res)
+	_ = s.metrics.Emit(metrics.TokenRequest(res.status))
 }
 
 func decodeBody(w http.ResponseWriter, r *http.Request, into *Request) (result, bool) {
@@ -281,6 +290,7 @@ func (s *Server) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
 			res = badRequest("action: must be absent (read) or \"invalidate\"")
 		}
 	}
+	_ = s.metrics.Emit(metrics.TokenRequest(res.status))
 	return appendAnswer(make([]byte, 0, 256), res.body), nil
 }
 

@@ -21,6 +21,7 @@ import (
 	"github.com/wxcentral/wxcentral/internal/fakeaws"
 	"github.com/wxcentral/wxcentral/pkg/credential"
 	"github.com/wxcentral/wxcentral/pkg/dynamo"
+	"github.com/wxcentral/wxcentral/pkg/metrics"
 	"github.com/wxcentral/wxcentral/pkg/tokenclient"
 	"github.com/wxcentral/wxcentral/pkg/tokenclient/lambdainvoke"
 	"github.com/wxcentral/wxcentral/pkg/tokenserver"
@@ -440,3 +441,35 @@ func benchServer(b *testing.B) *tokenserver.Server {
 }
 
 var _ http.Handler = (*tokenserver.Server)(nil)
+
+// Every answer, HTTP or direct invoke, is counted as TokenRequests by its
+// status class; the metric lines never carry the token.
+func TestTokenRequestsMetric(t *testing.T) {
+	f := newFixture(t)
+	var out bytes.Buffer
+	tc := tokenclient.New(tokenclient.NewStoreReader(f.store), tokenclient.WithClock(f.clk.Now))
+	srv := tokenserver.New(tc, tokenserver.WithClock(f.clk.Now), tokenserver.WithMetrics(metrics.New(&out)))
+	for _, target := range []string{"/token?appid=wxok", "/token?appid=wxnone", "/token?kind=bad"} {
+		srv.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", target, nil))
+	}
+	if _, err := srv.Invoke(context.Background(), []byte(`{"appid":"wxexpired"}`)); err != nil {
+		t.Fatal(err)
+	}
+	var classes []string
+	for _, line := range strings.Split(strings.TrimSpace(out.String()), "\n") {
+		var m struct {
+			Outcome       string
+			TokenRequests float64
+		}
+		if err := json.Unmarshal([]byte(line), &m); err != nil || m.TokenRequests != 1 {
+			t.Fatalf("metric line %q: %v", line, err)
+		}
+		classes = append(classes, m.Outcome)
+	}
+	if got, want := strings.Join(classes, ","), "2xx,4xx,4xx,5xx"; got != want {
+		t.Fatalf("outcomes %s, want %s", got, want)
+	}
+	if strings.Contains(out.String(), "tok-ok") {
+		t.Fatal("metric lines contain the token")
+	}
+}
