@@ -109,10 +109,7 @@ func TestBootstrapLogs(t *testing.T) {
 	}
 	// A leaked token is revoked elsewhere: the invalidation goes through
 	// the token function to the refresh function, whose normal-mode probe
-	// finds the new token. (The refresher tells "WeChat was asked since the
-	// report arrived" from refreshed_at, in whole seconds, so reports here
-	// wait for the next second after the value they report was stored.)
-	nextSecond()
+	// finds the new token.
 	if _, err := sim.ForceRotate(appid, wechattest.RevokeNow()); err != nil {
 		t.Fatal(err)
 	}
@@ -135,13 +132,14 @@ func TestBootstrapLogs(t *testing.T) {
 		t.Fatal(err)
 	}
 	sim.InjectFaults(wechattest.EndpointStableToken, wechattest.ErrcodeFault(-1), wechattest.DropFault(), wechattest.HTTPFault(502))
-	nextSecond()
 	want("probe failing", force(t3), "error", "token_unavailable")
 	if n := sim.PendingFaults(wechattest.EndpointStableToken); n != 0 {
 		t.Fatalf("%d scripted faults left: the probe was not retried", n)
 	}
 	// The AppSecret was reset on WeChat's side: 40125, a configuration alarm.
 	sim.AddApp(appid, newSecret)
+	// last_error_at has whole seconds: a report in the same second as the
+	// failure above would be answered from it without calling WeChat.
 	nextSecond()
 	want("wrong secret", force(t3), "error", "token_unavailable")
 	// Token function bad input.
