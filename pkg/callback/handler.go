@@ -461,8 +461,8 @@ type routeResult struct {
 	err   error
 }
 
-// route runs the application routes, then the built-ins, with the handler
-// deadline; past it the answer is no reply.
+// route runs the application routes on a worker with the handler deadline
+// (past it the answer is no reply), or else the built-ins inline.
 func (h *Handler) route(ctx context.Context, a *app, msg *Message) (Reply, error, bool) {
 	var handler MessageHandler
 	if h.opt.Routes != nil {
@@ -475,9 +475,12 @@ func (h *Handler) route(ctx context.Context, a *app, msg *Message) (Reply, error
 		}
 	}
 	if handler == nil {
-		handler = a.builtin.Lookup(msg)
-	}
-	if handler == nil {
+		// Built-ins (welcome, auto_replies) answer a constant text and cannot
+		// block, so they run inline: no worker, no deadline machinery.
+		if b := a.builtin.Lookup(msg); b != nil {
+			reply, err := b.ServeMessage(ctx, msg)
+			return reply, err, false
+		}
 		return nil, nil, false
 	}
 	// The timer starts before the handler's deadline is computed, so it
