@@ -51,10 +51,12 @@ build-CallbackFunction:
 # --- test ------------------------------------------------------------------
 
 # Tests that run the real bootstrap binaries build them for this machine.
+# Every line any test writes (passed or failed) goes through the log audit,
+# which fails the run on anything shaped like a token or a sample secret.
 test: tools
 	$(MAKE) build ARCH=$$($(GO) env GOARCH)
 	$(GO) vet ./...
-	$(GO) test -count=1 -timeout 15m ./...
+	set -o pipefail; $(GO) test -count=1 -timeout 15m -json ./... | $(GO) run ./internal/logaudit/cmd/testlogaudit
 
 test-short: tools
 	$(GO) test -short -count=1 ./...
@@ -73,6 +75,18 @@ bench: tools
 # The reliability proof (issue 6): 24 simulated hours of WeChat, DynamoDB,
 # EventBridge and caller faults on loopback; prints the report and fails
 # when a bound fails. `make test` runs a 4-hour version of the same test.
+# Every fuzz target, one at a time, FUZZTIME each (seed corpora live in
+# each package's testdata/fuzz and also run in make test).
+FUZZTIME ?= 60s
+FUZZ_TARGETS := pkg/callback:FuzzDecrypt pkg/callback:FuzzParseMessage pkg/callback:FuzzXMLDifferential \
+        pkg/callback:FuzzHandler pkg/config:FuzzParseApps pkg/config:FuzzParseCallbackConfig \
+        pkg/tokenserver:FuzzInvoke pkg/tokenserver:FuzzServeHTTP pkg/wechat/wechattest:FuzzHandler
+fuzz:
+	@set -e; for t in $(FUZZ_TARGETS); do \
+	  echo "== $${t%%:*} $${t##*:} ($(FUZZTIME))"; \
+	  $(GO) test -run '^$$' -fuzz "^$${t##*:}$$" -fuzztime $(FUZZTIME) ./$${t%%:*}; \
+	done
+
 chaos: tools
 	$(GO) test -count=1 -run '^TestChaos$$' -v -timeout 15m ./internal/chaos -args -chaos.hours=24
 
