@@ -331,7 +331,7 @@ func TestCountResponses(t *testing.T) {
 		handler http.HandlerFunc
 		want    string
 	}{
-		{"explicit 503", func(w http.ResponseWriter, r *http.Request) { http.Error(w, "busy", 503) }, "5xx"},
+		{"explicit 503", func(w http.ResponseWriter, r *http.Request) { http.Error(w, "busy", http.StatusServiceUnavailable) }, "5xx"},
 		{"implicit 200 by writing", func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write([]byte("ok")) }, "2xx"},
 		{"nothing written", func(w http.ResponseWriter, r *http.Request) {}, "2xx"},
 		{"403 then a second WriteHeader", func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(403); w.WriteHeader(500) }, "4xx"},
