@@ -168,7 +168,7 @@ func TestDedupeThreeInstances(t *testing.T) {
 	}
 	for _, concurrent := range []bool{true, false} {
 		t.Run(fmt.Sprintf("concurrent=%v", concurrent), func(t *testing.T) {
-			cl := newCluster(t, slowEcho, 3*time.Second)
+			cl := newCluster(t, slowEcho, 10*time.Second) // generous: a slow machine must not turn a wait into `success`
 			messages := []string{
 				cl.sender.Text("oUser", 1714112445, 1001, "one"),
 				cl.sender.Text("oUser", 1714112445, 1002, "two"),
@@ -277,7 +277,7 @@ func TestDedupeWaiterTakesOverFailedClaim(t *testing.T) {
 			return nil, errors.New("first attempt fails")
 		}
 		return callback.TextReply{Content: "second attempt"}, nil
-	}, 3*time.Second)
+	}, 10*time.Second)
 	msg := cl.sender.Text("oUser", 1714112445, 4001, "x")
 	first := make(chan delivery)
 	go func() { first <- cl.deliver(t, 0, msg) }()
