@@ -35,6 +35,11 @@ func main() {
 	if err := run(append(micro, microPackages()...), results, sink); err != nil {
 		runErr = err
 	}
+	// The callback function runs with GOMAXPROCS=1 (functions/callback), so
+	// its pipeline and the reference are measured on one P, in one run.
+	if err := run(append(append(micro, "-cpu", "1"), callbackPackage), results, sink); err != nil {
+		runErr = err
+	}
 	// The Lambda benchmarks do fixed work (cold starts, 10,000 warm
 	// requests) per run, so they run once.
 	lambda := []string{"test", "-run", "^$", "-bench", ".", "-benchtime", "1x", "-count", "1", "-timeout", "10m", lambdaPackage}

@@ -16,6 +16,8 @@ import (
 	"sync/atomic"
 	"time"
 	"unsafe"
+
+	"github.com/wxcentral/wxcentral/pkg/metrics"
 )
 
 // MaxBodyBytes is the largest accepted push body (64 KiB).
@@ -52,6 +54,9 @@ type Options struct {
 	PollInterval   time.Duration // dedupe polling while in progress; zero: 100 ms
 	Random         io.Reader     // nonce source for reply encryption; nil: crypto/rand
 	Logger         *slog.Logger  // nil: slog.Default()
+	// Metrics counts WeChat's repeated deliveries (CallbackDuplicates by
+	// AppId, answered from the stored reply or while in progress); nil: none.
+	Metrics *metrics.Emitter
 }
 
 // Handler is the http.Handler for `GET|POST /wechat/{appid}`: it applies
@@ -211,6 +216,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(o.status)
 	w.Write(o.body)
 	h.pool.Put(s)
+	if o.name == "duplicate" || o.name == "in_progress" {
+		_ = h.opt.Metrics.Emit(metrics.CallbackDuplicate(appid))
+	}
 	attrs := [5]slog.Attr{slog.String("appid", appid), slog.String("outcome", o.name), slog.Int("status", o.status)}
 	n := 3
 	if msg != nil {

@@ -19,6 +19,7 @@ import (
 
 	"github.com/wxcentral/wxcentral/pkg/callback"
 	"github.com/wxcentral/wxcentral/pkg/callback/callbacktest"
+	"github.com/wxcentral/wxcentral/pkg/metrics"
 )
 
 const (
@@ -550,5 +551,41 @@ func TestStaleClaimIsTakenOver(t *testing.T) {
 	plain, err := s.OpenReply(w.Body.Bytes(), nonce)
 	if err != nil || !strings.Contains(plain, "once") || rec.handled.Load() != 1 {
 		t.Fatalf("after the lease: %q %v, handled %d", plain, err, rec.handled.Load())
+	}
+}
+
+// A push WeChat delivers again is answered from the stored reply and
+// counted once as CallbackDuplicates for its app; the first delivery is not.
+func TestDuplicateDeliveriesCounted(t *testing.T) {
+	var out bytes.Buffer
+	h, rec := newHandler(t, nil, func(o *callback.Options) { o.Metrics = metrics.New(&out) })
+	s := sender(appSafe, callback.ModeSafe)
+	msg := s.Text("oUser", now.Unix(), 4242, "echo once")
+	var replies []string
+	for range 3 {
+		req, nonce := s.Push(msg)
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, req)
+		plain, err := s.OpenReply(w.Body.Bytes(), nonce)
+		if w.Code != 200 || err != nil {
+			t.Fatalf("%d %v", w.Code, err)
+		}
+		replies = append(replies, plain)
+	}
+	if rec.handled.Load() != 1 || replies[1] != replies[0] || replies[2] != replies[0] {
+		t.Fatalf("handler runs %d, replies %q", rec.handled.Load(), replies)
+	}
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	if len(lines) != 2 {
+		t.Fatalf("metric lines %q, want 2", lines)
+	}
+	for _, l := range lines {
+		var m struct {
+			AppId              string
+			CallbackDuplicates float64
+		}
+		if err := json.Unmarshal([]byte(l), &m); err != nil || m.AppId != appSafe || m.CallbackDuplicates != 1 {
+			t.Fatalf("metric line %q: %v", l, err)
+		}
 	}
 }
