@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 )
 
@@ -36,8 +37,10 @@ func main() {
 		runErr = err
 	}
 	// The callback function runs with GOMAXPROCS=1 (functions/callback), so
-	// its pipeline and the reference are measured on one P, in one run.
-	if err := run(append(append(micro, "-cpu", "1"), callbackPackage), results, sink); err != nil {
+	// its pipeline and the reference are measured on one P. Each of the
+	// count runs measures both, back to back, so a ratio pairs figures taken
+	// seconds apart (this machine's speed drifts over minutes).
+	if err := runInterleaved(callbackPackage, *count, *benchtime, results, sink); err != nil {
 		runErr = err
 	}
 	// The Lambda benchmarks do fixed work (cold starts, 10,000 warm
@@ -61,8 +64,15 @@ func main() {
 // run executes one go test command, echoing benchmark lines to stderr and
 // collecting them.
 func run(args []string, results *results, sink io.Writer) error {
-	fmt.Fprintf(os.Stderr, "benchreport: go %s\n", strings.Join(args, " "))
-	cmd := exec.Command("go", args...)
+	return runIn("", "go", args, results, sink)
+}
+
+// runIn executes name with args in dir, echoing benchmark lines to stderr
+// and collecting them.
+func runIn(dir, name string, args []string, results *results, sink io.Writer) error {
+	fmt.Fprintf(os.Stderr, "benchreport: %s %s\n", name, strings.Join(args, " "))
+	cmd := exec.Command(name, args...)
+	cmd.Dir = dir
 	cmd.Stderr = os.Stderr
 	out, err := cmd.StdoutPipe()
 	if err != nil {
@@ -84,6 +94,30 @@ func run(args []string, results *results, sink io.Writer) error {
 		}
 	}
 	return cmd.Wait()
+}
+
+// runInterleaved builds pkg's test binary once and runs its benchmarks
+// count times, one count each, on one P.
+func runInterleaved(pkg string, count int, benchtime string, results *results, sink io.Writer) error {
+	dir, err := os.MkdirTemp("", "benchreport")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	bin := filepath.Join(dir, "pkg.test")
+	build := exec.Command("go", "test", "-c", "-o", bin, pkg)
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		return fmt.Errorf("build %s: %w", pkg, err)
+	}
+	for i := 0; i < count; i++ {
+		args := []string{"-test.run", "^$", "-test.bench", ".", "-test.benchmem", "-test.count", "1",
+			"-test.cpu", "1", "-test.benchtime", benchtime}
+		if err := runIn(pkg, bin, args, results, sink); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func fatal(err error) {

@@ -56,3 +56,24 @@ func (r *results) median(bench, unit string) (float64, bool) {
 	}
 	return (s[n/2-1] + s[n/2]) / 2, true
 }
+
+// ratio returns the median over runs of num/den for unit, pairing the i-th
+// sample of each benchmark (taken in the same run), and the pair count.
+func (r *results) ratio(num, den, unit string) (float64, int) {
+	a, b := r.samples[num][unit], r.samples[den][unit]
+	n := min(len(a), len(b))
+	var rs []float64
+	for i := 0; i < n; i++ {
+		if b[i] > 0 {
+			rs = append(rs, a[i]/b[i])
+		}
+	}
+	if len(rs) == 0 {
+		return 0, 0
+	}
+	sort.Float64s(rs)
+	if len(rs)%2 == 1 {
+		return rs[len(rs)/2], len(rs)
+	}
+	return (rs[len(rs)/2-1] + rs[len(rs)/2]) / 2, len(rs)
+}
