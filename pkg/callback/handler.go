@@ -288,13 +288,8 @@ func (h *Handler) serve(r *http.Request, s *scratch) (string, outcome, *Message)
 		}
 		encrypted = true
 	case a.mode == ModeCompat:
-		switch et {
-		case "aes":
-			encrypted = true
-		case "", "raw":
-		default:
-			return appid, reject(http.StatusBadRequest, "bad_encrypt_type"), nil
-		}
+		// Encrypted when encrypt_type=aes, plaintext otherwise (DESIGN §7).
+		encrypted = et == "aes"
 	}
 	var cipher *Cipher
 	if encrypted {

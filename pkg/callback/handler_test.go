@@ -589,3 +589,25 @@ func TestDuplicateDeliveriesCounted(t *testing.T) {
 		}
 	}
 }
+
+// DESIGN §7: compat mode is "encrypted when encrypt_type=aes, plaintext
+// otherwise": any other encrypt_type value is a plaintext push.
+func TestCompatModePlaintextUnlessAES(t *testing.T) {
+	s := sender(appCompat, callback.ModePlain)
+	for i, et := range []string{"", "raw", "AES", "none"} {
+		h, rec := newHandler(t, nil, nil)
+		q, body, _ := s.PushParts(s.Text("oUser", now.Unix(), int64(100+i), "echo compat"))
+		v, _ := url.ParseQuery(q)
+		if et != "" {
+			v.Set("encrypt_type", et)
+		}
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, post(appCompat, v, body))
+		if w.Code != 200 || !strings.Contains(w.Body.String(), "<Content><![CDATA[compat]]></Content>") || strings.Contains(w.Body.String(), "<Encrypt>") {
+			t.Fatalf("encrypt_type=%q: %d %q", et, w.Code, w.Body.String())
+		}
+		if rec.handled.Load() != 1 || len(rec.published) != 1 {
+			t.Fatalf("encrypt_type=%q: handled %d, published %d", et, rec.handled.Load(), len(rec.published))
+		}
+	}
+}
