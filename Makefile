@@ -92,7 +92,8 @@ chaos: tools
 
 # The local stack. bin/wxcentral is also the operator CLI (status, token,
 # refresh, send); exec makes Ctrl-C reach it directly.
-run: tools bin/wxcentral
+run:
+	@$(MAKE) --no-print-directory -j2 tools bin/wxcentral
 	exec bin/wxcentral dev
 
 bin/wxcentral: FORCE
