@@ -116,7 +116,11 @@ func (r *Refresher) forceRequest(ctx context.Context, req ForceRequest) ForceRes
 	}
 	apps, err := r.o.Apps(ctx)
 	if err != nil {
-		return fail(errAnswer(ErrCodeTokenUnavailable, "configuration could not be loaded"))
+		// The error names the field at fault, never a value (as a sweep's
+		// function error does); the operator needs it in both places.
+		r.o.Logger.LogAttrs(ctx, slog.LevelError, "configuration could not be loaded",
+			slog.String("appid", req.AppID), slog.String("kind", string(kind)), slog.String("error", err.Error()))
+		return fail(errAnswer(ErrCodeTokenUnavailable, "configuration could not be loaded: "+err.Error()))
 	}
 	app, ok := findApp(apps, req.AppID)
 	if !ok || !hasKind(app, kind) {

@@ -2,7 +2,9 @@ package refresh_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -222,5 +224,34 @@ func TestSweepSlowRefresherCannotOverwrite(t *testing.T) {
 	}
 	if c := e.sim.Counters(appA); c.StableTokenNormal != 3 { // first sweep, slow, fast
 		t.Fatalf("counters %+v", c)
+	}
+}
+
+// A forced refresh whose configuration cannot be loaded answers
+// token_unavailable as a payload; like a sweep's function error, the answer
+// and the log name the field at fault (DESIGN.md §3), never a value.
+func TestForceConfigErrorNamesTheField(t *testing.T) {
+	tests := []struct {
+		name    string
+		loadErr string
+	}{
+		{"missing secret", "apps document: apps[1].secret: missing"},
+		{"duplicate appid", "apps document: apps[1].appid: duplicate of apps[0].appid"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, nil)
+			r := e.refresher(func(o *refresh.Options) {
+				o.WeChat = noWeChat{t}
+				o.Apps = func(context.Context) ([]refresh.App, error) { return nil, errors.New(tc.loadErr) }
+			})
+			got := r.Force(context.Background(), refresh.ForceRequest{AppID: appA, Kind: "access_token", StaleToken: "T"})
+			if got.Error != refresh.ErrCodeTokenUnavailable || !strings.Contains(got.Message, tc.loadErr) {
+				t.Fatalf("answer %+v, want token_unavailable naming %q", got, tc.loadErr)
+			}
+			if !strings.Contains(e.logs.String(), tc.loadErr) {
+				t.Fatalf("logs do not name the field:\n%s", e.logs.String())
+			}
+		})
 	}
 }
