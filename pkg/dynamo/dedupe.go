@@ -61,9 +61,12 @@ func (s *DedupeStore) Claim(ctx context.Context, appid, key string, now, until t
 		item[AttrInProgressUntil] = dedupeNum(until.UnixMilli())
 		item[AttrTTL] = dedupeNum(now.Add(DedupeTTL).Unix())
 		_, err := s.api.PutItem(ctx, &dynamodb.PutItemInput{
-			TableName:           aws.String(s.table),
-			Item:                item,
-			ConditionExpression: aws.String("attribute_not_exists(#pk) OR #ttl < :nows OR (#status = :inprog AND #until < :nowms)"),
+			TableName: aws.String(s.table),
+			Item:      item,
+			// Same rules as Lookup: no ttl never expires; an IN_PROGRESS
+			// item without in_progress_until is a stale claim.
+			ConditionExpression: aws.String("attribute_not_exists(#pk) OR #ttl < :nows OR " +
+				"(#status = :inprog AND (attribute_not_exists(#until) OR #until < :nowms))"),
 			ExpressionAttributeNames: map[string]string{"#pk": AttrPK, "#ttl": AttrTTL, "#status": AttrStatus,
 				"#until": AttrInProgressUntil},
 			ExpressionAttributeValues: map[string]types.AttributeValue{
@@ -95,7 +98,11 @@ func (s *DedupeStore) Lookup(ctx context.Context, appid, key string, now time.Ti
 	if err != nil {
 		return callback.Claim{}, fmt.Errorf("dedupe lookup %s: %w", appid, err)
 	}
-	if out.Item == nil || dedupeN(out.Item, AttrTTL) < now.Unix() {
+	if out.Item == nil {
+		return callback.Claim{State: callback.ClaimAbsent}, nil
+	}
+	// An item without ttl never expires (DynamoDB TTL ignores it).
+	if ttl, ok := dedupeNum64(out.Item, AttrTTL); ok && ttl < now.Unix() {
 		return callback.Claim{State: callback.ClaimAbsent}, nil
 	}
 	switch dedupeS(out.Item, AttrStatus) {
@@ -151,4 +158,14 @@ func dedupeN(item map[string]types.AttributeValue, name string) int64 {
 		return n
 	}
 	return 0
+}
+
+// dedupeNum64 is the numeric attribute name and whether it is present.
+func dedupeNum64(item map[string]types.AttributeValue, name string) (int64, bool) {
+	v, ok := item[name].(*types.AttributeValueMemberN)
+	if !ok {
+		return 0, false
+	}
+	n, err := strconv.ParseInt(v.Value, 10, 64)
+	return n, err == nil
 }

@@ -292,3 +292,49 @@ func TestDedupeWaiterTakesOverFailedClaim(t *testing.T) {
 		t.Fatalf("waiting delivery: %+v, runs %d", second, cl.runs.Load())
 	}
 }
+
+// Items written by someone else may lack the optional-looking attributes:
+// Claim and Lookup must agree on them. No ttl means the item never expires
+// (DynamoDB TTL ignores it); an IN_PROGRESS item without in_progress_until
+// is a stale claim.
+func TestDedupeStoreItemsMissingAttributes(t *testing.T) {
+	client, table := dynamotest.NewTable(t)
+	s := dynamo.NewDedupeStore(client, table)
+	ctx := context.Background()
+	now := time.Unix(1714112445, 0)
+	s_ := func(v string) types.AttributeValue { return &types.AttributeValueMemberS{Value: v} }
+	n_ := func(v int64) types.AttributeValue { return &types.AttributeValueMemberN{Value: fmt.Sprint(v)} }
+	tests := []struct {
+		name      string
+		item      map[string]types.AttributeValue
+		lookup    callback.ClaimState
+		claim     callback.ClaimState
+		wantReply string
+	}{
+		{"completed without ttl", map[string]types.AttributeValue{"status": s_("COMPLETED"), "reply": s_("<xml>r</xml>")},
+			callback.ClaimCompleted, callback.ClaimCompleted, "<xml>r</xml>"},
+		{"completed without reply", map[string]types.AttributeValue{"status": s_("COMPLETED"), "ttl": n_(now.Add(time.Minute).Unix())},
+			callback.ClaimCompleted, callback.ClaimCompleted, ""},
+		{"in progress without ttl", map[string]types.AttributeValue{"status": s_("IN_PROGRESS"), "in_progress_until": n_(now.Add(time.Minute).UnixMilli())},
+			callback.ClaimInProgress, callback.ClaimInProgress, ""},
+		{"in progress without in_progress_until", map[string]types.AttributeValue{"status": s_("IN_PROGRESS"), "ttl": n_(now.Add(time.Minute).Unix())},
+			callback.ClaimAbsent, callback.ClaimAcquired, ""},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			key := fmt.Sprint("missing-", i)
+			tt.item["pk"] = s_("msg#" + cbApp + "#" + key)
+			if _, err := client.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(table), Item: tt.item}); err != nil {
+				t.Fatal(err)
+			}
+			c, err := s.Lookup(ctx, cbApp, key, now)
+			if err != nil || c.State != tt.lookup || string(c.Reply) != tt.wantReply {
+				t.Fatalf("Lookup: state %v reply %q err %v, want %v %q", c.State, c.Reply, err, tt.lookup, tt.wantReply)
+			}
+			c, err = s.Claim(ctx, cbApp, key, now, now.Add(6*time.Second))
+			if err != nil || c.State != tt.claim || string(c.Reply) != tt.wantReply {
+				t.Fatalf("Claim: state %v reply %q err %v, want %v %q", c.State, c.Reply, err, tt.claim, tt.wantReply)
+			}
+		})
+	}
+}
