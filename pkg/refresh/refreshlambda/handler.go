@@ -8,6 +8,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -47,7 +48,12 @@ func (h *Handler) Invoke(ctx context.Context, payload json.RawMessage) (any, err
 	case "force":
 		var req refresh.ForceRequest
 		if err := json.Unmarshal(payload, &req); err != nil {
-			return refresh.ForceResponse{Error: refresh.ErrCodeBadRequest, Message: "force request: malformed JSON"}, nil
+			msg := "force request: malformed JSON"
+			var te *json.UnmarshalTypeError
+			if errors.As(err, &te) && te.Field != "" {
+				msg = te.Field + ": must be a string"
+			}
+			return refresh.ForceResponse{Error: refresh.ErrCodeBadRequest, Message: msg}, nil
 		}
 		return h.Refresher.Force(ctx, req), nil
 	case "", "sweep":

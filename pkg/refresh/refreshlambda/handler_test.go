@@ -110,3 +110,23 @@ func TestNewFromEnvNamesTheVariable(t *testing.T) {
 		t.Fatalf("err = %v", err)
 	}
 }
+
+// A force request with a field of the wrong type is answered bad_request
+// naming the field, as a payload (DESIGN.md §5/§6: errors name the field).
+func TestInvokeForceBadFieldNamesIt(t *testing.T) {
+	h, _, _ := newHandler(t, `{"apps":[{"appid":"`+appid+`","secret":"secret-0123"}]}`)
+	tests := []struct{ name, payload, field string }{
+		{"appid a number", `{"action":"force","appid":12,"stale_token":"x"}`, "appid"},
+		{"kind a list", `{"action":"force","appid":"` + appid + `","kind":["access_token"],"stale_token":"x"}`, "kind"},
+		{"stale_token an object", `{"action":"force","appid":"` + appid + `","stale_token":{}}`, "stale_token"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			out, err := h.Invoke(context.Background(), json.RawMessage(tc.payload))
+			resp, ok := out.(refresh.ForceResponse)
+			if err != nil || !ok || resp.Error != refresh.ErrCodeBadRequest || !strings.HasPrefix(resp.Message, tc.field+": ") {
+				t.Fatalf("answer %#v %v, want bad_request naming %s", out, err, tc.field)
+			}
+		})
+	}
+}
