@@ -251,11 +251,11 @@ func (h *Handler) serve(r *http.Request, s *scratch) (string, outcome, *Message)
 	if r.Method != http.MethodGet && r.Method != http.MethodPost {
 		return appid, reject(http.StatusMethodNotAllowed, "bad_method"), nil
 	}
+	if r.ContentLength > MaxBodyBytes { // every request, before the signature (DESIGN §7)
+		return appid, reject(http.StatusRequestEntityTooLarge, "too_large"), nil
+	}
 	var body []byte
 	if r.Method == http.MethodPost {
-		if r.ContentLength > MaxBodyBytes {
-			return appid, reject(http.StatusRequestEntityTooLarge, "too_large"), nil
-		}
 		if body, err = readBody(r.Body, s.body[:0]); err != nil {
 			if err == errTooLarge {
 				return appid, reject(http.StatusRequestEntityTooLarge, "too_large"), nil

@@ -611,3 +611,22 @@ func TestCompatModePlaintextUnlessAES(t *testing.T) {
 		}
 	}
 }
+
+// DESIGN §7 orders "body over 64 KiB → 413" before the signature for every
+// request, the GET handshake included.
+func TestOversizedGETIs413(t *testing.T) {
+	h, _ := newHandler(t, nil, nil)
+	s := sender(appSafe, callback.ModeSafe)
+	for _, valid := range []bool{true, false} {
+		q := s.HandshakeQuery("e")
+		if !valid {
+			q = "signature=x&timestamp=1&nonce=1&echostr=e"
+		}
+		r := httptest.NewRequest(http.MethodGet, "/wechat/"+appSafe+"?"+q, strings.NewReader(strings.Repeat("a", callback.MaxBodyBytes+1)))
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		if w.Code != 413 {
+			t.Fatalf("valid signature %v: %d %q", valid, w.Code, w.Body.String())
+		}
+	}
+}
