@@ -24,5 +24,5 @@ func main() {
 		lambda.Start(func(context.Context, json.RawMessage) (any, error) { return nil, err })
 		return
 	}
-	lambda.Start(h.Invoke)
+	lambda.Start(h.Lambda())
 }

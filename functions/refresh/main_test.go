@@ -179,10 +179,12 @@ func TestRefreshBinary(t *testing.T) {
 		t.Fatal("stored ticket not valid")
 	}
 
-	// An EventBridge rule "Scheduled Event" and {"action":"sweep"}: fresh.
+	// An EventBridge rule "Scheduled Event", {"action":"sweep"} and a
+	// payload that is not JSON at all: fresh.
 	for _, ev := range []string{
 		`{"version":"0","id":"53dc4d37-cffa-4f76-80c9-8b7d4a4d2eaa","detail-type":"Scheduled Event","source":"aws.events","account":"123456789012","time":"2026-11-21T00:00:00Z","region":"us-east-1","resources":["arn:aws:events:us-east-1:123456789012:rule/wxcentral-refresh"],"detail":{}}`,
 		`{"action":"sweep"}`,
+		`not JSON: still not a direct-invoke action`,
 	} {
 		invoke(t, f, ev, &sum)
 		for _, r := range sum.Results {

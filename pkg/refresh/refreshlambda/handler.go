@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/aws/aws-lambda-go/lambda"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
@@ -66,6 +67,22 @@ func (h *Handler) Invoke(ctx context.Context, payload json.RawMessage) (any, err
 		return nil, err
 	}
 	return sum, nil
+}
+
+// Lambda returns the handler to pass to lambda.Start. It takes the
+// payload as bytes, so that one which is not JSON at all is still "an event
+// that is not a direct-invoke action" and sweeps (DESIGN.md §5), instead of
+// failing in the runtime library's decoding before Invoke runs.
+func (h *Handler) Lambda() lambda.Handler { return bytesHandler{h} }
+
+type bytesHandler struct{ h *Handler }
+
+func (b bytesHandler) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
+	out, err := b.h.Invoke(ctx, payload)
+	if err != nil {
+		return nil, err
+	}
+	return json.Marshal(out)
 }
 
 // NewFromEnv builds the handler from the environment read through getenv,
