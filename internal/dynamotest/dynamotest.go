@@ -25,6 +25,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
+	"github.com/wxcentral/wxcentral/internal/modroot"
 	"github.com/wxcentral/wxcentral/pkg/dynamo"
 )
 
@@ -125,7 +126,7 @@ func (s *Server) Stop() {
 
 // Bin returns the path of the dynalite executable installed by `make tools`.
 func Bin() (string, error) {
-	root, err := moduleRoot()
+	root, err := modroot.Dir()
 	if err != nil {
 		return "", err
 	}
@@ -186,21 +187,4 @@ func freePort() (int, error) {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
-func moduleRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", fmt.Errorf("dynamotest: no go.mod above the working directory")
-		}
-		dir = parent
-	}
 }

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/wxcentral/wxcentral/internal/modroot"
 )
 
 // buildFlags are the Makefile's BUILD_FLAGS.
@@ -48,7 +50,7 @@ func functionPackage(function string) (string, error) {
 	if function == "" || strings.ContainsAny(function, `/\`) || strings.HasPrefix(function, ".") {
 		return "", fmt.Errorf("function %q is not a directory name under functions/", function)
 	}
-	root, err := moduleRoot()
+	root, err := modroot.Dir()
 	if err != nil {
 		return "", err
 	}
@@ -79,7 +81,7 @@ func buildPackage(pkg string) (string, error) {
 }
 
 func goBuild(pkg string) (string, error) {
-	root, err := moduleRoot()
+	root, err := modroot.Dir()
 	if err != nil {
 		return "", err
 	}
@@ -134,25 +136,6 @@ func removeStaleBuildDirs() {
 		if _, err := os.Stat(filepath.Join("/proc", strconv.Itoa(pid))); errors.Is(err, os.ErrNotExist) {
 			os.RemoveAll(d)
 		}
-	}
-}
-
-// moduleRoot finds the directory holding go.mod, from the working
-// directory up (tests run in their package's directory).
-func moduleRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("no go.mod above the working directory")
-		}
-		dir = parent
 	}
 }
 
