@@ -35,7 +35,7 @@ func main() {
 	lambda.Start(h)
 }
 
-func newHandler(ctx context.Context) (func(context.Context, json.RawMessage) (any, error), error) {
+func newHandler(ctx context.Context) (lambda.Handler, error) {
 	var level slog.Level // LOG_LEVEL: debug, info (default), warn or error
 	if s := os.Getenv("LOG_LEVEL"); s != "" && level.UnmarshalText([]byte(s)) != nil {
 		return nil, errors.New("LOG_LEVEL: must be debug, info, warn or error")
@@ -55,5 +55,5 @@ func newHandler(ctx context.Context) (func(context.Context, json.RawMessage) (an
 	store := dynamo.NewCredentialStore(dynamodb.NewFromConfig(cfg), table)
 	tc := tokenclient.New(tokenclient.NewStoreReader(store), tokenclient.WithLogger(log),
 		tokenclient.WithInvalidator(lambdainvoke.New(awslambda.NewFromConfig(cfg), refreshFn)))
-	return tokenserver.New(tc, tokenserver.WithLogger(log), tokenserver.WithMetrics(metrics.New(os.Stdout))).Handle, nil
+	return tokenserver.New(tc, tokenserver.WithLogger(log), tokenserver.WithMetrics(metrics.New(os.Stdout))).Lambda(), nil
 }

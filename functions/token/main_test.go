@@ -91,6 +91,7 @@ func TestBootstrap(t *testing.T) {
 			map[string]any{"error": "token_unavailable"}},
 		{"direct unknown", []byte(`{"appid":"wxnobody"}`), false, 0, map[string]any{"error": "unknown_app"}},
 		{"direct bad kind", []byte(`{"appid":"wx0123456789abcdef","kind":"nope"}`), false, 0, map[string]any{"error": "bad_request"}},
+		{"direct not JSON", []byte(`appid=wx0123456789abcdef`), false, 0, map[string]any{"error": "bad_request"}},
 		{"url invalidate", urlEvent("POST", "/token/invalidate", "", `{"appid":"wx0123456789abcdef","token":"tok-v1"}`), true, 200,
 			map[string]any{"token": "tok-v2", "version": 2.0}},
 		{"direct get after invalidate", []byte(`{"appid":"wx0123456789abcdef"}`), false, 0,

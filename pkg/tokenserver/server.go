@@ -319,3 +319,25 @@ func (s *Server) Handle(ctx context.Context, raw json.RawMessage) (any, error) {
 	}
 	return json.RawMessage(out), nil
 }
+
+// Lambda returns the handler to pass to lambda.Start: Handle, taking the
+// payload as bytes, so that a direct invoke which is not JSON at all is
+// answered bad_request as a payload (DESIGN.md §6) instead of failing as a
+// function error in the runtime library's decoding.
+func (s *Server) Lambda() LambdaHandler { return LambdaHandler{s} }
+
+// LambdaHandler implements aws-lambda-go's lambda.Handler for a Server
+// (declared here so that this package does not link the runtime library).
+type LambdaHandler struct{ s *Server }
+
+// Invoke answers one Lambda payload, as Handle does.
+func (b LambdaHandler) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
+	out, err := b.s.Handle(ctx, payload)
+	if err != nil {
+		return nil, err
+	}
+	if raw, ok := out.(json.RawMessage); ok {
+		return raw, nil
+	}
+	return json.Marshal(out)
+}
