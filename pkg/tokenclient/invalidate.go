@@ -178,6 +178,9 @@ func (c *Client) Invalidate(ctx context.Context, appid string, kind credential.K
 	if appid == "" {
 		return credential.Credential{}, errors.New("tokenclient: invalidate: appid is empty")
 	}
+	if kindIndex(kind) < 0 {
+		return credential.Credential{}, fmt.Errorf("tokenclient: invalidate %s: kind %q: must be one of access_token, jsapi_ticket, wx_card_ticket", appid, kind)
+	}
 	if token == "" {
 		return credential.Credential{}, fmt.Errorf("tokenclient: invalidate %s/%s: token is empty", appid, kind)
 	}
