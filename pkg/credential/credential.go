@@ -66,6 +66,11 @@ func KindForTicketType(t string) (Kind, bool) {
 // Key is the DynamoDB partition key of a credential item.
 func Key(appid string, kind Kind) string { return "cred#" + appid + "#" + string(kind) }
 
+// MaxAppIDBytes is the longest appid whose credential keys fit DynamoDB's
+// 2048-byte partition key limit ("cred#" + appid + "#wx_card_ticket"): no
+// item can exist for a longer one.
+const MaxAppIDBytes = 2048 - len("cred#") - len("#") - len(WXCardTicket)
+
 // Timing policy. WeChat's stable_token rotates only inside the last 5 minutes
 // of a token's life, so refreshing earlier than that returns the same token.
 const (

@@ -158,6 +158,10 @@ func parse(appid, kindStr string) (credential.Kind, result, bool) {
 	if appid == "" {
 		return "", badRequest("appid: required"), false
 	}
+	if len(appid) > credential.MaxAppIDBytes {
+		// Bad input, not a store failure: no item can have such a key.
+		return "", badRequest("appid: longer than %d bytes", credential.MaxAppIDBytes), false
+	}
 	kind, err := credential.ParseKind(kindStr)
 	if err != nil {
 		return "", badRequest("%v", err), false

@@ -224,6 +224,9 @@ func check(t *testing.T, shape string, status int, body map[string]any, w want, 
 }
 
 // TestContract covers every row of DESIGN.md §6 in both shapes.
+// longAppID is an appid no credential item key can hold.
+var longAppID = strings.Repeat("w", 2100)
+
 func TestContract(t *testing.T) {
 	f := newFixture(t)
 	tests := []struct {
@@ -253,6 +256,16 @@ func TestContract(t *testing.T) {
 		{"empty appid", &httpReq{"GET", "/token", "appid=", ""}, `{"appid":""}`,
 			want{status: 400, errCode: "bad_request", msgHas: "appid"}},
 		{"bad escape in appid", &httpReq{"GET", "/token", "appid=wx%zz", ""}, "",
+			want{status: 400, errCode: "bad_request", msgHas: "appid"}},
+		// No item can have a key over DynamoDB's 2048-byte limit: bad input,
+		// not a store failure (503).
+		{"appid too long for a key", &httpReq{"GET", "/token", "appid=" + longAppID, ""}, `{"appid":"` + longAppID + `"}`,
+			want{status: 400, errCode: "bad_request", msgHas: "appid"}},
+		{"longest appid a key holds is looked up", &httpReq{"GET", "/token", "appid=" + longAppID[:credential.MaxAppIDBytes] + "&kind=wx_card_ticket", ""},
+			`{"appid":"` + longAppID[:credential.MaxAppIDBytes] + `","kind":"wx_card_ticket"}`,
+			want{status: 404, errCode: "unknown_app", msgHas: "wx_card_ticket"}},
+		{"invalidate appid too long", &httpReq{"POST", "/token/invalidate", "", `{"appid":"` + longAppID + `","token":"x"}`},
+			`{"action":"invalidate","appid":"` + longAppID + `","token":"x"}`,
 			want{status: 400, errCode: "bad_request", msgHas: "appid"}},
 		{"bad kind", &httpReq{"GET", "/token", "appid=wxok&kind=refresh_token", ""}, `{"appid":"wxok","kind":"refresh_token"}`,
 			want{status: 400, errCode: "bad_request", msgHas: "kind"}},
