@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -140,5 +141,91 @@ func TestBootstrapBadDocumentFailsInvocation(t *testing.T) {
 	_, err := fn.Invoke(context.Background(), httpEvent("GET", "signature=x&timestamp=1&nonce=1&echostr=e", "", false))
 	if err == nil || !strings.Contains(err.Error(), "apps[0].encoding_aes_key") || strings.Contains(err.Error(), "short") {
 		t.Fatalf("invoke error %v", err)
+	}
+}
+
+// Shapes an HTTP API may deliver that TestBootstrapUnderRuntimeAPI does not
+// use: the query only in queryStringParameters, mixed-case header names, a
+// base64 body; and a COMPLETED dedupe item written by another party (no
+// ttl) answered from its stored reply without publishing.
+func TestBootstrapEventShapesAndStoredReply(t *testing.T) {
+	bin := lambdatest.Build(t, "callback")
+	client, table := dynamotest.NewTable(t)
+	aws_ := fakeaws.New(t)
+	aws_.PutSecret(secretID, `{"apps":[{"appid":"`+appid+`","token":"`+token+`","encoding_aes_key":"`+aesKey+`",
+		"auto_replies":[{"match":"hi","reply":"hello from lambda"}]}]}`)
+	env := aws_.Env()
+	env["TABLE_NAME"] = table
+	env["CALLBACK_SECRET_ID"] = secretID
+	env["EVENT_BUS_NAME"] = bus
+	env["AWS_ENDPOINT_URL_DYNAMODB"] = dynamotest.Shared(t).Endpoint
+	fn := lambdatest.Start(t, bin, env)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	sender := &callbacktest.Sender{AppID: appid, Token: token, EncodingAESKey: aesKey}
+
+	push := func(msgID int64) (events.APIGatewayV2HTTPResponse, string) {
+		t.Helper()
+		q, body, nonce := sender.PushParts(sender.Text("oUser", time.Now().Unix(), msgID, "hi"))
+		var ev events.APIGatewayV2HTTPRequest
+		if err := json.Unmarshal(httpEvent("POST", q, body, true), &ev); err != nil {
+			t.Fatal(err)
+		}
+		ev.RawQueryString = "" // the query only as queryStringParameters
+		ev.Headers = map[string]string{"Content-Type": "application/octet-stream", "Host": ev.RequestContext.DomainName}
+		payload, _ := json.Marshal(ev)
+		out, err := fn.Invoke(ctx, payload)
+		if err != nil {
+			t.Fatalf("invoke: %v\n%s", err, fn.Logs())
+		}
+		var resp events.APIGatewayV2HTTPResponse
+		if err := json.Unmarshal(out, &resp); err != nil {
+			t.Fatalf("response %s: %v", out, err)
+		}
+		if resp.IsBase64Encoded {
+			b, _ := base64.StdEncoding.DecodeString(resp.Body)
+			resp.Body = string(b)
+		}
+		plain, err := sender.OpenReply([]byte(resp.Body), nonce)
+		if resp.StatusCode != 200 || err != nil {
+			t.Fatalf("push %d: %d %q %v", msgID, resp.StatusCode, resp.Body, err)
+		}
+		return resp, plain
+	}
+	getItem := func(pk string) map[string]types.AttributeValue {
+		t.Helper()
+		out, err := client.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(table), ConsistentRead: aws.Bool(true),
+			Key: map[string]types.AttributeValue{"pk": &types.AttributeValueMemberS{Value: pk}}})
+		if err != nil || out.Item == nil {
+			t.Fatalf("item %s: %v %v", pk, out, err)
+		}
+		return out.Item
+	}
+
+	before := time.Now().Unix()
+	_, plain := push(7000)
+	if !strings.Contains(plain, "<Content><![CDATA[hello from lambda]]></Content>") {
+		t.Fatalf("reply %q", plain)
+	}
+	item := getItem("msg#" + appid + "#7000")
+	if item["status"].(*types.AttributeValueMemberS).Value != "COMPLETED" || item["reply"].(*types.AttributeValueMemberS).Value != plain {
+		t.Fatalf("dedupe item %v, want reply %q", item, plain)
+	}
+	ttl, _ := strconv.ParseInt(item["ttl"].(*types.AttributeValueMemberN).Value, 10, 64)
+	if ttl < before+600 || ttl > time.Now().Unix()+600 {
+		t.Fatalf("ttl %d, want 10 minutes after %d (unix seconds)", ttl, before)
+	}
+
+	stored := "<xml><ToUserName><![CDATA[oUser]]></ToUserName><MsgType><![CDATA[text]]></MsgType><Content><![CDATA[stored]]></Content></xml>"
+	if _, err := client.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(table), Item: map[string]types.AttributeValue{
+		"pk": &types.AttributeValueMemberS{Value: "msg#" + appid + "#7001"}, "status": &types.AttributeValueMemberS{Value: "COMPLETED"},
+		"reply": &types.AttributeValueMemberS{Value: stored}}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, plain = push(7001); plain != stored {
+		t.Fatalf("duplicate of a COMPLETED push: reply %q, want the stored %q", plain, stored)
+	}
+	if n := len(aws_.Events()); n != 1 {
+		t.Fatalf("%d events published, want 1 (the duplicate is not published again)", n)
 	}
 }
