@@ -224,6 +224,10 @@ func (c *Client) fetch(ctx context.Context, k cacheKey) (credential.Credential, 
 	case errors.Is(err, credential.ErrNotFound):
 		c.drop(k)
 		return credential.Credential{}, fmt.Errorf("tokenclient: %s/%s: %w", k.appid, k.kind, err)
+	case errors.Is(err, credential.ErrUnavailable):
+		// The store answered: it holds no usable value (e.g. LastFailureError).
+		c.drop(k)
+		return credential.Credential{}, fmt.Errorf("tokenclient: %w", err)
 	}
 	if s != nil {
 		if e := s.e.Load(); e != nil && e.cred.Usable(now) {

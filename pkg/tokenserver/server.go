@@ -172,6 +172,7 @@ func parse(appid, kindStr string) (credential.Kind, result, bool) {
 // fail maps an error from the client to its answer and logs it.
 func (s *Server) fail(ctx context.Context, op, appid string, kind credential.Kind, err error) result {
 	var r result
+	var lastFailure *tokenclient.LastFailureError
 	switch {
 	case errors.Is(err, credential.ErrNotFound):
 		r = failure(http.StatusNotFound, tokenclient.CodeUnknownApp, "no %s is stored for appid %s", kind, appid)
@@ -181,6 +182,11 @@ func (s *Server) fail(ctx context.Context, op, appid string, kind credential.Kin
 	case errors.Is(err, tokenclient.ErrForceTooSoon):
 		r = failure(http.StatusTooManyRequests, tokenclient.CodeForceTooSoon,
 			"a forced refresh of appid %s happened less than 30 s ago; retry shortly", appid)
+	case errors.As(err, &lastFailure):
+		// Tell the caller why (e.g. errcode 40164: the IP to whitelist).
+		r = failure(http.StatusServiceUnavailable, tokenclient.CodeTokenUnavailable,
+			"no %s for appid %s yet: the last refresh failed at %s (errcode %d): %s",
+			kind, appid, lastFailure.At.UTC().Format(time.RFC3339), lastFailure.Code, lastFailure.Message)
 	case errors.Is(err, credential.ErrUnavailable):
 		r = failure(http.StatusServiceUnavailable, tokenclient.CodeTokenUnavailable,
 			"no usable %s for appid %s right now (expired, about to expire, or the store is unreachable); retry shortly", kind, appid)

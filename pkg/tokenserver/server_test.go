@@ -486,3 +486,28 @@ func TestTokenRequestsMetric(t *testing.T) {
 		t.Fatal("metric lines contain the token")
 	}
 }
+
+// An item whose first refresh failed (here: the egress IP is not on
+// WeChat's whitelist) answers 503 token_unavailable with the recorded
+// failure, so the team integrating sees what to fix.
+func TestUnavailableSaysWhyTheRefreshFailed(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	failed := credential.Record{Credential: credential.Credential{AppID: "wxnoip", Kind: credential.AccessToken},
+		LastErrorCode: 40164, LastErrorAt: f.clk.Now().Add(-time.Minute),
+		LastError: "configuration: errcode 40164: invalid ip 203.0.113.9 ipv6 ::ffff:203.0.113.9, not in whitelist rid: 6553f0e0-1"}
+	if err := f.store.Put(ctx, failed); err != nil {
+		t.Fatal(err)
+	}
+	status, body := f.viaURL(t, httpReq{method: "GET", path: "/token", query: "appid=wxnoip"})
+	direct := f.viaDirect(t, `{"appid":"wxnoip"}`)
+	for _, got := range []map[string]any{body, direct} {
+		msg, _ := got["message"].(string)
+		if got["error"] != "token_unavailable" || !strings.Contains(msg, "errcode 40164") || !strings.Contains(msg, "not in whitelist") {
+			t.Fatalf("answer %v", got)
+		}
+	}
+	if status != 503 {
+		t.Fatalf("status %d, want 503", status)
+	}
+}
