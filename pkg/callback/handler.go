@@ -33,6 +33,11 @@ const (
 	// the stale claim over instead of answering `success` for a push nobody
 	// handled: a duplicate run is preferred to a lost push.
 	DefaultClaimLease = 6 * time.Second
+	// DefaultPublishTimeout bounds publishing (PutEvents takes tens of
+	// milliseconds), so that publishing plus the handler deadline stays
+	// inside the claim lease; a slow publish fails the delivery (503, claim
+	// released) and WeChat's retry publishes again.
+	DefaultPublishTimeout = 1500 * time.Millisecond
 )
 
 // Options configure a Handler. Config is required.
@@ -51,6 +56,7 @@ type Options struct {
 	HandlerTimeout time.Duration // zero: DefaultHandlerTimeout
 	InProgressWait time.Duration // zero: DefaultInProgressWait
 	ClaimLease     time.Duration // how long a claim blocks other deliveries; zero: DefaultClaimLease
+	PublishTimeout time.Duration // bound on one Publish; zero: DefaultPublishTimeout
 	PollInterval   time.Duration // dedupe polling while in progress; zero: 100 ms
 	Random         io.Reader     // nonce source for reply encryption; nil: crypto/rand
 	Logger         *slog.Logger  // nil: slog.Default()
@@ -99,6 +105,9 @@ func NewHandler(opt Options) (*Handler, error) {
 	}
 	if opt.ClaimLease <= 0 {
 		opt.ClaimLease = DefaultClaimLease
+	}
+	if opt.PublishTimeout <= 0 {
+		opt.PublishTimeout = DefaultPublishTimeout
 	}
 	if opt.PollInterval <= 0 {
 		opt.PollInterval = 100 * time.Millisecond
@@ -410,7 +419,9 @@ func (h *Handler) dispatch(ctx context.Context, a *app, s *scratch, msg *Message
 	if h.opt.Publisher != nil {
 		p, err := NewPush(msg)
 		if err == nil {
-			err = h.opt.Publisher.Publish(ctx, p)
+			pctx, cancel := context.WithTimeout(ctx, h.opt.PublishTimeout)
+			err = h.opt.Publisher.Publish(pctx, p)
+			cancel()
 		}
 		if err != nil {
 			return release("publish", err)

@@ -630,3 +630,35 @@ func TestOversizedGETIs413(t *testing.T) {
 		}
 	}
 }
+
+// slowPublisher blocks until its context ends, like an EventBridge call
+// that never answers.
+type slowPublisher struct{ calls atomic.Int32 }
+
+func (p *slowPublisher) Publish(ctx context.Context, _ callback.Push) error {
+	p.calls.Add(1)
+	<-ctx.Done()
+	return ctx.Err()
+}
+
+// A publish that does not finish within PublishTimeout fails the delivery
+// (503, no handler run, claim released), so publishing plus the handler
+// deadline stays inside the claim lease and WeChat's retry runs it again.
+func TestSlowPublishTimesOut(t *testing.T) {
+	pub := &slowPublisher{}
+	h, rec := newHandler(t, nil, func(o *callback.Options) {
+		o.Publisher = pub
+		o.PublishTimeout = 50 * time.Millisecond
+	})
+	s := sender(appSafe, callback.ModeSafe)
+	text := s.Text("oUser", now.Unix(), 77, "echo slow")
+	req, _ := s.Push(text)
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, req)
+	if w.Code != 503 || rec.handled.Load() != 0 || pub.calls.Load() != 1 {
+		t.Fatalf("slow publish: status %d, handled %d, publish calls %d", w.Code, rec.handled.Load(), pub.calls.Load())
+	}
+	if claim, err := rec.store.Lookup(context.Background(), appSafe, "77", now); err != nil || claim.State == callback.ClaimInProgress || claim.State == callback.ClaimCompleted {
+		t.Fatalf("claim still held after a failed publish: %+v", claim)
+	}
+}
