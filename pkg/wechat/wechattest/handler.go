@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"time"
 
 	"github.com/wxcentral/wxcentral/pkg/wechat"
@@ -347,6 +348,23 @@ func (s *Simulator) authenticate(token string, now time.Time) (*app, int) {
 	return s.apps[g.appid], 0
 }
 
+// authorize checks an authenticated API call: its method (43001 "require
+// GET method" / 43002 "require POST method") and its access_token. It
+// returns the app, or the error answer to send. Call it with s.mu held.
+func (s *Simulator) authorize(r *http.Request, q url.Values, method string, now time.Time) (*app, any) {
+	if r.Method != method {
+		if method == http.MethodPost {
+			return nil, s.errAnswer(43002, now)
+		}
+		return nil, s.errAnswer(43001, now)
+	}
+	a, code := s.authenticate(q.Get("access_token"), now)
+	if code != 0 {
+		return nil, s.errAnswer(code, now)
+	}
+	return a, nil
+}
+
 // getTicket implements GET /cgi-bin/ticket/getticket. Every call issues a
 // new ticket with a full lifetime and leaves earlier tickets valid until
 // their own expiry, so the returned expires_in is always the lifetime.
@@ -354,13 +372,10 @@ func (s *Simulator) getTicket(r *http.Request, _ []byte) any {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := s.now() // under the lock: concurrent calls see time in order
-	if r.Method != http.MethodGet {
-		return s.errAnswer(43001, now)
-	}
 	q := r.URL.Query()
-	a, code := s.authenticate(q.Get("access_token"), now)
-	if code != 0 {
-		return s.errAnswer(code, now)
+	a, refused := s.authorize(r, q, http.MethodGet, now)
+	if refused != nil {
+		return refused
 	}
 	typ := q.Get("type")
 	if typ != "jsapi" && typ != "wx_card" {
@@ -380,12 +395,9 @@ func (s *Simulator) customSend(r *http.Request, body []byte) any {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := s.now() // under the lock: concurrent calls see time in order
-	if r.Method != http.MethodPost {
-		return s.errAnswer(43002, now)
-	}
-	a, code := s.authenticate(r.URL.Query().Get("access_token"), now)
-	if code != 0 {
-		return s.errAnswer(code, now)
+	a, refused := s.authorize(r, r.URL.Query(), http.MethodPost, now)
+	if refused != nil {
+		return refused
 	}
 	var msg wechat.CustomMessage
 	if err := json.Unmarshal(body, &msg); err != nil {
@@ -412,13 +424,10 @@ func (s *Simulator) userInfo(r *http.Request, _ []byte) any {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := s.now() // under the lock: concurrent calls see time in order
-	if r.Method != http.MethodGet {
-		return s.errAnswer(43001, now)
-	}
 	q := r.URL.Query()
-	a, code := s.authenticate(q.Get("access_token"), now)
-	if code != 0 {
-		return s.errAnswer(code, now)
+	a, refused := s.authorize(r, q, http.MethodGet, now)
+	if refused != nil {
+		return refused
 	}
 	u, ok := a.users[q.Get("openid")]
 	if !ok {
