@@ -4,29 +4,27 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
 // handlerCtx is the context handlers run with: the request context plus a
 // deadline. Unlike context.WithDeadline it arms no timer and makes no
 // channel until a handler asks for Done, which most never do; the Handler
-// itself waits on a pooled timer.
+// itself relies on the deadline timer of the pooled job (see job).
 type handlerCtx struct {
 	context.Context // the parent
 	deadline        time.Time
-	until           time.Duration // from creation to the deadline
 
-	mu      sync.Mutex
-	done    chan struct{}
-	err     error
-	created time.Time
-	stop    func() bool // stops watching the parent
-	timer   *time.Timer
+	mu    sync.Mutex
+	done  chan struct{}
+	err   error
+	stop  func() bool // stops watching the parent
+	timer *time.Timer
 }
 
 func newHandlerCtx(parent context.Context, d time.Duration) *handlerCtx {
-	now := time.Now()
-	return &handlerCtx{Context: parent, deadline: now.Add(d), until: d, created: now}
+	return &handlerCtx{Context: parent, deadline: time.Now().Add(d)}
 }
 
 func (c *handlerCtx) Deadline() (time.Time, bool) {
@@ -47,8 +45,7 @@ func (c *handlerCtx) Done() <-chan struct{} {
 		close(c.done)
 		return c.done
 	}
-	remaining := c.until - time.Since(c.created)
-	c.timer = time.AfterFunc(remaining, func() { c.cancel(context.DeadlineExceeded) })
+	c.timer = time.AfterFunc(time.Until(c.deadline), func() { c.cancel(context.DeadlineExceeded) })
 	c.stop = context.AfterFunc(c.Context, func() { c.cancel(c.Context.Err()) })
 	return c.done
 }
@@ -59,7 +56,7 @@ func (c *handlerCtx) Err() error {
 	if c.err == nil {
 		if err := c.Context.Err(); err != nil {
 			c.cancelLocked(err)
-		} else if !time.Now().Before(c.deadline) {
+		} else if time.Until(c.deadline) <= 0 { // monotonic clock only
 			c.cancelLocked(context.DeadlineExceeded)
 		}
 	}
@@ -93,31 +90,67 @@ func (c *handlerCtx) String() string {
 	return fmt.Sprintf("callback.handlerCtx(deadline %v)", c.deadline)
 }
 
-// job runs one handler on its own goroutine and reports on ch (capacity 1).
+// Job states: the first of the worker's result, the deadline timer and
+// the request context to move a job out of jobPending wins; only the
+// worker and the timer send on ch, and only after winning.
+const (
+	jobPending   uint32 = iota
+	jobReplied          // the worker sent its result on ch
+	jobExpired          // the deadline timer sent on ch
+	jobAbandoned        // the request context ended first: nothing is sent
+)
+
+// job runs one handler on a worker goroutine. Whichever of the worker and
+// the deadline timer finishes first sends once on ch (capacity 1), so the
+// Handler waits on a single channel rather than selecting over a result
+// channel and a timer channel.
 type job struct {
 	ctx     *handlerCtx
 	handler MessageHandler
 	msg     *Message
+	state   atomic.Uint32
 	ch      chan routeResult
+	timer   *time.Timer // time.AfterFunc(…, j.expire), re-armed per use
 }
 
 var jobPool = sync.Pool{New: func() any { return &job{ch: make(chan routeResult, 1)} }}
 
-var timerPool sync.Pool
-
-func getTimer(d time.Duration) *time.Timer {
-	if t, ok := timerPool.Get().(*time.Timer); ok {
-		t.Reset(d)
-		return t
+// getJob returns a pending job whose deadline timer fires after d.
+func getJob(d time.Duration) *job {
+	j := jobPool.Get().(*job)
+	if j.timer == nil {
+		j.timer = time.AfterFunc(d, j.expire)
+	} else {
+		j.timer.Reset(d)
 	}
-	return time.NewTimer(d)
+	return j
 }
 
-// putTimer stops t and pools it; since Go 1.23 a stopped timer's channel
-// holds no stale value, so Reset is safe afterwards.
-func putTimer(t *time.Timer) {
-	t.Stop()
-	timerPool.Put(t)
+// release pools j after its worker sent the result. A stopped AfterFunc
+// timer never starts its function (Go 1.23+), so j can be reused; if it
+// fired already, its expire may still be running and j is left to the GC.
+func (j *job) release() {
+	if !j.timer.Stop() {
+		return
+	}
+	j.ctx, j.handler, j.msg = nil, nil, nil
+	j.state.Store(jobPending)
+	jobPool.Put(j)
+}
+
+// expire is the deadline timer's function.
+func (j *job) expire() {
+	if j.state.CompareAndSwap(jobPending, jobExpired) {
+		j.ch <- routeResult{}
+	}
+}
+
+// finish reports the handler's result unless the deadline or the request
+// context ended the wait first.
+func (j *job) finish(r routeResult) {
+	if j.state.CompareAndSwap(jobPending, jobReplied) {
+		j.ch <- r
+	}
 }
 
 // workers runs jobs on parked goroutines: handing a job to a waiting
@@ -147,9 +180,9 @@ func (w *workers) loop(j *job) {
 func (j *job) run() {
 	defer func() {
 		if p := recover(); p != nil {
-			j.ch <- routeResult{err: fmt.Errorf("handler panic: %v", p)}
+			j.finish(routeResult{err: fmt.Errorf("handler panic: %v", p)})
 		}
 	}()
 	reply, err := j.handler.ServeMessage(j.ctx, j.msg)
-	j.ch <- routeResult{reply, err}
+	j.finish(routeResult{reply, err})
 }

@@ -497,35 +497,40 @@ func (h *Handler) route(ctx context.Context, a *app, msg *Message) (Reply, error
 		}
 		return nil, nil, false
 	}
-	// The timer starts before the handler's deadline is computed, so it
-	// expires no later than the deadline the handler sees: a result sent
-	// after the handler saw its deadline always finds the timer expired.
-	timer := getTimer(h.opt.HandlerTimeout)
-	defer putTimer(timer)
-	j := jobPool.Get().(*job)
-	j.ctx, j.handler, j.msg = newHandlerCtx(ctx, h.opt.HandlerTimeout), handler, msg
-	hctx := j.ctx
+	hctx := newHandlerCtx(ctx, h.opt.HandlerTimeout)
+	// The timer is armed after the handler's deadline is computed, so when
+	// it fires the handler's context has expired too.
+	j := getJob(h.opt.HandlerTimeout)
+	j.ctx, j.handler, j.msg = hctx, handler, msg
 	handlerWorkers.submit(j)
-	select {
-	case res := <-j.ch:
-		j.ctx, j.handler, j.msg = nil, nil, nil
-		jobPool.Put(j) // the goroutine is done with j once it has sent
-		hctx.cancel(context.Canceled)
+	var res routeResult
+	if done := ctx.Done(); done == nil {
+		res = <-j.ch // a context that cannot end: wait on the job alone
+	} else {
 		select {
-		case <-timer.C: // the deadline passed while the result was on its way
-			if ctx.Err() == nil {
-				return nil, nil, true // too late: a reply or error past the deadline is dropped
+		case res = <-j.ch:
+		case <-done:
+			if j.state.CompareAndSwap(jobPending, jobAbandoned) {
+				j.timer.Stop()
+				hctx.cancel(ctx.Err())
+				return nil, ctx.Err(), false
 			}
-		default:
+			res = <-j.ch // the result or the deadline won the race; it is on its way
 		}
-		return res.reply, res.err, false
-	case <-timer.C:
+	}
+	if j.state.Load() == jobExpired {
 		hctx.cancel(context.DeadlineExceeded)
 		return nil, nil, true
-	case <-ctx.Done():
-		hctx.cancel(ctx.Err())
-		return nil, ctx.Err(), false
 	}
+	hctx.cancel(context.Canceled)
+	j.release() // the worker is done with j once it has sent
+	// The deadline may have passed while the result was on its way (the
+	// timer had not fired yet): a reply or error past the deadline is
+	// dropped. time.Until reads only the monotonic clock.
+	if time.Until(hctx.deadline) <= 0 && ctx.Err() == nil {
+		return nil, nil, true
+	}
+	return res.reply, res.err, false
 }
 
 // answer writes the reply plaintext (encrypted when the request was);
