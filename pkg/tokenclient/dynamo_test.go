@@ -14,6 +14,7 @@ import (
 	"github.com/wxcentral/wxcentral/pkg/credential"
 	"github.com/wxcentral/wxcentral/pkg/dynamo"
 	"github.com/wxcentral/wxcentral/pkg/tokenclient"
+	"github.com/wxcentral/wxcentral/pkg/wechat/wechattest"
 )
 
 // countingAPI counts GetItem calls made through the real client.
@@ -27,18 +28,6 @@ func (c *countingAPI) GetItem(ctx context.Context, in *dynamodb.GetItemInput, op
 	return c.API.GetItem(ctx, in, optFns...)
 }
 
-type vclock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *vclock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *vclock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
-
 func record(appid string, kind credential.Kind, value string, expiresAt time.Time, version int64) credential.Record {
 	return credential.Record{Credential: credential.Credential{AppID: appid, Kind: kind, Value: value,
 		ExpiresAt: expiresAt, RefreshedAt: expiresAt.Add(-2 * time.Hour), Version: version}}
@@ -48,7 +37,7 @@ func TestColdKeyOneReadDynalite(t *testing.T) {
 	client, table := dynamotest.NewTable(t)
 	api := &countingAPI{API: client}
 	store := dynamo.NewCredentialStore(api, table)
-	clk := &vclock{t: time.Now().Truncate(time.Second)}
+	clk := wechattest.NewClock(time.Now().Truncate(time.Second))
 	ctx := context.Background()
 	if err := store.Put(ctx, record("wxcold", credential.AccessToken, "tok-cold", clk.Now().Add(2*time.Hour), 4)); err != nil {
 		t.Fatal(err)
@@ -87,7 +76,7 @@ func TestDynamoStoppedMidTest(t *testing.T) {
 	s := dynamotest.Start(t)
 	client, table := s.NewTable(t)
 	store := dynamo.NewCredentialStore(client, table)
-	clk := &vclock{t: time.Now().Truncate(time.Second)}
+	clk := wechattest.NewClock(time.Now().Truncate(time.Second))
 	ctx := context.Background()
 	for _, r := range []credential.Record{
 		record("wxlong", credential.AccessToken, "tok-long", clk.Now().Add(2*time.Hour), 1),

@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -25,19 +24,8 @@ import (
 	"github.com/wxcentral/wxcentral/pkg/tokenclient"
 	"github.com/wxcentral/wxcentral/pkg/tokenclient/lambdainvoke"
 	"github.com/wxcentral/wxcentral/pkg/tokenserver"
+	"github.com/wxcentral/wxcentral/pkg/wechat/wechattest"
 )
-
-type vclock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *vclock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *vclock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
 
 func rec(appid string, kind credential.Kind, value string, expiresAt time.Time, version int64) credential.Record {
 	return credential.Record{Credential: credential.Credential{AppID: appid, Kind: kind, Value: value,
@@ -49,7 +37,7 @@ func rec(appid string, kind credential.Kind, value string, expiresAt time.Time, 
 type fixture struct {
 	srv   *tokenserver.Server
 	store *dynamo.CredentialStore
-	clk   *vclock
+	clk   *wechattest.Clock
 	aws   *fakeaws.Server
 	logs  *bytes.Buffer
 }
@@ -60,7 +48,7 @@ func newFixture(t *testing.T) *fixture {
 	t.Helper()
 	client, table := dynamotest.NewTable(t)
 	f := &fixture{store: dynamo.NewCredentialStore(client, table), aws: fakeaws.New(t), logs: &bytes.Buffer{},
-		clk: &vclock{t: time.Unix(1_800_000_000, 0)}}
+		clk: wechattest.NewClock(time.Unix(1_800_000_000, 0))}
 	now := f.clk.Now()
 	ctx := context.Background()
 	for _, r := range []credential.Record{
