@@ -1,16 +1,15 @@
 package refresh_test
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/wxcentral/wxcentral/internal/dynamotest"
+	"github.com/wxcentral/wxcentral/internal/logaudit"
 	"github.com/wxcentral/wxcentral/pkg/credential"
 	"github.com/wxcentral/wxcentral/pkg/dynamo"
 	"github.com/wxcentral/wxcentral/pkg/metrics"
@@ -38,25 +37,8 @@ type env struct {
 	url   string
 	store *dynamo.CredentialStore
 	apps  []refresh.App
-	logs  *syncBuffer
-	emf   *syncBuffer // EMF metric lines
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
+	logs  *logaudit.Capture
+	emf   *logaudit.Capture // EMF metric lines
 }
 
 func appWith(appid, secret string, kinds ...credential.Kind) refresh.App {
@@ -70,7 +52,7 @@ func newEnv(t *testing.T, simOpts []wechattest.Option, apps ...refresh.App) *env
 	srv := httptest.NewServer(sim)
 	t.Cleanup(srv.Close)
 	client, table := dynamotest.NewTable(t)
-	e := &env{t: t, clock: clock, sim: sim, url: srv.URL, store: dynamo.NewCredentialStore(client, table), apps: apps, logs: &syncBuffer{}, emf: &syncBuffer{}}
+	e := &env{t: t, clock: clock, sim: sim, url: srv.URL, store: dynamo.NewCredentialStore(client, table), apps: apps, logs: &logaudit.Capture{}, emf: &logaudit.Capture{}}
 	t.Cleanup(e.checkLogs)
 	return e
 }

@@ -10,32 +10,14 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/wxcentral/wxcentral/internal/devstack"
 	"github.com/wxcentral/wxcentral/internal/dynamotest"
+	"github.com/wxcentral/wxcentral/internal/logaudit"
 	"github.com/wxcentral/wxcentral/pkg/wechat/wechattest"
 )
-
-// syncBuffer is an io.Writer safe for the dev goroutine's logs.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // TestLocalStack runs what `make run` runs — the dev command with the
 // committed sample configuration, dynalite and the simulator — on a free
@@ -50,7 +32,7 @@ func TestLocalStack(t *testing.T) {
 	}
 	statePath := filepath.Join(t.TempDir(), "dev.json")
 	vars := map[string]string{"WXCENTRAL_STATE": statePath, "LOG_LEVEL": "debug"}
-	var stdout, stderr syncBuffer
+	var stdout, stderr logaudit.Capture // safe for the dev goroutine's writes
 	env := Env{Stdout: &stdout, Stderr: &stderr, Getenv: func(k string) string { return vars[k] }}
 
 	o := &devFlags{}
@@ -108,7 +90,7 @@ func TestLocalStack(t *testing.T) {
 
 	run := func(args ...string) (string, string) {
 		t.Helper()
-		var out, errOut syncBuffer
+		var out, errOut logaudit.Capture
 		e := Env{Stdout: &out, Stderr: &errOut, Getenv: env.Getenv}
 		if code := Main(ctx, args, e); code != ExitOK {
 			t.Fatalf("wxcentral %s: exit %d\n%s%s", strings.Join(args, " "), code, out.String(), errOut.String())
@@ -131,7 +113,7 @@ func TestLocalStack(t *testing.T) {
 	if out, _ := run("send", "--text", "ping", "--url", stack.State.CallbackURL("wx0123456789abcdef"), "--config", stack.State.CallbackFile); out != "pong\n" {
 		t.Errorf("send with --url and --config printed %q", out)
 	}
-	var out2, errOut2 syncBuffer
+	var out2, errOut2 logaudit.Capture
 	if code := Main(ctx, []string{"send", "--text", "ping", "--url", stack.URL + "/wechat/wxffffffffffffffff", "--appid", "wx0123456789abcdef"},
 		Env{Stdout: &out2, Stderr: &errOut2, Getenv: env.Getenv}); code != ExitError || !strings.Contains(errOut2.String(), "HTTP 404") {
 		t.Errorf("send to an unknown appid's URL: exit %d, %s", code, errOut2.String())
@@ -224,7 +206,7 @@ func TestLocalStackWithWeChatAPIBase(t *testing.T) {
 	wechat.AddApp(doc.Apps[0].AppID, doc.Apps[0].Secret)
 
 	vars := map[string]string{"WXCENTRAL_STATE": filepath.Join(t.TempDir(), "dev.json"), "WECHAT_API_BASE": wechat.URL + "/"}
-	var stdout, stderr syncBuffer
+	var stdout, stderr logaudit.Capture
 	env := Env{Stdout: &stdout, Stderr: &stderr, Getenv: func(k string) string { return vars[k] }}
 	o := &devFlags{}
 	if err := newDevFlagSet(o).Parse([]string{"--addr", "127.0.0.1:0"}); err != nil {
