@@ -54,6 +54,28 @@ func httpEvent(method, rawQuery, body string, b64 bool) []byte {
 	return out
 }
 
+// invokeHTTP invokes fn with an HTTP API event and returns its response,
+// with a base64 body decoded.
+func invokeHTTP(t *testing.T, ctx context.Context, fn *lambdatest.Function, payload []byte) events.APIGatewayV2HTTPResponse {
+	t.Helper()
+	out, err := fn.Invoke(ctx, payload)
+	if err != nil {
+		t.Fatalf("invoke: %v\n%s", err, fn.Logs())
+	}
+	var resp events.APIGatewayV2HTTPResponse
+	if err := json.Unmarshal(out, &resp); err != nil {
+		t.Fatalf("response %s: %v", out, err)
+	}
+	if resp.IsBase64Encoded {
+		b, err := base64.StdEncoding.DecodeString(resp.Body)
+		if err != nil {
+			t.Fatalf("response body: %v", err)
+		}
+		resp.Body = string(b)
+	}
+	return resp
+}
+
 func TestBootstrapUnderRuntimeAPI(t *testing.T) {
 	bin := lambdatest.Build(t, "callback")
 	client, table := dynamotest.NewTable(t)
@@ -72,19 +94,7 @@ func TestBootstrapUnderRuntimeAPI(t *testing.T) {
 
 	invoke := func(payload []byte) events.APIGatewayV2HTTPResponse {
 		t.Helper()
-		out, err := fn.Invoke(ctx, payload)
-		if err != nil {
-			t.Fatalf("invoke: %v\n%s", err, fn.Logs())
-		}
-		var resp events.APIGatewayV2HTTPResponse
-		if err := json.Unmarshal(out, &resp); err != nil {
-			t.Fatalf("response %s: %v", out, err)
-		}
-		if resp.IsBase64Encoded {
-			b, _ := base64.StdEncoding.DecodeString(resp.Body)
-			resp.Body = string(b)
-		}
-		return resp
+		return invokeHTTP(t, ctx, fn, payload)
 	}
 
 	// GET handshake.
@@ -174,18 +184,7 @@ func TestBootstrapEventShapesAndStoredReply(t *testing.T) {
 		ev.RawQueryString = "" // the query only as queryStringParameters
 		ev.Headers = map[string]string{"Content-Type": "application/octet-stream", "Host": ev.RequestContext.DomainName}
 		payload, _ := json.Marshal(ev)
-		out, err := fn.Invoke(ctx, payload)
-		if err != nil {
-			t.Fatalf("invoke: %v\n%s", err, fn.Logs())
-		}
-		var resp events.APIGatewayV2HTTPResponse
-		if err := json.Unmarshal(out, &resp); err != nil {
-			t.Fatalf("response %s: %v", out, err)
-		}
-		if resp.IsBase64Encoded {
-			b, _ := base64.StdEncoding.DecodeString(resp.Body)
-			resp.Body = string(b)
-		}
+		resp := invokeHTTP(t, ctx, fn, payload)
 		plain, err := sender.OpenReply([]byte(resp.Body), nonce)
 		if resp.StatusCode != 200 || err != nil {
 			t.Fatalf("push %d: %d %q %v", msgID, resp.StatusCode, resp.Body, err)
