@@ -226,3 +226,25 @@ func TestScanCDATAMatchesIndexAndValidChars(t *testing.T) {
 		}
 	}
 }
+
+// The word-at-a-time loops jump to the first special byte of a word: put
+// each kind of special byte at every offset of a long ASCII run.
+func TestScannersFindSpecialsAtEveryOffset(t *testing.T) {
+	specials := []string{"]", "]]>", "\x00", "\x1f", "\t", "\n", "\x7f", "é", "你", "\uFFFE", "\xff", "\U0001F600"}
+	for _, sp := range specials {
+		for off := 0; off < 26; off++ {
+			for _, tail := range []string{"", "abcdefghij", "]]>", "xyz]]>tail"} {
+				s := strings.Repeat("Ab+/=09", 4)[:off] + sp + tail
+				if got, want := validChars(s), !strings.ContainsAny(sp, "\x00\x1f") && sp != "\uFFFE" && sp != "\xff"; got != want {
+					t.Fatalf("validChars(%q) = %v, want %v", s, got, want)
+				}
+				wantEnd := strings.Index(s, "]]>")
+				wantOK := wantEnd >= 0 && validChars(s[:wantEnd])
+				if end, ok := scanCDATA(s); ok != wantOK || ok && end != wantEnd {
+					t.Fatalf("scanCDATA(%q) = %d %v, want %d %v", s, end, ok, wantEnd, wantOK)
+				}
+				checkDifferential(t, []byte("<xml><a><![CDATA["+s+"]]></a><b>"+s+"</b></xml>"))
+			}
+		}
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/bits"
 	"strings"
 	"unicode/utf8"
 )
@@ -75,10 +76,17 @@ func scanFast(s string, out []Field) ([]Field, error) {
 				}
 				continue
 			}
-			if strings.Contains(raw, "]]>") || !validChars(raw) {
+			top := stack[depth-1]
+			if allSpace(raw) {
+				// Layout between elements: always valid, and dropped when
+				// the element already has children.
+				if len(out) > top+1 {
+					continue
+				}
+			} else if strings.Contains(raw, "]]>") || !validChars(raw) {
 				return nil, errFallback
 			}
-			if err := addText(out, stack[depth-1], raw, true, &chunks[depth-1]); err != nil {
+			if err := addText(out, top, raw, true, &chunks[depth-1]); err != nil {
 				return nil, err
 			}
 			continue
@@ -136,10 +144,20 @@ func scanFast(s string, out []Field) ([]Field, error) {
 				return nil, errFallback
 			}
 			if depth > 0 {
-				out[stack[depth-1]].Value = "" // a container's own text is not kept
+				if p := &out[stack[depth-1]]; p.Value != "" {
+					p.Value = "" // a container's own text is not kept
+				}
 			}
-			out = append(out, Field{Name: name, Depth: depth})
-			idx := len(out) - 1
+			// Field by field rather than append(out, Field{…}): a pooled
+			// out holds stale fields, and this avoids a bulk write barrier.
+			idx := len(out)
+			if idx < cap(out) {
+				out = out[:idx+1]
+				f := &out[idx]
+				f.Name, f.Value, f.Depth, f.End = name, "", depth, 0
+			} else {
+				out = append(out, Field{Name: name, Depth: depth})
+			}
 			if selfClose {
 				closeField(out, idx)
 				rootDone = depth == 0
@@ -252,12 +270,14 @@ func scanCDATA(s string) (end int, ok bool) {
 	const ones, highs, brackets = 0x0101010101010101, 0x8080808080808080, 0x5D5D5D5D5D5D5D5D
 	i := 0
 	for {
-		// Eight printable ASCII bytes with no ']' at a time.
+		// Eight printable ASCII bytes with no ']' at a time. A high bit of m
+		// marks a byte >= 0x80, one below 0x20, or a ']' (zero after the
+		// XOR); borrows only spill upwards, so the lowest mark is exact.
 		for i+8 <= len(s) {
-			x := uint64(s[i]) | uint64(s[i+1])<<8 | uint64(s[i+2])<<16 | uint64(s[i+3])<<24 |
-				uint64(s[i+4])<<32 | uint64(s[i+5])<<40 | uint64(s[i+6])<<48 | uint64(s[i+7])<<56
-			b := x ^ brackets // a zero byte where x has ']'
-			if (x|(x-0x2020202020202020)|((b-ones)&^b))&highs != 0 {
+			x := load64(s[i : i+8])
+			b := x ^ brackets
+			if m := (x | (x - 0x2020202020202020) | ((b - ones) &^ b)) & highs; m != 0 {
+				i += bits.TrailingZeros64(m) >> 3
 				break
 			}
 			i += 8
@@ -286,6 +306,14 @@ func scanCDATA(s string) (end int, ok bool) {
 	}
 }
 
+// load64 reads 8 bytes little-endian. Its argument's length is known to be
+// 8, so the compiler drops the bounds checks and emits one 64-bit load.
+func load64(t string) uint64 {
+	_ = t[7]
+	return uint64(t[0]) | uint64(t[1])<<8 | uint64(t[2])<<16 | uint64(t[3])<<24 |
+		uint64(t[4])<<32 | uint64(t[5])<<40 | uint64(t[6])<<48 | uint64(t[7])<<56
+}
+
 func skipSpace(s string, i int) int {
 	for i < len(s) && (s[i] == ' ' || s[i] == '\t' || s[i] == '\n') {
 		i++
@@ -302,9 +330,9 @@ func validChars(s string) bool {
 		// Skip printable ASCII (0x20..0x7F) eight bytes at a time: no byte
 		// has its high bit set and none is below 0x20.
 		for i+8 <= len(s) {
-			x := uint64(s[i]) | uint64(s[i+1])<<8 | uint64(s[i+2])<<16 | uint64(s[i+3])<<24 |
-				uint64(s[i+4])<<32 | uint64(s[i+5])<<40 | uint64(s[i+6])<<48 | uint64(s[i+7])<<56
-			if (x|(x-0x2020202020202020))&0x8080808080808080 != 0 {
+			x := load64(s[i : i+8])
+			if m := (x | (x - 0x2020202020202020)) & 0x8080808080808080; m != 0 {
+				i += bits.TrailingZeros64(m) >> 3 // the first such byte (see scanCDATA)
 				break
 			}
 			i += 8
