@@ -8,13 +8,20 @@ import (
 	"time"
 )
 
+// epoch is the origin of the monotonic deadlines below: time.Since(epoch)
+// reads only the monotonic clock, which costs half of time.Now.
+var epoch = time.Now()
+
+// monotonic is the time elapsed since epoch.
+func monotonic() time.Duration { return time.Since(epoch) }
+
 // handlerCtx is the context handlers run with: the request context plus a
 // deadline. Unlike context.WithDeadline it arms no timer and makes no
 // channel until a handler asks for Done, which most never do; the Handler
-// itself relies on the deadline timer of the pooled job (see job).
+// itself relies on its deadline queue (see deadlines).
 type handlerCtx struct {
-	context.Context // the parent
-	deadline        time.Time
+	context.Context               // the parent
+	due             time.Duration // the deadline, as monotonic() will read it
 
 	mu    sync.Mutex
 	done  chan struct{}
@@ -23,15 +30,17 @@ type handlerCtx struct {
 	timer *time.Timer
 }
 
+// newHandlerCtx returns a context whose deadline is d from now.
 func newHandlerCtx(parent context.Context, d time.Duration) *handlerCtx {
-	return &handlerCtx{Context: parent, deadline: time.Now().Add(d)}
+	return &handlerCtx{Context: parent, due: monotonic() + d}
 }
 
 func (c *handlerCtx) Deadline() (time.Time, bool) {
-	if pd, ok := c.Context.Deadline(); ok && pd.Before(c.deadline) {
+	own := epoch.Add(c.due)
+	if pd, ok := c.Context.Deadline(); ok && pd.Before(own) {
 		return pd, true
 	}
-	return c.deadline, true
+	return own, true
 }
 
 func (c *handlerCtx) Done() <-chan struct{} {
@@ -45,7 +54,7 @@ func (c *handlerCtx) Done() <-chan struct{} {
 		close(c.done)
 		return c.done
 	}
-	c.timer = time.AfterFunc(time.Until(c.deadline), func() { c.cancel(context.DeadlineExceeded) })
+	c.timer = time.AfterFunc(c.due-monotonic(), func() { c.cancel(context.DeadlineExceeded) })
 	c.stop = context.AfterFunc(c.Context, func() { c.cancel(c.Context.Err()) })
 	return c.done
 }
@@ -56,18 +65,20 @@ func (c *handlerCtx) Err() error {
 	if c.err == nil {
 		if err := c.Context.Err(); err != nil {
 			c.cancelLocked(err)
-		} else if time.Until(c.deadline) <= 0 { // monotonic clock only
+		} else if monotonic() >= c.due {
 			c.cancelLocked(context.DeadlineExceeded)
 		}
 	}
 	return c.err
 }
 
-// cancel ends the context with err (first call wins).
-func (c *handlerCtx) cancel(err error) {
+// cancel ends the context with err (first call wins) and returns the
+// error it ended with.
+func (c *handlerCtx) cancel(err error) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.cancelLocked(err)
+	return c.err
 }
 
 func (c *handlerCtx) cancelLocked(err error) {
@@ -87,50 +98,41 @@ func (c *handlerCtx) cancelLocked(err error) {
 }
 
 func (c *handlerCtx) String() string {
-	return fmt.Sprintf("callback.handlerCtx(deadline %v)", c.deadline)
+	return fmt.Sprintf("callback.handlerCtx(deadline %v)", epoch.Add(c.due))
 }
 
-// Job states: the first of the worker's result, the deadline timer and
+// Job states: the first of the worker's result, the deadline queue and
 // the request context to move a job out of jobPending wins; only the
-// worker and the timer send on ch, and only after winning.
+// worker and the deadline queue send on ch, and only after winning.
 const (
 	jobPending   uint32 = iota
 	jobReplied          // the worker sent its result on ch
-	jobExpired          // the deadline timer sent on ch
+	jobExpired          // the deadline queue sent on ch
 	jobAbandoned        // the request context ended first: nothing is sent
 )
 
 // job runs one handler on a worker goroutine. Whichever of the worker and
-// the deadline timer finishes first sends once on ch (capacity 1), so the
+// the deadline queue finishes first sends once on ch (capacity 1), so the
 // Handler waits on a single channel rather than selecting over a result
 // channel and a timer channel.
 type job struct {
 	ctx     *handlerCtx
 	handler MessageHandler
 	msg     *Message
+	due     time.Duration // monotonic deadline
 	state   atomic.Uint32
-	ch      chan routeResult
-	timer   *time.Timer // time.AfterFunc(…, j.expire), re-armed per use
+	// refs counts the holders that may still touch the job: the request
+	// (only when the worker replied; otherwise the worker may still run)
+	// and the deadline queue. The last one pools it.
+	refs atomic.Int32
+	ch   chan routeResult
 }
 
 var jobPool = sync.Pool{New: func() any { return &job{ch: make(chan routeResult, 1)} }}
 
-// getJob returns a pending job whose deadline timer fires after d.
-func getJob(d time.Duration) *job {
-	j := jobPool.Get().(*job)
-	if j.timer == nil {
-		j.timer = time.AfterFunc(d, j.expire)
-	} else {
-		j.timer.Reset(d)
-	}
-	return j
-}
-
-// release pools j after its worker sent the result. A stopped AfterFunc
-// timer never starts its function (Go 1.23+), so j can be reused; if it
-// fired already, its expire may still be running and j is left to the GC.
-func (j *job) release() {
-	if !j.timer.Stop() {
+// unref drops one holder; the last pools j.
+func (j *job) unref() {
+	if j.refs.Add(-1) != 0 {
 		return
 	}
 	j.ctx, j.handler, j.msg = nil, nil, nil
@@ -138,7 +140,7 @@ func (j *job) release() {
 	jobPool.Put(j)
 }
 
-// expire is the deadline timer's function.
+// expire ends a pending job at its deadline.
 func (j *job) expire() {
 	if j.state.CompareAndSwap(jobPending, jobExpired) {
 		j.ch <- routeResult{}
@@ -150,6 +152,101 @@ func (j *job) expire() {
 func (j *job) finish(r routeResult) {
 	if j.state.CompareAndSwap(jobPending, jobReplied) {
 		j.ch <- r
+	}
+}
+
+// deadlines ends the jobs of one Handler whose handler outlives its
+// timeout. Jobs are kept in deadline order; since a Handler gives every job
+// the same timeout, a new job almost always goes at the back, so a FIFO
+// queue and one timer, armed for the earliest deadline, replace a timer per
+// job: a request costs an uncontended lock and an append, and the timer is
+// re-armed about once per timeout, when it fires. The zero value is ready.
+type deadlines struct {
+	mu       sync.Mutex
+	queue    []*job // by due; finished jobs are dropped from the front
+	head     int    // queue[:head] are dropped (nil)
+	timer    *time.Timer
+	armed    bool          // the timer will fire at armedDue
+	armedDue time.Duration // at or before queue[head].due
+}
+
+// start returns a pending job for handler whose handler context ends after
+// timeout, and queues it.
+func (d *deadlines) start(parent context.Context, timeout time.Duration, handler MessageHandler, msg *Message) *job {
+	j := jobPool.Get().(*job)
+	j.refs.Store(2)
+	j.handler, j.msg = handler, msg
+	d.mu.Lock()
+	d.dropFinished()
+	now := monotonic()
+	j.due = now + timeout
+	d.queue = append(d.queue, j)
+	for i := len(d.queue) - 1; i > d.head && d.queue[i-1].due > j.due; i-- {
+		d.queue[i-1], d.queue[i] = d.queue[i], d.queue[i-1] // a shorter timeout than earlier jobs'
+	}
+	if !d.armed || j.due < d.armedDue {
+		d.arm(j.due, now)
+	}
+	d.mu.Unlock()
+	j.ctx = &handlerCtx{Context: parent, due: j.due}
+	return j
+}
+
+// arm sets the timer to fire at due.
+func (d *deadlines) arm(due, now time.Duration) {
+	d.armed, d.armedDue = true, due
+	if d.timer == nil {
+		d.timer = time.AfterFunc(due-now, d.fire)
+	} else {
+		d.timer.Reset(due - now)
+	}
+}
+
+// dropFinished removes finished jobs from the front of the queue.
+func (d *deadlines) dropFinished() {
+	for d.head < len(d.queue) {
+		j := d.queue[d.head]
+		if j.state.Load() == jobPending {
+			break
+		}
+		d.pop()
+	}
+}
+
+func (d *deadlines) pop() {
+	j := d.queue[d.head]
+	d.queue[d.head] = nil
+	d.head++
+	if d.head == len(d.queue) { // empty: reuse the array from the start
+		d.queue, d.head = d.queue[:0], 0
+	} else if d.head >= 64 && d.head*2 >= len(d.queue) { // mostly dropped: compact
+		n := copy(d.queue, d.queue[d.head:])
+		clear(d.queue[n:])
+		d.queue, d.head = d.queue[:n], 0
+	}
+	j.unref()
+}
+
+// fire is the timer's function: it expires every job past its deadline
+// and re-arms for the oldest one left.
+func (d *deadlines) fire() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	now := monotonic()
+	for d.head < len(d.queue) {
+		j := d.queue[d.head]
+		if j.state.Load() == jobPending {
+			if j.due > now {
+				break
+			}
+			j.expire()
+		}
+		d.pop()
+	}
+	if d.head < len(d.queue) {
+		d.arm(d.queue[d.head].due, now)
+	} else {
+		d.armed = false
 	}
 }
 

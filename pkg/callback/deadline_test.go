@@ -15,7 +15,7 @@ func TestHandlerCtx(t *testing.T) {
 		if c.Err() != nil {
 			t.Fatal("err before the deadline")
 		}
-		if d, ok := c.Deadline(); !ok || d != c.deadline {
+		if d, ok := c.Deadline(); !ok || !d.Equal(epoch.Add(c.due)) || time.Until(d) > 20*time.Millisecond {
 			t.Fatal("deadline")
 		}
 		<-c.Done()
@@ -77,5 +77,75 @@ func TestParseUnix(t *testing.T) {
 		if _, ok := parseUnix(in); ok {
 			t.Errorf("%q accepted", in)
 		}
+	}
+}
+
+// TestDeadlinesExpireInOrder: jobs whose handlers never answer end at
+// their own deadline, whatever order their timeouts come in, and the
+// queue is empty and the timer disarmed afterwards.
+func TestDeadlinesExpireInOrder(t *testing.T) {
+	var d deadlines
+	timeouts := []time.Duration{30, 10, 50, 10, 20, 5, 40, 30}
+	jobs := make([]*job, len(timeouts))
+	for i, ms := range timeouts {
+		jobs[i] = d.start(context.Background(), ms*time.Millisecond, nil, nil)
+	}
+	for i, j := range jobs {
+		<-j.ch
+		if late := monotonic() - j.due; late < 0 || j.state.Load() != jobExpired {
+			t.Fatalf("job %d (timeout %v ms): expired %v before its deadline, state %d", i, timeouts[i], -late, j.state.Load())
+		}
+		if j.ctx.Err() == nil && monotonic() >= j.due {
+			t.Fatalf("job %d: context not past its deadline", i)
+		}
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if n := len(d.queue) - d.head; n != 0 || d.armed {
+		t.Fatalf("after every deadline: %d queued, armed %v", n, d.armed)
+	}
+}
+
+// TestDeadlinesDropFinishedJobs: answered jobs leave the queue at the next
+// start, so a steady stream of quick handlers keeps it at one entry, and a
+// job that answers is pooled only once both the request and the queue let
+// go of it.
+func TestDeadlinesDropFinishedJobs(t *testing.T) {
+	var d deadlines
+	for i := 0; i < 1000; i++ {
+		j := d.start(context.Background(), time.Hour, nil, nil)
+		d.mu.Lock()
+		n := len(d.queue) - d.head
+		d.mu.Unlock()
+		if n != 1 {
+			t.Fatalf("start %d: %d jobs queued", i, n)
+		}
+		j.finish(routeResult{})
+		<-j.ch
+		if r := j.refs.Load(); r != 2 && r != 1 {
+			t.Fatalf("refs %d", r)
+		}
+		j.unref() // the request is done with it
+	}
+	// A stuck job at the front holds the finished ones behind it until it
+	// expires; then they all go.
+	stuck := d.start(context.Background(), 20*time.Millisecond, nil, nil)
+	for i := 0; i < 200; i++ {
+		j := d.start(context.Background(), 20*time.Millisecond, nil, nil)
+		j.finish(routeResult{})
+		<-j.ch
+		j.unref()
+	}
+	<-stuck.ch
+	if stuck.state.Load() != jobExpired {
+		t.Fatal("stuck job not expired")
+	}
+	if stuck.refs.Load() != 1 { // the worker may still run it: never pooled
+		t.Fatalf("stuck job refs %d", stuck.refs.Load())
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if n := len(d.queue) - d.head; n != 0 {
+		t.Fatalf("%d jobs left after the stuck one expired", n)
 	}
 }

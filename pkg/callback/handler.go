@@ -68,9 +68,10 @@ type Options struct {
 // Handler is the http.Handler for `GET|POST /wechat/{appid}`: it applies
 // DESIGN.md §7 rule by rule. Create it with NewHandler.
 type Handler struct {
-	opt      Options
-	compiled atomic.Pointer[compiled]
-	pool     sync.Pool
+	opt       Options
+	compiled  atomic.Pointer[compiled]
+	pool      sync.Pool
+	deadlines deadlines // of application handlers
 }
 
 type compiled struct {
@@ -497,11 +498,8 @@ func (h *Handler) route(ctx context.Context, a *app, msg *Message) (Reply, error
 		}
 		return nil, nil, false
 	}
-	hctx := newHandlerCtx(ctx, h.opt.HandlerTimeout)
-	// The timer is armed after the handler's deadline is computed, so when
-	// it fires the handler's context has expired too.
-	j := getJob(h.opt.HandlerTimeout)
-	j.ctx, j.handler, j.msg = hctx, handler, msg
+	j := h.deadlines.start(ctx, h.opt.HandlerTimeout, handler, msg)
+	hctx := j.ctx
 	handlerWorkers.submit(j)
 	var res routeResult
 	if done := ctx.Done(); done == nil {
@@ -511,7 +509,6 @@ func (h *Handler) route(ctx context.Context, a *app, msg *Message) (Reply, error
 		case res = <-j.ch:
 		case <-done:
 			if j.state.CompareAndSwap(jobPending, jobAbandoned) {
-				j.timer.Stop()
 				hctx.cancel(ctx.Err())
 				return nil, ctx.Err(), false
 			}
@@ -520,14 +517,13 @@ func (h *Handler) route(ctx context.Context, a *app, msg *Message) (Reply, error
 	}
 	if j.state.Load() == jobExpired {
 		hctx.cancel(context.DeadlineExceeded)
-		return nil, nil, true
+		return nil, nil, true // the worker may still run: j is left to the GC
 	}
-	hctx.cancel(context.Canceled)
-	j.release() // the worker is done with j once it has sent
-	// The deadline may have passed while the result was on its way (the
-	// timer had not fired yet): a reply or error past the deadline is
-	// dropped. time.Until reads only the monotonic clock.
-	if time.Until(hctx.deadline) <= 0 && ctx.Err() == nil {
+	ended := hctx.cancel(context.Canceled)
+	j.unref() // the worker is done with j once it has sent
+	// A handler that saw its deadline pass (Done or Err) and answered
+	// anyway is too late: its reply is dropped.
+	if ended == context.DeadlineExceeded {
 		return nil, nil, true
 	}
 	return res.reply, res.err, false
