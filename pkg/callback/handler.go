@@ -72,6 +72,9 @@ type Handler struct {
 	compiled  atomic.Pointer[compiled]
 	pool      sync.Pool
 	deadlines deadlines // of application handlers
+	// randomBuffered: Options.Random is the default crypto/rand, read in
+	// batches; a caller's reader is read 16 bytes per reply.
+	randomBuffered bool
 }
 
 type compiled struct {
@@ -113,13 +116,14 @@ func NewHandler(opt Options) (*Handler, error) {
 	if opt.PollInterval <= 0 {
 		opt.PollInterval = 100 * time.Millisecond
 	}
-	if opt.Random == nil {
+	buffered := opt.Random == nil
+	if buffered {
 		opt.Random = rand.Reader
 	}
 	if opt.Logger == nil {
 		opt.Logger = slog.Default()
 	}
-	h := &Handler{opt: opt}
+	h := &Handler{opt: opt, randomBuffered: buffered}
 	h.pool.New = func() any { return new(scratch) }
 	return h, nil
 }
@@ -129,7 +133,9 @@ type scratch struct {
 	body, dec, plain, seal, out []byte
 	env                         []Field
 	random                      [16]byte
-	ts                          [20]byte // reply TimeStamp digits
+	rnd                         [256]byte // batch of crypto/rand for random
+	rndUsed                     int       // bytes of rnd already used
+	ts                          [20]byte  // reply TimeStamp digits
 }
 
 // envelope parses the outer XML of an encrypted push into s.env. The
@@ -540,7 +546,16 @@ func (h *Handler) answer(a *app, s *scratch, plain []byte, c *Cipher, nonce, nam
 		return outcome{status: 200, name: name, body: s.out, ctype: ctypeXML}
 	}
 	random := &s.random
-	if _, err := io.ReadFull(h.opt.Random, random[:]); err != nil {
+	if h.randomBuffered {
+		// crypto/rand in batches: one read per len(s.rnd)/16 replies.
+		if s.rndUsed == 0 || s.rndUsed == len(s.rnd) {
+			if _, err := io.ReadFull(h.opt.Random, s.rnd[:]); err != nil {
+				return reject(http.StatusServiceUnavailable, "random_failed")
+			}
+			s.rndUsed = 0
+		}
+		s.rndUsed += copy(random[:], s.rnd[s.rndUsed:])
+	} else if _, err := io.ReadFull(h.opt.Random, random[:]); err != nil {
 		return reject(http.StatusServiceUnavailable, "random_failed")
 	}
 	ts := strconv.AppendInt(s.ts[:0], h.opt.Clock().Unix(), 10)

@@ -1,0 +1,38 @@
+package callback
+
+import "testing"
+
+// TestReplyRandomIsFreshPerReply: with the default crypto/rand, read in
+// batches, every reply still gets its own 16 random bytes, across batch
+// boundaries.
+func TestReplyRandomIsFreshPerReply(t *testing.T) {
+	h, err := NewHandler(Options{Config: StaticConfig(&Config{})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := NewCipher(v3Key, v4AppID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := &app{id: v4AppID, token: "tok"}
+	s := new(scratch)
+	seen := map[[16]byte]bool{}
+	for i := 0; i < 3*len(s.rnd)/16+5; i++ {
+		o := h.answer(a, s, []byte("<xml><Content>x</Content></xml>"), c, "nonce", "replied")
+		fields, err := parseXML(string(o.body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		enc, _ := topField(fields, "Encrypt")
+		buf := make([]byte, len(enc))
+		random, _, err := c.open(buf, []byte(enc))
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := [16]byte(random)
+		if seen[r] || r == [16]byte{} {
+			t.Fatalf("reply %d reuses random bytes %x", i, r)
+		}
+		seen[r] = true
+	}
+}
