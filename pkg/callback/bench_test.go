@@ -135,10 +135,48 @@ func refSign(parts ...string) string {
 	return hex.EncodeToString(sum[:])
 }
 
+// refRoute answers a parsed message with the reply's Content ("" for
+// `success`), as the route of a reference pipeline.
+type refRoute func(ctx context.Context, msg *refMessage) (string, error)
+
+// refAutoReply is the built-in route: a configured reply, computed inline.
+func refAutoReply(ctx context.Context, msg *refMessage) (string, error) {
+	if msg.MsgType != "text" {
+		return "", nil
+	}
+	return "you said: " + msg.Content, nil
+}
+
+// refAppHandler is an application handler under DESIGN §7's deadline, run
+// the straightforward way: on its own goroutine with context.WithTimeout,
+// and `success` if it has not answered by then.
+func refAppHandler(ctx context.Context, msg *refMessage) (string, error) {
+	handler := func(ctx context.Context, msg *refMessage) (string, error) {
+		return "you said: " + strings.TrimPrefix(msg.Content, "app "), nil
+	}
+	type result struct {
+		content string
+		err     error
+	}
+	ctx, cancel := context.WithTimeout(ctx, callback.DefaultHandlerTimeout)
+	defer cancel()
+	done := make(chan result, 1)
+	go func() {
+		content, err := handler(ctx, msg)
+		done <- result{content, err}
+	}()
+	select {
+	case r := <-done:
+		return r.content, r.err
+	case <-ctx.Done():
+		return "", nil
+	}
+}
+
 // referencePipeline does the same work as the Handler the way common SDKs
 // do: url.ParseQuery, sort+join+sha1, encoding/xml, a fresh AES cipher per
-// message, PKCS#7 by hand.
-func referencePipeline(w http.ResponseWriter, r *http.Request) error {
+// message, PKCS#7 by hand; route answers the message.
+func referencePipeline(w http.ResponseWriter, r *http.Request, route refRoute) error {
 	q, err := url.ParseQuery(r.URL.RawQuery)
 	if err != nil {
 		return err
@@ -183,9 +221,14 @@ func referencePipeline(w http.ResponseWriter, r *http.Request) error {
 	if msg.ToUserName != env.ToUserName {
 		return errors.New("to")
 	}
-	var content string
-	if msg.MsgType == "text" {
-		content = "you said: " + msg.Content
+	content, err := route(r.Context(), &msg)
+	if err != nil {
+		return err
+	}
+	if content == "" {
+		w.WriteHeader(200)
+		_, err = io.WriteString(w, "success")
+		return err
 	}
 	reply, err := xml.Marshal(refReply{ToUserName: cdata{msg.FromUserName}, FromUserName: cdata{msg.ToUserName},
 		CreateTime: clock().Unix(), MsgType: cdata{"text"}, Content: cdata{content}})
@@ -215,23 +258,34 @@ func referencePipeline(w http.ResponseWriter, r *http.Request) error {
 	return err
 }
 
+// BenchmarkSafeModePipelineReference is the same work as each route of
+// BenchmarkSafeModePipeline done the straightforward way: auto_reply
+// answers inline; app_handler runs the handler on a goroutine under a
+// context.WithTimeout of 4 s, as DESIGN §7 requires of handlers.
 func BenchmarkSafeModePipelineReference(b *testing.B) {
-	req, rd, body, s, nonce := benchRequest(b, "hello, 你好")
-	w := &benchWriter{h: http.Header{}}
-	if err := referencePipeline(w, req); err != nil {
-		b.Fatal(err)
-	}
-	if plain, err := s.OpenReply(w.body.Bytes(), nonce); err != nil || !strings.Contains(plain, "you said: hello, 你好") {
-		b.Fatalf("reference pipeline reply %q: %v", plain, err)
-	}
-	b.ReportAllocs()
-	b.SetBytes(int64(len(body)))
-	for b.Loop() {
-		rd.Reset(body)
-		w.body.Reset()
-		if err := referencePipeline(w, req); err != nil {
-			b.Fatal(err)
-		}
+	for _, bc := range []struct {
+		name, content string
+		route         refRoute
+	}{{"auto_reply", "hello, 你好", refAutoReply}, {"app_handler", "app hello, 你好", refAppHandler}} {
+		b.Run(bc.name, func(b *testing.B) {
+			req, rd, body, s, nonce := benchRequest(b, bc.content)
+			w := &benchWriter{h: http.Header{}}
+			if err := referencePipeline(w, req, bc.route); err != nil {
+				b.Fatal(err)
+			}
+			if plain, err := s.OpenReply(w.body.Bytes(), nonce); err != nil || !strings.Contains(plain, "you said: hello, 你好") {
+				b.Fatalf("reference pipeline reply %q: %v", plain, err)
+			}
+			b.ReportAllocs()
+			b.SetBytes(int64(len(body)))
+			for b.Loop() {
+				rd.Reset(body)
+				w.body.Reset()
+				if err := referencePipeline(w, req, bc.route); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
 

@@ -32,3 +32,24 @@ func BenchmarkRoute(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkRouteStraightforward is the textbook alternative to route():
+// a goroutine per handler run and context.WithTimeout, for comparison.
+func BenchmarkRouteStraightforward(b *testing.B) {
+	handler := func(ctx context.Context, m *Message) (Reply, error) { return nil, nil }
+	msg := &Message{MsgType: MsgTypeText, Content: "x"}
+	b.ReportAllocs()
+	for b.Loop() {
+		ctx, cancel := context.WithTimeout(context.Background(), 4*time.Second)
+		done := make(chan routeResult, 1)
+		go func() {
+			r, err := handler(ctx, msg)
+			done <- routeResult{r, err}
+		}()
+		select {
+		case <-done:
+		case <-ctx.Done():
+		}
+		cancel()
+	}
+}
