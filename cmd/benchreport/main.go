@@ -18,6 +18,8 @@ func main() {
 	count := flag.Int("count", 5, "runs of each benchmark (the median is reported)")
 	benchtime := flag.String("benchtime", "1s", "go test -benchtime")
 	raw := flag.String("raw", "", "also write go test's raw output to this file")
+	pairCount := flag.Int("pairs", 9, "rounds of each callback pipeline/reference pair (the median ratio is reported)")
+	pairTime := flag.String("pairtime", "500ms", "-benchtime of each benchmark of a callback pair")
 	flag.Parse()
 
 	var sink io.Writer = io.Discard
@@ -37,10 +39,11 @@ func main() {
 		runErr = err
 	}
 	// The callback function runs with GOMAXPROCS=1 (functions/callback), so
-	// its pipeline and the reference are measured on one P. Each of the
-	// count runs measures both, back to back, so a ratio pairs figures taken
-	// seconds apart (this machine's speed drifts over minutes).
-	if err := runInterleaved(callbackPackage, *count, *benchtime, results, sink); err != nil {
+	// its benchmarks run on one P. Each route's pipeline and its reference
+	// run back to back, as a pair, in pairCount alternating rounds, so a
+	// ratio pairs figures taken about a second apart (this machine's speed
+	// drifts by up to 2x over minutes).
+	if err := runCallback(callbackPackage, *count, *pairCount, *pairTime, results, sink); err != nil {
 		runErr = err
 	}
 	// The Lambda benchmarks do fixed work (cold starts, 10,000 warm
@@ -96,9 +99,10 @@ func runIn(dir, name string, args []string, results *results, sink io.Writer) er
 	return cmd.Wait()
 }
 
-// runInterleaved builds pkg's test binary once and runs its benchmarks
-// count times, one count each, on one P.
-func runInterleaved(pkg string, count int, benchtime string, results *results, sink io.Writer) error {
+// runCallback builds pkg's test binary once and runs it on one P: its
+// other benchmarks count times, then each pipeline route with its reference
+// (pipelineRoutes) back to back, pairs times in alternation.
+func runCallback(pkg string, count, pairs int, pairtime string, results *results, sink io.Writer) error {
 	dir, err := os.MkdirTemp("", "benchreport")
 	if err != nil {
 		return err
@@ -110,11 +114,19 @@ func runInterleaved(pkg string, count int, benchtime string, results *results, s
 	if err := build.Run(); err != nil {
 		return fmt.Errorf("build %s: %w", pkg, err)
 	}
-	for i := 0; i < count; i++ {
-		args := []string{"-test.run", "^$", "-test.bench", ".", "-test.benchmem", "-test.count", "1",
-			"-test.cpu", "1", "-test.benchtime", benchtime}
-		if err := runIn(pkg, bin, args, results, sink); err != nil {
-			return err
+	bench := func(pattern, benchtime string, count int) error {
+		return runIn(pkg, bin, []string{"-test.run", "^$", "-test.bench", pattern, "-test.benchmem",
+			"-test.count", fmt.Sprint(count), "-test.cpu", "1", "-test.benchtime", benchtime}, results, sink)
+	}
+	if err := bench("^Benchmark(Route|RouteStraightforward|ParseMessage)$", "1s", count); err != nil {
+		return err
+	}
+	for i := 0; i < pairs; i++ {
+		for _, route := range pipelineRoutes {
+			// Source order: the pipeline, then its reference.
+			if err := bench("^BenchmarkSafeModePipeline(Reference)?$/^"+route+"$", pairtime, 1); err != nil {
+				return err
+			}
 		}
 	}
 	return nil

@@ -18,6 +18,10 @@ func microPackages() []string {
 // callbackPackage holds the safe-mode pipeline and its reference.
 const callbackPackage = "./pkg/callback"
 
+// pipelineRoutes are the sub-benchmarks of BenchmarkSafeModePipeline and
+// BenchmarkSafeModePipelineReference.
+var pipelineRoutes = []string{"auto_reply", "app_handler"}
+
 // lambdaPackage holds the benchmarks of the real bootstrap binaries.
 const lambdaPackage = "./internal/lambdabench"
 

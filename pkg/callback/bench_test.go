@@ -60,18 +60,8 @@ func benchRequest(b *testing.B, content string) (*http.Request, *bytes.Reader, [
 // Compare with BenchmarkSafeModePipelineReference run in the same
 // conditions: on a shared machine wall time varies a lot, so take several.
 func BenchmarkSafeModePipeline(b *testing.B) {
-	cfg := testConfig()
-	cfg.Apps[0].AutoReplies = append(cfg.Apps[0].AutoReplies, callback.AutoReply{Match: "hello, 你好", Reply: "you said: hello, 你好"})
-	mux := callback.NewMux()
-	mux.HandleFunc(callback.Match{MsgType: callback.MsgTypeText, ContentPrefix: "app "}, func(ctx context.Context, m *callback.Message) (callback.Reply, error) {
-		return callback.TextReply{Content: "you said: " + strings.TrimPrefix(m.Content, "app ")}, nil
-	})
-	h, err := callback.NewHandler(callback.Options{Config: callback.StaticConfig(cfg), Routes: mux, Clock: clock,
-		Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		b.Fatal(err)
-	}
-	for _, bc := range []struct{ name, content string }{{"auto_reply", "hello, 你好"}, {"app_handler", "app hello, 你好"}} {
+	h := benchHandler(b)
+	for _, bc := range benchRoutes {
 		b.Run(bc.name, func(b *testing.B) {
 			req, rd, body, s, nonce := benchRequest(b, bc.content)
 			w := &benchWriter{h: http.Header{}}
@@ -89,6 +79,30 @@ func BenchmarkSafeModePipeline(b *testing.B) {
 		})
 	}
 }
+
+// benchHandler is the Handler of the pipeline benchmarks: the test app
+// with an auto reply, and an application handler for "app …" texts.
+func benchHandler(b *testing.B) *callback.Handler {
+	cfg := testConfig()
+	cfg.Apps[0].AutoReplies = append(cfg.Apps[0].AutoReplies, callback.AutoReply{Match: "hello, 你好", Reply: "you said: hello, 你好"})
+	mux := callback.NewMux()
+	mux.HandleFunc(callback.Match{MsgType: callback.MsgTypeText, ContentPrefix: "app "}, func(ctx context.Context, m *callback.Message) (callback.Reply, error) {
+		return callback.TextReply{Content: "you said: " + strings.TrimPrefix(m.Content, "app ")}, nil
+	})
+	h, err := callback.NewHandler(callback.Options{Config: callback.StaticConfig(cfg), Routes: mux, Clock: clock,
+		Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return h
+}
+
+// benchRoutes are the two routes of the pipeline benchmarks, with the
+// pushed text and the reference's way of doing the same.
+var benchRoutes = []struct {
+	name, content string
+	reference     refRoute
+}{{"auto_reply", "hello, 你好", refAutoReply}, {"app_handler", "app hello, 你好", refAppHandler}}
 
 // --- the straightforward way, for a ratio ------------------------------
 
@@ -263,14 +277,11 @@ func referencePipeline(w http.ResponseWriter, r *http.Request, route refRoute) e
 // answers inline; app_handler runs the handler on a goroutine under a
 // context.WithTimeout of 4 s, as DESIGN §7 requires of handlers.
 func BenchmarkSafeModePipelineReference(b *testing.B) {
-	for _, bc := range []struct {
-		name, content string
-		route         refRoute
-	}{{"auto_reply", "hello, 你好", refAutoReply}, {"app_handler", "app hello, 你好", refAppHandler}} {
+	for _, bc := range benchRoutes {
 		b.Run(bc.name, func(b *testing.B) {
 			req, rd, body, s, nonce := benchRequest(b, bc.content)
 			w := &benchWriter{h: http.Header{}}
-			if err := referencePipeline(w, req, bc.route); err != nil {
+			if err := referencePipeline(w, req, bc.reference); err != nil {
 				b.Fatal(err)
 			}
 			if plain, err := s.OpenReply(w.body.Bytes(), nonce); err != nil || !strings.Contains(plain, "you said: hello, 你好") {
@@ -281,7 +292,7 @@ func BenchmarkSafeModePipelineReference(b *testing.B) {
 			for b.Loop() {
 				rd.Reset(body)
 				w.body.Reset()
-				if err := referencePipeline(w, req, bc.route); err != nil {
+				if err := referencePipeline(w, req, bc.reference); err != nil {
 					b.Fatal(err)
 				}
 			}
