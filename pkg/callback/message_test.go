@@ -248,3 +248,32 @@ func TestScannersFindSpecialsAtEveryOffset(t *testing.T) {
 		}
 	}
 }
+
+// Flat pushes (every child a leaf) take scanFlat; anything else declines
+// to scanNested with the same result as encoding/xml.
+func TestScanFlat(t *testing.T) {
+	flat := []string{v4Body,
+		"<xml><ToUserName><![CDATA[gh_1]]></ToUserName><Encrypt><![CDATA[abc+/=]]></Encrypt></xml>",
+		" \n<xml>\n\t<a></a>\n<b>1 2</b><c><![CDATA[]]></c></xml>\n"}
+	for _, s := range flat {
+		if _, ok := scanFlat(s, nil); !ok {
+			t.Errorf("%q: not taken by scanFlat", s)
+		}
+		checkDifferential(t, []byte(s))
+	}
+	declined := []string{"<xml></xml>", "<xml a='1'><b>1</b></xml>", "<xml><a><b>1</b></a></xml>", "<xml><a/></xml>",
+		"<xml><a>x &amp; y</a></xml>", "<xml><a><![CDATA[x]]>y</a></xml>", "<xml><a>1</a ></xml>", "<xml><a>1</b></xml>",
+		"<xml><a>1</a></xml><b/>", "<xml><a>1</a>&bad;</xml>", "<?xml version='1.0'?><xml><a>1</a></xml>",
+		"<xml><!-- c --><a>1</a></xml>", "<xml><a>1</a></xmlx>", "<xml><a>1</a>"}
+	for _, s := range declined {
+		if _, ok := scanFlat(s, nil); ok {
+			t.Errorf("%q: taken by scanFlat", s)
+		}
+		checkDifferential(t, []byte(s))
+		got, err := parseXML(s)
+		ref, refErr := parseReference([]byte(s))
+		if (err == nil) != (refErr == nil) || err == nil && !reflect.DeepEqual(got, ref) {
+			t.Errorf("%q: parseXML %v %v, encoding/xml %v %v", s, got, err, ref, refErr)
+		}
+	}
+}

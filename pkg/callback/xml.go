@@ -55,6 +55,79 @@ func scanFast(s string, out []Field) ([]Field, error) {
 	if strings.IndexByte(s, '\r') >= 0 {
 		return nil, errFallback // encoding/xml rewrites CR and CRLF
 	}
+	if fields, ok := scanFlat(s, out); ok {
+		return fields, nil
+	}
+	return scanNested(s, out)
+}
+
+// scanFlat parses the shape of nearly every push: a root whose children
+// are leaves, each `<Name>` with one CDATA section or plain text (no
+// entities) and `</Name>`, whitespace between elements. ok is false for
+// anything else, which scanNested then handles. s has no CR.
+func scanFlat(s string, out []Field) ([]Field, bool) {
+	i := skipSpace(s, 0)
+	if i >= len(s) || s[i] != '<' {
+		return nil, false
+	}
+	root, j := scanName(s, i+1)
+	if root == "" || j >= len(s) || s[j] != '>' {
+		return nil, false
+	}
+	out = append(out, Field{Name: root})
+	i = j + 1
+	for {
+		i = skipSpace(s, i)
+		if i+1 >= len(s) || s[i] != '<' {
+			return nil, false
+		}
+		if s[i+1] == '/' { // the root's end tag: it must have had children
+			i += 2
+			if len(out) == 1 || !strings.HasPrefix(s[i:], root) || i+len(root) >= len(s) || s[i+len(root)] != '>' {
+				return nil, false
+			}
+			if !allSpace(s[i+len(root)+1:]) {
+				return nil, false
+			}
+			out[0].End = len(out)
+			return out, true
+		}
+		name, j := scanName(s, i+1)
+		if name == "" || j >= len(s) || s[j] != '>' {
+			return nil, false
+		}
+		i = j + 1
+		var value string
+		if strings.HasPrefix(s[i:], "<![CDATA[") {
+			k, ok := scanCDATA(s[i+9:])
+			if !ok {
+				return nil, false
+			}
+			value = s[i+9 : i+9+k]
+			i += 9 + k + 3
+		} else {
+			end := strings.IndexByte(s[i:], '<')
+			if end < 0 {
+				return nil, false
+			}
+			value = s[i : i+end]
+			if strings.IndexByte(value, '&') >= 0 || strings.Contains(value, "]]>") || !validChars(value) {
+				return nil, false
+			}
+			i += end
+		}
+		// The end tag, exactly `</name>`.
+		if i+3+len(name) > len(s) || s[i] != '<' || s[i+1] != '/' || s[i+2+len(name)] != '>' || s[i+2:i+2+len(name)] != name {
+			return nil, false
+		}
+		i += 3 + len(name)
+		out = append(out, Field{Name: name, Value: value, Depth: 1, End: len(out) + 1})
+	}
+}
+
+// scanNested is scanFast's general case: any nesting, text in several
+// pieces, entities, self-closing elements.
+func scanNested(s string, out []Field) ([]Field, error) {
 	var stack [maxDepth]int
 	var chunks [maxDepth]uint8 // text pieces joined per open element
 	depth := 0
@@ -85,6 +158,12 @@ func scanFast(s string, out []Field) ([]Field, error) {
 				}
 			} else if strings.Contains(raw, "]]>") || !validChars(raw) {
 				return nil, errFallback
+			} else if strings.IndexByte(raw, '&') >= 0 {
+				// Checked here too: a container drops its text, but a bad
+				// entity in it still makes the document malformed.
+				if _, ok := decodeEntities(raw); !ok {
+					return nil, errFallback
+				}
 			}
 			if err := addText(out, top, raw, true, &chunks[depth-1]); err != nil {
 				return nil, err
