@@ -20,6 +20,7 @@ func main() {
 	raw := flag.String("raw", "", "also write go test's raw output to this file")
 	pairCount := flag.Int("pairs", 9, "rounds of each callback pipeline/reference pair (the median ratio is reported)")
 	pairTime := flag.String("pairtime", "500ms", "-benchtime of each benchmark of a callback pair")
+	only := flag.String("only", "", "run only this part: micro, callback or lambda (figures of the others are MISSING)")
 	flag.Parse()
 
 	var sink io.Writer = io.Discard
@@ -35,22 +36,29 @@ func main() {
 	var runErr error
 	micro := []string{"test", "-run", "^$", "-bench", ".", "-benchmem",
 		"-count", fmt.Sprint(*count), "-benchtime", *benchtime, "-timeout", "10m"}
-	if err := run(append(micro, microPackages()...), results, sink); err != nil {
-		runErr = err
+	part := func(name string) bool { return *only == "" || *only == name }
+	if part("micro") {
+		if err := run(append(micro, microPackages()...), results, sink); err != nil {
+			runErr = err
+		}
 	}
 	// The callback function runs with GOMAXPROCS=1 (functions/callback), so
 	// its benchmarks run on one P. Each route's pipeline and its reference
 	// run back to back, as a pair, in pairCount alternating rounds, so a
 	// ratio pairs figures taken about a second apart (this machine's speed
 	// drifts by up to 2x over minutes).
-	if err := runCallback(callbackPackage, *count, *pairCount, *pairTime, results, sink); err != nil {
-		runErr = err
+	if part("callback") {
+		if err := runCallback(callbackPackage, *count, *pairCount, *pairTime, results, sink); err != nil {
+			runErr = err
+		}
 	}
 	// The Lambda benchmarks do fixed work (cold starts, 10,000 warm
 	// requests) per run, so they run once.
 	lambda := []string{"test", "-run", "^$", "-bench", ".", "-benchtime", "1x", "-count", "1", "-timeout", "10m", lambdaPackage}
-	if err := run(lambda, results, sink); err != nil {
-		runErr = err
+	if part("lambda") {
+		if err := run(lambda, results, sink); err != nil {
+			runErr = err
+		}
 	}
 
 	rows := report(results)

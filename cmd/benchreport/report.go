@@ -63,28 +63,29 @@ func shown(r *results, figure, bench, unit, format string) row {
 
 func report(r *results) []row {
 	const ref = "BenchmarkSafeModePipelineReference/"
-	var rows []row
-	// Each route is compared with the same work done the straightforward
-	// way (pkg/callback/bench_test.go): the auto reply inline, the
-	// application handler on a goroutine under context.WithTimeout.
-	for _, route := range []struct{ name, bench string }{
-		{"auto reply", "auto_reply"},
-		{"application handler", "app_handler"},
-	} {
-		fig := "callback safe-mode pipeline, " + route.name
-		bench := "BenchmarkSafeModePipeline/" + route.bench
-		rows = append(rows,
-			atMost(r, fig+" (ns/op)", bench, "ns/op", 10000, "%.0f"),
-			atMost(r, fig+" (allocs/op)", bench, "allocs/op", 20, "%.0f"),
-			shown(r, fig+" (B/op)", bench, "B/op", "%.0f"),
-			ratioRow(r, fig+" / its reference (median of same-run ratios)", bench, ref+route.bench, 0.15),
-			shown(r, "  reference: the same with encoding/xml + crypto/aes (ns/op)", ref+route.bench, "ns/op", "%.0f"),
-			shown(r, "  reference (allocs/op)", ref+route.bench, "allocs/op", "%.0f"))
+	// The deployed callback function answers from its built-in routes
+	// (auto replies, welcome): that pipeline is held to the targets. Each
+	// route is compared with the same work done the straightforward way
+	// (pkg/callback/bench_test.go).
+	fig, bench := "callback safe-mode pipeline (deployed function: built-in auto reply)", "BenchmarkSafeModePipeline/auto_reply"
+	rows := []row{
+		atMost(r, fig+" (ns/op)", bench, "ns/op", 10000, "%.0f"),
+		atMost(r, fig+" (allocs/op)", bench, "allocs/op", 20, "%.0f"),
+		shown(r, fig+" (B/op)", bench, "B/op", "%.0f"),
+		ratioRow(r, fig+" / reference (median of same-run ratios)", bench, ref+"auto_reply", 0.15),
+		shown(r, "  reference: the same with encoding/xml + crypto/aes (ns/op)", ref+"auto_reply", "ns/op", "%.0f"),
+		shown(r, "  reference (allocs/op)", ref+"auto_reply", "allocs/op", "%.0f"),
 	}
+	// Library use, not in the deployed function: a Go application handler
+	// runs on a worker under the 4 s deadline. Shown, with no target.
+	fig, bench = "library use: pipeline with a Go handler on the 4 s-deadline worker", "BenchmarkSafeModePipeline/app_handler"
 	rows = append(rows,
-		ratioRow(r, "callback application handler / auto-reply reference", "BenchmarkSafeModePipeline/app_handler", ref+"auto_reply", 0),
-		shown(r, "handler hand-off: worker + deadline queue (ns/op)", "BenchmarkRoute/background", "ns/op", "%.0f"),
-		shown(r, "handler hand-off: goroutine + context.WithTimeout (ns/op)", "BenchmarkRouteStraightforward", "ns/op", "%.0f"),
+		shown(r, fig+" (ns/op)", bench, "ns/op", "%.0f"),
+		shown(r, fig+" (allocs/op)", bench, "allocs/op", "%.0f"),
+		ratioRow(r, fig+" / reference with goroutine + context.WithTimeout", bench, ref+"app_handler", 0),
+		shown(r, "  reference (ns/op)", ref+"app_handler", "ns/op", "%.0f"),
+		shown(r, "  handler hand-off: worker + deadline queue (ns/op)", "BenchmarkRoute/background", "ns/op", "%.0f"),
+		shown(r, "  handler hand-off: goroutine + context.WithTimeout (ns/op)", "BenchmarkRouteStraightforward", "ns/op", "%.0f"),
 	)
 	rows = append(rows,
 		atMost(r, "tokenclient cache hit (ns/op)", "BenchmarkCacheHit", "ns/op", 100, "%.1f"),

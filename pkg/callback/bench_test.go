@@ -52,10 +52,10 @@ func benchRequest(b *testing.B, content string) (*http.Request, *bytes.Reader, [
 // text reply, encrypt it. No DynamoDB, no publisher; logging disabled.
 //
 //   - auto_reply: the route is a configured auto_replies entry (built-in,
-//     runs inline).
-//   - app_handler: the route is an application handler on a Mux, which runs
-//     on a worker goroutine under the 4 s deadline; the extra cost is that
-//     hand-off (about 1 µs, more when it wakes another CPU).
+//     runs inline), as in the deployed callback function.
+//   - app_handler: the route is an application handler on a Mux (library
+//     use), which runs on a worker goroutine under the 4 s deadline; the
+//     extra cost is that hand-off (BenchmarkRoute).
 //
 // Compare with BenchmarkSafeModePipelineReference run in the same
 // conditions: on a shared machine wall time varies a lot, so take several.
