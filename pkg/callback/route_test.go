@@ -3,6 +3,7 @@ package callback
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -131,5 +132,66 @@ func TestRouteStuckHandlerDoesNotDelayOthers(t *testing.T) {
 			t.Fatalf("push %d: %#v %v %v", i, reply, err, timedOut)
 		}
 		h.opt.HandlerTimeout = 2 * time.Millisecond
+	}
+}
+
+// TestRouteConcurrentMixedOutcomes: many pushes at once on one Handler,
+// each with its own outcome (reply, deadline, cancelled request), get the
+// outcome they should, and the deadline queue drains afterwards.
+func TestRouteConcurrentMixedOutcomes(t *testing.T) {
+	release := make(chan struct{})
+	mux := NewMux()
+	mux.HandleFunc(Match{Content: "fast"}, func(ctx context.Context, m *Message) (Reply, error) {
+		return TextReply{Content: "ok"}, nil
+	})
+	mux.HandleFunc(Match{Content: "stuck"}, func(ctx context.Context, m *Message) (Reply, error) {
+		<-release
+		return TextReply{Content: "late"}, nil
+	})
+	mux.HandleFunc(Match{Content: "cancel"}, func(ctx context.Context, m *Message) (Reply, error) {
+		<-ctx.Done()
+		return nil, ctx.Err()
+	})
+	h := &Handler{opt: Options{Routes: mux, HandlerTimeout: 20 * time.Millisecond}}
+	errs := make(chan error, 8)
+	for g := 0; g < 8; g++ {
+		go func() {
+			var err error
+			for i := 0; i < 150 && err == nil; i++ {
+				kind := []string{"fast", "fast", "stuck", "cancel"}[(g+i)%4]
+				ctx, cancel := context.WithCancel(context.Background())
+				if kind == "cancel" {
+					time.AfterFunc(time.Millisecond, cancel)
+				}
+				reply, rerr, timedOut := h.route(ctx, nil, &Message{MsgType: MsgTypeText, Content: kind})
+				cancel()
+				switch r, _ := reply.(TextReply); {
+				case kind == "fast" && (r.Content != "ok" || rerr != nil || timedOut),
+					kind == "stuck" && (reply != nil || rerr != nil || !timedOut),
+					kind == "cancel" && (reply != nil || !errors.Is(rerr, context.Canceled) || timedOut):
+					err = fmt.Errorf("%s push %d: %#v %v %v", kind, i, reply, rerr, timedOut)
+				}
+			}
+			errs <- err
+		}()
+	}
+	for g := 0; g < 8; g++ {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+	close(release)
+	deadline := time.Now().Add(2 * time.Second)
+	for {
+		h.deadlines.mu.Lock()
+		n, armed := len(h.deadlines.queue)-h.deadlines.head, h.deadlines.armed
+		h.deadlines.mu.Unlock()
+		if n == 0 && !armed {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("deadline queue not drained: %d jobs, armed %v", n, armed)
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }
