@@ -134,6 +134,7 @@ type scratch struct {
 	env                         []Field
 	random                      [16]byte
 	rnd                         [256]byte // batch of crypto/rand for random
+	sha                         digest    // SHA-1 state for msg_signature
 	rndUsed                     int       // bytes of rnd already used
 	ts                          [20]byte  // reply TimeStamp digits
 }
@@ -319,7 +320,7 @@ func (h *Handler) serve(r *http.Request, s *scratch) (string, outcome, *Message)
 		if !ok {
 			return appid, reject(http.StatusForbidden, "not_encrypted"), nil
 		}
-		if !VerifyMsgSignature(q.msgSignature, a.token, timestamp, nonce, encrypt) {
+		if !verifyMsgSignature(&s.sha, q.msgSignature, a.token, timestamp, nonce, encrypt) {
 			return appid, reject(http.StatusForbidden, "bad_msg_signature"), nil
 		}
 		plain, c, err := a.decrypt(s, encrypt)
@@ -559,7 +560,7 @@ func (h *Handler) answer(a *app, s *scratch, plain []byte, c *Cipher, nonce, nam
 		return reject(http.StatusServiceUnavailable, "random_failed")
 	}
 	ts := strconv.AppendInt(s.ts[:0], h.opt.Clock().Unix(), 10)
-	s.out = appendEncryptedReply(s.out[:0], &s.seal, c, a.token, unsafe.String(unsafe.SliceData(ts), len(ts)), nonce, random, plain)
+	s.out = appendEncryptedReply(s.out[:0], &s.seal, &s.sha, c, a.token, unsafe.String(unsafe.SliceData(ts), len(ts)), nonce, random, plain)
 	return outcome{status: 200, name: name, body: s.out, ctype: ctypeXML}
 }
 

@@ -45,8 +45,12 @@ func VerifySignature(sig, token, timestamp, nonce string) bool {
 // VerifyMsgSignature reports whether sig is the MsgSignature of token,
 // timestamp, nonce and encrypt. The comparison takes constant time.
 func VerifyMsgSignature(sig, token, timestamp, nonce, encrypt string) bool {
+	return verifyMsgSignature(nil, sig, token, timestamp, nonce, encrypt)
+}
+
+func verifyMsgSignature(dg *digest, sig, token, timestamp, nonce, encrypt string) bool {
 	var out [40]byte
-	sign(&out, token, timestamp, nonce, encrypt, 4)
+	signWith(dg, &out, token, timestamp, nonce, encrypt, 4)
 	return equal40(&out, sig)
 }
 
@@ -61,7 +65,11 @@ func equal40(want *[40]byte, got string) bool {
 
 // sign writes the hex digest of the n first parts, sorted, into out. It
 // sorts a fixed array in place so that signing does not allocate.
-func sign(out *[40]byte, a, b, c, d string, n int) {
+func sign(out *[40]byte, a, b, c, d string, n int) { signWith(nil, out, a, b, c, d, n) }
+
+// signWith is sign with the caller's digest for long inputs (the Handler
+// keeps one per pooled scratch); nil takes one from sha1Pool.
+func signWith(dg *digest, out *[40]byte, a, b, c, d string, n int) {
 	parts := [4]string{a, b, c, d}
 	p := parts[:n]
 	for i := 1; i < len(p); i++ {
@@ -83,14 +91,21 @@ func sign(out *[40]byte, a, b, c, d string, n int) {
 		}
 		sum = sha1.Sum(b)
 	} else {
-		d := sha1Pool.Get().(*digest)
-		d.h.Reset()
+		pooled := dg == nil
+		if pooled {
+			dg = sha1Pool.Get().(*digest)
+		} else if dg.h == nil {
+			dg.h = sha1.New()
+		}
+		dg.h.Reset()
 		for _, s := range p {
 			// Write only reads its argument, so a byte view of s is safe.
-			d.h.Write(unsafe.Slice(unsafe.StringData(s), len(s)))
+			dg.h.Write(unsafe.Slice(unsafe.StringData(s), len(s)))
 		}
-		sum = [sha1.Size]byte(d.h.Sum(d.sum[:0]))
-		sha1Pool.Put(d)
+		sum = [sha1.Size]byte(dg.h.Sum(dg.sum[:0]))
+		if pooled {
+			sha1Pool.Put(dg)
+		}
 	}
 	hex.Encode(out[:], sum[:])
 }
