@@ -155,8 +155,8 @@ func (r *Refresher) commit(ctx context.Context, appid string, kind credential.Ki
 // rejects that token it refreshes the access_token (compare-and-refresh)
 // and tries once more.
 func (r *Refresher) fetchTicket(ctx context.Context, app App, kind credential.Kind, owner string) (wechat.Ticket, *failure) {
-	at, err := r.o.Store.Get(ctx, app.AppID, credential.AccessToken, true)
-	if err != nil || !at.Usable(r.o.Now()) {
+	at, ok := r.tokenForTicket(ctx, app.AppID, owner)
+	if !ok {
 		f := internalFailure("token_unavailable", "no usable access_token for the ticket")
 		return wechat.Ticket{}, &f
 	}
@@ -178,6 +178,22 @@ func (r *Refresher) fetchTicket(ctx context.Context, app App, kind credential.Ki
 		return wechat.Ticket{}, &f
 	}
 	return tk, nil
+}
+
+// tokenForTicket reads the stored access_token. While another refresher
+// holds its lease (another sweeper fetching it, say at a deployment's
+// first minute), it waits for that commit as a forced refresh does, for at
+// most half a lease so that the ticket's own lease stays ours.
+func (r *Refresher) tokenForTicket(ctx context.Context, appid, owner string) (credential.Record, bool) {
+	at, err := r.o.Store.Get(ctx, appid, credential.AccessToken, true)
+	polls := int(min(r.o.MaxWait, credential.LeaseDuration/2) / r.o.WaitPoll)
+	for ; polls > 0 && err == nil && !at.Usable(r.o.Now()) && at.LeaseHeld(r.o.Now()) && at.LeaseOwner != owner; polls-- {
+		if r.o.Sleep(ctx, r.o.WaitPoll) != nil {
+			break
+		}
+		at, err = r.o.Store.Get(ctx, appid, credential.AccessToken, true)
+	}
+	return at, err == nil && at.Usable(r.o.Now())
 }
 
 // stableToken calls stable_token, retrying transient failures in normal

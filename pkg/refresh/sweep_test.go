@@ -11,6 +11,7 @@ import (
 
 	"github.com/wxcentral/wxcentral/pkg/credential"
 	"github.com/wxcentral/wxcentral/pkg/refresh"
+	"github.com/wxcentral/wxcentral/pkg/wechat"
 	"github.com/wxcentral/wxcentral/pkg/wechat/wechattest"
 )
 
@@ -254,4 +255,47 @@ func TestForceConfigErrorNamesTheField(t *testing.T) {
 			}
 		})
 	}
+}
+
+// A sweeper whose ticket phase finds the access_token being fetched by
+// another sweeper (the first minute of a deployment, with every sweeper
+// starting at once) waits for that commit instead of recording
+// token_unavailable; if the other never commits, it gives up after the
+// wait.
+func TestSweepTicketWaitsForTokenInFlight(t *testing.T) {
+	ctx := context.Background()
+	t.Run("committed while waiting", func(t *testing.T) {
+		e := newEnv(t, nil, appWith(appA, secretA, credential.JSAPITicket)).register()
+		if _, err := e.store.TakeLease(ctx, appA, credential.AccessToken, "other-sweeper", e.clock.Now(), credential.LeaseDuration); err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan map[string]refresh.Result, 1)
+		go func() { done <- e.sweep(e.refresher()) }()
+		time.Sleep(30 * time.Millisecond) // the ticket phase is waiting by now
+		tok, err := wechat.NewClient(wechat.WithBaseURL(e.url), wechat.WithClock(e.clock.Now)).StableToken(ctx, appA, secretA, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.store.Commit(ctx, appA, credential.AccessToken, credential.Commit{Owner: "other-sweeper", Value: tok.AccessToken,
+			ExpiresAt: tok.ReceivedAt.Add(tok.ExpiresIn), RefreshedAt: tok.ReceivedAt}); err != nil {
+			t.Fatal(err)
+		}
+		res := <-done
+		if at := res[appA+"/access_token"]; at.Outcome != refresh.OutcomeLeased {
+			t.Fatalf("access_token %+v", at)
+		}
+		if tk := res[appA+"/jsapi_ticket"]; tk.Outcome != refresh.OutcomeRefreshed || tk.Error != "" || e.sim.Counters(appA).GetTicket != 1 {
+			t.Fatalf("ticket %+v, getticket calls %d", tk, e.sim.Counters(appA).GetTicket)
+		}
+	})
+	t.Run("never committed", func(t *testing.T) {
+		e := newEnv(t, nil, appWith(appA, secretA, credential.JSAPITicket)).register()
+		if _, err := e.store.TakeLease(ctx, appA, credential.AccessToken, "other-sweeper", e.clock.Now(), credential.LeaseDuration); err != nil {
+			t.Fatal(err)
+		}
+		res := e.sweep(e.refresher(func(o *refresh.Options) { o.MaxWait = 50 * time.Millisecond }))
+		if tk := res[appA+"/jsapi_ticket"]; tk.Outcome != refresh.OutcomeFailed || !strings.HasPrefix(tk.Error, "token_unavailable") || e.sim.Counters(appA).GetTicket != 0 {
+			t.Fatalf("ticket %+v", tk)
+		}
+	})
 }
