@@ -30,11 +30,6 @@ type handlerCtx struct {
 	timer *time.Timer
 }
 
-// newHandlerCtx returns a context whose deadline is d from now.
-func newHandlerCtx(parent context.Context, d time.Duration) *handlerCtx {
-	return &handlerCtx{Context: parent, due: monotonic() + d}
-}
-
 func (c *handlerCtx) Deadline() (time.Time, bool) {
 	own := epoch.Add(c.due)
 	if pd, ok := c.Context.Deadline(); ok && pd.Before(own) {
@@ -233,15 +228,8 @@ func (d *deadlines) fire() {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	now := monotonic()
-	for d.head < len(d.queue) {
-		j := d.queue[d.head]
-		if j.state.Load() == jobPending {
-			if j.due > now {
-				break
-			}
-			j.expire()
-		}
-		d.pop()
+	for d.dropFinished(); d.head < len(d.queue) && d.queue[d.head].due <= now; d.dropFinished() {
+		d.queue[d.head].expire() // no longer pending (expired, or answered meanwhile): dropped next
 	}
 	if d.head < len(d.queue) {
 		d.arm(d.queue[d.head].due, now)

@@ -9,6 +9,11 @@ import (
 
 type ctxKey struct{}
 
+// newHandlerCtx returns a context whose deadline is d from now.
+func newHandlerCtx(parent context.Context, d time.Duration) *handlerCtx {
+	return &handlerCtx{Context: parent, due: monotonic() + d}
+}
+
 func TestHandlerCtx(t *testing.T) {
 	t.Run("deadline closes Done", func(t *testing.T) {
 		c := newHandlerCtx(context.Background(), 20*time.Millisecond)

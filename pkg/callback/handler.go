@@ -134,7 +134,7 @@ type scratch struct {
 	env                         []Field
 	random                      [16]byte
 	rnd                         [256]byte // batch of crypto/rand for random
-	sha                         digest    // SHA-1 state for msg_signature
+	sha                         digest    // SHA-1 state for msg_signature and the reply's
 	rndUsed                     int       // bytes of rnd already used
 	ts                          [20]byte  // reply TimeStamp digits
 }

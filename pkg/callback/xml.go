@@ -82,11 +82,8 @@ func scanFlat(s string, out []Field) ([]Field, bool) {
 			return nil, false
 		}
 		if s[i+1] == '/' { // the root's end tag: it must have had children
-			i += 2
-			if len(out) == 1 || !strings.HasPrefix(s[i:], root) || i+len(root) >= len(s) || s[i+len(root)] != '>' {
-				return nil, false
-			}
-			if !allSpace(s[i+len(root)+1:]) {
+			end, ok := endTag(s, i, root)
+			if len(out) == 1 || !ok || !allSpace(s[end:]) {
 				return nil, false
 			}
 			out[0].End = len(out)
@@ -116,13 +113,23 @@ func scanFlat(s string, out []Field) ([]Field, bool) {
 			}
 			i += end
 		}
-		// The end tag, exactly `</name>`.
-		if i+3+len(name) > len(s) || s[i] != '<' || s[i+1] != '/' || s[i+2+len(name)] != '>' || s[i+2:i+2+len(name)] != name {
+		next, ok := endTag(s, i, name)
+		if !ok {
 			return nil, false
 		}
-		i += 3 + len(name)
+		i = next
 		out = append(out, Field{Name: name, Value: value, Depth: 1, End: len(out) + 1})
 	}
+}
+
+// endTag reports whether s[i:] starts with exactly `</name>`, and the
+// index just past it.
+func endTag(s string, i int, name string) (int, bool) {
+	end := i + 3 + len(name)
+	if end > len(s) || s[i] != '<' || s[i+1] != '/' || s[end-1] != '>' || s[i+2:end-1] != name {
+		return 0, false
+	}
+	return end, true
 }
 
 // scanNested is scanFast's general case: any nesting, text in several
@@ -158,12 +165,6 @@ func scanNested(s string, out []Field) ([]Field, error) {
 				}
 			} else if strings.Contains(raw, "]]>") || !validChars(raw) {
 				return nil, errFallback
-			} else if strings.IndexByte(raw, '&') >= 0 {
-				// Checked here too: a container drops its text, but a bad
-				// entity in it still makes the document malformed.
-				if _, ok := decodeEntities(raw); !ok {
-					return nil, errFallback
-				}
 			}
 			if err := addText(out, top, raw, true, &chunks[depth-1]); err != nil {
 				return nil, err
@@ -263,17 +264,19 @@ func closeField(out []Field, idx int) {
 // addText appends character data to element idx unless it already has
 // children. raw text has its predefined entities decoded.
 func addText(out []Field, idx int, data string, raw bool, chunks *uint8) error {
+	if raw && strings.IndexByte(data, '&') >= 0 {
+		// Even text a container drops: a bad entity in it still makes
+		// the document malformed.
+		var ok bool
+		if data, ok = decodeEntities(data); !ok {
+			return errFallback
+		}
+	}
 	if len(out) > idx+1 {
 		return nil
 	}
 	if *chunks++; *chunks > 4 {
 		return errFallback // many pieces: encoding/xml joins them in linear time
-	}
-	if raw && strings.IndexByte(data, '&') >= 0 {
-		var ok bool
-		if data, ok = decodeEntities(data); !ok {
-			return errFallback
-		}
 	}
 	if out[idx].Value == "" {
 		out[idx].Value = data
