@@ -182,16 +182,16 @@ func (r *Refresher) fetchTicket(ctx context.Context, app App, kind credential.Ki
 
 // tokenForTicket reads the stored access_token. While another refresher
 // holds its lease (another sweeper fetching it, say at a deployment's
-// first minute), it waits for that commit as a forced refresh does, for at
-// most half a lease so that the ticket's own lease stays ours.
+// first minute), it waits for that commit with a forced refresh's
+// waitForLeaseholder, for at most half a lease so that the ticket's own
+// lease stays ours.
 func (r *Refresher) tokenForTicket(ctx context.Context, appid, owner string) (credential.Record, bool) {
 	at, err := r.o.Store.Get(ctx, appid, credential.AccessToken, true)
-	polls := int(min(r.o.MaxWait, credential.LeaseDuration/2) / r.o.WaitPoll)
-	for ; polls > 0 && err == nil && !at.Usable(r.o.Now()) && at.LeaseHeld(r.o.Now()) && at.LeaseOwner != owner; polls-- {
-		if r.o.Sleep(ctx, r.o.WaitPoll) != nil {
-			break
+	if now := r.o.Now(); err == nil && !at.Usable(now) && at.LeaseHeld(now) && at.LeaseOwner != owner {
+		polls := int(min(r.o.MaxWait, credential.LeaseDuration/2) / r.o.WaitPoll)
+		if r.waitForLeaseholder(ctx, appid, credential.AccessToken, at.Value, &polls) == nil {
+			at, err = r.o.Store.Get(ctx, appid, credential.AccessToken, true)
 		}
-		at, err = r.o.Store.Get(ctx, appid, credential.AccessToken, true)
 	}
 	return at, err == nil && at.Usable(r.o.Now())
 }
