@@ -19,45 +19,60 @@ import (
 	"github.com/wxcentral/wxcentral/pkg/wechat/wechattest"
 )
 
-// TestLocalStack runs what `make run` runs — the dev command with the
-// committed sample configuration, dynalite and the simulator — on a free
-// port, then uses it the way the README says: curl the printed token URL,
-// `wxcentral send --text ping`, `wxcentral status`, `token`, `refresh`.
-func TestLocalStack(t *testing.T) {
+// devRun is a dev command started by startDev.
+type devRun struct {
+	stack          *devstack.Stack
+	stdout, stderr *logaudit.Capture // safe for the dev goroutine's writes
+	env            Env
+	ctx            context.Context
+	cancel         context.CancelFunc // Ctrl-C
+	done           chan error         // runDev's result
+}
+
+// startDev runs the dev command on a free port with vars as its
+// environment and returns once it serves. Without dynalite it skips the
+// test, or fails it under CI.
+func startDev(t *testing.T, vars map[string]string) *devRun {
+	t.Helper()
 	if _, err := dynamotest.Bin(); err != nil {
 		if os.Getenv("CI") != "" {
 			t.Fatal(err)
 		}
 		t.Skipf("%v (skipping; CI fails instead)", err)
 	}
-	statePath := filepath.Join(t.TempDir(), "dev.json")
-	vars := map[string]string{"WXCENTRAL_STATE": statePath, "LOG_LEVEL": "debug"}
-	var stdout, stderr logaudit.Capture // safe for the dev goroutine's writes
-	env := Env{Stdout: &stdout, Stderr: &stderr, Getenv: func(k string) string { return vars[k] }}
-
+	d := &devRun{stdout: &logaudit.Capture{}, stderr: &logaudit.Capture{}, done: make(chan error, 1)}
+	d.env = Env{Stdout: d.stdout, Stderr: d.stderr, Getenv: func(k string) string { return vars[k] }}
 	o := &devFlags{}
-	fs := newDevFlagSet(o)
-	if err := fs.Parse([]string{"--addr", "127.0.0.1:0"}); err != nil {
+	if err := newDevFlagSet(o).Parse([]string{"--addr", "127.0.0.1:0"}); err != nil {
 		t.Fatal(err)
 	}
-	opt, err := o.options(env)
+	opt, err := o.options(d.env)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
+	d.ctx, d.cancel = context.WithCancel(context.Background())
+	t.Cleanup(d.cancel)
 	readyc := make(chan *devstack.Stack, 1)
-	done := make(chan error, 1)
-	go func() { done <- runDev(ctx, env, opt, func(s *devstack.Stack) { readyc <- s }) }()
-	var stack *devstack.Stack
+	go func() { d.done <- runDev(d.ctx, d.env, opt, func(s *devstack.Stack) { readyc <- s }) }()
 	select {
-	case stack = <-readyc:
-	case err := <-done:
-		t.Fatalf("dev stopped before serving: %v\n%s", err, stderr.String())
+	case d.stack = <-readyc:
+	case err := <-d.done:
+		t.Fatalf("dev stopped before serving: %v\n%s", err, d.stderr.String())
 	case <-time.After(60 * time.Second):
-		t.Fatalf("dev did not serve within 60 s\n%s", stderr.String())
+		t.Fatalf("dev did not serve within 60 s\n%s", d.stderr.String())
 	}
-	banner := stdout.String()
+	return d
+}
+
+// TestLocalStack runs what `make run` runs — the dev command with the
+// committed sample configuration, dynalite and the simulator — on a free
+// port, then uses it the way the README says: curl the printed token URL,
+// `wxcentral send --text ping`, `wxcentral status`, `token`, `refresh`.
+func TestLocalStack(t *testing.T) {
+	statePath := filepath.Join(t.TempDir(), "dev.json")
+	d := startDev(t, map[string]string{"WXCENTRAL_STATE": statePath, "LOG_LEVEL": "debug"})
+	stack, ctx, env, stderr := d.stack, d.ctx, d.env, d.stderr
+	banner := d.stdout.String()
 	t.Logf("banner:\n%s", banner)
 
 	// 1. curl the printed token URL: a token the simulator accepts.
@@ -162,9 +177,9 @@ func TestLocalStack(t *testing.T) {
 	}
 
 	// Ctrl-C: everything stops and the state file goes away.
-	cancel()
+	d.cancel()
 	select {
-	case err := <-done:
+	case err := <-d.done:
 		if err != nil {
 			t.Errorf("dev returned %v", err)
 		}
@@ -185,12 +200,6 @@ func TestLocalStack(t *testing.T) {
 // With WECHAT_API_BASE set the stack starts no simulator and the refresher
 // talks to that base only.
 func TestLocalStackWithWeChatAPIBase(t *testing.T) {
-	if _, err := dynamotest.Bin(); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal(err)
-		}
-		t.Skipf("%v (skipping; CI fails instead)", err)
-	}
 	apps, err := os.ReadFile(filepath.Join("..", "..", "..", "..", devstack.DefaultAppsFile))
 	if err != nil {
 		t.Fatal(err)
@@ -205,28 +214,8 @@ func TestLocalStackWithWeChatAPIBase(t *testing.T) {
 	defer wechat.Close()
 	wechat.AddApp(doc.Apps[0].AppID, doc.Apps[0].Secret)
 
-	vars := map[string]string{"WXCENTRAL_STATE": filepath.Join(t.TempDir(), "dev.json"), "WECHAT_API_BASE": wechat.URL + "/"}
-	var stdout, stderr logaudit.Capture
-	env := Env{Stdout: &stdout, Stderr: &stderr, Getenv: func(k string) string { return vars[k] }}
-	o := &devFlags{}
-	if err := newDevFlagSet(o).Parse([]string{"--addr", "127.0.0.1:0"}); err != nil {
-		t.Fatal(err)
-	}
-	opt, err := o.options(env)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	readyc := make(chan *devstack.Stack, 1)
-	done := make(chan error, 1)
-	go func() { done <- runDev(ctx, env, opt, func(s *devstack.Stack) { readyc <- s }) }()
-	var stack *devstack.Stack
-	select {
-	case stack = <-readyc:
-	case err := <-done:
-		t.Fatalf("dev stopped before serving: %v\n%s", err, stderr.String())
-	}
+	d := startDev(t, map[string]string{"WXCENTRAL_STATE": filepath.Join(t.TempDir(), "dev.json"), "WECHAT_API_BASE": wechat.URL + "/"})
+	stack, ctx, stdout := d.stack, d.ctx, d.stdout
 	if stack.Simulator != nil || !strings.Contains(stdout.String(), "WECHAT_API_BASE "+wechat.URL+" (no simulator)") {
 		t.Errorf("a simulator started despite WECHAT_API_BASE:\n%s", stdout.String())
 	}
@@ -234,8 +223,8 @@ func TestLocalStackWithWeChatAPIBase(t *testing.T) {
 	if err != nil || !wechat.Valid(doc.Apps[0].AppID, rec.Value, time.Now()) {
 		t.Errorf("the stored token does not come from WECHAT_API_BASE: %v", err)
 	}
-	cancel()
-	if err := <-done; err != nil {
+	d.cancel()
+	if err := <-d.done; err != nil {
 		t.Errorf("dev returned %v", err)
 	}
 }
