@@ -1,9 +1,7 @@
 package refresh_test
 
 import (
-	"context"
 	"fmt"
-	"sync"
 	"testing"
 	"time"
 
@@ -37,32 +35,16 @@ func TestSimulatedDay(t *testing.T) {
 		{appid: appA, kind: credential.JSAPITicket, valid: e.sim.TicketValid, values: map[string]bool{}},
 	}
 	outcomes := map[refresh.Outcome]int{}
-	var mu sync.Mutex
 	const minutes = 24 * 60
 	for m := range minutes {
 		minute := start.Add(time.Duration(m) * time.Minute)
 		e.clock.Set(minute)
-		var wg sync.WaitGroup
-		for _, r := range rs {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				sum, err := r.Sweep(context.Background())
-				if err != nil {
-					t.Error(err)
-					return
-				}
-				mu.Lock()
-				defer mu.Unlock()
-				for _, res := range sum.Results {
-					outcomes[res.Outcome]++
-					if res.Outcome == refresh.OutcomeFailed {
-						t.Errorf("minute %d: %+v", m, res)
-					}
-				}
-			}()
+		for _, res := range sweepConcurrently(t, rs) {
+			outcomes[res.Outcome]++
+			if res.Outcome == refresh.OutcomeFailed {
+				t.Errorf("minute %d: %+v", m, res)
+			}
 		}
-		wg.Wait()
 		for _, c := range checks {
 			rec := e.get(c.appid, c.kind)
 			c.values[rec.Value] = true

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -104,6 +105,33 @@ func (e *env) sweep(r *refresh.Refresher) map[string]refresh.Result {
 		out[res.AppID+"/"+string(res.Kind)] = res
 	}
 	return out
+}
+
+// sweepConcurrently runs one Sweep on every refresher at once and returns
+// all their results.
+func sweepConcurrently(t *testing.T, rs []*refresh.Refresher) []refresh.Result {
+	t.Helper()
+	var (
+		mu  sync.Mutex
+		wg  sync.WaitGroup
+		all []refresh.Result
+	)
+	for _, r := range rs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sum, err := r.Sweep(context.Background())
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			mu.Lock()
+			all = append(all, sum.Results...)
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	return all
 }
 
 // checkLogs fails the test when a secret, token or ticket ever issued to

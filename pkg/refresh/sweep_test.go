@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -110,23 +109,9 @@ func TestSweepsRacingOneWeChatCall(t *testing.T) {
 				rs[i] = e.refresher()
 			}
 			outcomes := map[refresh.Outcome]int{}
-			var mu sync.Mutex
-			var wg sync.WaitGroup
-			for _, r := range rs {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					sum, err := r.Sweep(context.Background())
-					if err != nil {
-						t.Error(err)
-						return
-					}
-					mu.Lock()
-					outcomes[sum.Results[0].Outcome]++
-					mu.Unlock()
-				}()
+			for _, res := range sweepConcurrently(t, rs) {
+				outcomes[res.Outcome]++
 			}
-			wg.Wait()
 			c := e.sim.Counters(appA)
 			rec := e.get(appA, credential.AccessToken)
 			if c.StableTokenNormal != 1 || rec.Version != 1 || outcomes[refresh.OutcomeRefreshed] != 1 {
