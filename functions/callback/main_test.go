@@ -76,18 +76,28 @@ func invokeHTTP(t *testing.T, ctx context.Context, fn *lambdatest.Function, payl
 	return resp
 }
 
-func TestBootstrapUnderRuntimeAPI(t *testing.T) {
+// startCallback starts the callback bootstrap under the test Runtime API
+// with doc as its callback document (in fake Secrets Manager), a fresh
+// table and, when publish is set, EVENT_BUS_NAME.
+func startCallback(t *testing.T, doc string, publish bool) (*lambdatest.Function, *fakeaws.Server, *dynamodb.Client, string) {
+	t.Helper()
 	bin := lambdatest.Build(t, "callback")
 	client, table := dynamotest.NewTable(t)
 	aws_ := fakeaws.New(t)
-	aws_.PutSecret(secretID, `{"apps":[{"appid":"`+appid+`","token":"`+token+`","encoding_aes_key":"`+aesKey+`","mode":"safe",
-		"welcome":"welcome!","auto_replies":[{"match":"hi","reply":"hello from lambda"}]}]}`)
+	aws_.PutSecret(secretID, doc)
 	env := aws_.Env()
 	env["TABLE_NAME"] = table
 	env["CALLBACK_SECRET_ID"] = secretID
-	env["EVENT_BUS_NAME"] = bus
+	if publish {
+		env["EVENT_BUS_NAME"] = bus
+	}
 	env["AWS_ENDPOINT_URL_DYNAMODB"] = dynamotest.Shared(t).Endpoint
-	fn := lambdatest.Start(t, bin, env)
+	return lambdatest.Start(t, bin, env), aws_, client, table
+}
+
+func TestBootstrapUnderRuntimeAPI(t *testing.T) {
+	fn, aws_, client, table := startCallback(t, `{"apps":[{"appid":"`+appid+`","token":"`+token+`","encoding_aes_key":"`+aesKey+`","mode":"safe",
+		"welcome":"welcome!","auto_replies":[{"match":"hi","reply":"hello from lambda"}]}]}`, true)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	sender := &callbacktest.Sender{AppID: appid, Token: token, EncodingAESKey: aesKey}
@@ -139,15 +149,7 @@ func TestBootstrapUnderRuntimeAPI(t *testing.T) {
 }
 
 func TestBootstrapBadDocumentFailsInvocation(t *testing.T) {
-	bin := lambdatest.Build(t, "callback")
-	_, table := dynamotest.NewTable(t)
-	aws_ := fakeaws.New(t)
-	aws_.PutSecret(secretID, `{"apps":[{"appid":"`+appid+`","token":"t","encoding_aes_key":"short"}]}`)
-	env := aws_.Env()
-	env["TABLE_NAME"] = table
-	env["CALLBACK_SECRET_ID"] = secretID
-	env["AWS_ENDPOINT_URL_DYNAMODB"] = dynamotest.Shared(t).Endpoint
-	fn := lambdatest.Start(t, bin, env)
+	fn, _, _, _ := startCallback(t, `{"apps":[{"appid":"`+appid+`","token":"t","encoding_aes_key":"short"}]}`, false)
 	_, err := fn.Invoke(context.Background(), httpEvent("GET", "signature=x&timestamp=1&nonce=1&echostr=e", "", false))
 	if err == nil || !strings.Contains(err.Error(), "apps[0].encoding_aes_key") || strings.Contains(err.Error(), "short") {
 		t.Fatalf("invoke error %v", err)
@@ -159,17 +161,8 @@ func TestBootstrapBadDocumentFailsInvocation(t *testing.T) {
 // base64 body; and a COMPLETED dedupe item written by another party (no
 // ttl) answered from its stored reply without publishing.
 func TestBootstrapEventShapesAndStoredReply(t *testing.T) {
-	bin := lambdatest.Build(t, "callback")
-	client, table := dynamotest.NewTable(t)
-	aws_ := fakeaws.New(t)
-	aws_.PutSecret(secretID, `{"apps":[{"appid":"`+appid+`","token":"`+token+`","encoding_aes_key":"`+aesKey+`",
-		"auto_replies":[{"match":"hi","reply":"hello from lambda"}]}]}`)
-	env := aws_.Env()
-	env["TABLE_NAME"] = table
-	env["CALLBACK_SECRET_ID"] = secretID
-	env["EVENT_BUS_NAME"] = bus
-	env["AWS_ENDPOINT_URL_DYNAMODB"] = dynamotest.Shared(t).Endpoint
-	fn := lambdatest.Start(t, bin, env)
+	fn, aws_, client, table := startCallback(t, `{"apps":[{"appid":"`+appid+`","token":"`+token+`","encoding_aes_key":"`+aesKey+`",
+		"auto_replies":[{"match":"hi","reply":"hello from lambda"}]}]}`, true)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	sender := &callbacktest.Sender{AppID: appid, Token: token, EncodingAESKey: aesKey}
