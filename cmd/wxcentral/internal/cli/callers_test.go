@@ -25,7 +25,7 @@ import (
 	"github.com/wxcentral/wxcentral/internal/modroot"
 )
 
-// Dummy credentials for the Python example: the local stack ignores the
+// Dummy credentials for the caller examples: the local stack ignores the
 // signature, the recording proxy below checks it.
 const (
 	callerKeyID   = "AKIDCALLEREXAMPLE000"
@@ -33,20 +33,39 @@ const (
 	callerSession = "caller-example-session-token"
 )
 
-// TestPythonCallerExample runs examples/callers/python/wxcentral_token.py
-// the way docs/callers.md shows it, against the local stack: it gets a
-// token, reports it rejected (a forced refresh: new token, version + 1),
-// reports the new one at once (force_too_soon) and asks for an unknown app.
-// A proxy in front of the stack checks that every request carried a valid
-// SigV4 signature for the expected service, so the stack is shown to accept
-// signed requests and the example to sign what it sends.
-func TestPythonCallerExample(t *testing.T) {
-	python := pythonWithBotocore(t)
+// TestCallerExamples runs the caller examples of examples/callers the way
+// docs/callers.md shows them, each against its own local stack: get a token,
+// report it rejected (a forced refresh: new token, version + 1), report the
+// new one at once (force_too_soon), ask for an unknown app and a bad kind,
+// and sign for execute-api. A proxy in front of the stack checks that every
+// request carried a valid SigV4 signature for the expected service, so the
+// stack is shown to accept signed requests and each example to sign what it
+// sends. The Python one must run (CI fails without python3 and botocore);
+// the Node one runs where `npm ci` was run in examples/callers/node.
+func TestCallerExamples(t *testing.T) {
 	root, err := modroot.Dir()
 	if err != nil {
 		t.Fatal(err)
 	}
-	script := filepath.Join(root, "examples", "callers", "python", "wxcentral_token.py")
+	dir := filepath.Join(root, "examples", "callers")
+	t.Run("python", func(t *testing.T) {
+		python := pythonWithBotocore(t)
+		testCallerExample(t, python, filepath.Join(dir, "python", "wxcentral_token.py"))
+	})
+	t.Run("node", func(t *testing.T) {
+		node, err := exec.LookPath("node")
+		if err != nil {
+			t.Skipf("node is not installed: %v", err)
+		}
+		if _, err := os.Stat(filepath.Join(dir, "node", "node_modules", "@smithy", "signature-v4")); err != nil {
+			t.Skip("examples/callers/node has no node_modules: run `npm ci` there to include the Node example")
+		}
+		testCallerExample(t, node, filepath.Join(dir, "node", "wxcentral-token.js"))
+	})
+}
+
+// testCallerExample runs one example's command line (interpreter, script).
+func testCallerExample(t *testing.T, interpreter, script string) {
 	d := startDev(t, map[string]string{"WXCENTRAL_STATE": filepath.Join(t.TempDir(), "dev.json")})
 	proxy := newSigV4Proxy(t, d.stack.URL)
 	appid := d.stack.State.AppID
@@ -64,7 +83,7 @@ func TestPythonCallerExample(t *testing.T) {
 	// run never logs stdout: it holds tokens.
 	run := func(extraEnv []string, stdin string, args ...string) (answer, int, string) {
 		t.Helper()
-		cmd := exec.CommandContext(d.ctx, python, append([]string{script}, args...)...)
+		cmd := exec.CommandContext(d.ctx, interpreter, append([]string{script}, args...)...)
 		cmd.Env = append(callerEnv(t, proxy.URL+"/token"), extraEnv...)
 		cmd.Stdin = strings.NewReader(stdin)
 		var stdout, stderr bytes.Buffer
@@ -74,11 +93,11 @@ func TestPythonCallerExample(t *testing.T) {
 		if ee, ok := err.(*exec.ExitError); ok {
 			code = ee.ExitCode()
 		} else if err != nil {
-			t.Fatalf("wxcentral_token.py %s: %v", args[0], err)
+			t.Fatalf("%s %s: %v", filepath.Base(script), args[0], err)
 		}
 		var a answer
 		if jerr := json.Unmarshal(stdout.Bytes(), &a); jerr != nil {
-			t.Fatalf("wxcentral_token.py %s: exit %d, stdout is not one JSON answer (%v); stderr:\n%s", args[0], code, jerr, stderr.String())
+			t.Fatalf("%s %s: exit %d, stdout is not one JSON answer (%v); stderr:\n%s", filepath.Base(script), args[0], code, jerr, stderr.String())
 		}
 		return a, code, stderr.String()
 	}
