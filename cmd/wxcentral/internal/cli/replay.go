@@ -36,7 +36,7 @@ that must not act twice.
 The replay runs in EventBridge after this command returns; --wait polls
 DescribeReplay every --poll and prints each state until it is COMPLETED
 (exit 0), FAILED or CANCELLED (exit 1). Without --wait, follow it with
-` + "`aws events describe-replay --name NAME`" + `.
+` + "`aws events describe-replay --replay-name NAME`" + `.
 
 Uses the AWS SDK's standard configuration (AWS_PROFILE, AWS_REGION,
 AWS_ENDPOINT_URL_EVENTBRIDGE, ...); the caller needs events:StartReplay,
@@ -187,7 +187,7 @@ func runReplay(ctx context.Context, out io.Writer, eb replayAPI, r replayRequest
 	fmt.Fprintf(out, "replay %s started: archive %s, events from %s to %s, onto %s (%s)\nstate %s\n",
 		r.name, archiveName, r.from.UTC().Format(time.RFC3339), r.to.UTC().Format(time.RFC3339), busArn, target, started.State)
 	if !r.wait {
-		fmt.Fprintf(out, "follow it with: aws events describe-replay --name %s\n", r.name)
+		fmt.Fprintf(out, "follow it with: aws events describe-replay --replay-name %s\n", r.name)
 		return nil
 	}
 	last := started.State

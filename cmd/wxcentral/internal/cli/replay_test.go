@@ -186,7 +186,7 @@ func TestReplay(t *testing.T) {
 	// Explicit archive (by ARN), one rule, a chosen name, no --wait.
 	code, out, errOut = run("--from", from, "--to", to, "--archive", aws.ToString(d.EventSourceArn),
 		"--rule", "late-consumer", "--name", "catch-up-1")
-	if code != ExitOK || !strings.Contains(out, "replay catch-up-1 started") || !strings.Contains(out, "aws events describe-replay --name catch-up-1") {
+	if code != ExitOK || !strings.Contains(out, "replay catch-up-1 started") || !strings.Contains(out, "aws events describe-replay --replay-name catch-up-1") {
 		t.Fatalf("replay --archive --rule --name: exit %d\n%s%s", code, out, errOut)
 	}
 	d, err = eb.DescribeReplay(ctx, &eventbridge.DescribeReplayInput{ReplayName: aws.String("catch-up-1")})
