@@ -35,7 +35,9 @@ class TokenClient {
     const host = this.tokenUrl.hostname;
     const fnUrl = host.match(/\.lambda-url\.([a-z0-9-]+)\.on\.aws$/);
     const httpApi = host.match(/\.execute-api\.([a-z0-9-]+)\.amazonaws\.com(\.cn)?$/);
-    region = region || (fnUrl || httpApi || [])[1];
+    // The endpoint's own region signs; region is for hosts that name none
+    // (a custom domain, the local stack).
+    region = (fnUrl || httpApi || [])[1] || region;
     if (!region) throw new Error('AWS_REGION: required when the token URL\'s host does not name a region');
     this.signer = new SignatureV4({
       service: service || (httpApi ? 'execute-api' : 'lambda'),

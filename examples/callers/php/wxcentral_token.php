@@ -54,7 +54,9 @@ final class WxcentralTokenClient
         $isFunctionUrl = preg_match('/\.lambda-url\.([a-z0-9-]+)\.on\.aws$/', $host, $fn) === 1;
         $isHttpApi = preg_match('/\.execute-api\.([a-z0-9-]+)\.amazonaws\.com(\.cn)?$/', $host, $api) === 1;
         $service = $service ?: ($isHttpApi ? 'execute-api' : 'lambda');
-        $region = $region ?: ($isFunctionUrl ? $fn[1] : ($isHttpApi ? $api[1] : null));
+        // The endpoint's own region signs; $region is for hosts that name none
+        // (a custom domain, the local stack).
+        $region = $isFunctionUrl ? $fn[1] : ($isHttpApi ? $api[1] : $region);
         if (!$region) {
             throw new InvalidArgumentException("AWS_REGION: required when the token URL's host does not name a region");
         }

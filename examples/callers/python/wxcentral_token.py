@@ -66,9 +66,11 @@ class TokenClient:
         fn_url, http_api = _FUNCTION_URL_HOST.search(host), _HTTP_API_HOST.search(host)
         if service is None:
             service = "execute-api" if http_api else "lambda"
-        if region is None:
-            match = fn_url or http_api
-            region = match.group(1) if match else None
+        # The endpoint's own region signs; region is for hosts that name none
+        # (a custom domain, the local stack).
+        match = fn_url or http_api
+        if match:
+            region = match.group(1)
         if not region:
             raise ValueError("AWS_REGION: required when the token URL's host does not name a region")
         if credentials is None:

@@ -76,10 +76,10 @@ public final class WxcentralToken {
         boolean isFunctionUrl = fn.find();
         boolean isHttpApi = api.find();
         this.service = service != null && !service.isBlank() ? service : (isHttpApi ? "execute-api" : "lambda");
+        // The endpoint's own region signs; region is for hosts that name none
+        // (a custom domain, the local stack).
+        region = isFunctionUrl ? fn.group(1) : isHttpApi ? api.group(1) : region;
         if (region == null || region.isBlank()) {
-            region = isFunctionUrl ? fn.group(1) : isHttpApi ? api.group(1) : null;
-        }
-        if (region == null) {
             throw new IllegalArgumentException("AWS_REGION: required when the token URL's host does not name a region");
         }
         this.region = region;
