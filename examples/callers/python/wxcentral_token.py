@@ -95,7 +95,8 @@ class TokenClient:
 
     def get(self, appid, kind="access_token"):
         """GET /token?appid=&kind=: the credential, or WxcentralError."""
-        query = urllib.parse.urlencode({"appid": appid, "kind": kind}, quote_via=urllib.parse.quote)
+        # RFC 3986 encoding, as SigV4 canonicalises it ("/" too), so the URL sent is the one signed.
+        query = urllib.parse.urlencode({"appid": appid, "kind": kind}, safe="", quote_via=urllib.parse.quote)
         return self._call("GET", f"{self.token_url}?{query}", None)
 
     def invalidate(self, appid, kind, token):

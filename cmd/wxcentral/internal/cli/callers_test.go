@@ -128,8 +128,9 @@ func testCallerExample(t *testing.T, interpreter, script string) {
 		t.Errorf("second invalidate: exit %d, error %q, stderr %q; want exit 1, force_too_soon, HTTP 429", code, tooSoon.Error, stderr)
 	}
 
-	// 4. Error answers of GET: unknown app, bad kind.
-	if a, code, stderr := run(nil, "", "get", "wxffffffffffffffff"); code != 1 || a.Error != "unknown_app" || !strings.Contains(stderr, "HTTP 404") {
+	// 4. Error answers of GET: unknown app (a WeCom id, whose ":" the query
+	// encodes and the signature covers), bad kind.
+	if a, code, stderr := run(nil, "", "get", "wwcorp0000000001:1000002"); code != 1 || a.Error != "unknown_app" || !strings.Contains(stderr, "HTTP 404") {
 		t.Errorf("get of an unknown app: exit %d, error %q, stderr %q", code, a.Error, stderr)
 	}
 	if a, code, _ := run(nil, "", "get", appid, "no_such_kind"); code != 1 || a.Error != "bad_request" || !strings.Contains(a.Message, "kind") {
