@@ -179,8 +179,8 @@ func TestReplay(t *testing.T) {
 	if !aws.ToTime(d.EventStartTime).Equal(wantFrom) || !aws.ToTime(d.EventEndTime).Equal(wantTo) ||
 		!strings.HasSuffix(aws.ToString(d.EventSourceArn), ":archive/wechat-archive") ||
 		d.Destination == nil || aws.ToString(d.Destination.Arn) != wechatBus || len(d.Destination.FilterArns) != 0 {
-		t.Errorf("StartReplay got window %v..%v, source %s, destination %+v; want %v..%v from wechat-archive onto %s",
-			d.EventStartTime, d.EventEndTime, aws.ToString(d.EventSourceArn), d.Destination, wantFrom, wantTo, wechatBus)
+		t.Errorf("StartReplay got window %v..%v, source %s, destination %s; want %v..%v from wechat-archive onto %s",
+			d.EventStartTime, d.EventEndTime, aws.ToString(d.EventSourceArn), destination(d.Destination), wantFrom, wantTo, wechatBus)
 	}
 
 	// Explicit archive (by ARN), one rule, a chosen name, no --wait.
@@ -194,7 +194,7 @@ func TestReplay(t *testing.T) {
 		t.Fatal(err)
 	}
 	if d.Destination == nil || len(d.Destination.FilterArns) != 1 || d.Destination.FilterArns[0] != aws.ToString(rule.RuleArn) {
-		t.Errorf("replay --rule late-consumer: destination %+v, want FilterArns [%s]", d.Destination, aws.ToString(rule.RuleArn))
+		t.Errorf("replay --rule late-consumer: destination %s, want FilterArns [%s]", destination(d.Destination), aws.ToString(rule.RuleArn))
 	}
 
 	// Failures name what is wrong.
@@ -217,4 +217,12 @@ func TestReplay(t *testing.T) {
 			t.Errorf("replay %s: exit %d (want %d), stderr %q (want %q)\n%s", strings.Join(tc.args, " "), code, tc.code, errOut, tc.want, out)
 		}
 	}
+}
+
+// destination formats a replay destination for messages.
+func destination(d *ebtypes.ReplayDestination) string {
+	if d == nil {
+		return "none"
+	}
+	return fmt.Sprintf("%s filtered to %v", aws.ToString(d.Arn), d.FilterArns)
 }
