@@ -2,7 +2,8 @@
 // `status`, `token`, `refresh` and `send` operate a stack, deployed on AWS
 // (TABLE_NAME, REFRESH_FUNCTION_NAME and the SDK's standard configuration)
 // or, when TABLE_NAME is unset, the local one a running `wxcentral dev`
-// recorded in its state file.
+// recorded in its state file; `replay` replays archived pushes onto the
+// EventBridge bus (SDK configuration only).
 package cli
 
 import (
@@ -43,7 +44,7 @@ type command struct {
 var commands []*command
 
 func init() {
-	commands = []*command{devCommand, statusCommand, tokenCommand, refreshCommand, sendCommand}
+	commands = []*command{devCommand, statusCommand, tokenCommand, refreshCommand, sendCommand, replayCommand}
 }
 
 func lookup(name string) *command {
