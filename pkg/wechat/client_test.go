@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -108,6 +109,72 @@ func TestStableTokenRejectsIncompleteResponses(t *testing.T) {
 				t.Fatalf("err = %v, want it to mention %q", err, tc.wantSub)
 			}
 		})
+	}
+}
+
+// An expires_in outside 1..86400 from any upstream (a broken or hostile
+// proxy) is a protocol error: no Token or Ticket comes back to be stored,
+// and a huge value can no longer overflow time.Duration into the past.
+func TestExpiresInOutsideOneDayIsProtocolError(t *testing.T) {
+	for _, tc := range []struct {
+		name, expiresIn string
+		ok              bool
+	}{
+		{"one second", "1", true},
+		{"one day", "86400", true},
+		{"zero", "0", false},
+		{"negative", "-5", false},
+		{"one day and a second", "86401", false},
+		{"overflows a Duration", "9223372036854775807", false},
+		{"multiplies into the past", "9223372036854776", false},
+		{"beyond int64", "1e30", false},
+	} {
+		for _, api := range []string{"stable_token", "getticket"} {
+			t.Run(tc.name+"/"+api, func(t *testing.T) {
+				_, c := newServer(t, func(w http.ResponseWriter, r *http.Request) {
+					io.WriteString(w, `{"errcode":0,"errmsg":"ok","access_token":"T","ticket":"K","expires_in":`+tc.expiresIn+`}`)
+				})
+				var got time.Duration
+				var err error
+				if api == "stable_token" {
+					var tok Token
+					tok, err = c.StableToken(context.Background(), testAppID, testSecret, false)
+					got = tok.ExpiresIn
+				} else {
+					var tk Ticket
+					tk, err = c.GetTicket(context.Background(), testToken, "jsapi")
+					got = tk.ExpiresIn
+				}
+				if tc.ok {
+					secs, _ := strconv.Atoi(tc.expiresIn)
+					if err != nil || got != time.Duration(secs)*time.Second {
+						t.Fatalf("ExpiresIn = %v, err = %v; want %ss accepted", got, err, tc.expiresIn)
+					}
+					return
+				}
+				if err == nil {
+					t.Fatalf("expires_in %s accepted as %v, want an error", tc.expiresIn, got)
+				}
+				if c := ErrorClass(err).String(); c != "protocol" {
+					t.Errorf("class %q, want protocol", c)
+				}
+				if !strings.Contains(err.Error(), api) || !strings.Contains(err.Error(), "expires_in") {
+					t.Errorf("err %q should name the call and the field", err)
+				}
+			})
+		}
+	}
+}
+
+// Every malformed answer is a protocol error, which moves to no other base.
+func TestMalformedAnswersAreProtocolErrors(t *testing.T) {
+	for _, body := range []string{`{"expires_in":7200}`, `<html>gateway</html>`, `{"access_token":"x",`} {
+		_, c := newServer(t, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, body) })
+		_, err := c.StableToken(context.Background(), testAppID, testSecret, false)
+		var pe *ProtocolError
+		if !errors.As(err, &pe) || pe.API != "stable_token" || ErrorClass(err) != ClassProtocol {
+			t.Errorf("body %s: err = %v (%T), want a stable_token *ProtocolError", body, err, err)
+		}
 	}
 }
 

@@ -17,9 +17,10 @@ const (
 	ClassDailyQuota                 // 45009: stop calling, alarm
 	ClassMinuteQuota                // 45011: wait for the next minute
 	ClassCallerBug                  // 41001, 40002: a bug in the request
+	ClassProtocol                   // an answer that breaks the protocol (see ProtocolError): alarm, store nothing
 )
 
-var classNames = [...]string{"unknown", "transient", "token_rejected", "configuration", "daily_quota", "minute_quota", "caller_bug"}
+var classNames = [...]string{"unknown", "transient", "token_rejected", "configuration", "daily_quota", "minute_quota", "caller_bug", "protocol"}
 
 // String returns the class name used in logs, metrics and refresh results.
 func (c Class) String() string {
@@ -104,6 +105,10 @@ func ErrorClass(err error) Class {
 	if errors.As(err, &ne) {
 		return ClassTransient
 	}
+	var pe *ProtocolError
+	if errors.As(err, &pe) {
+		return ClassProtocol
+	}
 	return ClassUnknown
 }
 
@@ -130,3 +135,23 @@ type NetworkError struct {
 
 func (e *NetworkError) Error() string { return "wechat: " + e.Op + ": network: " + e.Err.Error() }
 func (e *NetworkError) Unwrap() error { return e.Err }
+
+// ProtocolError reports an answer that breaks the documented protocol: a
+// 200 body that is not JSON or is too large, a response without its token
+// or ticket, or an expires_in outside 1..MaxExpiresIn. WeChat does not send
+// such answers; a broken or hostile proxy does, so nothing from one is
+// stored. Reason names the field, never a token value.
+type ProtocolError struct {
+	API    string // the call that was answered, e.g. "stable_token"
+	Reason string // e.g. "expires_in 9223372036854775807 is outside 1..86400"
+	Err    error  // the decoding error, if any
+}
+
+func (e *ProtocolError) Error() string {
+	if e.Err != nil {
+		return "wechat: " + e.API + ": " + e.Reason + ": " + e.Err.Error()
+	}
+	return "wechat: " + e.API + ": " + e.Reason
+}
+
+func (e *ProtocolError) Unwrap() error { return e.Err }
