@@ -319,7 +319,7 @@ func (c *Client) attempt(ctx context.Context, base string, req request) ([]byte,
 		return nil, true, &ProtocolError{API: req.op, Reason: fmt.Sprintf("response larger than %d bytes", MaxResponseBytes)}
 	}
 	if resp.StatusCode != http.StatusOK {
-		return nil, true, &Error{HTTPStatus: resp.StatusCode}
+		return nil, true, &Error{HTTPStatus: resp.StatusCode, API: req.op}
 	}
 	return body, true, nil
 }
@@ -334,7 +334,7 @@ func decode(op string, body []byte, out any) error {
 		return &ProtocolError{API: op, Reason: "decode response", Err: err}
 	}
 	if head.ErrCode != 0 {
-		return &Error{Code: head.ErrCode, Msg: head.ErrMsg}
+		return &Error{Code: head.ErrCode, Msg: head.ErrMsg, API: op}
 	}
 	if out == nil {
 		return nil

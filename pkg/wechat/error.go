@@ -47,7 +47,23 @@ const (
 	CodeIPNotWhitelisted2  = 61004
 )
 
-// ClassOf classifies a WeChat errcode.
+// secretAuthAPIs are the calls authenticated by an AppSecret instead of an
+// access_token: there 40001 means the secret is wrong (docs/wechat-protocol.md),
+// so no fresh token can help and an operator must fix the configuration.
+var secretAuthAPIs = map[string]bool{"stable_token": true}
+
+// ClassOfAPI classifies errcode code as answered by api (the name an
+// *Error carries in API). 40001 and 40125 from a call made with the
+// AppSecret (stable_token) are configuration; elsewhere as ClassOf.
+func ClassOfAPI(api string, code int) Class {
+	if secretAuthAPIs[api] && (code == CodeInvalidCredential || code == CodeInvalidAppSecret) {
+		return ClassConfiguration
+	}
+	return ClassOf(code)
+}
+
+// ClassOf classifies a WeChat errcode without knowing the call; an answer
+// from stable_token is classified by ClassOfAPI instead.
 func ClassOf(code int) Class {
 	switch code {
 	case CodeSystemBusy:
@@ -74,6 +90,9 @@ type Error struct {
 	Code       int    // WeChat errcode; 0 when the failure is HTTP-level
 	Msg        string // WeChat errmsg (with its rid suffix)
 	HTTPStatus int    // non-200 HTTP status, when that was the failure
+	// API names the call that was answered ("stable_token", "getticket",
+	// or the path given to Call); the meaning of some errcodes depends on it.
+	API string
 }
 
 func (e *Error) Error() string {
@@ -83,12 +102,13 @@ func (e *Error) Error() string {
 	return fmt.Sprintf("wechat: errcode %d: %s", e.Code, e.Msg)
 }
 
-// Class classifies the error; any HTTP 5xx is transient.
+// Class classifies the error by its code and the API that answered; any
+// HTTP 5xx is transient.
 func (e *Error) Class() Class {
 	if e.Code == 0 && e.HTTPStatus >= 500 {
 		return ClassTransient
 	}
-	return ClassOf(e.Code)
+	return ClassOfAPI(e.API, e.Code)
 }
 
 // ErrorClass classifies any error returned by this package: a *Error by its
@@ -113,7 +133,8 @@ func ErrorClass(err error) Class {
 }
 
 // IsTokenRejected reports whether err means WeChat rejected the access_token
-// that was sent (40001, 40014, 42001).
+// that was sent (40001, 40014, 42001; not 40001 from stable_token, which
+// sends no access_token).
 func IsTokenRejected(err error) bool { return ErrorClass(err) == ClassTokenRejected }
 
 // ErrorCode returns the errcode of a *Error in err's chain, or 0.
