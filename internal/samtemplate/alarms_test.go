@@ -27,6 +27,7 @@ func emittedDimensionSets() map[string][]string {
 		metrics.TokenRequest(200),
 		metrics.CallbackRequest(200),
 		metrics.CallbackDuplicate("wx1"),
+		metrics.ConfigReloadFailure(metrics.ConfigServedStale),
 	)
 	sets := map[string][]string{}
 	for _, m := range ms {
@@ -65,16 +66,17 @@ func validDimensionValues() map[string]map[string]bool {
 	}
 	outcomes := map[string]bool{"fresh": true, "refreshed": true, "unchanged": true, "leased": true, "failed": true} // DESIGN.md §5
 	return map[string]map[string]bool{
-		metrics.RefreshOutcome + "/" + metrics.DimOutcome:     outcomes,
-		metrics.RefreshFailures + "/" + metrics.DimErrorClass: classes,
-		metrics.TokenSecondsToExpiry + "/" + metrics.DimKind:  kinds,
-		metrics.ForcedRefreshes + "/" + metrics.DimKind:       kinds,
-		metrics.TokenRequests + "/" + metrics.DimOutcome:      statuses,
-		metrics.CallbackRequests + "/" + metrics.DimOutcome:   statuses,
-		metrics.TokenSecondsToExpiry + "/" + metrics.DimAppID: nil, // per-app alarms would hard-code an appid
-		metrics.ForcedRefreshes + "/" + metrics.DimAppID:      nil,
-		metrics.CallbackDuplicates + "/" + metrics.DimAppID:   nil,
-		metrics.WeChatCallLatency + "/" + metrics.DimAPI:      {"stable_token": true, "getticket": true},
+		metrics.RefreshOutcome + "/" + metrics.DimOutcome:       outcomes,
+		metrics.RefreshFailures + "/" + metrics.DimErrorClass:   classes,
+		metrics.TokenSecondsToExpiry + "/" + metrics.DimKind:    kinds,
+		metrics.ForcedRefreshes + "/" + metrics.DimKind:         kinds,
+		metrics.TokenRequests + "/" + metrics.DimOutcome:        statuses,
+		metrics.CallbackRequests + "/" + metrics.DimOutcome:     statuses,
+		metrics.TokenSecondsToExpiry + "/" + metrics.DimAppID:   nil, // per-app alarms would hard-code an appid
+		metrics.ForcedRefreshes + "/" + metrics.DimAppID:        nil,
+		metrics.CallbackDuplicates + "/" + metrics.DimAppID:     nil,
+		metrics.WeChatCallLatency + "/" + metrics.DimAPI:        {"stable_token": true, "getticket": true},
+		metrics.ConfigReloadFailures + "/" + metrics.DimOutcome: {metrics.ConfigServedStale: true, metrics.ConfigLoadFailed: true},
 	}
 }
 
@@ -193,6 +195,9 @@ func TestRequiredAlarms(t *testing.T) {
 		{want{"wxcentral", metrics.TokenSecondsToExpiry, metrics.DimKind, "access_token", "LessThanThreshold"}, 120},
 		{want{"wxcentral", metrics.CallbackRequests, metrics.DimOutcome, "5xx", "GreaterThanOrEqualToThreshold"}, 3},
 		{want{"AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", "RefreshDeadLetterQueue", "GreaterThanOrEqualToThreshold"}, 1},
+		// Issue 11 item 16: Secrets Manager unreadable, whether or not a stale document was served.
+		{want{"wxcentral", metrics.ConfigReloadFailures, metrics.DimOutcome, metrics.ConfigServedStale, "GreaterThanOrEqualToThreshold"}, 1},
+		{want{"wxcentral", metrics.ConfigReloadFailures, metrics.DimOutcome, metrics.ConfigLoadFailed, "GreaterThanOrEqualToThreshold"}, 1},
 	} {
 		th, ok := have[w.want]
 		if !ok {
@@ -215,6 +220,7 @@ var emitters = map[string][]string{
 	metrics.TokenRequests:        {"metrics.TokenRequest(", "metrics.TokenRequests"},
 	metrics.CallbackRequests:     {"metrics.CallbackRequest(", "metrics.CallbackRequests"},
 	metrics.CallbackDuplicates:   {"metrics.CallbackDuplicate(", "metrics.CallbackDuplicates"},
+	metrics.ConfigReloadFailures: {"metrics.ConfigReloadFailure(", "metrics.ConfigReloadFailures"},
 }
 
 // An alarm on a metric that no production code publishes would never fire:

@@ -21,12 +21,16 @@
 //	TokenRequests         Count         [Outcome]               token        -
 //	CallbackRequests      Count         [Outcome]               callback     Outcome=5xx, 3 or more in 5 minutes
 //	CallbackDuplicates    Count         [AppId]                 callback     -
+//	ConfigReloadFailures  Count         [Outcome]               refresh,     Outcome=stale and Outcome=failed,
+//	                                                            callback     1 or more
 //
 // Dimension values:
 //   - Outcome of RefreshOutcome: the sweep result outcome (fresh, refreshed,
 //     unchanged, leased, failed).
 //   - ErrorClass: wechat.Class.String() (transient, token_rejected,
 //     configuration, daily_quota, minute_quota, caller_bug, unknown).
+//   - Outcome of ConfigReloadFailures: stale (the last good document was
+//     served, see config.CachedSource) or failed (nothing to serve).
 //   - Outcome of TokenRequests and CallbackRequests: the HTTP status class
 //     (2xx, 4xx, 5xx; see StatusClass).
 //   - API: the WeChat endpoint called (e.g. stable_token, getticket).
