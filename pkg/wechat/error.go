@@ -164,7 +164,7 @@ func (e *NetworkError) Unwrap() error { return e.Err }
 // stored. Reason names the field, never a token value.
 type ProtocolError struct {
 	API    string // the call that was answered, e.g. "stable_token"
-	Reason string // e.g. "expires_in 9223372036854775807 is outside 1..86400"
+	Reason string // e.g. "response has invalid expires_in 9223372036854775807 (want 1..86400)"
 	Err    error  // the decoding error, if any
 }
 
