@@ -2,10 +2,14 @@ package samtemplate
 
 import (
 	"fmt"
+	"go/ast"
+	"go/parser"
+	"go/token"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -27,6 +31,7 @@ func emittedDimensionSets() map[string][]string {
 		metrics.TokenRequest(200),
 		metrics.CallbackRequest(200),
 		metrics.CallbackDuplicate("wx1"),
+		metrics.ConfigReloadFailure(metrics.ConfigServedStale),
 	)
 	sets := map[string][]string{}
 	for _, m := range ms {
@@ -48,13 +53,89 @@ func dimKey(names []string) string {
 	return strings.Join(s, ",")
 }
 
-// validDimensionValues lists, per metric and dimension, the values the
-// emitters can produce; an alarm on any other value would never fire.
-func validDimensionValues() map[string]map[string]bool {
+// refreshVocabulary is what pkg/refresh can put in its metrics, read from
+// its sources: the sweep outcomes it declares (Outcome constants) and the
+// error classes of its failures that are not WeChat's (the label of
+// internalFailure("store", ...) or of a failure{label: ...} literal).
+type refreshVocabulary struct {
+	outcomes map[string]bool
+	labels   map[string]bool
+}
+
+func readRefreshVocabulary(t testing.TB) refreshVocabulary {
+	t.Helper()
+	v := refreshVocabulary{outcomes: map[string]bool{}, labels: map[string]bool{}}
+	dir := filepath.Join(repoRoot(t), "pkg", "refresh")
+	files, err := filepath.Glob(filepath.Join(dir, "*.go"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	str := func(e ast.Expr) (string, bool) {
+		lit, ok := e.(*ast.BasicLit)
+		if !ok || lit.Kind != token.STRING {
+			return "", false
+		}
+		s, err := strconv.Unquote(lit.Value)
+		return s, err == nil
+	}
+	fset := token.NewFileSet()
+	for _, name := range files {
+		if strings.HasSuffix(name, "_test.go") {
+			continue
+		}
+		f, err := parser.ParseFile(fset, name, nil, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ast.Inspect(f, func(n ast.Node) bool {
+			switch n := n.(type) {
+			case *ast.ValueSpec:
+				if id, ok := n.Type.(*ast.Ident); ok && id.Name == "Outcome" {
+					for _, val := range n.Values {
+						if s, ok := str(val); ok {
+							v.outcomes[s] = true
+						}
+					}
+				}
+			case *ast.CallExpr:
+				if id, ok := n.Fun.(*ast.Ident); ok && id.Name == "internalFailure" && len(n.Args) > 0 {
+					if s, ok := str(n.Args[0]); ok {
+						v.labels[s] = true
+					}
+				}
+			case *ast.KeyValueExpr:
+				if id, ok := n.Key.(*ast.Ident); ok && id.Name == "label" {
+					if s, ok := str(n.Value); ok {
+						v.labels[s] = true
+					}
+				}
+			}
+			return true
+		})
+	}
+	// The parse must have found something, or the checks below pass vacuously.
+	if !v.outcomes["failed"] || !v.labels["store"] {
+		t.Fatalf("pkg/refresh sources: found outcomes %v and failure labels %v; want at least failed and store", v.outcomes, v.labels)
+	}
+	return v
+}
+
+// errorClasses is every ErrorClass value RefreshFailures can carry.
+func errorClasses(v refreshVocabulary) map[string]bool {
 	classes := map[string]bool{}
 	for c := wechat.Class(0); !strings.HasPrefix(c.String(), "class("); c++ {
 		classes[c.String()] = true
 	}
+	for l := range v.labels {
+		classes[l] = true
+	}
+	return classes
+}
+
+// validDimensionValues lists, per metric and dimension, the values the
+// emitters can produce; an alarm on any other value would never fire.
+func validDimensionValues(v refreshVocabulary) map[string]map[string]bool {
+	classes := errorClasses(v)
 	statuses := map[string]bool{}
 	for code := 100; code < 700; code++ {
 		statuses[metrics.StatusClass(code)] = true
@@ -63,27 +144,28 @@ func validDimensionValues() map[string]map[string]bool {
 	for _, k := range credential.Kinds {
 		kinds[string(k)] = true
 	}
-	outcomes := map[string]bool{"fresh": true, "refreshed": true, "unchanged": true, "leased": true, "failed": true} // DESIGN.md §5
+	outcomes := v.outcomes // DESIGN.md §5: fresh, refreshed, unchanged, leased, failed
 	return map[string]map[string]bool{
-		metrics.RefreshOutcome + "/" + metrics.DimOutcome:     outcomes,
-		metrics.RefreshFailures + "/" + metrics.DimErrorClass: classes,
-		metrics.TokenSecondsToExpiry + "/" + metrics.DimKind:  kinds,
-		metrics.ForcedRefreshes + "/" + metrics.DimKind:       kinds,
-		metrics.TokenRequests + "/" + metrics.DimOutcome:      statuses,
-		metrics.CallbackRequests + "/" + metrics.DimOutcome:   statuses,
-		metrics.TokenSecondsToExpiry + "/" + metrics.DimAppID: nil, // per-app alarms would hard-code an appid
-		metrics.ForcedRefreshes + "/" + metrics.DimAppID:      nil,
-		metrics.CallbackDuplicates + "/" + metrics.DimAppID:   nil,
-		metrics.WeChatCallLatency + "/" + metrics.DimAPI:      {"stable_token": true, "getticket": true},
+		metrics.RefreshOutcome + "/" + metrics.DimOutcome:       outcomes,
+		metrics.RefreshFailures + "/" + metrics.DimErrorClass:   classes,
+		metrics.TokenSecondsToExpiry + "/" + metrics.DimKind:    kinds,
+		metrics.ForcedRefreshes + "/" + metrics.DimKind:         kinds,
+		metrics.TokenRequests + "/" + metrics.DimOutcome:        statuses,
+		metrics.CallbackRequests + "/" + metrics.DimOutcome:     statuses,
+		metrics.TokenSecondsToExpiry + "/" + metrics.DimAppID:   nil, // per-app alarms would hard-code an appid
+		metrics.ForcedRefreshes + "/" + metrics.DimAppID:        nil,
+		metrics.CallbackDuplicates + "/" + metrics.DimAppID:     nil,
+		metrics.WeChatCallLatency + "/" + metrics.DimAPI:        {"stable_token": true, "getticket": true},
+		metrics.ConfigReloadFailures + "/" + metrics.DimOutcome: {metrics.ConfigServedStale: true, metrics.ConfigLoadFailed: true},
 	}
 }
 
 // alarmProblems checks every alarm on a wxcentral metric against pkg/metrics:
 // the name exists, the dimension set is one the emitters publish (CloudWatch
 // matches the exact set), and each value is one they produce.
-func alarmProblems(tpl *Template) []string {
+func alarmProblems(tpl *Template, v refreshVocabulary) []string {
 	sets := emittedDimensionSets()
-	values := validDimensionValues()
+	values := validDimensionValues(v)
 	var problems []string
 	for _, a := range tpl.ResourcesOfType("AWS::CloudWatch::Alarm") {
 		p := a.Properties
@@ -131,13 +213,14 @@ func alarmProblems(tpl *Template) []string {
 }
 
 func TestAlarmsUsePublishedMetrics(t *testing.T) {
-	for _, p := range alarmProblems(loadTemplate(t)) {
+	for _, p := range alarmProblems(loadTemplate(t), readRefreshVocabulary(t)) {
 		t.Error(p)
 	}
 }
 
 func TestAlarmChecksCatchMistakes(t *testing.T) {
 	base := loadTemplate(t).Doc
+	v := readRefreshVocabulary(t)
 	tests := []struct {
 		name   string
 		mutate func(p map[string]any)
@@ -156,7 +239,7 @@ func TestAlarmChecksCatchMistakes(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			tpl := &Template{Doc: clone(t, base)}
 			tt.mutate(path(t, tpl.Doc, "Resources", "RefreshConfigurationFailureAlarm", "Properties"))
-			got := strings.Join(alarmProblems(tpl), "\n")
+			got := strings.Join(alarmProblems(tpl, v), "\n")
 			if !strings.Contains(got, tt.want) {
 				t.Errorf("problems %q, want one containing %q", got, tt.want)
 			}
@@ -190,9 +273,17 @@ func TestRequiredAlarms(t *testing.T) {
 		{want{"wxcentral", metrics.RefreshFailures, metrics.DimErrorClass, "daily_quota", "GreaterThanOrEqualToThreshold"}, 1},
 		{want{"wxcentral", metrics.RefreshFailures, metrics.DimErrorClass, "transient", "GreaterThanOrEqualToThreshold"}, 1},
 		{want{"wxcentral", metrics.RefreshFailures, metrics.DimErrorClass, "unknown", "GreaterThanOrEqualToThreshold"}, 1},
-		{want{"wxcentral", metrics.TokenSecondsToExpiry, metrics.DimKind, "access_token", "LessThanThreshold"}, 120},
+		{want{"wxcentral", metrics.TokenSecondsToExpiry, metrics.DimKind, "access_token", "LessThanThreshold"}, 180},
+		{want{"wxcentral", metrics.TokenSecondsToExpiry, metrics.DimKind, "jsapi_ticket", "LessThanThreshold"}, 300},
+		{want{"wxcentral", metrics.TokenSecondsToExpiry, metrics.DimKind, "wx_card_ticket", "LessThanThreshold"}, 300},
+		// Issue 11 item 8: a token-function 503 (its only 5xx) is an alarm.
+		{want{"wxcentral", metrics.TokenRequests, metrics.DimOutcome, "5xx", "GreaterThanOrEqualToThreshold"}, 1},
+		{want{"wxcentral", metrics.RefreshFailures, metrics.DimErrorClass, "store", "GreaterThanOrEqualToThreshold"}, 1},
 		{want{"wxcentral", metrics.CallbackRequests, metrics.DimOutcome, "5xx", "GreaterThanOrEqualToThreshold"}, 3},
 		{want{"AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", "RefreshDeadLetterQueue", "GreaterThanOrEqualToThreshold"}, 1},
+		// Issue 11 item 16: Secrets Manager unreadable, whether or not a stale document was served.
+		{want{"wxcentral", metrics.ConfigReloadFailures, metrics.DimOutcome, metrics.ConfigServedStale, "GreaterThanOrEqualToThreshold"}, 1},
+		{want{"wxcentral", metrics.ConfigReloadFailures, metrics.DimOutcome, metrics.ConfigLoadFailed, "GreaterThanOrEqualToThreshold"}, 1},
 	} {
 		th, ok := have[w.want]
 		if !ok {
@@ -215,6 +306,7 @@ var emitters = map[string][]string{
 	metrics.TokenRequests:        {"metrics.TokenRequest(", "metrics.TokenRequests"},
 	metrics.CallbackRequests:     {"metrics.CallbackRequest(", "metrics.CallbackRequests"},
 	metrics.CallbackDuplicates:   {"metrics.CallbackDuplicate(", "metrics.CallbackDuplicates"},
+	metrics.ConfigReloadFailures: {"metrics.ConfigReloadFailure(", "metrics.ConfigReloadFailures"},
 }
 
 // An alarm on a metric that no production code publishes would never fire:
@@ -264,6 +356,77 @@ func TestAlarmedMetricsAreEmitted(t *testing.T) {
 	for _, name := range metrics.Names {
 		if _, ok := emitters[name]; !ok {
 			t.Errorf("metric %s has no entry in emitters", name)
+		}
+	}
+}
+
+// alarmsOn returns the wxcentral alarms on metric whose only dimension is
+// dim=value.
+func alarmsOn(tpl *Template, metric, dim, value string) []Resource {
+	var out []Resource
+	for _, a := range tpl.ResourcesOfType("AWS::CloudWatch::Alarm") {
+		p := a.Properties
+		if p["Namespace"] != metrics.Namespace || p["MetricName"] != metric {
+			continue
+		}
+		dims, _ := p["Dimensions"].([]any)
+		if len(dims) != 1 {
+			continue
+		}
+		dm, _ := dims[0].(map[string]any)
+		if dm["Name"] == dim && dm["Value"] == value {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// Issue 11 item 8: every sweep outcome other than fresh, refreshed,
+// unchanged and leased raises an alarm. A failed outcome always carries an
+// error class, so each class RefreshFailures can carry - every WeChat class
+// and every label pkg/refresh gives its own failures (store, ...) - has an
+// alarm; any further outcome pkg/refresh declares needs one on
+// RefreshOutcome.
+func TestEveryRefreshFailureClassHasAnAlarm(t *testing.T) {
+	tpl := loadTemplate(t)
+	v := readRefreshVocabulary(t)
+	var classes []string
+	for c := range errorClasses(v) {
+		classes = append(classes, c)
+	}
+	sort.Strings(classes)
+	for _, c := range classes {
+		if len(alarmsOn(tpl, metrics.RefreshFailures, metrics.DimErrorClass, c)) == 0 {
+			t.Errorf("no alarm on %s{%s=%s}", metrics.RefreshFailures, metrics.DimErrorClass, c)
+		}
+	}
+	healthy := map[string]bool{"fresh": true, "refreshed": true, "unchanged": true, "leased": true, "failed": true}
+	for o := range v.outcomes {
+		if !healthy[o] && len(alarmsOn(tpl, metrics.RefreshOutcome, metrics.DimOutcome, o)) == 0 {
+			t.Errorf("no alarm on %s{%s=%s}", metrics.RefreshOutcome, metrics.DimOutcome, o)
+		}
+	}
+}
+
+// Issue 11 item 8: every kind has an expiry alarm; the access_token's treats
+// missing data as breaching, because a refresher that cannot read the store
+// reports no expiry at all.
+func TestEveryKindHasAnExpiryAlarm(t *testing.T) {
+	tpl := loadTemplate(t)
+	for _, k := range credential.Kinds {
+		as := alarmsOn(tpl, metrics.TokenSecondsToExpiry, metrics.DimKind, string(k))
+		if len(as) == 0 {
+			t.Errorf("no expiry alarm for %s", k)
+			continue
+		}
+		for _, a := range as {
+			p := a.Properties
+			if p["ComparisonOperator"] != "LessThanThreshold" || p["Statistic"] != "Minimum" {
+				t.Errorf("%s: want Minimum LessThanThreshold, got %v %v", a.LogicalID, p["Statistic"], p["ComparisonOperator"])
+			}
+			if k == credential.AccessToken && p["TreatMissingData"] != "breaching" {
+				t.Errorf("%s: TreatMissingData %v, want breaching", a.LogicalID, p["TreatMissingData"])
+			}
 		}
 	}
 }

@@ -3,12 +3,15 @@ package config
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"os"
 	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+
+	"github.com/wxcentral/wxcentral/pkg/metrics"
 )
 
 // Source yields the raw bytes of one configuration document.
@@ -81,49 +84,110 @@ const (
 	MaxCacheTTL = 5 * time.Minute
 	// DefaultCacheTTL is used when NewCachedSource gets a ttl <= 0.
 	DefaultCacheTTL = MaxCacheTTL
+	// DefaultMaxStale bounds how old a document may be when it is served
+	// because reloads fail: past it a secret rotated or revoked in the
+	// meantime matters more than availability, and Load fails.
+	DefaultMaxStale = time.Hour
+	// StaleRetry is how long a failed reload is not retried while the
+	// last good document is served, so an outage of the source does not
+	// add a slow failing call to every invocation.
+	StaleRetry = 30 * time.Second
 )
 
 // CachedSource loads a document lazily, on the first Load, and keeps it
 // for ttl. Concurrent Loads of an expired entry share one underlying load.
+// When a reload fails it keeps serving the last document it loaded, up to
+// a maximum age (DefaultMaxStale), logging a warning and counting the
+// EMF metric ConfigReloadFailures; it retries the source every StaleRetry.
 // Failed loads are not cached.
 type CachedSource struct {
-	src Source
-	ttl time.Duration
-	now func() time.Time
+	src      Source
+	ttl      time.Duration
+	maxStale time.Duration
+	now      func() time.Time
+	log      *slog.Logger
+	metrics  *metrics.Emitter
 
-	mu       sync.Mutex
-	data     []byte
-	loadedAt time.Time
-	loaded   bool
+	mu        sync.Mutex
+	data      []byte
+	loadedAt  time.Time
+	loaded    bool
+	nextRetry time.Time // while stale: no reload before this instant
+}
+
+// CacheOption configures a CachedSource.
+type CacheOption func(*CachedSource)
+
+// WithLogger sets the logger of reload failures (default slog.Default()).
+func WithLogger(l *slog.Logger) CacheOption {
+	return func(c *CachedSource) {
+		if l != nil {
+			c.log = l
+		}
+	}
+}
+
+// WithMetrics counts each failed reload as ConfigReloadFailures (default:
+// not counted; a nil emitter discards).
+func WithMetrics(m *metrics.Emitter) CacheOption {
+	return func(c *CachedSource) { c.metrics = m }
+}
+
+// WithMaxStale sets how old the last good document may be and still be
+// served while reloads fail (default DefaultMaxStale; 0 or less disables
+// stale serving, so a failed reload fails Load).
+func WithMaxStale(d time.Duration) CacheOption {
+	return func(c *CachedSource) { c.maxStale = d }
 }
 
 // NewCachedSource wraps src with a cache of ttl (clamped to MaxCacheTTL;
 // DefaultCacheTTL when <= 0) timed by now.
-func NewCachedSource(src Source, ttl time.Duration, now func() time.Time) *CachedSource {
+func NewCachedSource(src Source, ttl time.Duration, now func() time.Time, opts ...CacheOption) *CachedSource {
 	if ttl <= 0 || ttl > MaxCacheTTL {
 		ttl = DefaultCacheTTL
 	}
 	if now == nil {
 		now = time.Now
 	}
-	return &CachedSource{src: src, ttl: ttl, now: now}
+	c := &CachedSource{src: src, ttl: ttl, now: now, maxStale: DefaultMaxStale, log: slog.Default()}
+	for _, o := range opts {
+		o(c)
+	}
+	return c
 }
 
 // Load returns the cached document, loading it when absent or older than
-// the ttl. The returned slice is shared: do not modify it.
+// the ttl. When that reload fails and the last good document is at most
+// maxStale old, Load returns it. The returned slice is shared: do not
+// modify it.
 func (c *CachedSource) Load(ctx context.Context) ([]byte, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	now := c.now()
-	if c.loaded && now.Before(c.loadedAt.Add(c.ttl)) && !now.Before(c.loadedAt) {
+	clockOK := !now.Before(c.loadedAt) // a clock that went backwards forces a reload
+	if c.loaded && clockOK && now.Before(c.loadedAt.Add(c.ttl)) {
+		return c.data, nil
+	}
+	stale := c.loaded && clockOK && c.maxStale > 0 && now.Before(c.loadedAt.Add(c.maxStale))
+	if stale && now.Before(c.nextRetry) {
 		return c.data, nil
 	}
 	data, err := c.src.Load(ctx)
-	if err != nil {
+	if err == nil {
+		c.data, c.loadedAt, c.loaded, c.nextRetry = data, now, true, time.Time{}
+		return data, nil
+	}
+	if !stale {
+		_ = c.metrics.Emit(metrics.ConfigReloadFailure(metrics.ConfigLoadFailed))
+		c.log.LogAttrs(ctx, slog.LevelError, "configuration load failed; no document young enough to serve",
+			slog.String("error", err.Error()))
 		return nil, err
 	}
-	c.data, c.loadedAt, c.loaded = data, now, true
-	return data, nil
+	c.nextRetry = now.Add(StaleRetry)
+	_ = c.metrics.Emit(metrics.ConfigReloadFailure(metrics.ConfigServedStale))
+	c.log.LogAttrs(ctx, slog.LevelWarn, "configuration reload failed; serving the last good document",
+		slog.Duration("age", now.Sub(c.loadedAt)), slog.Duration("max_stale", c.maxStale), slog.String("error", err.Error()))
+	return c.data, nil
 }
 
 // Invalidate drops the cached document so the next Load reads the source.
@@ -131,5 +195,6 @@ func (c *CachedSource) Invalidate() {
 	c.mu.Lock()
 	c.loaded = false
 	c.data = nil
+	c.nextRetry = time.Time{}
 	c.mu.Unlock()
 }

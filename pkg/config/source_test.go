@@ -37,7 +37,7 @@ func TestCachedSource(t *testing.T) {
 	clock := func() time.Time { return now }
 	src := &countingSource{}
 	src.data.Store("v1")
-	c := config.NewCachedSource(src, time.Minute, clock)
+	c := config.NewCachedSource(src, time.Minute, clock, config.WithMaxStale(0)) // stale serving has its own test
 	if src.n.Load() != 0 {
 		t.Fatal("loaded before first use")
 	}

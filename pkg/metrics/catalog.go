@@ -15,6 +15,7 @@ const (
 	TokenRequests        = "TokenRequests"
 	CallbackRequests     = "CallbackRequests"
 	CallbackDuplicates   = "CallbackDuplicates"
+	ConfigReloadFailures = "ConfigReloadFailures"
 )
 
 // Dimension names.
@@ -31,6 +32,7 @@ const (
 var Names = []string{
 	RefreshOutcome, RefreshFailures, TokenSecondsToExpiry, WeChatCallLatency,
 	ForcedRefreshes, TokenRequests, CallbackRequests, CallbackDuplicates,
+	ConfigReloadFailures,
 }
 
 // Refresh returns the metrics of one sweep result: RefreshOutcome by outcome
@@ -84,6 +86,19 @@ func CallbackRequest(status int) Metric {
 // CallbackDuplicate counts one push WeChat delivered again for a known app.
 func CallbackDuplicate(appid string) Metric {
 	return Metric{Name: CallbackDuplicates, Unit: Count, Value: 1, Dimensions: []Dimension{{DimAppID, appid}}}
+}
+
+// Outcomes of ConfigReloadFailures.
+const (
+	ConfigServedStale = "stale"  // the last good document was served instead
+	ConfigLoadFailed  = "failed" // nothing young enough to serve: the invocation fails
+)
+
+// ConfigReloadFailure counts one failed load of a configuration document
+// (Secrets Manager unreadable) by what was served instead: ConfigServedStale
+// or ConfigLoadFailed.
+func ConfigReloadFailure(outcome string) Metric {
+	return Metric{Name: ConfigReloadFailures, Unit: Count, Value: 1, Dimensions: []Dimension{{DimOutcome, outcome}}}
 }
 
 // StatusClass maps an HTTP status to its class: "2xx", "3xx", "4xx", "5xx",

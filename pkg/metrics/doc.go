@@ -12,21 +12,32 @@
 //	metric                unit          dimension sets          emitted by   alarm in template.yaml
 //	RefreshOutcome        Count         [Outcome]               refresh      -
 //	RefreshFailures       Count         [ErrorClass]            refresh      one per class: configuration,
-//	                                                                          daily_quota, caller_bug, unknown
-//	                                                                          (any failure), transient
-//	                                                                          (failing for 5 minutes running)
-//	TokenSecondsToExpiry  Seconds       [Kind], [AppId Kind]    refresh      Kind=access_token, Minimum < 120
+//	                                                                          daily_quota, caller_bug, unknown,
+//	                                                                          token_rejected, protocol (any
+//	                                                                          failure); store (2 minutes running),
+//	                                                                          token_unavailable (3), transient
+//	                                                                          and minute_quota (5)
+//	TokenSecondsToExpiry  Seconds       [Kind], [AppId Kind]    refresh      one per kind: access_token Minimum
+//	                                                                          < 180 (missing data breaching),
+//	                                                                          tickets < 300; 2 minutes running
 //	WeChatCallLatency     Milliseconds  [API]                   refresh      -
 //	ForcedRefreshes       Count         [Kind], [AppId Kind]    refresh      Kind=access_token, 3 or more in an hour
-//	TokenRequests         Count         [Outcome]               token        -
+//	TokenRequests         Count         [Outcome]               token        Outcome=5xx (503 token_unavailable,
+//	                                                                          its only 5xx), 1 or more
 //	CallbackRequests      Count         [Outcome]               callback     Outcome=5xx, 3 or more in 5 minutes
 //	CallbackDuplicates    Count         [AppId]                 callback     -
+//	ConfigReloadFailures  Count         [Outcome]               refresh,     Outcome=stale and Outcome=failed,
+//	                                                            callback     1 or more
 //
 // Dimension values:
 //   - Outcome of RefreshOutcome: the sweep result outcome (fresh, refreshed,
 //     unchanged, leased, failed).
 //   - ErrorClass: wechat.Class.String() (transient, token_rejected,
-//     configuration, daily_quota, minute_quota, caller_bug, unknown).
+//     configuration, daily_quota, minute_quota, caller_bug, protocol,
+//     unknown) or a failure of wxcentral's own side (store: DynamoDB;
+//     token_unavailable: a ticket without a usable access_token).
+//   - Outcome of ConfigReloadFailures: stale (the last good document was
+//     served, see config.CachedSource) or failed (nothing to serve).
 //   - Outcome of TokenRequests and CallbackRequests: the HTTP status class
 //     (2xx, 4xx, 5xx; see StatusClass).
 //   - API: the WeChat endpoint called (e.g. stable_token, getticket).

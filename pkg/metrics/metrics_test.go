@@ -282,7 +282,8 @@ func TestCatalogHelpersUseDeclaredNames(t *testing.T) {
 	var all []Metric
 	all = append(all, Refresh("failed", "transient")...)
 	all = append(all, SecondsToExpiry("wx1", "access_token", time.Minute), WeChatCall("getticket", time.Millisecond),
-		ForcedRefresh("wx1", "access_token"), TokenRequest(200), CallbackRequest(500), CallbackDuplicate("wx1"))
+		ForcedRefresh("wx1", "access_token"), TokenRequest(200), CallbackRequest(500), CallbackDuplicate("wx1"),
+		ConfigReloadFailure(ConfigServedStale))
 	used := map[string]bool{}
 	for _, m := range all {
 		if !declared[m.Name] {

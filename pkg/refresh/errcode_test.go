@@ -53,7 +53,7 @@ func TestSweepErrcodeClasses(t *testing.T) {
 		{"configuration 89507", fault(89507), "configuration: errcode 89507", 89507, 1, "ERROR", "configuration"},
 		{"daily quota 45009", fault(45009), "daily_quota: errcode 45009", 45009, 1, "ERROR", "daily_quota"},
 		{"minute quota 45011: wait for the next minute", fault(45011), "minute_quota: errcode 45011", 45011, 1, "WARN", "minute_quota"},
-		{"token rejected 40001 (also a wrong AppSecret)", fault(40001), "token_rejected: errcode 40001", 40001, 1, "WARN", "token_rejected"},
+		{"configuration 40001 from stable_token: a wrong AppSecret", fault(40001), "configuration: errcode 40001", 40001, 1, "ERROR", "configuration"},
 		{"caller bug 40002", fault(40002), "caller_bug: errcode 40002", 40002, 1, "ERROR", "caller_bug"},
 		{"caller bug 41001", fault(41001), "caller_bug: errcode 41001", 41001, 1, "ERROR", "caller_bug"},
 		{"unknown errcode 48001", fault(48001), "unknown: errcode 48001", 48001, 1, "ERROR", "unknown"},

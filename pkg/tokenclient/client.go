@@ -46,8 +46,6 @@ type Client struct {
 	inv         Invalidator
 	wc          *wechat.Client
 	now         func() time.Time
-	mono        bool      // now is the default clock: check entries with time.Since(base)
-	base        time.Time // monotonic origin for entry.untilMono
 	log         *slog.Logger
 	readTimeout time.Duration
 
@@ -87,18 +85,15 @@ func kindIndex(k credential.Kind) int {
 
 // entry is an immutable cached value: served while now < until.
 type entry struct {
-	cred      credential.Credential
-	until     time.Time
-	untilMono time.Duration // until - Client.base, for the default clock
+	cred  credential.Credential
+	until time.Time // a wall-clock instant (no monotonic reading)
 }
 
-// fresh reports whether e may be served from memory now. With the default
-// clock it reads only the monotonic clock (time.Since skips the wall-clock
-// read), which is most of the cost of a cache hit.
+// fresh reports whether e may be served from memory now. until carries no
+// monotonic reading, so the comparison is on the wall clock, the clock of
+// expires_at: a monotonic clock that stood still while the process was
+// frozen (a Lambda between invocations) would serve past expiry.
 func (c *Client) fresh(e *entry) bool {
-	if c.mono {
-		return time.Since(c.base) < e.untilMono
-	}
 	return c.now().Before(e.until)
 }
 
@@ -152,7 +147,7 @@ func New(reader Reader, opts ...Option) *Client {
 		o(c)
 	}
 	if c.now == nil {
-		c.now, c.mono, c.base = time.Now, true, time.Now()
+		c.now = time.Now
 	}
 	if c.wc == nil {
 		c.wc = wechat.NewClient()
@@ -219,8 +214,7 @@ func (c *Client) fetch(ctx context.Context, k cacheKey) (credential.Credential, 
 			return credential.Credential{}, fmt.Errorf("tokenclient: %s/%s: stored value expires at %s: %w",
 				k.appid, k.kind, cred.ExpiresAt.UTC().Format(time.RFC3339), credential.ErrUnavailable)
 		}
-		c.store(k, cred, cred.CacheUntil(now))
-		return cred, nil
+		return c.store(k, cred, cred.CacheUntil(now)), nil
 	case errors.Is(err, credential.ErrNotFound):
 		c.drop(k)
 		return credential.Credential{}, fmt.Errorf("tokenclient: %s/%s: %w", k.appid, k.kind, err)
@@ -237,8 +231,7 @@ func (c *Client) fetch(ctx context.Context, k cacheKey) (credential.Credential, 
 			if limit := e.cred.ExpiresAt.Add(-credential.ReaderMargin); limit.Before(until) {
 				until = limit
 			}
-			s.e.Store(c.newEntry(e.cred, until))
-			return e.cred, nil
+			return c.store(k, e.cred, until), nil
 		}
 	}
 	return credential.Credential{}, fmt.Errorf("tokenclient: %s/%s: read failed and no usable cached value: %w: %w",
@@ -253,8 +246,11 @@ func (c *Client) lookup(k cacheKey) *slot {
 	return c.slots.Load()[i][k.appid]
 }
 
-// store caches cred for k until the given instant, creating k's slot.
-func (c *Client) store(k cacheKey, cred credential.Credential, until time.Time) {
+// store caches cred for k until the given instant, creating k's slot, and
+// returns the credential now cached. A servable entry of a higher version is
+// kept: versions only grow, so a read that started before an Invalidate (or
+// another read) stored a newer value must not put the older one back.
+func (c *Client) store(k cacheKey, cred credential.Credential, until time.Time) credential.Credential {
 	s := c.lookup(k)
 	if s == nil {
 		i := kindIndex(k.kind)
@@ -272,11 +268,16 @@ func (c *Client) store(k cacheKey, cred credential.Credential, until time.Time) 
 		}
 		c.slotMu.Unlock()
 	}
-	s.e.Store(c.newEntry(cred, until))
-}
-
-func (c *Client) newEntry(cred credential.Credential, until time.Time) *entry {
-	return &entry{cred: cred, until: until, untilMono: until.Sub(c.base)}
+	next := &entry{cred: cred, until: until.Round(0)} // Round(0) drops the monotonic reading
+	for {
+		old := s.e.Load()
+		if old != nil && old.cred.Version > cred.Version && c.fresh(old) {
+			return old.cred
+		}
+		if s.e.CompareAndSwap(old, next) {
+			return cred
+		}
+	}
 }
 
 // drop forgets the cached value of k (the slot stays, empty).

@@ -199,8 +199,7 @@ func (c *Client) Invalidate(ctx context.Context, appid string, kind credential.K
 			return credential.Credential{}, fmt.Errorf("tokenclient: invalidate %s/%s: refreshed value expires at %s: %w",
 				appid, kind, cred.ExpiresAt.UTC().Format(time.RFC3339), credential.ErrUnavailable)
 		}
-		c.store(k, cred, cred.CacheUntil(now))
-		return cred, nil
+		return c.store(k, cred, cred.CacheUntil(now)), nil
 	})
 	select {
 	case r := <-ch:

@@ -499,3 +499,27 @@ func TestUnavailableSaysWhyTheRefreshFailed(t *testing.T) {
 		t.Fatalf("status %d, want 503", status)
 	}
 }
+
+// Issue 11 item 8: every 503 (here: the table cannot be read) is counted
+// as TokenRequests{Outcome=5xx}, which TokenUnavailableAlarm watches,
+// whether it was asked through the Function URL or a direct invoke.
+func TestStoreOutageAnswers503AndCountsIt(t *testing.T) {
+	var out bytes.Buffer
+	down := tokenclient.ReaderFunc(func(context.Context, string, credential.Kind) (credential.Credential, error) {
+		return credential.Credential{}, errors.New("AccessDeniedException: not authorized to perform dynamodb:GetItem")
+	})
+	quiet := slog.New(slog.NewJSONHandler(io.Discard, nil))
+	srv := tokenserver.New(tokenclient.New(down), tokenserver.WithLogger(quiet), tokenserver.WithMetrics(metrics.New(&out)))
+	rec := httptest.NewRecorder()
+	srv.ServeHTTP(rec, httptest.NewRequest("GET", "/token?appid=wxa", nil))
+	if rec.Code != http.StatusServiceUnavailable {
+		t.Fatalf("HTTP status %d, want 503", rec.Code)
+	}
+	payload, err := srv.Invoke(context.Background(), []byte(`{"appid":"wxa","kind":"jsapi_ticket"}`))
+	if err != nil || !strings.Contains(string(payload), `"error":"token_unavailable"`) {
+		t.Fatalf("direct invoke: %s, %v", payload, err)
+	}
+	if got := strings.Count(out.String(), `"Outcome":"5xx","TokenRequests":1}`); got != 2 {
+		t.Fatalf("%d TokenRequests{Outcome=5xx} lines, want 2:\n%s", got, out.String())
+	}
+}

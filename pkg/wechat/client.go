@@ -132,16 +132,13 @@ func (c *Client) StableToken(ctx context.Context, appid, secret string, forceRef
 		return Token{}, err
 	}
 	if resp.AccessToken == "" {
-		return Token{}, errors.New("wechat: stable_token: response has no access_token")
+		return Token{}, &ProtocolError{API: "stable_token", Reason: "response has no access_token"}
 	}
-	if resp.ExpiresIn <= 0 {
-		return Token{}, fmt.Errorf("wechat: stable_token: response has invalid expires_in %d", resp.ExpiresIn)
+	expiresIn, err := checkExpiresIn("stable_token", resp.ExpiresIn)
+	if err != nil {
+		return Token{}, err
 	}
-	return Token{
-		AccessToken: resp.AccessToken,
-		ExpiresIn:   time.Duration(resp.ExpiresIn) * time.Second,
-		ReceivedAt:  c.now(),
-	}, nil
+	return Token{AccessToken: resp.AccessToken, ExpiresIn: expiresIn, ReceivedAt: c.now()}, nil
 }
 
 // GetTicket calls GET /cgi-bin/ticket/getticket for ticketType ("jsapi" or
@@ -166,16 +163,28 @@ func (c *Client) GetTicket(ctx context.Context, accessToken, ticketType string) 
 		return Ticket{}, err
 	}
 	if resp.Ticket == "" {
-		return Ticket{}, fmt.Errorf("wechat: getticket: response for type %s has no ticket", ticketType)
+		return Ticket{}, &ProtocolError{API: "getticket", Reason: "response for type " + ticketType + " has no ticket"}
 	}
-	if resp.ExpiresIn <= 0 {
-		return Ticket{}, fmt.Errorf("wechat: getticket: response has invalid expires_in %d", resp.ExpiresIn)
+	expiresIn, err := checkExpiresIn("getticket", resp.ExpiresIn)
+	if err != nil {
+		return Ticket{}, err
 	}
-	return Ticket{
-		Ticket:     resp.Ticket,
-		ExpiresIn:  time.Duration(resp.ExpiresIn) * time.Second,
-		ReceivedAt: c.now(),
-	}, nil
+	return Ticket{Ticket: resp.Ticket, ExpiresIn: expiresIn, ReceivedAt: c.now()}, nil
+}
+
+// MaxExpiresIn bounds the expires_in the client accepts from any upstream.
+// WeChat answers at most 7200; a day leaves room for other token services
+// while keeping an absurd value (which would overflow a time.Duration, or
+// pin a dead token in the store for years) out.
+const MaxExpiresIn = 86400 * time.Second
+
+// checkExpiresIn turns an answer's expires_in (seconds) into a duration,
+// rejecting anything outside 1..MaxExpiresIn as a *ProtocolError.
+func checkExpiresIn(api string, secs int64) (time.Duration, error) {
+	if secs < 1 || secs > int64(MaxExpiresIn/time.Second) {
+		return 0, &ProtocolError{API: api, Reason: fmt.Sprintf("response has invalid expires_in %d (want 1..%d)", secs, int64(MaxExpiresIn/time.Second))}
+	}
+	return time.Duration(secs) * time.Second, nil
 }
 
 // Call makes an authenticated JSON call: method to path (e.g.
@@ -258,8 +267,8 @@ func (c *Client) do(ctx context.Context, req request, out any) error {
 		}
 		body, sent, err := c.attempt(ctx, base, req)
 		var we *Error
-		var oe *oversizeError
-		if errors.As(err, &we) || errors.As(err, &oe) {
+		var pe *ProtocolError
+		if errors.As(err, &we) || errors.As(err, &pe) {
 			return err // WeChat answered: no failover
 		}
 		if err != nil {
@@ -307,19 +316,12 @@ func (c *Client) attempt(ctx context.Context, base string, req request) ([]byte,
 	}
 	if len(body) > MaxResponseBytes {
 		// Not a network error: the far end answered, with something absurd.
-		return nil, true, &oversizeError{op: req.op}
+		return nil, true, &ProtocolError{API: req.op, Reason: fmt.Sprintf("response larger than %d bytes", MaxResponseBytes)}
 	}
 	if resp.StatusCode != http.StatusOK {
-		return nil, true, &Error{HTTPStatus: resp.StatusCode}
+		return nil, true, &Error{HTTPStatus: resp.StatusCode, API: req.op}
 	}
 	return body, true, nil
-}
-
-// oversizeError reports a response over MaxResponseBytes.
-type oversizeError struct{ op string }
-
-func (e *oversizeError) Error() string {
-	return fmt.Sprintf("wechat: %s: response larger than %d bytes", e.op, MaxResponseBytes)
 }
 
 // decode turns a 200 body into out, or into *Error when errcode is set.
@@ -329,16 +331,16 @@ func decode(op string, body []byte, out any) error {
 		ErrMsg  string `json:"errmsg"`
 	}
 	if err := json.Unmarshal(body, &head); err != nil {
-		return fmt.Errorf("wechat: %s: decode response: %w", op, err)
+		return &ProtocolError{API: op, Reason: "decode response", Err: err}
 	}
 	if head.ErrCode != 0 {
-		return &Error{Code: head.ErrCode, Msg: head.ErrMsg}
+		return &Error{Code: head.ErrCode, Msg: head.ErrMsg, API: op}
 	}
 	if out == nil {
 		return nil
 	}
 	if err := json.Unmarshal(body, out); err != nil {
-		return fmt.Errorf("wechat: %s: decode response: %w", op, err)
+		return &ProtocolError{API: op, Reason: "decode response", Err: err}
 	}
 	return nil
 }

@@ -4,11 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -111,6 +113,72 @@ func TestStableTokenRejectsIncompleteResponses(t *testing.T) {
 	}
 }
 
+// An expires_in outside 1..86400 from any upstream (a broken or hostile
+// proxy) is a protocol error: no Token or Ticket comes back to be stored,
+// and a huge value can no longer overflow time.Duration into the past.
+func TestExpiresInOutsideOneDayIsProtocolError(t *testing.T) {
+	for _, tc := range []struct {
+		name, expiresIn string
+		ok              bool
+	}{
+		{"one second", "1", true},
+		{"one day", "86400", true},
+		{"zero", "0", false},
+		{"negative", "-5", false},
+		{"one day and a second", "86401", false},
+		{"overflows a Duration", "9223372036854775807", false},
+		{"multiplies into the past", "9223372036854776", false},
+		{"beyond int64", "1e30", false},
+	} {
+		for _, api := range []string{"stable_token", "getticket"} {
+			t.Run(tc.name+"/"+api, func(t *testing.T) {
+				_, c := newServer(t, func(w http.ResponseWriter, r *http.Request) {
+					io.WriteString(w, `{"errcode":0,"errmsg":"ok","access_token":"T","ticket":"K","expires_in":`+tc.expiresIn+`}`)
+				})
+				var got time.Duration
+				var err error
+				if api == "stable_token" {
+					var tok Token
+					tok, err = c.StableToken(context.Background(), testAppID, testSecret, false)
+					got = tok.ExpiresIn
+				} else {
+					var tk Ticket
+					tk, err = c.GetTicket(context.Background(), testToken, "jsapi")
+					got = tk.ExpiresIn
+				}
+				if tc.ok {
+					secs, _ := strconv.Atoi(tc.expiresIn)
+					if err != nil || got != time.Duration(secs)*time.Second {
+						t.Fatalf("ExpiresIn = %v, err = %v; want %ss accepted", got, err, tc.expiresIn)
+					}
+					return
+				}
+				if err == nil {
+					t.Fatalf("expires_in %s accepted as %v, want an error", tc.expiresIn, got)
+				}
+				if c := ErrorClass(err).String(); c != "protocol" {
+					t.Errorf("class %q, want protocol", c)
+				}
+				if !strings.Contains(err.Error(), api) || !strings.Contains(err.Error(), "expires_in") {
+					t.Errorf("err %q should name the call and the field", err)
+				}
+			})
+		}
+	}
+}
+
+// Every malformed answer is a protocol error, which moves to no other base.
+func TestMalformedAnswersAreProtocolErrors(t *testing.T) {
+	for _, body := range []string{`{"expires_in":7200}`, `<html>gateway</html>`, `{"access_token":"x",`} {
+		_, c := newServer(t, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, body) })
+		_, err := c.StableToken(context.Background(), testAppID, testSecret, false)
+		var pe *ProtocolError
+		if !errors.As(err, &pe) || pe.API != "stable_token" || ErrorClass(err) != ClassProtocol {
+			t.Errorf("body %s: err = %v (%T), want a stable_token *ProtocolError", body, err, err)
+		}
+	}
+}
+
 func TestInputValidationNamesTheField(t *testing.T) {
 	c := NewClient(WithBaseURL("http://127.0.0.1:1"))
 	ctx := context.Background()
@@ -155,7 +223,8 @@ func TestErrcodeBecomesErrorMatchedOnCode(t *testing.T) {
 		class Class
 	}{
 		{-1, "system error rid: 6561e0f1-1b2c3d4e-5f6a7b8c", ClassTransient},
-		{40001, "invalid credential, access_token is invalid or not latest rid: 6561e0f1-0a1b2c3d-4e5f6a7b", ClassTokenRejected},
+		// stable_token sends no access_token: its 40001 means a wrong AppSecret.
+		{40001, "invalid credential, access_token is invalid or not latest rid: 6561e0f1-0a1b2c3d-4e5f6a7b", ClassConfiguration},
 		{42001, "access_token expired rid: 6561e0f1-11111111-22222222", ClassTokenRejected},
 		{40013, "invalid appid rid: 6561e0f1-33333333-44444444", ClassConfiguration},
 		{40125, "invalid appsecret rid: 6561e0f1-55555555-66666666", ClassConfiguration},
@@ -179,6 +248,62 @@ func TestErrcodeBecomesErrorMatchedOnCode(t *testing.T) {
 			}
 			if ErrorCode(err) != tc.code || ErrorClass(err) != tc.class {
 				t.Errorf("ErrorCode=%d ErrorClass=%v, want %d %v", ErrorCode(err), ErrorClass(err), tc.code, tc.class)
+			}
+		})
+	}
+}
+
+// The meaning of 40001 depends on the call: from stable_token (made with the
+// AppSecret) it is a wrong secret, configuration, never a stale token to
+// compare-and-refresh; from a call made with an access_token it is that
+// token being rejected. 40125 is configuration everywhere.
+func TestErrcodeClassDependsOnTheAPI(t *testing.T) {
+	answer := func(code int) http.HandlerFunc {
+		return func(w http.ResponseWriter, r *http.Request) {
+			writeJSON(w, map[string]any{"errcode": code, "errmsg": "rid: 6561e0f1-c"})
+		}
+	}
+	ctx := context.Background()
+	calls := map[string]func(c *Client) error{
+		"stable_token": func(c *Client) error { _, err := c.StableToken(ctx, testAppID, testSecret, false); return err },
+		"stable_token force": func(c *Client) error {
+			_, err := c.StableToken(ctx, testAppID, testSecret, true)
+			return err
+		},
+		"getticket": func(c *Client) error { _, err := c.GetTicket(ctx, testToken, "jsapi"); return err },
+		"call": func(c *Client) error {
+			return c.Call(ctx, http.MethodGet, "/cgi-bin/menu/get", testToken, nil, nil, nil)
+		},
+		"user info":  func(c *Client) error { _, err := c.UserInfo(ctx, testToken, "o1", ""); return err },
+		"custom msg": func(c *Client) error { return c.SendCustomMessage(ctx, testToken, TextMessage("o1", "hi")) },
+	}
+	for _, tc := range []struct {
+		call     string
+		code     int
+		class    Class
+		rejected bool
+	}{
+		{"stable_token", 40001, ClassConfiguration, false},
+		{"stable_token force", 40001, ClassConfiguration, false},
+		{"stable_token", 40125, ClassConfiguration, false},
+		{"stable_token", 42001, ClassTokenRejected, true},
+		{"getticket", 40001, ClassTokenRejected, true},
+		{"getticket", 40125, ClassConfiguration, false},
+		{"call", 40001, ClassTokenRejected, true},
+		{"user info", 40001, ClassTokenRejected, true},
+		{"custom msg", 40001, ClassTokenRejected, true},
+	} {
+		t.Run(fmt.Sprintf("%s %d", tc.call, tc.code), func(t *testing.T) {
+			_, c := newServer(t, answer(tc.code))
+			err := calls[tc.call](c)
+			if got := ErrorClass(err); got != tc.class {
+				t.Errorf("class %v, want %v (err %v)", got, tc.class, err)
+			}
+			if got := IsTokenRejected(err); got != tc.rejected {
+				t.Errorf("IsTokenRejected = %v, want %v", got, tc.rejected)
+			}
+			if ErrorCode(err) != tc.code {
+				t.Errorf("ErrorCode = %d", ErrorCode(err))
 			}
 		})
 	}

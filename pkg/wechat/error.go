@@ -17,9 +17,10 @@ const (
 	ClassDailyQuota                 // 45009: stop calling, alarm
 	ClassMinuteQuota                // 45011: wait for the next minute
 	ClassCallerBug                  // 41001, 40002: a bug in the request
+	ClassProtocol                   // an answer that breaks the protocol (see ProtocolError): alarm, store nothing
 )
 
-var classNames = [...]string{"unknown", "transient", "token_rejected", "configuration", "daily_quota", "minute_quota", "caller_bug"}
+var classNames = [...]string{"unknown", "transient", "token_rejected", "configuration", "daily_quota", "minute_quota", "caller_bug", "protocol"}
 
 // String returns the class name used in logs, metrics and refresh results.
 func (c Class) String() string {
@@ -46,7 +47,23 @@ const (
 	CodeIPNotWhitelisted2  = 61004
 )
 
-// ClassOf classifies a WeChat errcode.
+// secretAuthAPIs are the calls authenticated by an AppSecret instead of an
+// access_token: there 40001 means the secret is wrong (docs/wechat-protocol.md),
+// so no fresh token can help and an operator must fix the configuration.
+var secretAuthAPIs = map[string]bool{"stable_token": true}
+
+// ClassOfAPI classifies errcode code as answered by api (the name an
+// *Error carries in API). 40001 and 40125 from a call made with the
+// AppSecret (stable_token) are configuration; elsewhere as ClassOf.
+func ClassOfAPI(api string, code int) Class {
+	if secretAuthAPIs[api] && (code == CodeInvalidCredential || code == CodeInvalidAppSecret) {
+		return ClassConfiguration
+	}
+	return ClassOf(code)
+}
+
+// ClassOf classifies a WeChat errcode without knowing the call; an answer
+// from stable_token is classified by ClassOfAPI instead.
 func ClassOf(code int) Class {
 	switch code {
 	case CodeSystemBusy:
@@ -73,6 +90,9 @@ type Error struct {
 	Code       int    // WeChat errcode; 0 when the failure is HTTP-level
 	Msg        string // WeChat errmsg (with its rid suffix)
 	HTTPStatus int    // non-200 HTTP status, when that was the failure
+	// API names the call that was answered ("stable_token", "getticket",
+	// or the path given to Call); the meaning of some errcodes depends on it.
+	API string
 }
 
 func (e *Error) Error() string {
@@ -82,12 +102,13 @@ func (e *Error) Error() string {
 	return fmt.Sprintf("wechat: errcode %d: %s", e.Code, e.Msg)
 }
 
-// Class classifies the error; any HTTP 5xx is transient.
+// Class classifies the error by its code and the API that answered; any
+// HTTP 5xx is transient.
 func (e *Error) Class() Class {
 	if e.Code == 0 && e.HTTPStatus >= 500 {
 		return ClassTransient
 	}
-	return ClassOf(e.Code)
+	return ClassOfAPI(e.API, e.Code)
 }
 
 // ErrorClass classifies any error returned by this package: a *Error by its
@@ -104,11 +125,16 @@ func ErrorClass(err error) Class {
 	if errors.As(err, &ne) {
 		return ClassTransient
 	}
+	var pe *ProtocolError
+	if errors.As(err, &pe) {
+		return ClassProtocol
+	}
 	return ClassUnknown
 }
 
 // IsTokenRejected reports whether err means WeChat rejected the access_token
-// that was sent (40001, 40014, 42001).
+// that was sent (40001, 40014, 42001; not 40001 from stable_token, which
+// sends no access_token).
 func IsTokenRejected(err error) bool { return ErrorClass(err) == ClassTokenRejected }
 
 // ErrorCode returns the errcode of a *Error in err's chain, or 0.
@@ -130,3 +156,23 @@ type NetworkError struct {
 
 func (e *NetworkError) Error() string { return "wechat: " + e.Op + ": network: " + e.Err.Error() }
 func (e *NetworkError) Unwrap() error { return e.Err }
+
+// ProtocolError reports an answer that breaks the documented protocol: a
+// 200 body that is not JSON or is too large, a response without its token
+// or ticket, or an expires_in outside 1..MaxExpiresIn. WeChat does not send
+// such answers; a broken or hostile proxy does, so nothing from one is
+// stored. Reason names the field, never a token value.
+type ProtocolError struct {
+	API    string // the call that was answered, e.g. "stable_token"
+	Reason string // e.g. "response has invalid expires_in 9223372036854775807 (want 1..86400)"
+	Err    error  // the decoding error, if any
+}
+
+func (e *ProtocolError) Error() string {
+	if e.Err != nil {
+		return "wechat: " + e.API + ": " + e.Reason + ": " + e.Err.Error()
+	}
+	return "wechat: " + e.API + ": " + e.Reason
+}
+
+func (e *ProtocolError) Unwrap() error { return e.Err }

@@ -2,8 +2,10 @@
 // wxcentral needs it: stable_token, getticket and authenticated calls.
 //
 // The package depends on net/http only. Errors are *Error (an errcode from
-// WeChat) or *NetworkError (WeChat could not be reached); ErrorClass maps
-// both to a Class that drives retry and alarm behaviour. No error or log
+// WeChat, classified by code and by the API that answered it),
+// *NetworkError (WeChat could not be reached) or *ProtocolError (an answer
+// that breaks the protocol, e.g. expires_in outside 1..86400); ErrorClass
+// maps each to a Class that drives retry and alarm behaviour. No error or log
 // line produced here contains an AppSecret or an access_token.
 //
 // By default the client calls DefaultBaseURL and moves to BackupBaseURL only

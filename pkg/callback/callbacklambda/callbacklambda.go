@@ -42,14 +42,16 @@ func NewFromEnv(ctx context.Context, getenv func(string) string, out io.Writer) 
 	if err != nil {
 		return nil, fmt.Errorf("aws configuration: %w", err)
 	}
-	secret := config.NewCachedSource(config.NewSecretsManagerSource(secretsmanager.NewFromConfig(aws), env.SecretID), config.MaxCacheTTL, time.Now)
-	cfg := callback.ConfigFromJSON(secret.Load) // loaded lazily, on the first request
 	m := metrics.New(out)
+	logger := slog.New(slog.NewJSONHandler(out, &slog.HandlerOptions{Level: env.LogLevel}))
+	secret := config.NewCachedSource(config.NewSecretsManagerSource(secretsmanager.NewFromConfig(aws), env.SecretID), config.MaxCacheTTL, time.Now,
+		config.WithLogger(logger), config.WithMetrics(m))
+	cfg := callback.ConfigFromJSON(secret.Load) // loaded lazily, on the first request
 	opt := callback.Options{
 		Config:  cfg,
 		Store:   dynamo.NewDedupeStore(dynamodb.NewFromConfig(aws), env.TableName),
 		MaxSkew: env.MaxSkew,
-		Logger:  slog.New(slog.NewJSONHandler(out, &slog.HandlerOptions{Level: env.LogLevel})),
+		Logger:  logger,
 		Metrics: m,
 	}
 	if env.EventBusName != "" {

@@ -98,15 +98,17 @@ func NewFromEnv(ctx context.Context, getenv func(string) string, out io.Writer) 
 	if err != nil {
 		return nil, fmt.Errorf("aws configuration: %w", err)
 	}
+	m := metrics.New(out)
 	secrets := config.NewCachedSource(
-		config.NewSecretsManagerSource(secretsmanager.NewFromConfig(awsCfg), env.AppsSecretID), config.MaxCacheTTL, time.Now)
+		config.NewSecretsManagerSource(secretsmanager.NewFromConfig(awsCfg), env.AppsSecretID), config.MaxCacheTTL, time.Now,
+		config.WithLogger(logger), config.WithMetrics(m))
 	r := refresh.New(refresh.Options{
 		Store:           dynamo.NewCredentialStore(dynamodb.NewFromConfig(awsCfg), env.TableName),
 		WeChat:          wechat.NewClient(wechat.WithBaseURL(env.WeChatAPIBase)),
 		Apps:            AppsFrom(secrets),
 		ForceDailyLimit: env.ForceDailyLimit,
 		Logger:          logger,
-		Metrics:         metrics.New(out),
+		Metrics:         m,
 	})
 	return &Handler{Refresher: r, Logger: logger}, nil
 }
