@@ -73,6 +73,10 @@ type Error struct {
 	Code       int    // WeChat errcode; 0 when the failure is HTTP-level
 	Msg        string // WeChat errmsg (with its rid suffix)
 	HTTPStatus int    // non-200 HTTP status, when that was the failure
+	// Family is the API that answered; one errcode means different things
+	// in different families (40001 is a rejected token on WeChat, a wrong
+	// secret on WeCom). The zero value is FamilyWeChat.
+	Family Family
 }
 
 func (e *Error) Error() string {
@@ -86,6 +90,9 @@ func (e *Error) Error() string {
 func (e *Error) Class() Class {
 	if e.Code == 0 && e.HTTPStatus >= 500 {
 		return ClassTransient
+	}
+	if e.Family == FamilyWeCom {
+		return WeComClassOf(e.Code)
 	}
 	return ClassOf(e.Code)
 }
