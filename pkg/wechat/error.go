@@ -93,6 +93,10 @@ type Error struct {
 	// API names the call that was answered ("stable_token", "getticket",
 	// or the path given to Call); the meaning of some errcodes depends on it.
 	API string
+	// Family is the API family that answered; one errcode means different
+	// things in different families (40001 is a rejected token on WeChat, a
+	// wrong secret on WeCom). The zero value is FamilyWeChat.
+	Family Family
 }
 
 func (e *Error) Error() string {
@@ -107,6 +111,9 @@ func (e *Error) Error() string {
 func (e *Error) Class() Class {
 	if e.Code == 0 && e.HTTPStatus >= 500 {
 		return ClassTransient
+	}
+	if e.Family == FamilyWeCom {
+		return WeComClassOf(e.Code)
 	}
 	return ClassOfAPI(e.API, e.Code)
 }

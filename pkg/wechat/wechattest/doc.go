@@ -61,6 +61,16 @@
 //     before any answer byte (see Fault).
 //   - Counters: per app and per endpoint and mode, with ResetCounters.
 //
+// # Mini-programs and WeCom
+//
+// AddMiniProgram registers a mini-program: stable_token exactly as for an
+// Official Account, getticket refused with 48001. NewWeComServer (or
+// NewWeComSimulator) is WeCom's credential API on its own base URL, as
+// qyapi.weixin.qq.com is: gettoken (the same token until expiry, early
+// revocation with RevokeToken), the corp jsapi_ticket and the agent_config
+// ticket, WeCom's errcodes, the same faults, counters and oracle, keyed by
+// credential id "<corpid>:<agent>".
+//
 // The simulator keeps all state in memory under one mutex; every call is a
 // map lookup or two, so a test may drive it thousands of times.
 package wechattest

@@ -38,6 +38,7 @@ var errmsgs = map[int]string{
 	45009: "reach max api daily quota limit",
 	45011: "api minute-quota reach limit  mustslower  retry next minute",
 	47001: "data format error",
+	48001: "api unauthorized",
 	61004: "access clientip is not registered",
 }
 
@@ -61,16 +62,41 @@ func (s *Simulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case "/cgi-bin/user/info":
 		ep, process = EndpointUserInfo, s.userInfo
 	default:
-		s.mu.Lock()
-		outage := s.outage
-		s.mu.Unlock()
-		if outage {
-			drop(w)
-			return
-		}
-		http.NotFound(w, r)
+		s.notFound(w, r)
 		return
 	}
+	s.serve(w, r, route{ep: ep, count: s.count, process: process, errAnswer: s.errAnswerAny})
+}
+
+// route is one simulated endpoint as serve runs it: how a call is
+// attributed to an app (for counters and app-scoped faults), how it is
+// answered, and how an errcode fault is worded. count and errAnswer are
+// called with s.mu held.
+type route struct {
+	ep        Endpoint
+	count     func(ep Endpoint, r *http.Request, body []byte) string
+	process   func(r *http.Request, body []byte) any
+	errAnswer func(code int, now time.Time) any
+}
+
+// notFound answers a path no endpoint serves (a dropped connection during
+// an outage, like every other call).
+func (s *Simulator) notFound(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	outage := s.outage
+	s.mu.Unlock()
+	if outage {
+		drop(w)
+		return
+	}
+	http.NotFound(w, r)
+}
+
+// serve runs one call of rt: outage, counting, scripted or random faults
+// (latency, drop, truncate, HTTP status, errcode), then the answer. Every
+// API family the package simulates goes through it, so faults behave alike.
+func (s *Simulator) serve(w http.ResponseWriter, r *http.Request, rt route) {
+	ep, process := rt.ep, rt.process
 	body, err := io.ReadAll(io.LimitReader(r.Body, maxRequestBytes+1))
 	if err != nil {
 		drop(w)
@@ -86,7 +112,7 @@ func (s *Simulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		drop(w)
 		return
 	}
-	appid := s.count(ep, r, body)
+	appid := rt.count(ep, r, body)
 	f, faulted := s.nextFault(ep, appid)
 	s.mu.Unlock()
 
@@ -116,7 +142,7 @@ func (s *Simulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				f.HTTPStatus, http.StatusText(f.HTTPStatus), f.HTTPStatus, http.StatusText(f.HTTPStatus))
 		default:
 			s.mu.Lock()
-			answer = s.errAnswer(f.Errcode, s.now())
+			answer = rt.errAnswer(f.Errcode, s.now())
 			s.mu.Unlock()
 			writeJSON(w, answer)
 		}
@@ -178,6 +204,9 @@ func (s *Simulator) errAnswer(code int, now time.Time, args ...string) errorBody
 	}
 	return errorBody{ErrCode: code, ErrMsg: fmt.Sprintf("%s rid: %08x-%08x-%08x", msg, uint32(now.Unix()), s.rng.Uint32(), s.rng.Uint32())}
 }
+
+// errAnswerAny is errAnswer for a route. Callers hold s.mu.
+func (s *Simulator) errAnswerAny(code int, now time.Time) any { return s.errAnswer(code, now) }
 
 // count bumps the counters for one call and returns the appid it was
 // made for ("" when none is known). Callers hold s.mu.
@@ -376,6 +405,9 @@ func (s *Simulator) getTicket(r *http.Request, _ []byte) any {
 	a, refused := s.authorize(r, q, http.MethodGet, now)
 	if refused != nil {
 		return refused
+	}
+	if a.miniProgram {
+		return s.errAnswer(CodeAPIUnauthorized, now)
 	}
 	typ := q.Get("type")
 	if typ != "jsapi" && typ != "wx_card" {

@@ -14,27 +14,28 @@ type Server struct {
 	URL string // base URL, e.g. http://127.0.0.1:41234, for wechat.WithBaseURL
 
 	srv *http.Server
-	ln  net.Listener
 }
 
 // NewServer starts a simulator on 127.0.0.1 on a free port. It panics if no
 // port can be opened, as httptest.NewServer does. Call Close when done.
 func NewServer(opts ...Option) *Server {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		panic("wechattest: listen on a loopback port: " + err.Error())
-	}
 	sim := NewSimulator(opts...)
-	s := &Server{
-		Simulator: sim,
-		URL:       "http://" + ln.Addr().String(),
-		srv:       &http.Server{Handler: sim, ReadHeaderTimeout: 10 * time.Second},
-		ln:        ln,
-	}
-	go s.srv.Serve(ln)
-	return s
+	url, srv := serveLoopback(sim)
+	return &Server{Simulator: sim, URL: url, srv: srv}
 }
 
 // Close stops the server and closes every open connection at once; calls
 // in flight (e.g. in an injected latency) fail on the client side.
 func (s *Server) Close() { s.srv.Close() }
+
+// serveLoopback serves h on a free 127.0.0.1 port and returns its base URL
+// and server; it panics if no port can be opened.
+func serveLoopback(h http.Handler) (string, *http.Server) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		panic("wechattest: listen on a loopback port: " + err.Error())
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	go srv.Serve(ln)
+	return "http://" + ln.Addr().String(), srv
+}

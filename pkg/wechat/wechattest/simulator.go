@@ -177,8 +177,9 @@ func (s *Simulator) Now() time.Time { return s.now() }
 
 // app is one Official Account's state.
 type app struct {
-	id, secret string
-	ipBlocked  bool
+	id, secret  string
+	ipBlocked   bool
+	miniProgram bool // AddMiniProgram: no JS-SDK tickets
 
 	stable     *grant   // latest stable_token
 	stableLive []*grant // stable tokens that may still be valid
