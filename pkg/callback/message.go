@@ -74,29 +74,40 @@ func parseMessage(raw string) (*Message, error) {
 		return nil, err
 	}
 	m.Fields = fields
+	// A repeated top-level element is read as its first occurrence, as Get,
+	// the published `fields` and the safe-mode envelope read it.
 	var createTime string
+	var seen uint16
 	for i := 1; i < len(fields); i++ {
 		f := &fields[i]
 		if f.Depth != 1 {
 			continue
 		}
+		var dst *string
+		var bit uint16
 		switch f.Name {
 		case "ToUserName":
-			m.ToUserName = f.Value
+			dst, bit = &m.ToUserName, 1<<0
 		case "FromUserName":
-			m.FromUserName = f.Value
+			dst, bit = &m.FromUserName, 1<<1
 		case "CreateTime":
-			createTime = f.Value
+			dst, bit = &createTime, 1<<2
 		case "MsgType":
-			m.MsgType = f.Value
+			dst, bit = &m.MsgType, 1<<3
 		case "Event":
-			m.Event = f.Value
+			dst, bit = &m.Event, 1<<4
 		case "EventKey":
-			m.EventKey = f.Value
+			dst, bit = &m.EventKey, 1<<5
 		case "Content":
-			m.Content = f.Value
+			dst, bit = &m.Content, 1<<6
 		case "MsgId":
-			m.MsgID = f.Value
+			dst, bit = &m.MsgID, 1<<7
+		default:
+			continue
+		}
+		if seen&bit == 0 {
+			seen |= bit
+			*dst = f.Value
 		}
 	}
 	if createTime != "" {

@@ -1,6 +1,8 @@
 package callback
 
 import (
+	"context"
+	"encoding/json"
 	"encoding/xml"
 	"errors"
 	mrand "math/rand/v2"
@@ -274,6 +276,54 @@ func TestScanFlat(t *testing.T) {
 		ref, refErr := parseReference([]byte(s))
 		if (err == nil) != (refErr == nil) || err == nil && !reflect.DeepEqual(got, ref) {
 			t.Errorf("%q: parseXML %v %v, encoding/xml %v %v", s, got, err, ref, refErr)
+		}
+	}
+}
+
+// A push that repeats a top-level element is read one way everywhere: the
+// first occurrence wins for the typed fields, Get, routing and the
+// `fields` map of the published detail (issue 11, item 7).
+func TestRepeatedTopLevelElementsFirstWins(t *testing.T) {
+	body := "<xml>" + common + `<MsgType>text</MsgType><Content>first</Content><MsgId>1</MsgId>` +
+		`<FromUserName>intruder</FromUserName><CreateTime>99</CreateTime><MsgType>event</MsgType><Event>CLICK</Event>` +
+		`<EventKey>k1</EventKey><EventKey>k2</EventKey><Content>second</Content><MsgId>2</MsgId><ToUserName>gh_other</ToUserName></xml>`
+	m, err := ParseMessage([]byte(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	typed := map[string]string{"ToUserName": m.ToUserName, "FromUserName": m.FromUserName, "MsgType": m.MsgType,
+		"Content": m.Content, "MsgId": m.MsgID, "EventKey": m.EventKey}
+	want := map[string]string{"ToUserName": "gh_10f6c3c3ac5a", "FromUserName": "oUser", "MsgType": "text",
+		"Content": "first", "MsgId": "1", "EventKey": "k1"}
+	for name, w := range want {
+		if typed[name] != w || m.Get(name) != w {
+			t.Errorf("%s: typed %q, Get %q, want %q", name, typed[name], m.Get(name), w)
+		}
+	}
+	if m.CreateTime != 1714112445 {
+		t.Errorf("CreateTime %d", m.CreateTime)
+	}
+	if tm, ok := m.Typed().(TextMessage); !ok || tm.Content != "first" {
+		t.Errorf("Typed %#v", m.Typed())
+	}
+	mux := NewMux()
+	mux.HandleFunc(Match{MsgType: MsgTypeText, Content: "first"}, func(context.Context, *Message) (Reply, error) { return nil, nil })
+	if mux.Lookup(m) == nil {
+		t.Error("routing does not see the first MsgType and Content")
+	}
+	p, err := NewPush(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var d struct {
+		Fields map[string]any `json:"fields"`
+	}
+	if err := json.Unmarshal(p.Detail, &d); err != nil {
+		t.Fatal(err)
+	}
+	for name, w := range want {
+		if d.Fields[name] != w {
+			t.Errorf("fields[%s] = %v, want %q", name, d.Fields[name], w)
 		}
 	}
 }

@@ -81,7 +81,7 @@ func NewPush(m *Message) (Push, error) {
 	d := pushDetail{AppID: m.AppID, MsgType: m.MsgType, Event: m.Event, EventKey: m.EventKey,
 		From: m.FromUserName, To: m.ToUserName, CreateTime: m.CreateTime, MsgID: m.MsgID, RawXML: m.Raw}
 	if len(m.Fields) > 1 {
-		d.Fields = fieldsObject(m.Fields, 1, m.Fields[0].End)
+		d.Fields = fieldsObject(m.Fields, 1, m.Fields[0].End, true)
 	}
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
@@ -97,22 +97,28 @@ func NewPush(m *Message) (Push, error) {
 }
 
 // fieldsObject converts the elements fields[from:to] one level below their
-// parent into a JSON object.
-func fieldsObject(fields []Field, from, to int) map[string]any {
+// parent into a JSON object. At the top level a repeated name keeps its
+// first value, as every other accessor does; below it (PicList items) the
+// values form an array.
+func fieldsObject(fields []Field, from, to int, top bool) map[string]any {
 	obj := make(map[string]any)
 	for i := from; i < to; {
 		f := fields[i]
 		var v any = f.Value
 		if f.End > i+1 {
-			v = fieldsObject(fields, i+1, f.End)
+			v = fieldsObject(fields, i+1, f.End, false)
 		}
 		switch prev := obj[f.Name].(type) {
 		case nil:
 			obj[f.Name] = v
 		case []any:
-			obj[f.Name] = append(prev, v)
+			if !top {
+				obj[f.Name] = append(prev, v)
+			}
 		default:
-			obj[f.Name] = []any{prev, v}
+			if !top {
+				obj[f.Name] = []any{prev, v}
+			}
 		}
 		i = f.End
 	}
