@@ -3,6 +3,8 @@ package callback_test
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"io"
@@ -473,8 +475,9 @@ func TestPublishDetailAndFailure(t *testing.T) {
 	}
 	var got, want any
 	json.Unmarshal(p.Detail, &got)
+	sum := sha256.Sum256([]byte(msg)) // no MsgId: the key ends in the plaintext's digest
 	json.Unmarshal([]byte(`{"appid":"wx0123456789abcdef","msg_type":"event","event":"pic_weixin","event_key":"k<1>","from":"oUser","to":"gh_0123456789ab","create_time":1714112445,
-		"fields":{"ToUserName":"gh_0123456789ab","FromUserName":"oUser","CreateTime":"1714112445","MsgType":"event","Event":"pic_weixin","EventKey":"k<1>",
+		"dedupe_key":"oUser|1714112445|`+hex.EncodeToString(sum[:8])+`","fields":{"ToUserName":"gh_0123456789ab","FromUserName":"oUser","CreateTime":"1714112445","MsgType":"event","Event":"pic_weixin","EventKey":"k<1>",
 		"SendPicsInfo":{"Count":"2","PicList":{"item":[{"PicMd5Sum":"a"},{"PicMd5Sum":"b"}]}}},"raw_xml":`+strconv.Quote(msg)+`}`), &want)
 	gj, _ := json.Marshal(got)
 	wj, _ := json.Marshal(want)
@@ -660,5 +663,42 @@ func TestSlowPublishTimesOut(t *testing.T) {
 	}
 	if claim, err := rec.store.Lookup(context.Background(), appSafe, "77", now); err != nil || claim.State == callback.ClaimInProgress || claim.State == callback.ClaimCompleted {
 		t.Fatalf("claim still held after a failed publish: %+v", claim)
+	}
+}
+
+// Two template-send results for one user in one second are two pushes:
+// each is handled and published once, and the detail carries msg_id (from
+// MsgID) and dedupe_key so consumers can de-duplicate (issue 11, item 1).
+func TestTemplateResultsOfOneSecondAreBothHandled(t *testing.T) {
+	var runs atomic.Int32
+	mux := callback.NewMux()
+	mux.HandleFunc(callback.Match{MsgType: callback.MsgTypeEvent, Event: callback.EventTemplateSendJobFinish},
+		func(context.Context, *callback.Message) (callback.Reply, error) { runs.Add(1); return nil, nil })
+	h, rec := newHandler(t, mux, nil)
+	s := sender(appSafe, callback.ModeSafe)
+	result := func(id string) string {
+		return "<xml><ToUserName><![CDATA[" + account + "]]></ToUserName><FromUserName><![CDATA[oUser]]></FromUserName><CreateTime>" +
+			strconv.FormatInt(now.Unix(), 10) + "</CreateTime><MsgType><![CDATA[event]]></MsgType><Event><![CDATA[TEMPLATESENDJOBFINISH]]></Event><MsgID>" +
+			id + "</MsgID><Status><![CDATA[success]]></Status></xml>"
+	}
+	for _, id := range []string{"200163836", "200163837", "200163836"} { // the third is WeChat's retry of the first
+		req, _ := s.Push(result(id))
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, req)
+		if w.Code != 200 {
+			t.Fatalf("MsgID %s: %d", id, w.Code)
+		}
+	}
+	if runs.Load() != 2 || len(rec.published) != 2 {
+		t.Fatalf("handled %d, published %d; want 2 and 2", runs.Load(), len(rec.published))
+	}
+	for i, id := range []string{"200163836", "200163837"} {
+		var d map[string]any
+		if err := json.Unmarshal(rec.published[i].Detail, &d); err != nil {
+			t.Fatal(err)
+		}
+		if d["msg_id"] != id || d["dedupe_key"] != id {
+			t.Fatalf("detail %d: msg_id %v, dedupe_key %v, want %s", i, d["msg_id"], d["dedupe_key"], id)
+		}
 	}
 }

@@ -1,6 +1,8 @@
 package callback
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"strconv"
 	"strings"
@@ -50,7 +52,7 @@ type Message struct {
 	Event        string
 	EventKey     string
 	Content      string
-	MsgID        string  // MsgId, present on ordinary messages
+	MsgID        string  // MsgId (ordinary messages), else MsgID (template and mass-send results)
 	Fields       []Field // every element in document order; Fields[0] is the root
 	Raw          string  // the plaintext XML as received (after decryption)
 
@@ -76,7 +78,7 @@ func parseMessage(raw string) (*Message, error) {
 	m.Fields = fields
 	// A repeated top-level element is read as its first occurrence, as Get,
 	// the published `fields` and the safe-mode envelope read it.
-	var createTime string
+	var createTime, msgID string
 	var seen uint16
 	for i := 1; i < len(fields); i++ {
 		f := &fields[i]
@@ -102,6 +104,8 @@ func parseMessage(raw string) (*Message, error) {
 			dst, bit = &m.Content, 1<<6
 		case "MsgId":
 			dst, bit = &m.MsgID, 1<<7
+		case "MsgID":
+			dst, bit = &msgID, 1<<8
 		default:
 			continue
 		}
@@ -109,6 +113,9 @@ func parseMessage(raw string) (*Message, error) {
 			seen |= bit
 			*dst = f.Value
 		}
+	}
+	if m.MsgID == "" {
+		m.MsgID = msgID
 	}
 	if createTime != "" {
 		if m.CreateTime, err = strconv.ParseInt(strings.TrimSpace(createTime), 10, 64); err != nil {
@@ -147,9 +154,11 @@ func (m *Message) Children(name string) []Field {
 // IsEvent reports whether the push is an event.
 func (m *Message) IsEvent() bool { return m.MsgType == MsgTypeEvent }
 
-// DedupeKey is the key of DESIGN.md §4: MsgId when present, else
-// FromUserName|CreateTime|Event|EventKey for events and
-// FromUserName|CreateTime|MsgType for anything else.
+// DedupeKey is the key of DESIGN.md §4: MsgId, else MsgID, else
+// FromUserName|CreateTime| and the first 16 hex digits of the SHA-256 of
+// the plaintext XML. Events carry no id, and two of one user in one second
+// (card events, subscribe_msg_sent_event) differ only in their content;
+// WeChat's retries of one push carry the same plaintext.
 func (m *Message) DedupeKey() string {
 	if m.MsgID != "" {
 		return m.MsgID
@@ -158,10 +167,17 @@ func (m *Message) DedupeKey() string {
 	if ct == "0" && m.Get("CreateTime") == "" {
 		ct = ""
 	}
-	if m.IsEvent() {
-		return m.FromUserName + "|" + ct + "|" + m.Event + "|" + m.EventKey
-	}
-	return m.FromUserName + "|" + ct + "|" + m.MsgType
+	sum := sha256.Sum256([]byte(m.Raw))
+	var h [16]byte
+	hex.Encode(h[:], sum[:8])
+	return m.FromUserName + "|" + ct + "|" + string(h[:])
+}
+
+// Digest is the hex SHA-256 of the plaintext XML: a stored reply is only
+// returned to a push with the same digest (DESIGN.md §4).
+func (m *Message) Digest() string {
+	sum := sha256.Sum256([]byte(m.Raw))
+	return hex.EncodeToString(sum[:])
 }
 
 func childValue(fields []Field, name string) string {

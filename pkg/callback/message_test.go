@@ -2,6 +2,8 @@ package callback
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"encoding/xml"
 	"errors"
@@ -87,11 +89,15 @@ func TestParseKeepsUnknownFields(t *testing.T) {
 }
 
 func TestDedupeKey(t *testing.T) {
+	click := `<xml><FromUserName>u</FromUserName><CreateTime>5</CreateTime><MsgType>event</MsgType><Event>CLICK</Event><EventKey>k</EventKey></xml>`
+	weird := `<xml><FromUserName>u</FromUserName><MsgType>weird</MsgType></xml>`
 	tests := []struct{ body, want string }{
 		{`<xml><FromUserName>u</FromUserName><CreateTime>5</CreateTime><MsgType>text</MsgType><MsgId>42</MsgId></xml>`, "42"},
-		{`<xml><FromUserName>u</FromUserName><CreateTime>5</CreateTime><MsgType>event</MsgType><Event>CLICK</Event><EventKey>k</EventKey></xml>`, "u|5|CLICK|k"},
-		{`<xml><FromUserName>u</FromUserName><CreateTime>5</CreateTime><MsgType>event</MsgType><Event>unsubscribe</Event></xml>`, "u|5|unsubscribe|"},
-		{`<xml><FromUserName>u</FromUserName><MsgType>weird</MsgType></xml>`, "u||weird"},
+		// Template and mass-send results carry their id as MsgID.
+		{`<xml><FromUserName>u</FromUserName><CreateTime>5</CreateTime><MsgType>event</MsgType><Event>TEMPLATESENDJOBFINISH</Event><MsgID>7</MsgID><Status>success</Status></xml>`, "7"},
+		{`<xml><MsgID>8</MsgID><MsgId>9</MsgId></xml>`, "9"},
+		{click, "u|5|" + sha256Hex(click)[:16]},
+		{weird, "u||" + sha256Hex(weird)[:16]},
 	}
 	for _, tt := range tests {
 		m, err := ParseMessage([]byte(tt.body))
@@ -102,6 +108,41 @@ func TestDedupeKey(t *testing.T) {
 			t.Errorf("DedupeKey = %q, want %q", got, tt.want)
 		}
 	}
+}
+
+// Two different events of one user in one second never share a key; the
+// same plaintext (WeChat's retry) always does (DESIGN §4).
+func TestDedupeKeyDistinguishesEventsOfOneSecond(t *testing.T) {
+	pushes := []string{
+		"<xml>" + common + `<MsgType>event</MsgType><Event>TEMPLATESENDJOBFINISH</Event><MsgID>100</MsgID><Status>success</Status></xml>`,
+		"<xml>" + common + `<MsgType>event</MsgType><Event>TEMPLATESENDJOBFINISH</Event><MsgID>101</MsgID><Status>success</Status></xml>`,
+		"<xml>" + common + `<MsgType>event</MsgType><Event>MASSSENDJOBFINISH</Event><MsgID>102</MsgID><Status>send success</Status></xml>`,
+		"<xml>" + common + `<MsgType>event</MsgType><Event>user_get_card</Event><CardId>c1</CardId><UserCardCode>1</UserCardCode></xml>`,
+		"<xml>" + common + `<MsgType>event</MsgType><Event>user_get_card</Event><CardId>c1</CardId><UserCardCode>2</UserCardCode></xml>`,
+		"<xml>" + common + `<MsgType>event</MsgType><Event>subscribe_msg_sent_event</Event><SubscribeMsgSentEvent><List><TemplateId>a</TemplateId></List></SubscribeMsgSentEvent></xml>`,
+		"<xml>" + common + `<MsgType>event</MsgType><Event>subscribe_msg_sent_event</Event><SubscribeMsgSentEvent><List><TemplateId>b</TemplateId></List></SubscribeMsgSentEvent></xml>`,
+	}
+	seen := map[string]int{}
+	for i, p := range pushes {
+		m, err := ParseMessage([]byte(p))
+		if err != nil {
+			t.Fatal(err)
+		}
+		k := m.DedupeKey()
+		if j, dup := seen[k]; dup {
+			t.Errorf("pushes %d and %d share the key %q", j, i, k)
+		}
+		seen[k] = i
+		again, _ := ParseMessage([]byte(p))
+		if again.DedupeKey() != k {
+			t.Errorf("push %d: the same plaintext gives %q and %q", i, k, again.DedupeKey())
+		}
+	}
+}
+
+func sha256Hex(s string) string {
+	sum := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(sum[:])
 }
 
 func TestParseRejects(t *testing.T) {

@@ -69,17 +69,20 @@ type pushDetail struct {
 	To         string         `json:"to,omitempty"`
 	CreateTime int64          `json:"create_time,omitempty"`
 	MsgID      string         `json:"msg_id,omitempty"`
+	DedupeKey  string         `json:"dedupe_key,omitempty"`
 	Fields     map[string]any `json:"fields,omitempty"`
 	RawXML     string         `json:"raw_xml,omitempty"`
 }
 
 // NewPush builds the EventBridge detail of m: appid, msg_type, event,
-// event_key, from, to, create_time, msg_id, fields (every element by its XML
+// event_key, from, to, create_time, msg_id (MsgId or MsgID), dedupe_key
+// (Message.DedupeKey, for consumers to de-duplicate), fields (every element by its XML
 // name; nested elements as objects, repeated names as arrays) and raw_xml,
 // omitting absent ones.
 func NewPush(m *Message) (Push, error) {
 	d := pushDetail{AppID: m.AppID, MsgType: m.MsgType, Event: m.Event, EventKey: m.EventKey,
-		From: m.FromUserName, To: m.ToUserName, CreateTime: m.CreateTime, MsgID: m.MsgID, RawXML: m.Raw}
+		From: m.FromUserName, To: m.ToUserName, CreateTime: m.CreateTime, MsgID: m.MsgID,
+		DedupeKey: m.DedupeKey(), RawXML: m.Raw}
 	if len(m.Fields) > 1 {
 		d.Fields = fieldsObject(m.Fields, 1, m.Fields[0].End, true)
 	}
