@@ -51,7 +51,8 @@ type Options struct {
 	Publisher Publisher   // nil: nothing is published
 	Clock     func() time.Time
 	// MaxSkew is the replay window for `timestamp`, either direction: zero
-	// means DefaultMaxSkew, a negative value disables the check.
+	// means DefaultMaxSkew, a negative value disables the check; at most
+	// DedupeTTL.
 	MaxSkew        time.Duration
 	HandlerTimeout time.Duration // zero: DefaultHandlerTimeout
 	InProgressWait time.Duration // zero: DefaultInProgressWait
@@ -90,10 +91,16 @@ type app struct {
 	builtin *Mux
 }
 
-// NewHandler returns a Handler.
+// NewHandler returns a Handler. It validates the configuration it can read
+// without I/O (a StaticConfig, see LoadDeferred) and refuses an invalid
+// one; a configuration loaded later is validated when first compiled, and
+// an invalid one answers 503 to every request.
 func NewHandler(opt Options) (*Handler, error) {
 	if opt.Config == nil {
 		return nil, errors.New("callback: Options.Config is required")
+	}
+	if opt.MaxSkew > DedupeTTL {
+		return nil, fmt.Errorf("callback: Options.MaxSkew %v exceeds the dedupe record's life (%v)", opt.MaxSkew, DedupeTTL)
 	}
 	if opt.Clock == nil {
 		opt.Clock = time.Now
@@ -125,6 +132,9 @@ func NewHandler(opt Options) (*Handler, error) {
 	}
 	h := &Handler{opt: opt, randomBuffered: buffered}
 	h.pool.New = func() any { return new(scratch) }
+	if _, err := h.apps(context.WithValue(context.Background(), deferLoadKey{}, true)); err != nil && !errors.Is(err, ErrNotLoaded) {
+		return nil, err
+	}
 	return h, nil
 }
 
@@ -159,6 +169,14 @@ func (h *Handler) apps(ctx context.Context) (*compiled, error) {
 	}
 	if c := h.compiled.Load(); c != nil && c.cfg == cfg {
 		return c, nil
+	}
+	if cfg == nil {
+		return nil, errors.New("callback config: the source returned no configuration")
+	}
+	// Checked here, not only in ParseConfig: a Config built in code must not
+	// fail open (an unknown mode read as plaintext, an empty token).
+	if err := cfg.check(); err != nil {
+		return nil, err
 	}
 	c := &compiled{cfg: cfg, apps: make(map[string]*app, len(cfg.Apps))}
 	for i := range cfg.Apps {

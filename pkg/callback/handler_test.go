@@ -702,3 +702,55 @@ func TestTemplateResultsOfOneSecondAreBothHandled(t *testing.T) {
 		}
 	}
 }
+
+// A Handler built from code validates its configuration like a loaded
+// document: an empty token, an unknown mode or a bad key is refused when
+// the Handler is built, and a source that produces one later fails closed
+// (503, nothing handled) instead of accepting plaintext or forged pushes
+// (issue 11, item 5).
+func TestHandlerRejectsInvalidConfiguration(t *testing.T) {
+	bad := []struct {
+		name, field string
+		mod         func(*callback.AppConfig)
+	}{
+		{"empty token", "token", func(a *callback.AppConfig) { a.Token = "" }},
+		{"unknown mode", "mode", func(a *callback.AppConfig) { a.Mode = "Safe" }},
+		{"bad key", "encoding_aes_key", func(a *callback.AppConfig) { a.EncodingAESKey = "short" }},
+		{"bad previous key", "previous_encoding_aes_key", func(a *callback.AppConfig) { a.PreviousEncodingAESKey = "short" }},
+		{"no key in safe mode", "encoding_aes_key", func(a *callback.AppConfig) { a.EncodingAESKey = "" }},
+		{"empty appid", "appid", func(a *callback.AppConfig) { a.AppID = "" }},
+	}
+	for _, tt := range bad {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := testConfig()
+			tt.mod(&cfg.Apps[0])
+			_, err := callback.NewHandler(callback.Options{Config: callback.StaticConfig(cfg)})
+			if err == nil || !strings.Contains(err.Error(), "apps[0]."+tt.field) {
+				t.Fatalf("NewHandler: err %v, want one naming apps[0].%s", err, tt.field)
+			}
+			if strings.Contains(err.Error(), keyNow) || strings.Contains(err.Error(), token) {
+				t.Fatalf("error shows a secret: %v", err)
+			}
+
+			// A source that turns bad after the Handler was built.
+			var current atomic.Pointer[callback.Config]
+			current.Store(testConfig())
+			h, rec := newHandler(t, nil, func(o *callback.Options) {
+				o.Config = func(context.Context) (*callback.Config, error) { return current.Load(), nil }
+			})
+			current.Store(cfg)
+			s := sender(appSafe, callback.ModePlain) // plaintext: accepted today when the mode is not recognised
+			s.Token = cfg.Apps[0].Token
+			req, _ := s.Push(s.Text("oUser", now.Unix(), 5, "echo forged"))
+			w := httptest.NewRecorder()
+			h.ServeHTTP(w, req)
+			if w.Code != http.StatusServiceUnavailable || rec.handled.Load() != 0 || len(rec.published) != 0 {
+				t.Fatalf("invalid configuration served: %d, handled %d, published %d", w.Code, rec.handled.Load(), len(rec.published))
+			}
+		})
+	}
+	// The replay window must fit inside the dedupe record's life.
+	if _, err := callback.NewHandler(callback.Options{Config: callback.StaticConfig(testConfig()), MaxSkew: callback.DedupeTTL + time.Second}); err == nil || !strings.Contains(err.Error(), "MaxSkew") {
+		t.Fatalf("MaxSkew past the dedupe TTL: %v", err)
+	}
+}

@@ -29,7 +29,7 @@ func (s *MemoryStore) ttl() time.Duration {
 	if s.TTL > 0 {
 		return s.TTL
 	}
-	return 10 * time.Minute
+	return DedupeTTL
 }
 
 func (s *MemoryStore) state(k string, now time.Time) (memItem, Claim) {

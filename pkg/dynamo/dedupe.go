@@ -27,7 +27,7 @@ const (
 )
 
 // DedupeTTL is how long a dedupe item lives (its `ttl`).
-const DedupeTTL = 10 * time.Minute
+const DedupeTTL = callback.DedupeTTL
 
 // DedupeStore is callback.DedupeStore on DynamoDB: a conditional put claims
 // a push, a put records the reply, a conditional delete releases a claim.
