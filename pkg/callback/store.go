@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"time"
+	"unicode/utf8"
 )
 
 // ClaimState is the state of a dedupe claim.
@@ -72,7 +73,13 @@ type pushDetail struct {
 	DedupeKey  string         `json:"dedupe_key,omitempty"`
 	Fields     map[string]any `json:"fields,omitempty"`
 	RawXML     string         `json:"raw_xml,omitempty"`
+	Truncated  bool           `json:"raw_xml_truncated,omitempty"`
 }
+
+// MaxEntryBytes is EventBridge's limit on one PutEvents entry, counted as
+// the bytes of Source, DetailType and Detail (the publisher sets no Time
+// or Resources).
+const MaxEntryBytes = 256 * 1024
 
 // NewPush builds the EventBridge detail of m: appid, msg_type, event,
 // event_key, from, to, create_time, msg_id (MsgId or MsgID), dedupe_key
@@ -86,17 +93,64 @@ func NewPush(m *Message) (Push, error) {
 	if len(m.Fields) > 1 {
 		d.Fields = fieldsObject(m.Fields, 1, m.Fields[0].End, true)
 	}
+	p := Push{AppID: m.AppID, DetailType: DetailTypeMessage}
+	if m.IsEvent() {
+		p.DetailType = DetailTypeEvent
+	}
+	detail, err := encodeDetail(&d)
+	if err != nil {
+		return Push{}, err
+	}
+	// A push of at most MaxBodyBytes can still outgrow the entry limit: its
+	// text appears up to four times (raw_xml, fields, event_key...) and JSON
+	// escaping doubles some characters. raw_xml, a copy of the rest, is cut.
+	for over := len(EventSource) + len(p.DetailType) + len(detail) - MaxEntryBytes; over > 0 && d.RawXML != ""; {
+		d.RawXML, d.Truncated = cutJSONString(d.RawXML, over+len(`,"raw_xml_truncated":true`)), true
+		if detail, err = encodeDetail(&d); err != nil {
+			return Push{}, err
+		}
+		over = len(EventSource) + len(p.DetailType) + len(detail) - MaxEntryBytes
+	}
+	p.Detail = detail
+	return p, nil
+}
+
+func encodeDetail(d *pushDetail) ([]byte, error) {
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)
 	if err := enc.Encode(d); err != nil {
-		return Push{}, err
+		return nil, err
 	}
-	p := Push{AppID: m.AppID, DetailType: DetailTypeMessage, Detail: bytes.TrimRight(buf.Bytes(), "\n")}
-	if m.IsEvent() {
-		p.DetailType = DetailTypeEvent
+	return bytes.TrimRight(buf.Bytes(), "\n"), nil
+}
+
+// cutJSONString returns the longest prefix of s, cut at a character
+// boundary, whose JSON encoding is at least shrink bytes shorter than s's.
+func cutJSONString(s string, shrink int) string {
+	total := 0
+	for _, r := range s {
+		total += jsonLen(r)
 	}
-	return p, nil
+	keep, n := total-shrink, 0
+	for i, r := range s {
+		if n += jsonLen(r); n > keep {
+			return s[:i]
+		}
+	}
+	return s
+}
+
+// jsonLen is the encoded length of r in a JSON string without HTML
+// escaping; an upper bound for control characters, which XML excludes.
+func jsonLen(r rune) int {
+	switch {
+	case r == '"' || r == '\\' || r == '\n' || r == '\r' || r == '\t':
+		return 2
+	case r < 0x20 || r == '\u2028' || r == '\u2029' || r == utf8.RuneError:
+		return 6
+	}
+	return utf8.RuneLen(r)
 }
 
 // fieldsObject converts the elements fields[from:to] one level below their
