@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -316,6 +317,7 @@ func (h *Handler) serve(r *http.Request, s *scratch) (string, outcome, *Message)
 	}
 
 	encrypted := false
+	var env []Field
 	switch et := q.encryptType; {
 	case a.mode == ModeSafe:
 		if et != "aes" {
@@ -323,16 +325,25 @@ func (h *Handler) serve(r *http.Request, s *scratch) (string, outcome, *Message)
 		}
 		encrypted = true
 	case a.mode == ModeCompat:
-		// Encrypted when encrypt_type=aes, plaintext otherwise (DESIGN §7).
+		// Encrypted when encrypt_type=aes (DESIGN §7), and whenever the body
+		// carries <Encrypt>: a captured (timestamp, nonce, signature) replayed
+		// without encrypt_type must not be answered in clear.
 		encrypted = et == "aes"
+		if !encrypted {
+			if env, err = s.envelope(unsafe.String(unsafe.SliceData(body), len(body))); err != nil {
+				return appid, reject(http.StatusBadRequest, "malformed"), nil
+			}
+			_, encrypted = topField(env, "Encrypt")
+		}
 	}
 	var cipher *Cipher
 	if encrypted {
 		// The envelope is only read during this request, so it is parsed
 		// from a view of the pooled body rather than a copy.
-		env, err := s.envelope(unsafe.String(unsafe.SliceData(body), len(body)))
-		if err != nil {
-			return appid, reject(http.StatusBadRequest, "malformed"), nil
+		if env == nil {
+			if env, err = s.envelope(unsafe.String(unsafe.SliceData(body), len(body))); err != nil {
+				return appid, reject(http.StatusBadRequest, "malformed"), nil
+			}
 		}
 		encrypt, ok := topField(env, "Encrypt")
 		if !ok {
@@ -391,9 +402,17 @@ func (a *app) decrypt(s *scratch, encrypt string) ([]byte, *Cipher, error) {
 // dispatch de-duplicates, publishes, routes and answers an accepted push.
 func (h *Handler) dispatch(ctx context.Context, a *app, s *scratch, msg *Message, c *Cipher, nonce string) outcome {
 	store := h.opt.Store
-	var key string
+	var key, owner string
 	if store != nil {
-		key = msg.DedupeKey()
+		key, owner = msg.DedupeKey(), newOwner()
+		digest := msg.Digest()
+		// collides: the record belongs to another push under the same key (a
+		// forged body reusing a MsgId): its reply is not ours to return.
+		collides := func(c Claim) bool {
+			return c.State == ClaimCompleted && c.Digest != digest ||
+				c.State == ClaimInProgress && c.Digest != "" && c.Digest != digest
+		}
+		derived := false
 		// One InProgressWait budget covers every wait: a claim that is
 		// released (its handler failed) is taken over, and when the budget
 		// runs out while another delivery still works, the answer is success.
@@ -405,26 +424,34 @@ func (h *Handler) dispatch(ctx context.Context, a *app, s *scratch, msg *Message
 		}()
 	claiming:
 		for {
-			claim, err := store.Claim(ctx, a.id, key, h.opt.Clock(), h.opt.Clock().Add(h.opt.ClaimLease))
+			now := h.opt.Clock()
+			claim, err := store.Claim(ctx, a.id, key, ClaimRequest{Owner: owner, Digest: digest, Now: now, Until: now.Add(h.opt.ClaimLease)})
 			if err != nil {
 				h.logError(ctx, a.id, "dedupe claim", err)
 				return reject(http.StatusServiceUnavailable, "store_failed")
 			}
+			if claim.State == ClaimInProgress && !collides(claim) {
+				if budget == nil {
+					budget = time.NewTimer(h.opt.InProgressWait)
+				}
+				if claim, err = h.waitInProgress(ctx, budget, a.id, key); err != nil {
+					h.logError(ctx, a.id, "dedupe lookup", err)
+					return reject(http.StatusServiceUnavailable, "store_failed")
+				}
+			}
+			if collides(claim) {
+				if derived { // a second collision needs two equal 64-bit digest prefixes
+					h.logError(ctx, a.id, "dedupe", errors.New("key collides twice"))
+					return reject(http.StatusServiceUnavailable, "store_failed")
+				}
+				// A new push: it is de-duplicated under its own key, derived
+				// from the plaintext, and the other push's record stays intact.
+				key, derived = key+"|"+digest[:16], true
+				continue
+			}
 			switch claim.State {
 			case ClaimAcquired:
 				break claiming
-			case ClaimCompleted:
-				return h.answer(a, s, claim.Reply, c, nonce, "duplicate")
-			}
-			if budget == nil {
-				budget = time.NewTimer(h.opt.InProgressWait)
-			}
-			claim, err = h.waitInProgress(ctx, budget, a.id, key)
-			if err != nil {
-				h.logError(ctx, a.id, "dedupe lookup", err)
-				return reject(http.StatusServiceUnavailable, "store_failed")
-			}
-			switch claim.State {
 			case ClaimCompleted:
 				return h.answer(a, s, claim.Reply, c, nonce, "duplicate")
 			case ClaimInProgress:
@@ -436,7 +463,7 @@ func (h *Handler) dispatch(ctx context.Context, a *app, s *scratch, msg *Message
 	release := func(stage string, err error) outcome {
 		h.logError(ctx, a.id, stage, err)
 		if store != nil {
-			if rerr := store.Release(context.WithoutCancel(ctx), a.id, key); rerr != nil {
+			if rerr := store.Release(context.WithoutCancel(ctx), a.id, key, owner); rerr != nil {
 				h.logError(ctx, a.id, "dedupe release", rerr)
 			}
 		}
@@ -465,11 +492,22 @@ func (h *Handler) dispatch(ctx context.Context, a *app, s *scratch, msg *Message
 		name = "success"
 	}
 	if store != nil {
-		if err := store.Complete(ctx, a.id, key, s.plain, h.opt.Clock()); err != nil {
+		if err := store.Complete(ctx, a.id, key, owner, s.plain, h.opt.Clock()); errors.Is(err, ErrClaimLost) {
+			// Our lease ran out and another delivery holds the claim: the push
+			// is published and handled, so it is answered; the record is theirs.
+			h.logError(ctx, a.id, "dedupe complete", err)
+		} else if err != nil {
 			return release("store", err)
 		}
 	}
 	return h.answer(a, s, s.plain, c, nonce, name)
+}
+
+// newOwner is a random token naming one delivery's claim.
+func newOwner() string {
+	var b [16]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
 }
 
 func (h *Handler) logError(ctx context.Context, appid, stage string, err error) {

@@ -71,14 +71,26 @@ type countingStore struct {
 	writes atomic.Int32
 }
 
-func (s *countingStore) Claim(ctx context.Context, appid, key string, now, until time.Time) (callback.Claim, error) {
+func (s *countingStore) Claim(ctx context.Context, appid, key string, req callback.ClaimRequest) (callback.Claim, error) {
 	s.writes.Add(1)
-	return s.MemoryStore.Claim(ctx, appid, key, now, until)
+	return s.MemoryStore.Claim(ctx, appid, key, req)
 }
 
-func (s *countingStore) Complete(ctx context.Context, appid, key string, reply []byte, now time.Time) error {
+func (s *countingStore) Complete(ctx context.Context, appid, key, owner string, reply []byte, now time.Time) error {
 	s.writes.Add(1)
-	return s.MemoryStore.Complete(ctx, appid, key, reply, now)
+	return s.MemoryStore.Complete(ctx, appid, key, owner, reply, now)
+}
+
+func digestOf(t *testing.T, msg string) string {
+	m, err := callback.ParseMessage([]byte(msg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m.Digest()
+}
+
+func TestMemoryStoreContract(t *testing.T) {
+	callbacktest.TestDedupeStore(t, func(*testing.T) callback.DedupeStore { return callback.NewMemoryStore() })
 }
 
 func newHandler(t *testing.T, routes callback.MessageHandler, mod func(*callback.Options)) (*callback.Handler, *recorder) {
@@ -265,7 +277,21 @@ func TestCompatVector(t *testing.T) {
 	const encrypt = "hyzAe4OzmOMbd6TvGdIOO6uBmdJoD0Fk53REIHvxYtJlE2B655HuD0m8KUePWB3+LrPXo87wzQ1QLvbeUgmBM4x6F8PGHQHFVAFmOD2LdJF9FrXpbUAh0B5GIItb52sn896wVsMSHGuPE328HnRGBcrS7C41IzDWyWNlZkyyXwon8T332jisa+h6tEDYsVticbSnyU8dKOIbgU6ux5VTjg3yt+WGzjlpKn6NPhRjpA912xMezR4kw6KWwMrCVKSVCZciVGCgavjIQ6X8tCOp3yZbGpy0VxpAe+77TszTfRd5RJSVO/HTnifJpXgCSUdUue1v6h0EIBYYI1BD1DlD+C0CR8e6OewpusjZ4uBl9FyJvnhvQl+q5rv1ixrcpCumEPo5MJSgM9ehVsNPfUM669WuMyVWQLCzpu9GhglF2PE="
 	body := `<xml><ToUserName><![CDATA[gh_10f6c3c3ac5a]]></ToUserName><FromUserName><![CDATA[oyORnuP8q7ou2gfYjqLzSIWZf0rs]]></FromUserName><CreateTime>1409735668</CreateTime><MsgType><![CDATA[text]]></MsgType><Content><![CDATA[abcdteT]]></Content><MsgId>6054768590064713728</MsgId><Encrypt><![CDATA[` + encrypt + `]]></Encrypt></xml>`
 	cfg := &callback.Config{Apps: []callback.AppConfig{{AppID: "wx2c2769f8efd9abc2", Token: "spamtest", EncodingAESKey: keyNow, Mode: callback.ModeCompat}}}
-	for _, aes := range []bool{true, false} {
+	const sig = "signature=16120ec1b8dbb870f510d87ce6bc2463eae6ca1a&timestamp=1409735669&nonce=1320562132"
+	const msgSig = "&msg_signature=5d197aaffba7e9b25a30732f161a50dee96bd5fa"
+	plainBody := strings.Replace(body, "<Encrypt><![CDATA["+encrypt+"]]></Encrypt>", "", 1)
+	tests := []struct {
+		name, query, body string
+		status            int
+		encrypted         bool
+	}{
+		{"aes", sig + "&encrypt_type=aes" + msgSig, body, 200, true},
+		// A body carrying <Encrypt> is encrypted whatever encrypt_type says.
+		{"Encrypt without encrypt_type", sig + msgSig, body, 200, true},
+		{"Encrypt without msg_signature", sig, body, 403, false},
+		{"plaintext", sig, plainBody, 200, false},
+	}
+	for _, tt := range tests {
 		var got *callback.Message
 		mux := callback.NewMux()
 		mux.HandleFunc(callback.Match{Content: "abcdteT"}, func(_ context.Context, m *callback.Message) (callback.Reply, error) {
@@ -273,19 +299,24 @@ func TestCompatVector(t *testing.T) {
 			return callback.TextReply{Content: "ok"}, nil
 		})
 		h, _ := callback.NewHandler(callback.Options{Config: callback.StaticConfig(cfg), Routes: mux, MaxSkew: -1, Logger: slog.New(slog.DiscardHandler)})
-		q := "signature=16120ec1b8dbb870f510d87ce6bc2463eae6ca1a&timestamp=1409735669&nonce=1320562132"
-		if aes {
-			q += "&encrypt_type=aes&msg_signature=5d197aaffba7e9b25a30732f161a50dee96bd5fa"
-		}
 		w := httptest.NewRecorder()
-		h.ServeHTTP(w, httptest.NewRequest("POST", "/wechat/wx2c2769f8efd9abc2?"+q, strings.NewReader(body)))
-		if w.Code != 200 || got == nil || got.MsgID != "6054768590064713728" || got.FromUserName != "oyORnuP8q7ou2gfYjqLzSIWZf0rs" {
-			t.Fatalf("aes=%v: %d %q %+v", aes, w.Code, w.Body.String(), got)
+		h.ServeHTTP(w, httptest.NewRequest("POST", "/wechat/wx2c2769f8efd9abc2?"+tt.query, strings.NewReader(tt.body)))
+		if w.Code != tt.status {
+			t.Fatalf("%s: %d %q", tt.name, w.Code, w.Body.String())
 		}
-		if aes != strings.Contains(w.Body.String(), "<Encrypt>") {
-			t.Fatalf("aes=%v: reply encryption does not follow the request: %s", aes, w.Body.String())
+		if tt.status != 200 {
+			if got != nil {
+				t.Fatalf("%s: handler ran", tt.name)
+			}
+			continue
 		}
-		if aes && !strings.Contains(got.Raw, "\n") {
+		if got == nil || got.MsgID != "6054768590064713728" || got.FromUserName != "oyORnuP8q7ou2gfYjqLzSIWZf0rs" {
+			t.Fatalf("%s: %+v", tt.name, got)
+		}
+		if tt.encrypted != strings.Contains(w.Body.String(), "<Encrypt>") {
+			t.Fatalf("%s: reply encryption does not follow the request: %s", tt.name, w.Body.String())
+		}
+		if tt.encrypted && !strings.Contains(got.Raw, "\n") {
 			t.Fatal("V4 plaintext newlines were not kept")
 		}
 	}
@@ -536,7 +567,8 @@ func TestStaleClaimIsTakenOver(t *testing.T) {
 	s.Now = clk
 	msg := s.Text("oUser", now.Unix(), 77, "echo once")
 	// The crashed instance's claim.
-	if c, _ := store.Claim(context.Background(), appSafe, "77", now, now.Add(callback.DefaultClaimLease)); c.State != callback.ClaimAcquired {
+	crashed := callback.ClaimRequest{Owner: "crashed", Digest: digestOf(t, msg), Now: now, Until: now.Add(callback.DefaultClaimLease)}
+	if c, _ := store.Claim(context.Background(), appSafe, "77", crashed); c.State != callback.ClaimAcquired {
 		t.Fatal(c.State)
 	}
 	req, _ := s.Push(msg)
@@ -752,5 +784,70 @@ func TestHandlerRejectsInvalidConfiguration(t *testing.T) {
 	// The replay window must fit inside the dedupe record's life.
 	if _, err := callback.NewHandler(callback.Options{Config: callback.StaticConfig(testConfig()), MaxSkew: callback.DedupeTTL + time.Second}); err == nil || !strings.Contains(err.Error(), "MaxSkew") {
 		t.Fatalf("MaxSkew past the dedupe TTL: %v", err)
+	}
+}
+
+// A stored reply goes only to the push it answered: another body under the
+// same key (a forged plaintext push reusing a MsgId) is a new push, handled
+// on its own, and never reads the first push's reply (issue 11, item 4).
+func TestStoredReplyOnlyForTheSameDigest(t *testing.T) {
+	h, rec := newHandler(t, nil, nil)
+	s := sender(appPlain, callback.ModePlain)
+	deliver := func(msg string) string {
+		req, _ := s.Push(msg)
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, req)
+		if w.Code != 200 {
+			t.Fatalf("status %d", w.Code)
+		}
+		return w.Body.String()
+	}
+	victim := s.Text("oVictim", now.Unix(), 9001, "echo private")
+	if r := deliver(victim); !strings.Contains(r, "private") {
+		t.Fatalf("first delivery: %q", r)
+	}
+	forged := s.Text("oAttacker", now.Unix(), 9001, "echo mine")
+	for i := 0; i < 2; i++ { // the forged push and its retry
+		if r := deliver(forged); strings.Contains(r, "private") || !strings.Contains(r, "mine") {
+			t.Fatalf("forged delivery %d: %q", i, r)
+		}
+	}
+	if r := deliver(victim); !strings.Contains(r, "private") {
+		t.Fatalf("the victim's retry: %q", r)
+	}
+	if rec.handled.Load() != 2 || len(rec.published) != 2 {
+		t.Fatalf("handled %d, published %d; want 2 and 2", rec.handled.Load(), len(rec.published))
+	}
+}
+
+// In compat mode a body carrying <Encrypt> is encrypted whatever the query
+// says: replaying a captured (timestamp, nonce, signature) without
+// encrypt_type must not read the reply in clear (issue 11, item 4).
+func TestCompatBodyWithEncryptIsEncrypted(t *testing.T) {
+	h, _ := newHandler(t, nil, nil)
+	s := sender(appCompat, callback.ModeCompat)
+	q, body, nonce := s.PushParts(s.Text("oVictim", now.Unix(), 9101, "echo private"))
+	v, _ := url.ParseQuery(q)
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, post(appCompat, v, body))
+	if plain, err := s.OpenReply(w.Body.Bytes(), nonce); w.Code != 200 || err != nil || !strings.Contains(plain, "private") {
+		t.Fatalf("genuine delivery: %d %q %v", w.Code, plain, err)
+	}
+	if strings.Contains(w.Body.String(), "private") {
+		t.Fatal("genuine compat reply in clear")
+	}
+	for _, drop := range [][]string{{"encrypt_type"}, {"encrypt_type", "msg_signature"}} {
+		r := url.Values{}
+		for k, vs := range v {
+			r[k] = vs
+		}
+		for _, k := range drop {
+			r.Del(k)
+		}
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, post(appCompat, r, body))
+		if strings.Contains(w.Body.String(), "private") {
+			t.Fatalf("replay without %v: %d %q", drop, w.Code, w.Body.String())
+		}
 	}
 }

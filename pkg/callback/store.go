@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"time"
 	"unicode/utf8"
 )
@@ -23,21 +24,45 @@ const (
 type Claim struct {
 	State ClaimState
 	Reply []byte // for ClaimCompleted: the plaintext reply XML, empty for `success`
+	// Digest is the Message.Digest of the push that holds or completed the
+	// record ("" when the record has none): a stored reply is only returned
+	// to a push with the same digest.
+	Digest string
 }
+
+// ClaimRequest is one delivery's attempt to claim a key.
+type ClaimRequest struct {
+	// Owner is the delivery's random token. Release and Complete are
+	// conditional on it, so a delivery whose claim expired and was taken
+	// over can never delete or overwrite the new holder's claim.
+	Owner  string
+	Digest string    // Message.Digest of the push, stored with the claim
+	Now    time.Time // the store's notion of now, for expiry
+	Until  time.Time // the claim blocks other deliveries until then
+}
+
+// ErrClaimLost is returned (wrapped) by Complete when the caller no longer
+// holds the claim: it expired and another delivery took it over.
+var ErrClaimLost = errors.New("callback: dedupe claim held by another delivery")
 
 // DedupeStore records which pushes are being or have been handled, shared
 // by every instance of the callback function (DESIGN.md §4, pkg/dynamo).
-// Keys are Message.DedupeKey values; appid scopes them.
+// Keys are Message.DedupeKey values; appid scopes them. callbacktest.
+// TestDedupeStore checks an implementation against this contract.
 type DedupeStore interface {
-	// Claim takes the claim for key until `until` unless a live claim or a
-	// completed record exists, in which case it returns that state.
-	Claim(ctx context.Context, appid, key string, now, until time.Time) (Claim, error)
+	// Claim takes the claim for key unless a live claim or a completed
+	// record exists, in which case it returns that state. Claiming again
+	// with the owner that holds the claim succeeds (a retried request).
+	Claim(ctx context.Context, appid, key string, req ClaimRequest) (Claim, error)
 	// Lookup returns the current state without changing it.
 	Lookup(ctx context.Context, appid, key string, now time.Time) (Claim, error)
-	// Complete stores the reply of a claimed key.
-	Complete(ctx context.Context, appid, key string, reply []byte, now time.Time) error
-	// Release drops a claim so that the next delivery runs the handler.
-	Release(ctx context.Context, appid, key string) error
+	// Complete stores the reply of a key owner claimed, keeping its digest;
+	// ErrClaimLost when owner no longer holds the claim.
+	Complete(ctx context.Context, appid, key, owner string, reply []byte, now time.Time) error
+	// Release drops owner's in-progress claim so that the next delivery
+	// runs the handler; anything else (another owner's claim, a completed
+	// record, nothing) is left alone without error.
+	Release(ctx context.Context, appid, key, owner string) error
 }
 
 // EventBridge fields of a published push (DESIGN.md §7).
