@@ -26,20 +26,30 @@ const MaxBodyBytes = 64 << 10
 
 // Defaults of Options.
 const (
+	// DefaultBudget is the time a request has from arrival: claim, publish,
+	// handler and complete each get what is left of it, and the rest of the
+	// 5 s WeChat waits covers writing the answer (DESIGN.md §7).
+	DefaultBudget         = 4500 * time.Millisecond
 	DefaultHandlerTimeout = 4 * time.Second
 	DefaultInProgressWait = 3 * time.Second
 	// DefaultClaimLease is how long a claim holds off other deliveries. It
-	// covers publishing plus the handler deadline, and stays short so that a
-	// retry after a crashed instance (WeChat retries about 5 s apart) takes
-	// the stale claim over instead of answering `success` for a push nobody
-	// handled: a duplicate run is preferred to a lost push.
+	// covers the whole budget, and stays short so that a retry after a
+	// crashed instance (WeChat retries about 5 s apart) takes the stale
+	// claim over instead of answering `success` for a push nobody handled:
+	// a duplicate run is preferred to a lost push.
 	DefaultClaimLease = 6 * time.Second
-	// DefaultPublishTimeout bounds publishing (PutEvents takes tens of
-	// milliseconds), so that publishing plus the handler deadline stays
-	// inside the claim lease; a slow publish fails the delivery (503, claim
-	// released) and WeChat's retry publishes again.
-	DefaultPublishTimeout = 1500 * time.Millisecond
+	// DefaultStoreTimeout bounds one dedupe store call (DynamoDB answers in
+	// milliseconds); it is also what publish and the handler leave for
+	// recording the reply.
+	DefaultStoreTimeout = 500 * time.Millisecond
+	// DefaultPublishTimeout bounds one Publish, within what is left of the
+	// budget: a slow EventBridge (seconds) still succeeds.
+	DefaultPublishTimeout = 3 * time.Second
 )
+
+// minReleaseTimeout is the least a claim release gets after a failure,
+// even when the budget is spent: an unreleased claim delays WeChat's retry.
+const minReleaseTimeout = 100 * time.Millisecond
 
 // Options configure a Handler. Config is required.
 type Options struct {
@@ -55,10 +65,12 @@ type Options struct {
 	// means DefaultMaxSkew, a negative value disables the check; at most
 	// DedupeTTL.
 	MaxSkew        time.Duration
-	HandlerTimeout time.Duration // zero: DefaultHandlerTimeout
+	Budget         time.Duration // a request's time from arrival; zero: DefaultBudget
+	HandlerTimeout time.Duration // at most this for the handler, within the budget; zero: DefaultHandlerTimeout
 	InProgressWait time.Duration // zero: DefaultInProgressWait
 	ClaimLease     time.Duration // how long a claim blocks other deliveries; zero: DefaultClaimLease
-	PublishTimeout time.Duration // bound on one Publish; zero: DefaultPublishTimeout
+	StoreTimeout   time.Duration // bound on one store call; zero: DefaultStoreTimeout
+	PublishTimeout time.Duration // bound on one Publish, within the budget; zero: DefaultPublishTimeout
 	PollInterval   time.Duration // dedupe polling while in progress; zero: 100 ms
 	Random         io.Reader     // nonce source for reply encryption; nil: crypto/rand
 	Logger         *slog.Logger  // nil: slog.Default()
@@ -109,8 +121,14 @@ func NewHandler(opt Options) (*Handler, error) {
 	if opt.MaxSkew == 0 {
 		opt.MaxSkew = DefaultMaxSkew
 	}
+	if opt.Budget <= 0 {
+		opt.Budget = DefaultBudget
+	}
 	if opt.HandlerTimeout <= 0 {
 		opt.HandlerTimeout = DefaultHandlerTimeout
+	}
+	if opt.StoreTimeout <= 0 {
+		opt.StoreTimeout = DefaultStoreTimeout
 	}
 	if opt.InProgressWait <= 0 {
 		opt.InProgressWait = DefaultInProgressWait
@@ -242,8 +260,9 @@ func reject(status int, name string) outcome {
 
 // ServeHTTP implements http.Handler.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	due := monotonic() + h.opt.Budget // one budget from arrival
 	s := h.pool.Get().(*scratch)
-	appid, o, msg := h.serve(r, s)
+	appid, o, msg := h.serve(r, s, due)
 	wh := w.Header()
 	wh["Content-Type"] = o.ctype
 	if o.name == "handshake" {
@@ -272,7 +291,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-func (h *Handler) serve(r *http.Request, s *scratch) (string, outcome, *Message) {
+func (h *Handler) serve(r *http.Request, s *scratch, due time.Duration) (string, outcome, *Message) {
 	ctx := r.Context()
 	appid := pathAppID(r)
 	c, err := h.apps(ctx)
@@ -368,14 +387,14 @@ func (h *Handler) serve(r *http.Request, s *scratch) (string, outcome, *Message)
 			return appid, reject(http.StatusForbidden, "to_mismatch"), nil
 		}
 		msg.AppID = appid
-		return appid, h.dispatch(ctx, a, s, msg, cipher, nonce), msg
+		return appid, h.dispatch(ctx, due, a, s, msg, cipher, nonce), msg
 	}
 	msg, err := parseMessage(string(body))
 	if err != nil || msg.MsgType == "" {
 		return appid, reject(http.StatusBadRequest, "malformed"), nil
 	}
 	msg.AppID = appid
-	return appid, h.dispatch(ctx, a, s, msg, nil, nonce), msg
+	return appid, h.dispatch(ctx, due, a, s, msg, nil, nonce), msg
 }
 
 // decrypt tries the current key, then the previous one.
@@ -399,11 +418,15 @@ func (a *app) decrypt(s *scratch, encrypt string) ([]byte, *Cipher, error) {
 	return nil, nil, firstErr
 }
 
-// dispatch de-duplicates, publishes, routes and answers an accepted push.
-func (h *Handler) dispatch(ctx context.Context, a *app, s *scratch, msg *Message, c *Cipher, nonce string) outcome {
+// dispatch de-duplicates, publishes, routes and answers an accepted push
+// by due (monotonic): each step gets what is left, less what the steps
+// after it need.
+func (h *Handler) dispatch(ctx context.Context, due time.Duration, a *app, s *scratch, msg *Message, c *Cipher, nonce string) outcome {
 	store := h.opt.Store
 	var key, owner string
+	var reserve time.Duration // kept back for recording the reply
 	if store != nil {
+		reserve = h.opt.StoreTimeout
 		key, owner = msg.DedupeKey(), newOwner()
 		digest := msg.Digest()
 		// collides: the record belongs to another push under the same key (a
@@ -425,16 +448,19 @@ func (h *Handler) dispatch(ctx context.Context, a *app, s *scratch, msg *Message
 	claiming:
 		for {
 			now := h.opt.Clock()
-			claim, err := store.Claim(ctx, a.id, key, ClaimRequest{Owner: owner, Digest: digest, Now: now, Until: now.Add(h.opt.ClaimLease)})
+			cctx, cancel := stepContext(ctx, due, 0, h.opt.StoreTimeout)
+			claim, err := store.Claim(cctx, a.id, key, ClaimRequest{Owner: owner, Digest: digest, Now: now, Until: now.Add(h.opt.ClaimLease)})
+			cancel()
 			if err != nil {
 				h.logError(ctx, a.id, "dedupe claim", err)
 				return reject(http.StatusServiceUnavailable, "store_failed")
 			}
 			if claim.State == ClaimInProgress && !collides(claim) {
 				if budget == nil {
-					budget = time.NewTimer(h.opt.InProgressWait)
+					// Waiting leaves time to take a released claim over.
+					budget = time.NewTimer(min(h.opt.InProgressWait, due-reserve-h.opt.StoreTimeout-monotonic()))
 				}
-				if claim, err = h.waitInProgress(ctx, budget, a.id, key); err != nil {
+				if claim, err = h.waitInProgress(ctx, due, budget, a.id, key); err != nil {
 					h.logError(ctx, a.id, "dedupe lookup", err)
 					return reject(http.StatusServiceUnavailable, "store_failed")
 				}
@@ -463,16 +489,20 @@ func (h *Handler) dispatch(ctx context.Context, a *app, s *scratch, msg *Message
 	release := func(stage string, err error) outcome {
 		h.logError(ctx, a.id, stage, err)
 		if store != nil {
-			if rerr := store.Release(context.WithoutCancel(ctx), a.id, key, owner); rerr != nil {
+			// Even past the budget: an unreleased claim delays WeChat's retry.
+			d := min(max(due-monotonic(), minReleaseTimeout), h.opt.StoreTimeout)
+			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), d)
+			if rerr := store.Release(rctx, a.id, key, owner); rerr != nil {
 				h.logError(ctx, a.id, "dedupe release", rerr)
 			}
+			cancel()
 		}
 		return reject(http.StatusServiceUnavailable, stage+"_failed")
 	}
 	if h.opt.Publisher != nil {
 		p, err := NewPush(msg)
 		if err == nil {
-			pctx, cancel := context.WithTimeout(ctx, h.opt.PublishTimeout)
+			pctx, cancel := stepContext(ctx, due, reserve, h.opt.PublishTimeout)
 			err = h.opt.Publisher.Publish(pctx, p)
 			cancel()
 		}
@@ -480,7 +510,7 @@ func (h *Handler) dispatch(ctx context.Context, a *app, s *scratch, msg *Message
 			return release("publish", err)
 		}
 	}
-	reply, err, timedOut := h.route(ctx, a, msg)
+	reply, err, timedOut := h.route(ctx, a, msg, min(h.opt.HandlerTimeout, due-reserve-monotonic()))
 	if err != nil {
 		return release("handler", err)
 	}
@@ -492,7 +522,10 @@ func (h *Handler) dispatch(ctx context.Context, a *app, s *scratch, msg *Message
 		name = "success"
 	}
 	if store != nil {
-		if err := store.Complete(ctx, a.id, key, owner, s.plain, h.opt.Clock()); errors.Is(err, ErrClaimLost) {
+		cctx, cancel := stepContext(ctx, due, 0, h.opt.StoreTimeout)
+		err := store.Complete(cctx, a.id, key, owner, s.plain, h.opt.Clock())
+		cancel()
+		if errors.Is(err, ErrClaimLost) {
 			// Our lease ran out and another delivery holds the claim: the push
 			// is published and handled, so it is answered; the record is theirs.
 			h.logError(ctx, a.id, "dedupe complete", err)
@@ -501,6 +534,12 @@ func (h *Handler) dispatch(ctx context.Context, a *app, s *scratch, msg *Message
 		}
 	}
 	return h.answer(a, s, s.plain, c, nonce, name)
+}
+
+// stepContext bounds one step: at most limit, and it ends reserve before
+// due (monotonic), leaving that much to the steps after it.
+func stepContext(ctx context.Context, due, reserve, limit time.Duration) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, min(limit, due-reserve-monotonic()))
 }
 
 // newOwner is a random token naming one delivery's claim.
@@ -516,7 +555,7 @@ func (h *Handler) logError(ctx context.Context, appid, stage string, err error) 
 
 // waitInProgress polls the store until the other delivery completes or
 // releases the claim, or the budget timer fires (then: ClaimInProgress).
-func (h *Handler) waitInProgress(ctx context.Context, budget *time.Timer, appid, key string) (Claim, error) {
+func (h *Handler) waitInProgress(ctx context.Context, due time.Duration, budget *time.Timer, appid, key string) (Claim, error) {
 	tick := time.NewTicker(h.opt.PollInterval)
 	defer tick.Stop()
 	for {
@@ -527,7 +566,9 @@ func (h *Handler) waitInProgress(ctx context.Context, budget *time.Timer, appid,
 			return Claim{State: ClaimInProgress}, nil
 		case <-tick.C:
 		}
-		claim, err := h.opt.Store.Lookup(ctx, appid, key, h.opt.Clock())
+		lctx, cancel := stepContext(ctx, due, 0, h.opt.StoreTimeout)
+		claim, err := h.opt.Store.Lookup(lctx, appid, key, h.opt.Clock())
+		cancel()
 		if err != nil || claim.State != ClaimInProgress {
 			return claim, err
 		}
@@ -539,9 +580,9 @@ type routeResult struct {
 	err   error
 }
 
-// route runs the application routes on a worker with the handler deadline
-// (past it the answer is no reply), or else the built-ins inline.
-func (h *Handler) route(ctx context.Context, a *app, msg *Message) (Reply, error, bool) {
+// route runs the application routes on a worker with a deadline timeout
+// away (past it the answer is no reply), or else the built-ins inline.
+func (h *Handler) route(ctx context.Context, a *app, msg *Message, timeout time.Duration) (Reply, error, bool) {
 	var handler MessageHandler
 	if h.opt.Routes != nil {
 		if mux, ok := h.opt.Routes.(*Mux); ok {
@@ -561,7 +602,10 @@ func (h *Handler) route(ctx context.Context, a *app, msg *Message) (Reply, error
 		}
 		return nil, nil, false
 	}
-	j := h.deadlines.start(ctx, h.opt.HandlerTimeout, handler, msg)
+	if timeout <= 0 { // the budget is spent: the answer is success
+		return nil, nil, true
+	}
+	j := h.deadlines.start(ctx, timeout, handler, msg)
 	hctx := j.ctx
 	handlerWorkers.submit(j)
 	var res routeResult

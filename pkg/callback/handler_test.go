@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -850,4 +851,145 @@ func TestCompatBodyWithEncryptIsEncrypted(t *testing.T) {
 			t.Fatalf("replay without %v: %d %q", drop, w.Code, w.Body.String())
 		}
 	}
+}
+
+// timedPublisher takes d to publish, or fails when its context ends
+// first; it records the context's deadline.
+type timedPublisher struct {
+	d         time.Duration
+	mu        sync.Mutex
+	deadlines []time.Time
+	published int
+}
+
+func (p *timedPublisher) Publish(ctx context.Context, _ callback.Push) error {
+	dl, _ := ctx.Deadline()
+	p.mu.Lock()
+	p.deadlines = append(p.deadlines, dl)
+	p.mu.Unlock()
+	select {
+	case <-time.After(p.d):
+		p.mu.Lock()
+		p.published++
+		p.mu.Unlock()
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// deadlineStore fails every call whose context has no deadline or one
+// further than limit away: each store call has its own short timeout.
+type deadlineStore struct {
+	*callback.MemoryStore
+	limit time.Duration
+}
+
+func (s *deadlineStore) check(ctx context.Context, op string) error {
+	dl, ok := ctx.Deadline()
+	if !ok || time.Until(dl) > s.limit {
+		return fmt.Errorf("%s: deadline %v (set %v), want one within %v", op, dl, ok, s.limit)
+	}
+	return nil
+}
+
+func (s *deadlineStore) Claim(ctx context.Context, appid, key string, req callback.ClaimRequest) (callback.Claim, error) {
+	if err := s.check(ctx, "Claim"); err != nil {
+		return callback.Claim{}, err
+	}
+	return s.MemoryStore.Claim(ctx, appid, key, req)
+}
+
+func (s *deadlineStore) Lookup(ctx context.Context, appid, key string, now time.Time) (callback.Claim, error) {
+	if err := s.check(ctx, "Lookup"); err != nil {
+		return callback.Claim{}, err
+	}
+	return s.MemoryStore.Lookup(ctx, appid, key, now)
+}
+
+func (s *deadlineStore) Complete(ctx context.Context, appid, key, owner string, reply []byte, now time.Time) error {
+	if err := s.check(ctx, "Complete"); err != nil {
+		return err
+	}
+	return s.MemoryStore.Complete(ctx, appid, key, owner, reply, now)
+}
+
+func (s *deadlineStore) Release(ctx context.Context, appid, key, owner string) error {
+	if err := s.check(ctx, "Release"); err != nil {
+		return err
+	}
+	return s.MemoryStore.Release(ctx, appid, key, owner)
+}
+
+// One budget from arrival (issue 11, item 2), with the default options.
+func TestTimeBudgetFromArrival(t *testing.T) {
+	// A publish that succeeds slowly but inside the budget is a success.
+	t.Run("slow publish, fast handler", func(t *testing.T) {
+		t.Parallel()
+		pub := &timedPublisher{d: 2500 * time.Millisecond}
+		h, rec := newHandler(t, nil, func(o *callback.Options) { o.Publisher = pub })
+		s := sender(appSafe, callback.ModeSafe)
+		msg := s.Text("oUser", now.Unix(), 8801, "echo slow bus")
+		req, nonce := s.Push(msg)
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, req)
+		if plain, err := s.OpenReply(w.Body.Bytes(), nonce); w.Code != 200 || err != nil || !strings.Contains(plain, "slow bus") {
+			t.Fatalf("status %d, reply %q %v", w.Code, plain, err)
+		}
+		if pub.published != 1 || rec.handled.Load() != 1 {
+			t.Fatalf("published %d, handled %d", pub.published, rec.handled.Load())
+		}
+		// WeChat's retry is answered from the record, not published again.
+		req, _ = s.Push(msg)
+		h.ServeHTTP(httptest.NewRecorder(), req)
+		if pub.published != 1 || rec.handled.Load() != 1 {
+			t.Fatalf("after the retry: published %d, handled %d", pub.published, rec.handled.Load())
+		}
+	})
+	// A slow publish and a slow handler share one budget: the handler's
+	// deadline falls inside it, so WeChat has its answer within 5 s.
+	t.Run("slow publish, slow handler", func(t *testing.T) {
+		t.Parallel()
+		pub := &timedPublisher{d: 1400 * time.Millisecond}
+		var handlerDeadline time.Time
+		mux := callback.NewMux()
+		mux.HandleFunc(callback.Match{}, func(ctx context.Context, m *callback.Message) (callback.Reply, error) {
+			handlerDeadline, _ = ctx.Deadline()
+			select {
+			case <-time.After(3900 * time.Millisecond):
+			case <-ctx.Done():
+			}
+			return callback.TextReply{Content: "late"}, nil
+		})
+		store := &deadlineStore{MemoryStore: callback.NewMemoryStore(), limit: callback.DefaultBudget}
+		h, _ := newHandler(t, mux, func(o *callback.Options) { o.Publisher, o.Store = pub, store })
+		s := sender(appSafe, callback.ModeSafe)
+		req, _ := s.Push(s.Text("oUser", now.Unix(), 8802, "slow"))
+		arrival := time.Now()
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, req)
+		if w.Code != 200 || w.Body.String() != "success" {
+			t.Fatalf("status %d %q, want 200 success (the handler's deadline passed)", w.Code, w.Body.String())
+		}
+		due := arrival.Add(callback.DefaultBudget)
+		if len(pub.deadlines) != 1 || pub.deadlines[0].After(due) {
+			t.Fatalf("publish deadline %v, want by %v", pub.deadlines, due)
+		}
+		if handlerDeadline.IsZero() || handlerDeadline.After(due) {
+			t.Fatalf("handler deadline %v after arrival, want at most %v", handlerDeadline.Sub(arrival), callback.DefaultBudget)
+		}
+	})
+	// Every store call has its own short timeout, inside the budget.
+	t.Run("store calls", func(t *testing.T) {
+		t.Parallel()
+		store := &deadlineStore{MemoryStore: callback.NewMemoryStore(), limit: callback.DefaultStoreTimeout}
+		h, rec := newHandler(t, nil, func(o *callback.Options) { o.Store = store })
+		s := sender(appSafe, callback.ModeSafe)
+		req, _ := s.Push(s.Text("oUser", now.Unix(), 8803, "echo bounded"))
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, req)
+		if w.Code != 200 || rec.handled.Load() != 1 {
+			t.Fatalf("status %d, handled %d", w.Code, rec.handled.Load())
+		}
+	})
 }
