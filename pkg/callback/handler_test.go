@@ -993,3 +993,59 @@ func TestTimeBudgetFromArrival(t *testing.T) {
 		}
 	})
 }
+
+// A delivery whose claim expired and was taken over cannot release the new
+// holder's claim when its handler then fails: a third delivery still finds
+// the push in progress instead of running it a third time (issue 11, item 3).
+func TestExpiredDeliveryCannotReleaseTakenOverClaim(t *testing.T) {
+	var mu sync.Mutex
+	cur := now
+	clk := func() time.Time { mu.Lock(); defer mu.Unlock(); return cur }
+	var calls atomic.Int32
+	started := make(chan int32, 3)
+	releaseA, releaseB := make(chan struct{}), make(chan struct{})
+	defer close(releaseB)
+	mux := callback.NewMux()
+	mux.HandleFunc(callback.Match{}, func(ctx context.Context, m *callback.Message) (callback.Reply, error) {
+		n := calls.Add(1)
+		started <- n
+		switch n {
+		case 1:
+			<-releaseA
+			return nil, errors.New("A fails after its lease ran out")
+		case 2:
+			<-releaseB
+		}
+		return callback.TextReply{Content: "done"}, nil
+	})
+	h, _ := newHandler(t, mux, func(o *callback.Options) {
+		o.Clock, o.Store, o.InProgressWait, o.PollInterval = clk, callback.NewMemoryStore(), 50*time.Millisecond, 5*time.Millisecond
+	})
+	s := sender(appSafe, callback.ModeSafe)
+	s.Now = clk
+	msg := s.Text("oUser", now.Unix(), 9301, "x")
+	deliver := func() int {
+		req, _ := s.Push(msg)
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, req)
+		return w.Code
+	}
+	a := make(chan int, 1)
+	go func() { a <- deliver() }()
+	<-started // A holds the claim and runs
+	mu.Lock()
+	cur = now.Add(callback.DefaultClaimLease + time.Second) // A's lease ran out
+	mu.Unlock()
+	go deliver() // B takes the claim over and runs
+	<-started
+	close(releaseA)
+	if code := <-a; code != http.StatusServiceUnavailable {
+		t.Fatalf("A: %d, want 503", code)
+	}
+	req, _ := s.Push(msg)
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, req)
+	if w.Body.String() != "success" || calls.Load() != 2 {
+		t.Fatalf("C while B runs: %d %q, handler runs %d (want success and 2)", w.Code, w.Body.String(), calls.Load())
+	}
+}
