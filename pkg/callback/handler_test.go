@@ -1049,3 +1049,27 @@ func TestExpiredDeliveryCannotReleaseTakenOverClaim(t *testing.T) {
 		t.Fatalf("C while B runs: %d %q, handler runs %d (want success and 2)", w.Code, w.Body.String(), calls.Load())
 	}
 }
+
+// lostClaimStore reports every Complete as ErrClaimLost: the delivery's
+// lease ran out and another delivery holds the claim.
+type lostClaimStore struct{ *callback.MemoryStore }
+
+func (lostClaimStore) Complete(context.Context, string, string, string, []byte, time.Time) error {
+	return fmt.Errorf("dedupe complete: %w", callback.ErrClaimLost)
+}
+
+// A delivery that published and handled its push but lost its claim
+// answers with its reply: answering 503 would only run the push again.
+func TestLostClaimStillAnswers(t *testing.T) {
+	h, rec := newHandler(t, nil, func(o *callback.Options) { o.Store = lostClaimStore{callback.NewMemoryStore()} })
+	s := sender(appSafe, callback.ModeSafe)
+	req, nonce := s.Push(s.Text("oUser", now.Unix(), 9401, "echo kept"))
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, req)
+	if plain, err := s.OpenReply(w.Body.Bytes(), nonce); w.Code != 200 || err != nil || !strings.Contains(plain, "kept") {
+		t.Fatalf("%d %q %v", w.Code, plain, err)
+	}
+	if rec.handled.Load() != 1 || len(rec.published) != 1 {
+		t.Fatalf("handled %d, published %d", rec.handled.Load(), len(rec.published))
+	}
+}
