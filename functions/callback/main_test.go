@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"net/url"
 	"strconv"
@@ -167,9 +169,9 @@ func TestBootstrapEventShapesAndStoredReply(t *testing.T) {
 	defer cancel()
 	sender := &callbacktest.Sender{AppID: appid, Token: token, EncodingAESKey: aesKey}
 
-	push := func(msgID int64) (events.APIGatewayV2HTTPResponse, string) {
+	push := func(msg string) (events.APIGatewayV2HTTPResponse, string) {
 		t.Helper()
-		q, body, nonce := sender.PushParts(sender.Text("oUser", time.Now().Unix(), msgID, "hi"))
+		q, body, nonce := sender.PushParts(msg)
 		var ev events.APIGatewayV2HTTPRequest
 		if err := json.Unmarshal(httpEvent("POST", q, body, true), &ev); err != nil {
 			t.Fatal(err)
@@ -180,7 +182,7 @@ func TestBootstrapEventShapesAndStoredReply(t *testing.T) {
 		resp := invokeHTTP(t, ctx, fn, payload)
 		plain, err := sender.OpenReply([]byte(resp.Body), nonce)
 		if resp.StatusCode != 200 || err != nil {
-			t.Fatalf("push %d: %d %q %v", msgID, resp.StatusCode, resp.Body, err)
+			t.Fatalf("push %q: %d %q %v", msg, resp.StatusCode, resp.Body, err)
 		}
 		return resp, plain
 	}
@@ -195,7 +197,7 @@ func TestBootstrapEventShapesAndStoredReply(t *testing.T) {
 	}
 
 	before := time.Now().Unix()
-	_, plain := push(7000)
+	_, plain := push(sender.Text("oUser", time.Now().Unix(), 7000, "hi"))
 	if !strings.Contains(plain, "<Content><![CDATA[hello from lambda]]></Content>") {
 		t.Fatalf("reply %q", plain)
 	}
@@ -208,13 +210,17 @@ func TestBootstrapEventShapesAndStoredReply(t *testing.T) {
 		t.Fatalf("ttl %d, want 10 minutes after %d (unix seconds)", ttl, before)
 	}
 
+	// The record answers only the push it was written for: its digest is
+	// the hex SHA-256 of that push's plaintext (DESIGN §4).
+	msg := sender.Text("oUser", time.Now().Unix(), 7001, "hi")
+	digest := sha256.Sum256([]byte(msg))
 	stored := "<xml><ToUserName><![CDATA[oUser]]></ToUserName><MsgType><![CDATA[text]]></MsgType><Content><![CDATA[stored]]></Content></xml>"
 	if _, err := client.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(table), Item: map[string]types.AttributeValue{
 		"pk": &types.AttributeValueMemberS{Value: "msg#" + appid + "#7001"}, "status": &types.AttributeValueMemberS{Value: "COMPLETED"},
-		"reply": &types.AttributeValueMemberS{Value: stored}}}); err != nil {
+		"reply": &types.AttributeValueMemberS{Value: stored}, "digest": &types.AttributeValueMemberS{Value: hex.EncodeToString(digest[:])}}}); err != nil {
 		t.Fatal(err)
 	}
-	if _, plain = push(7001); plain != stored {
+	if _, plain = push(msg); plain != stored {
 		t.Fatalf("duplicate of a COMPLETED push: reply %q, want the stored %q", plain, stored)
 	}
 	if n := len(aws_.Events()); n != 1 {

@@ -6,7 +6,7 @@ import "testing"
 // batches, every reply still gets its own 16 random bytes, across batch
 // boundaries.
 func TestReplyRandomIsFreshPerReply(t *testing.T) {
-	h, err := NewHandler(Options{Config: StaticConfig(&Config{})})
+	h, err := NewHandler(Options{Config: StaticConfig(&Config{Apps: []AppConfig{{AppID: v4AppID, Token: "tok", EncodingAESKey: v3Key}}})})
 	if err != nil {
 		t.Fatal(err)
 	}

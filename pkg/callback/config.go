@@ -23,6 +23,11 @@ const (
 // DefaultMaxSkew is the default replay window for `timestamp`.
 const DefaultMaxSkew = 5 * time.Minute
 
+// DedupeTTL is how long a dedupe record lives (DESIGN.md §4: `ttl` is 10
+// minutes on). The replay window must not exceed it, or a replayed push
+// would find no record and run again.
+const DedupeTTL = 10 * time.Minute
+
 // Config is the callback document stored under CALLBACK_SECRET_ID.
 type Config struct {
 	Apps []AppConfig `json:"apps"`
@@ -82,6 +87,20 @@ func ParseConfig(data []byte) (*Config, error) {
 
 // Validate checks every app and fills in the default mode.
 func (c *Config) Validate() error {
+	if err := c.check(); err != nil {
+		return err
+	}
+	for i := range c.Apps {
+		if c.Apps[i].Mode == "" {
+			c.Apps[i].Mode = ModeSafe
+		}
+	}
+	return nil
+}
+
+// check is Validate without filling in defaults: the Handler checks every
+// configuration it compiles, including ones built in code and shared.
+func (c *Config) check() error {
 	if len(c.Apps) == 0 {
 		return errors.New("callback config: apps: at least one app is required")
 	}
@@ -99,16 +118,16 @@ func (c *Config) Validate() error {
 		if a.Token == "" {
 			return fmt.Errorf("callback config: %s: missing", field("token"))
 		}
-		if a.Mode == "" {
-			a.Mode = ModeSafe
-		}
-		switch a.Mode {
+		mode := a.Mode
+		switch mode {
+		case "":
+			mode = ModeSafe
 		case ModeSafe, ModeCompat, ModePlain:
 		default:
 			return fmt.Errorf("callback config: %s: must be safe, compat or plain", field("mode"))
 		}
-		if a.EncodingAESKey == "" && a.Mode != ModePlain {
-			return fmt.Errorf("callback config: %s: missing (required in %s mode)", field("encoding_aes_key"), a.Mode)
+		if a.EncodingAESKey == "" && mode != ModePlain {
+			return fmt.Errorf("callback config: %s: missing (required in %s mode)", field("encoding_aes_key"), mode)
 		}
 		if a.EncodingAESKey != "" {
 			if _, err := DecodeAESKey(a.EncodingAESKey); err != nil {
@@ -144,7 +163,8 @@ func (c *Config) App(appid string) (*AppConfig, bool) {
 }
 
 // ParseMaxSkew reads CALLBACK_MAX_SKEW: empty means DefaultMaxSkew, "0"
-// disables the check (returned as a negative duration, see Options.MaxSkew).
+// disables the check (returned as a negative duration, see Options.MaxSkew);
+// otherwise at most DedupeTTL.
 func ParseMaxSkew(s string) (time.Duration, error) {
 	if s == "" {
 		return DefaultMaxSkew, nil
@@ -156,5 +176,19 @@ func ParseMaxSkew(s string) (time.Duration, error) {
 	if d == 0 {
 		return -1, nil
 	}
+	if d > DedupeTTL {
+		return 0, fmt.Errorf("CALLBACK_MAX_SKEW: %v exceeds the dedupe record's life (%v)", d, DedupeTTL)
+	}
 	return d, nil
 }
+
+// ErrNotLoaded is what a ConfigSource answers, under a context for which
+// LoadDeferred is true, when it has no configuration in memory.
+var ErrNotLoaded = errors.New("callback config: not loaded yet")
+
+type deferLoadKey struct{}
+
+// LoadDeferred reports whether ctx asks a ConfigSource to answer without
+// I/O: NewHandler validates the configuration it can get this way (a
+// StaticConfig) and leaves lazily loaded documents to the first request.
+func LoadDeferred(ctx context.Context) bool { return ctx.Value(deferLoadKey{}) != nil }

@@ -6,9 +6,14 @@
 // over 64 KiB → 413, `signature` and `timestamp` (replay window) → 403,
 // then in safe mode `msg_signature` over the Encrypt field, decryption with
 // the current then the previous EncodingAESKey, and the AppID and
-// ToUserName checks. Only then is the push de-duplicated (a claim in a
-// DedupeStore), published (a Publisher) and routed; handlers run with a
-// 4-second deadline after which WeChat is answered `success`.
+// ToUserName checks (in compat mode a body carrying Encrypt is encrypted).
+// Only then is the push de-duplicated (a claim in a DedupeStore, fenced by
+// an owner token; a stored reply answers only a push with the same
+// digest), published (a Publisher) and routed. One budget, 4.5 s from
+// arrival, covers claim, publish, handler (at most 4 s) and recording the
+// reply, each store and bus call with its own short timeout, so WeChat has
+// its answer within its 5 s; a handler past its deadline is answered
+// `success`.
 //
 // Authenticity failures answer 403, undecodable content 400, and no
 // handler, store write or publish happens on any 4xx. The package imports

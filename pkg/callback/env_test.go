@@ -65,3 +65,19 @@ func TestConfigFromJSONReparsesOnChange(t *testing.T) {
 		t.Fatalf("bad document: %v", err)
 	}
 }
+
+// NewHandler validates what it can read without I/O: a document behind a
+// loader (Secrets Manager) stays lazy, loaded on the first request.
+func TestNewHandlerLeavesLoadedDocumentsLazy(t *testing.T) {
+	loads := 0
+	src := ConfigFromJSON(func(context.Context) ([]byte, error) {
+		loads++
+		return []byte(`{"apps":[{"appid":"wx1","token":"t","mode":"plain"}]}`), nil
+	})
+	if _, err := NewHandler(Options{Config: src}); err != nil || loads != 0 {
+		t.Fatalf("NewHandler: %v, %d loads", err, loads)
+	}
+	if _, err := src(context.Background()); err != nil || loads != 1 {
+		t.Fatalf("first request: %v, %d loads", err, loads)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -25,20 +26,30 @@ const MaxBodyBytes = 64 << 10
 
 // Defaults of Options.
 const (
+	// DefaultBudget is the time a request has from arrival: claim, publish,
+	// handler and complete each get what is left of it, and the rest of the
+	// 5 s WeChat waits covers writing the answer (DESIGN.md §7).
+	DefaultBudget         = 4500 * time.Millisecond
 	DefaultHandlerTimeout = 4 * time.Second
 	DefaultInProgressWait = 3 * time.Second
 	// DefaultClaimLease is how long a claim holds off other deliveries. It
-	// covers publishing plus the handler deadline, and stays short so that a
-	// retry after a crashed instance (WeChat retries about 5 s apart) takes
-	// the stale claim over instead of answering `success` for a push nobody
-	// handled: a duplicate run is preferred to a lost push.
+	// covers the whole budget, and stays short so that a retry after a
+	// crashed instance (WeChat retries about 5 s apart) takes the stale
+	// claim over instead of answering `success` for a push nobody handled:
+	// a duplicate run is preferred to a lost push.
 	DefaultClaimLease = 6 * time.Second
-	// DefaultPublishTimeout bounds publishing (PutEvents takes tens of
-	// milliseconds), so that publishing plus the handler deadline stays
-	// inside the claim lease; a slow publish fails the delivery (503, claim
-	// released) and WeChat's retry publishes again.
-	DefaultPublishTimeout = 1500 * time.Millisecond
+	// DefaultStoreTimeout bounds one dedupe store call (DynamoDB answers in
+	// milliseconds); it is also what publish and the handler leave for
+	// recording the reply.
+	DefaultStoreTimeout = 500 * time.Millisecond
+	// DefaultPublishTimeout bounds one Publish, within what is left of the
+	// budget: a slow EventBridge (seconds) still succeeds.
+	DefaultPublishTimeout = 3 * time.Second
 )
+
+// minReleaseTimeout is the least a claim release gets after a failure,
+// even when the budget is spent: an unreleased claim delays WeChat's retry.
+const minReleaseTimeout = 100 * time.Millisecond
 
 // Options configure a Handler. Config is required.
 type Options struct {
@@ -51,12 +62,15 @@ type Options struct {
 	Publisher Publisher   // nil: nothing is published
 	Clock     func() time.Time
 	// MaxSkew is the replay window for `timestamp`, either direction: zero
-	// means DefaultMaxSkew, a negative value disables the check.
+	// means DefaultMaxSkew, a negative value disables the check; at most
+	// DedupeTTL.
 	MaxSkew        time.Duration
-	HandlerTimeout time.Duration // zero: DefaultHandlerTimeout
+	Budget         time.Duration // a request's time from arrival; zero: DefaultBudget
+	HandlerTimeout time.Duration // at most this for the handler, within the budget; zero: DefaultHandlerTimeout
 	InProgressWait time.Duration // zero: DefaultInProgressWait
 	ClaimLease     time.Duration // how long a claim blocks other deliveries; zero: DefaultClaimLease
-	PublishTimeout time.Duration // bound on one Publish; zero: DefaultPublishTimeout
+	StoreTimeout   time.Duration // bound on one store call; zero: DefaultStoreTimeout
+	PublishTimeout time.Duration // bound on one Publish, within the budget; zero: DefaultPublishTimeout
 	PollInterval   time.Duration // dedupe polling while in progress; zero: 100 ms
 	Random         io.Reader     // nonce source for reply encryption; nil: crypto/rand
 	Logger         *slog.Logger  // nil: slog.Default()
@@ -90,10 +104,16 @@ type app struct {
 	builtin *Mux
 }
 
-// NewHandler returns a Handler.
+// NewHandler returns a Handler. It validates the configuration it can read
+// without I/O (a StaticConfig, see LoadDeferred) and refuses an invalid
+// one; a configuration loaded later is validated when first compiled, and
+// an invalid one answers 503 to every request.
 func NewHandler(opt Options) (*Handler, error) {
 	if opt.Config == nil {
 		return nil, errors.New("callback: Options.Config is required")
+	}
+	if opt.MaxSkew > DedupeTTL {
+		return nil, fmt.Errorf("callback: Options.MaxSkew %v exceeds the dedupe record's life (%v)", opt.MaxSkew, DedupeTTL)
 	}
 	if opt.Clock == nil {
 		opt.Clock = time.Now
@@ -101,8 +121,14 @@ func NewHandler(opt Options) (*Handler, error) {
 	if opt.MaxSkew == 0 {
 		opt.MaxSkew = DefaultMaxSkew
 	}
+	if opt.Budget <= 0 {
+		opt.Budget = DefaultBudget
+	}
 	if opt.HandlerTimeout <= 0 {
 		opt.HandlerTimeout = DefaultHandlerTimeout
+	}
+	if opt.StoreTimeout <= 0 {
+		opt.StoreTimeout = DefaultStoreTimeout
 	}
 	if opt.InProgressWait <= 0 {
 		opt.InProgressWait = DefaultInProgressWait
@@ -125,6 +151,9 @@ func NewHandler(opt Options) (*Handler, error) {
 	}
 	h := &Handler{opt: opt, randomBuffered: buffered}
 	h.pool.New = func() any { return new(scratch) }
+	if _, err := h.apps(context.WithValue(context.Background(), deferLoadKey{}, true)); err != nil && !errors.Is(err, ErrNotLoaded) {
+		return nil, err
+	}
 	return h, nil
 }
 
@@ -159,6 +188,14 @@ func (h *Handler) apps(ctx context.Context) (*compiled, error) {
 	}
 	if c := h.compiled.Load(); c != nil && c.cfg == cfg {
 		return c, nil
+	}
+	if cfg == nil {
+		return nil, errors.New("callback config: the source returned no configuration")
+	}
+	// Checked here, not only in ParseConfig: a Config built in code must not
+	// fail open (an unknown mode read as plaintext, an empty token).
+	if err := cfg.check(); err != nil {
+		return nil, err
 	}
 	c := &compiled{cfg: cfg, apps: make(map[string]*app, len(cfg.Apps))}
 	for i := range cfg.Apps {
@@ -223,8 +260,9 @@ func reject(status int, name string) outcome {
 
 // ServeHTTP implements http.Handler.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	due := monotonic() + h.opt.Budget // one budget from arrival
 	s := h.pool.Get().(*scratch)
-	appid, o, msg := h.serve(r, s)
+	appid, o, msg := h.serve(r, s, due)
 	wh := w.Header()
 	wh["Content-Type"] = o.ctype
 	if o.name == "handshake" {
@@ -253,7 +291,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-func (h *Handler) serve(r *http.Request, s *scratch) (string, outcome, *Message) {
+func (h *Handler) serve(r *http.Request, s *scratch, due time.Duration) (string, outcome, *Message) {
 	ctx := r.Context()
 	appid := pathAppID(r)
 	c, err := h.apps(ctx)
@@ -298,6 +336,7 @@ func (h *Handler) serve(r *http.Request, s *scratch) (string, outcome, *Message)
 	}
 
 	encrypted := false
+	var env []Field
 	switch et := q.encryptType; {
 	case a.mode == ModeSafe:
 		if et != "aes" {
@@ -305,16 +344,25 @@ func (h *Handler) serve(r *http.Request, s *scratch) (string, outcome, *Message)
 		}
 		encrypted = true
 	case a.mode == ModeCompat:
-		// Encrypted when encrypt_type=aes, plaintext otherwise (DESIGN §7).
+		// Encrypted when encrypt_type=aes (DESIGN §7), and whenever the body
+		// carries <Encrypt>: a captured (timestamp, nonce, signature) replayed
+		// without encrypt_type must not be answered in clear.
 		encrypted = et == "aes"
+		if !encrypted {
+			if env, err = s.envelope(unsafe.String(unsafe.SliceData(body), len(body))); err != nil {
+				return appid, reject(http.StatusBadRequest, "malformed"), nil
+			}
+			_, encrypted = topField(env, "Encrypt")
+		}
 	}
 	var cipher *Cipher
 	if encrypted {
 		// The envelope is only read during this request, so it is parsed
 		// from a view of the pooled body rather than a copy.
-		env, err := s.envelope(unsafe.String(unsafe.SliceData(body), len(body)))
-		if err != nil {
-			return appid, reject(http.StatusBadRequest, "malformed"), nil
+		if env == nil {
+			if env, err = s.envelope(unsafe.String(unsafe.SliceData(body), len(body))); err != nil {
+				return appid, reject(http.StatusBadRequest, "malformed"), nil
+			}
 		}
 		encrypt, ok := topField(env, "Encrypt")
 		if !ok {
@@ -339,14 +387,14 @@ func (h *Handler) serve(r *http.Request, s *scratch) (string, outcome, *Message)
 			return appid, reject(http.StatusForbidden, "to_mismatch"), nil
 		}
 		msg.AppID = appid
-		return appid, h.dispatch(ctx, a, s, msg, cipher, nonce), msg
+		return appid, h.dispatch(ctx, due, a, s, msg, cipher, nonce), msg
 	}
 	msg, err := parseMessage(string(body))
 	if err != nil || msg.MsgType == "" {
 		return appid, reject(http.StatusBadRequest, "malformed"), nil
 	}
 	msg.AppID = appid
-	return appid, h.dispatch(ctx, a, s, msg, nil, nonce), msg
+	return appid, h.dispatch(ctx, due, a, s, msg, nil, nonce), msg
 }
 
 // decrypt tries the current key, then the previous one.
@@ -370,12 +418,24 @@ func (a *app) decrypt(s *scratch, encrypt string) ([]byte, *Cipher, error) {
 	return nil, nil, firstErr
 }
 
-// dispatch de-duplicates, publishes, routes and answers an accepted push.
-func (h *Handler) dispatch(ctx context.Context, a *app, s *scratch, msg *Message, c *Cipher, nonce string) outcome {
+// dispatch de-duplicates, publishes, routes and answers an accepted push
+// by due (monotonic): each step gets what is left, less what the steps
+// after it need.
+func (h *Handler) dispatch(ctx context.Context, due time.Duration, a *app, s *scratch, msg *Message, c *Cipher, nonce string) outcome {
 	store := h.opt.Store
-	var key string
+	var key, owner string
+	var reserve time.Duration // kept back for recording the reply
 	if store != nil {
-		key = msg.DedupeKey()
+		reserve = h.opt.StoreTimeout
+		key, owner = msg.DedupeKey(), newOwner()
+		digest := msg.Digest()
+		// collides: the record belongs to another push under the same key (a
+		// forged body reusing a MsgId): its reply is not ours to return.
+		collides := func(c Claim) bool {
+			return c.State == ClaimCompleted && c.Digest != digest ||
+				c.State == ClaimInProgress && c.Digest != "" && c.Digest != digest
+		}
+		derived := false
 		// One InProgressWait budget covers every wait: a claim that is
 		// released (its handler failed) is taken over, and when the budget
 		// runs out while another delivery still works, the answer is success.
@@ -387,26 +447,37 @@ func (h *Handler) dispatch(ctx context.Context, a *app, s *scratch, msg *Message
 		}()
 	claiming:
 		for {
-			claim, err := store.Claim(ctx, a.id, key, h.opt.Clock(), h.opt.Clock().Add(h.opt.ClaimLease))
+			now := h.opt.Clock()
+			cctx, cancel := stepContext(ctx, due, 0, h.opt.StoreTimeout)
+			claim, err := store.Claim(cctx, a.id, key, ClaimRequest{Owner: owner, Digest: digest, Now: now, Until: now.Add(h.opt.ClaimLease)})
+			cancel()
 			if err != nil {
 				h.logError(ctx, a.id, "dedupe claim", err)
 				return reject(http.StatusServiceUnavailable, "store_failed")
 			}
+			if claim.State == ClaimInProgress && !collides(claim) {
+				if budget == nil {
+					// Waiting leaves time to take a released claim over.
+					budget = time.NewTimer(min(h.opt.InProgressWait, due-reserve-h.opt.StoreTimeout-monotonic()))
+				}
+				if claim, err = h.waitInProgress(ctx, due, budget, a.id, key); err != nil {
+					h.logError(ctx, a.id, "dedupe lookup", err)
+					return reject(http.StatusServiceUnavailable, "store_failed")
+				}
+			}
+			if collides(claim) {
+				if derived { // a second collision needs two equal 64-bit digest prefixes
+					h.logError(ctx, a.id, "dedupe", errors.New("key collides twice"))
+					return reject(http.StatusServiceUnavailable, "store_failed")
+				}
+				// A new push: it is de-duplicated under its own key, derived
+				// from the plaintext, and the other push's record stays intact.
+				key, derived = key+"|"+digest[:16], true
+				continue
+			}
 			switch claim.State {
 			case ClaimAcquired:
 				break claiming
-			case ClaimCompleted:
-				return h.answer(a, s, claim.Reply, c, nonce, "duplicate")
-			}
-			if budget == nil {
-				budget = time.NewTimer(h.opt.InProgressWait)
-			}
-			claim, err = h.waitInProgress(ctx, budget, a.id, key)
-			if err != nil {
-				h.logError(ctx, a.id, "dedupe lookup", err)
-				return reject(http.StatusServiceUnavailable, "store_failed")
-			}
-			switch claim.State {
 			case ClaimCompleted:
 				return h.answer(a, s, claim.Reply, c, nonce, "duplicate")
 			case ClaimInProgress:
@@ -418,16 +489,20 @@ func (h *Handler) dispatch(ctx context.Context, a *app, s *scratch, msg *Message
 	release := func(stage string, err error) outcome {
 		h.logError(ctx, a.id, stage, err)
 		if store != nil {
-			if rerr := store.Release(context.WithoutCancel(ctx), a.id, key); rerr != nil {
+			// Even past the budget: an unreleased claim delays WeChat's retry.
+			d := min(max(due-monotonic(), minReleaseTimeout), h.opt.StoreTimeout)
+			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), d)
+			if rerr := store.Release(rctx, a.id, key, owner); rerr != nil {
 				h.logError(ctx, a.id, "dedupe release", rerr)
 			}
+			cancel()
 		}
 		return reject(http.StatusServiceUnavailable, stage+"_failed")
 	}
 	if h.opt.Publisher != nil {
 		p, err := NewPush(msg)
 		if err == nil {
-			pctx, cancel := context.WithTimeout(ctx, h.opt.PublishTimeout)
+			pctx, cancel := stepContext(ctx, due, reserve, h.opt.PublishTimeout)
 			err = h.opt.Publisher.Publish(pctx, p)
 			cancel()
 		}
@@ -435,7 +510,7 @@ func (h *Handler) dispatch(ctx context.Context, a *app, s *scratch, msg *Message
 			return release("publish", err)
 		}
 	}
-	reply, err, timedOut := h.route(ctx, a, msg)
+	reply, err, timedOut := h.route(ctx, a, msg, min(h.opt.HandlerTimeout, due-reserve-monotonic()))
 	if err != nil {
 		return release("handler", err)
 	}
@@ -447,11 +522,31 @@ func (h *Handler) dispatch(ctx context.Context, a *app, s *scratch, msg *Message
 		name = "success"
 	}
 	if store != nil {
-		if err := store.Complete(ctx, a.id, key, s.plain, h.opt.Clock()); err != nil {
+		cctx, cancel := stepContext(ctx, due, 0, h.opt.StoreTimeout)
+		err := store.Complete(cctx, a.id, key, owner, s.plain, h.opt.Clock())
+		cancel()
+		if errors.Is(err, ErrClaimLost) {
+			// Our lease ran out and another delivery holds the claim: the push
+			// is published and handled, so it is answered; the record is theirs.
+			h.logError(ctx, a.id, "dedupe complete", err)
+		} else if err != nil {
 			return release("store", err)
 		}
 	}
 	return h.answer(a, s, s.plain, c, nonce, name)
+}
+
+// stepContext bounds one step: at most limit, and it ends reserve before
+// due (monotonic), leaving that much to the steps after it.
+func stepContext(ctx context.Context, due, reserve, limit time.Duration) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, min(limit, due-reserve-monotonic()))
+}
+
+// newOwner is a random token naming one delivery's claim.
+func newOwner() string {
+	var b [16]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
 }
 
 func (h *Handler) logError(ctx context.Context, appid, stage string, err error) {
@@ -460,7 +555,7 @@ func (h *Handler) logError(ctx context.Context, appid, stage string, err error) 
 
 // waitInProgress polls the store until the other delivery completes or
 // releases the claim, or the budget timer fires (then: ClaimInProgress).
-func (h *Handler) waitInProgress(ctx context.Context, budget *time.Timer, appid, key string) (Claim, error) {
+func (h *Handler) waitInProgress(ctx context.Context, due time.Duration, budget *time.Timer, appid, key string) (Claim, error) {
 	tick := time.NewTicker(h.opt.PollInterval)
 	defer tick.Stop()
 	for {
@@ -471,7 +566,9 @@ func (h *Handler) waitInProgress(ctx context.Context, budget *time.Timer, appid,
 			return Claim{State: ClaimInProgress}, nil
 		case <-tick.C:
 		}
-		claim, err := h.opt.Store.Lookup(ctx, appid, key, h.opt.Clock())
+		lctx, cancel := stepContext(ctx, due, 0, h.opt.StoreTimeout)
+		claim, err := h.opt.Store.Lookup(lctx, appid, key, h.opt.Clock())
+		cancel()
 		if err != nil || claim.State != ClaimInProgress {
 			return claim, err
 		}
@@ -483,9 +580,9 @@ type routeResult struct {
 	err   error
 }
 
-// route runs the application routes on a worker with the handler deadline
-// (past it the answer is no reply), or else the built-ins inline.
-func (h *Handler) route(ctx context.Context, a *app, msg *Message) (Reply, error, bool) {
+// route runs the application routes on a worker with a deadline timeout
+// away (past it the answer is no reply), or else the built-ins inline.
+func (h *Handler) route(ctx context.Context, a *app, msg *Message, timeout time.Duration) (Reply, error, bool) {
 	var handler MessageHandler
 	if h.opt.Routes != nil {
 		if mux, ok := h.opt.Routes.(*Mux); ok {
@@ -505,7 +602,10 @@ func (h *Handler) route(ctx context.Context, a *app, msg *Message) (Reply, error
 		}
 		return nil, nil, false
 	}
-	j := h.deadlines.start(ctx, h.opt.HandlerTimeout, handler, msg)
+	if timeout <= 0 { // the budget is spent: the answer is success
+		return nil, nil, true
+	}
+	j := h.deadlines.start(ctx, timeout, handler, msg)
 	hctx := j.ctx
 	handlerWorkers.submit(j)
 	var res routeResult

@@ -3,8 +3,11 @@ package callback_test
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -69,14 +72,26 @@ type countingStore struct {
 	writes atomic.Int32
 }
 
-func (s *countingStore) Claim(ctx context.Context, appid, key string, now, until time.Time) (callback.Claim, error) {
+func (s *countingStore) Claim(ctx context.Context, appid, key string, req callback.ClaimRequest) (callback.Claim, error) {
 	s.writes.Add(1)
-	return s.MemoryStore.Claim(ctx, appid, key, now, until)
+	return s.MemoryStore.Claim(ctx, appid, key, req)
 }
 
-func (s *countingStore) Complete(ctx context.Context, appid, key string, reply []byte, now time.Time) error {
+func (s *countingStore) Complete(ctx context.Context, appid, key, owner string, reply []byte, now time.Time) error {
 	s.writes.Add(1)
-	return s.MemoryStore.Complete(ctx, appid, key, reply, now)
+	return s.MemoryStore.Complete(ctx, appid, key, owner, reply, now)
+}
+
+func digestOf(t *testing.T, msg string) string {
+	m, err := callback.ParseMessage([]byte(msg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m.Digest()
+}
+
+func TestMemoryStoreContract(t *testing.T) {
+	callbacktest.TestDedupeStore(t, func(*testing.T) callback.DedupeStore { return callback.NewMemoryStore() })
 }
 
 func newHandler(t *testing.T, routes callback.MessageHandler, mod func(*callback.Options)) (*callback.Handler, *recorder) {
@@ -263,7 +278,21 @@ func TestCompatVector(t *testing.T) {
 	const encrypt = "hyzAe4OzmOMbd6TvGdIOO6uBmdJoD0Fk53REIHvxYtJlE2B655HuD0m8KUePWB3+LrPXo87wzQ1QLvbeUgmBM4x6F8PGHQHFVAFmOD2LdJF9FrXpbUAh0B5GIItb52sn896wVsMSHGuPE328HnRGBcrS7C41IzDWyWNlZkyyXwon8T332jisa+h6tEDYsVticbSnyU8dKOIbgU6ux5VTjg3yt+WGzjlpKn6NPhRjpA912xMezR4kw6KWwMrCVKSVCZciVGCgavjIQ6X8tCOp3yZbGpy0VxpAe+77TszTfRd5RJSVO/HTnifJpXgCSUdUue1v6h0EIBYYI1BD1DlD+C0CR8e6OewpusjZ4uBl9FyJvnhvQl+q5rv1ixrcpCumEPo5MJSgM9ehVsNPfUM669WuMyVWQLCzpu9GhglF2PE="
 	body := `<xml><ToUserName><![CDATA[gh_10f6c3c3ac5a]]></ToUserName><FromUserName><![CDATA[oyORnuP8q7ou2gfYjqLzSIWZf0rs]]></FromUserName><CreateTime>1409735668</CreateTime><MsgType><![CDATA[text]]></MsgType><Content><![CDATA[abcdteT]]></Content><MsgId>6054768590064713728</MsgId><Encrypt><![CDATA[` + encrypt + `]]></Encrypt></xml>`
 	cfg := &callback.Config{Apps: []callback.AppConfig{{AppID: "wx2c2769f8efd9abc2", Token: "spamtest", EncodingAESKey: keyNow, Mode: callback.ModeCompat}}}
-	for _, aes := range []bool{true, false} {
+	const sig = "signature=16120ec1b8dbb870f510d87ce6bc2463eae6ca1a&timestamp=1409735669&nonce=1320562132"
+	const msgSig = "&msg_signature=5d197aaffba7e9b25a30732f161a50dee96bd5fa"
+	plainBody := strings.Replace(body, "<Encrypt><![CDATA["+encrypt+"]]></Encrypt>", "", 1)
+	tests := []struct {
+		name, query, body string
+		status            int
+		encrypted         bool
+	}{
+		{"aes", sig + "&encrypt_type=aes" + msgSig, body, 200, true},
+		// A body carrying <Encrypt> is encrypted whatever encrypt_type says.
+		{"Encrypt without encrypt_type", sig + msgSig, body, 200, true},
+		{"Encrypt without msg_signature", sig, body, 403, false},
+		{"plaintext", sig, plainBody, 200, false},
+	}
+	for _, tt := range tests {
 		var got *callback.Message
 		mux := callback.NewMux()
 		mux.HandleFunc(callback.Match{Content: "abcdteT"}, func(_ context.Context, m *callback.Message) (callback.Reply, error) {
@@ -271,19 +300,24 @@ func TestCompatVector(t *testing.T) {
 			return callback.TextReply{Content: "ok"}, nil
 		})
 		h, _ := callback.NewHandler(callback.Options{Config: callback.StaticConfig(cfg), Routes: mux, MaxSkew: -1, Logger: slog.New(slog.DiscardHandler)})
-		q := "signature=16120ec1b8dbb870f510d87ce6bc2463eae6ca1a&timestamp=1409735669&nonce=1320562132"
-		if aes {
-			q += "&encrypt_type=aes&msg_signature=5d197aaffba7e9b25a30732f161a50dee96bd5fa"
-		}
 		w := httptest.NewRecorder()
-		h.ServeHTTP(w, httptest.NewRequest("POST", "/wechat/wx2c2769f8efd9abc2?"+q, strings.NewReader(body)))
-		if w.Code != 200 || got == nil || got.MsgID != "6054768590064713728" || got.FromUserName != "oyORnuP8q7ou2gfYjqLzSIWZf0rs" {
-			t.Fatalf("aes=%v: %d %q %+v", aes, w.Code, w.Body.String(), got)
+		h.ServeHTTP(w, httptest.NewRequest("POST", "/wechat/wx2c2769f8efd9abc2?"+tt.query, strings.NewReader(tt.body)))
+		if w.Code != tt.status {
+			t.Fatalf("%s: %d %q", tt.name, w.Code, w.Body.String())
 		}
-		if aes != strings.Contains(w.Body.String(), "<Encrypt>") {
-			t.Fatalf("aes=%v: reply encryption does not follow the request: %s", aes, w.Body.String())
+		if tt.status != 200 {
+			if got != nil {
+				t.Fatalf("%s: handler ran", tt.name)
+			}
+			continue
 		}
-		if aes && !strings.Contains(got.Raw, "\n") {
+		if got == nil || got.MsgID != "6054768590064713728" || got.FromUserName != "oyORnuP8q7ou2gfYjqLzSIWZf0rs" {
+			t.Fatalf("%s: %+v", tt.name, got)
+		}
+		if tt.encrypted != strings.Contains(w.Body.String(), "<Encrypt>") {
+			t.Fatalf("%s: reply encryption does not follow the request: %s", tt.name, w.Body.String())
+		}
+		if tt.encrypted && !strings.Contains(got.Raw, "\n") {
 			t.Fatal("V4 plaintext newlines were not kept")
 		}
 	}
@@ -473,8 +507,9 @@ func TestPublishDetailAndFailure(t *testing.T) {
 	}
 	var got, want any
 	json.Unmarshal(p.Detail, &got)
+	sum := sha256.Sum256([]byte(msg)) // no MsgId: the key ends in the plaintext's digest
 	json.Unmarshal([]byte(`{"appid":"wx0123456789abcdef","msg_type":"event","event":"pic_weixin","event_key":"k<1>","from":"oUser","to":"gh_0123456789ab","create_time":1714112445,
-		"fields":{"ToUserName":"gh_0123456789ab","FromUserName":"oUser","CreateTime":"1714112445","MsgType":"event","Event":"pic_weixin","EventKey":"k<1>",
+		"dedupe_key":"oUser|1714112445|`+hex.EncodeToString(sum[:8])+`","fields":{"ToUserName":"gh_0123456789ab","FromUserName":"oUser","CreateTime":"1714112445","MsgType":"event","Event":"pic_weixin","EventKey":"k<1>",
 		"SendPicsInfo":{"Count":"2","PicList":{"item":[{"PicMd5Sum":"a"},{"PicMd5Sum":"b"}]}}},"raw_xml":`+strconv.Quote(msg)+`}`), &want)
 	gj, _ := json.Marshal(got)
 	wj, _ := json.Marshal(want)
@@ -533,7 +568,8 @@ func TestStaleClaimIsTakenOver(t *testing.T) {
 	s.Now = clk
 	msg := s.Text("oUser", now.Unix(), 77, "echo once")
 	// The crashed instance's claim.
-	if c, _ := store.Claim(context.Background(), appSafe, "77", now, now.Add(callback.DefaultClaimLease)); c.State != callback.ClaimAcquired {
+	crashed := callback.ClaimRequest{Owner: "crashed", Digest: digestOf(t, msg), Now: now, Until: now.Add(callback.DefaultClaimLease)}
+	if c, _ := store.Claim(context.Background(), appSafe, "77", crashed); c.State != callback.ClaimAcquired {
 		t.Fatal(c.State)
 	}
 	req, _ := s.Push(msg)
@@ -660,5 +696,380 @@ func TestSlowPublishTimesOut(t *testing.T) {
 	}
 	if claim, err := rec.store.Lookup(context.Background(), appSafe, "77", now); err != nil || claim.State == callback.ClaimInProgress || claim.State == callback.ClaimCompleted {
 		t.Fatalf("claim still held after a failed publish: %+v", claim)
+	}
+}
+
+// Two template-send results for one user in one second are two pushes:
+// each is handled and published once, and the detail carries msg_id (from
+// MsgID) and dedupe_key so consumers can de-duplicate (issue 11, item 1).
+func TestTemplateResultsOfOneSecondAreBothHandled(t *testing.T) {
+	var runs atomic.Int32
+	mux := callback.NewMux()
+	mux.HandleFunc(callback.Match{MsgType: callback.MsgTypeEvent, Event: callback.EventTemplateSendJobFinish},
+		func(context.Context, *callback.Message) (callback.Reply, error) { runs.Add(1); return nil, nil })
+	h, rec := newHandler(t, mux, nil)
+	s := sender(appSafe, callback.ModeSafe)
+	result := func(id string) string {
+		return "<xml><ToUserName><![CDATA[" + account + "]]></ToUserName><FromUserName><![CDATA[oUser]]></FromUserName><CreateTime>" +
+			strconv.FormatInt(now.Unix(), 10) + "</CreateTime><MsgType><![CDATA[event]]></MsgType><Event><![CDATA[TEMPLATESENDJOBFINISH]]></Event><MsgID>" +
+			id + "</MsgID><Status><![CDATA[success]]></Status></xml>"
+	}
+	for _, id := range []string{"200163836", "200163837", "200163836"} { // the third is WeChat's retry of the first
+		req, _ := s.Push(result(id))
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, req)
+		if w.Code != 200 {
+			t.Fatalf("MsgID %s: %d", id, w.Code)
+		}
+	}
+	if runs.Load() != 2 || len(rec.published) != 2 {
+		t.Fatalf("handled %d, published %d; want 2 and 2", runs.Load(), len(rec.published))
+	}
+	for i, id := range []string{"200163836", "200163837"} {
+		var d map[string]any
+		if err := json.Unmarshal(rec.published[i].Detail, &d); err != nil {
+			t.Fatal(err)
+		}
+		if d["msg_id"] != id || d["dedupe_key"] != id {
+			t.Fatalf("detail %d: msg_id %v, dedupe_key %v, want %s", i, d["msg_id"], d["dedupe_key"], id)
+		}
+	}
+}
+
+// A Handler built from code validates its configuration like a loaded
+// document: an empty token, an unknown mode or a bad key is refused when
+// the Handler is built, and a source that produces one later fails closed
+// (503, nothing handled) instead of accepting plaintext or forged pushes
+// (issue 11, item 5).
+func TestHandlerRejectsInvalidConfiguration(t *testing.T) {
+	bad := []struct {
+		name, field string
+		mod         func(*callback.AppConfig)
+	}{
+		{"empty token", "token", func(a *callback.AppConfig) { a.Token = "" }},
+		{"unknown mode", "mode", func(a *callback.AppConfig) { a.Mode = "Safe" }},
+		{"bad key", "encoding_aes_key", func(a *callback.AppConfig) { a.EncodingAESKey = "short" }},
+		{"bad previous key", "previous_encoding_aes_key", func(a *callback.AppConfig) { a.PreviousEncodingAESKey = "short" }},
+		{"no key in safe mode", "encoding_aes_key", func(a *callback.AppConfig) { a.EncodingAESKey = "" }},
+		{"empty appid", "appid", func(a *callback.AppConfig) { a.AppID = "" }},
+	}
+	for _, tt := range bad {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := testConfig()
+			tt.mod(&cfg.Apps[0])
+			_, err := callback.NewHandler(callback.Options{Config: callback.StaticConfig(cfg)})
+			if err == nil || !strings.Contains(err.Error(), "apps[0]."+tt.field) {
+				t.Fatalf("NewHandler: err %v, want one naming apps[0].%s", err, tt.field)
+			}
+			if strings.Contains(err.Error(), keyNow) || strings.Contains(err.Error(), token) {
+				t.Fatalf("error shows a secret: %v", err)
+			}
+
+			// A source that turns bad after the Handler was built.
+			var current atomic.Pointer[callback.Config]
+			current.Store(testConfig())
+			h, rec := newHandler(t, nil, func(o *callback.Options) {
+				o.Config = func(context.Context) (*callback.Config, error) { return current.Load(), nil }
+			})
+			current.Store(cfg)
+			s := sender(appSafe, callback.ModePlain) // plaintext: accepted today when the mode is not recognised
+			s.Token = cfg.Apps[0].Token
+			req, _ := s.Push(s.Text("oUser", now.Unix(), 5, "echo forged"))
+			w := httptest.NewRecorder()
+			h.ServeHTTP(w, req)
+			if w.Code != http.StatusServiceUnavailable || rec.handled.Load() != 0 || len(rec.published) != 0 {
+				t.Fatalf("invalid configuration served: %d, handled %d, published %d", w.Code, rec.handled.Load(), len(rec.published))
+			}
+		})
+	}
+	// The replay window must fit inside the dedupe record's life.
+	if _, err := callback.NewHandler(callback.Options{Config: callback.StaticConfig(testConfig()), MaxSkew: callback.DedupeTTL + time.Second}); err == nil || !strings.Contains(err.Error(), "MaxSkew") {
+		t.Fatalf("MaxSkew past the dedupe TTL: %v", err)
+	}
+}
+
+// A stored reply goes only to the push it answered: another body under the
+// same key (a forged plaintext push reusing a MsgId) is a new push, handled
+// on its own, and never reads the first push's reply (issue 11, item 4).
+func TestStoredReplyOnlyForTheSameDigest(t *testing.T) {
+	h, rec := newHandler(t, nil, nil)
+	s := sender(appPlain, callback.ModePlain)
+	deliver := func(msg string) string {
+		req, _ := s.Push(msg)
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, req)
+		if w.Code != 200 {
+			t.Fatalf("status %d", w.Code)
+		}
+		return w.Body.String()
+	}
+	victim := s.Text("oVictim", now.Unix(), 9001, "echo private")
+	if r := deliver(victim); !strings.Contains(r, "private") {
+		t.Fatalf("first delivery: %q", r)
+	}
+	forged := s.Text("oAttacker", now.Unix(), 9001, "echo mine")
+	for i := 0; i < 2; i++ { // the forged push and its retry
+		if r := deliver(forged); strings.Contains(r, "private") || !strings.Contains(r, "mine") {
+			t.Fatalf("forged delivery %d: %q", i, r)
+		}
+	}
+	if r := deliver(victim); !strings.Contains(r, "private") {
+		t.Fatalf("the victim's retry: %q", r)
+	}
+	if rec.handled.Load() != 2 || len(rec.published) != 2 {
+		t.Fatalf("handled %d, published %d; want 2 and 2", rec.handled.Load(), len(rec.published))
+	}
+}
+
+// In compat mode a body carrying <Encrypt> is encrypted whatever the query
+// says: replaying a captured (timestamp, nonce, signature) without
+// encrypt_type must not read the reply in clear (issue 11, item 4).
+func TestCompatBodyWithEncryptIsEncrypted(t *testing.T) {
+	h, _ := newHandler(t, nil, nil)
+	s := sender(appCompat, callback.ModeCompat)
+	q, body, nonce := s.PushParts(s.Text("oVictim", now.Unix(), 9101, "echo private"))
+	v, _ := url.ParseQuery(q)
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, post(appCompat, v, body))
+	if plain, err := s.OpenReply(w.Body.Bytes(), nonce); w.Code != 200 || err != nil || !strings.Contains(plain, "private") {
+		t.Fatalf("genuine delivery: %d %q %v", w.Code, plain, err)
+	}
+	if strings.Contains(w.Body.String(), "private") {
+		t.Fatal("genuine compat reply in clear")
+	}
+	for _, drop := range [][]string{{"encrypt_type"}, {"encrypt_type", "msg_signature"}} {
+		r := url.Values{}
+		for k, vs := range v {
+			r[k] = vs
+		}
+		for _, k := range drop {
+			r.Del(k)
+		}
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, post(appCompat, r, body))
+		if strings.Contains(w.Body.String(), "private") {
+			t.Fatalf("replay without %v: %d %q", drop, w.Code, w.Body.String())
+		}
+	}
+}
+
+// timedPublisher takes d to publish, or fails when its context ends
+// first; it records the context's deadline.
+type timedPublisher struct {
+	d         time.Duration
+	mu        sync.Mutex
+	deadlines []time.Time
+	published int
+}
+
+func (p *timedPublisher) Publish(ctx context.Context, _ callback.Push) error {
+	dl, _ := ctx.Deadline()
+	p.mu.Lock()
+	p.deadlines = append(p.deadlines, dl)
+	p.mu.Unlock()
+	select {
+	case <-time.After(p.d):
+		p.mu.Lock()
+		p.published++
+		p.mu.Unlock()
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// deadlineStore fails every call whose context has no deadline or one
+// further than limit away: each store call has its own short timeout.
+type deadlineStore struct {
+	*callback.MemoryStore
+	limit time.Duration
+}
+
+func (s *deadlineStore) check(ctx context.Context, op string) error {
+	dl, ok := ctx.Deadline()
+	if !ok || time.Until(dl) > s.limit {
+		return fmt.Errorf("%s: deadline %v (set %v), want one within %v", op, dl, ok, s.limit)
+	}
+	return nil
+}
+
+func (s *deadlineStore) Claim(ctx context.Context, appid, key string, req callback.ClaimRequest) (callback.Claim, error) {
+	if err := s.check(ctx, "Claim"); err != nil {
+		return callback.Claim{}, err
+	}
+	return s.MemoryStore.Claim(ctx, appid, key, req)
+}
+
+func (s *deadlineStore) Lookup(ctx context.Context, appid, key string, now time.Time) (callback.Claim, error) {
+	if err := s.check(ctx, "Lookup"); err != nil {
+		return callback.Claim{}, err
+	}
+	return s.MemoryStore.Lookup(ctx, appid, key, now)
+}
+
+func (s *deadlineStore) Complete(ctx context.Context, appid, key, owner string, reply []byte, now time.Time) error {
+	if err := s.check(ctx, "Complete"); err != nil {
+		return err
+	}
+	return s.MemoryStore.Complete(ctx, appid, key, owner, reply, now)
+}
+
+func (s *deadlineStore) Release(ctx context.Context, appid, key, owner string) error {
+	if err := s.check(ctx, "Release"); err != nil {
+		return err
+	}
+	return s.MemoryStore.Release(ctx, appid, key, owner)
+}
+
+// One budget from arrival (issue 11, item 2), with the default options.
+func TestTimeBudgetFromArrival(t *testing.T) {
+	// A publish that succeeds slowly but inside the budget is a success.
+	t.Run("slow publish, fast handler", func(t *testing.T) {
+		t.Parallel()
+		pub := &timedPublisher{d: 2500 * time.Millisecond}
+		h, rec := newHandler(t, nil, func(o *callback.Options) { o.Publisher = pub })
+		s := sender(appSafe, callback.ModeSafe)
+		msg := s.Text("oUser", now.Unix(), 8801, "echo slow bus")
+		req, nonce := s.Push(msg)
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, req)
+		if plain, err := s.OpenReply(w.Body.Bytes(), nonce); w.Code != 200 || err != nil || !strings.Contains(plain, "slow bus") {
+			t.Fatalf("status %d, reply %q %v", w.Code, plain, err)
+		}
+		if pub.published != 1 || rec.handled.Load() != 1 {
+			t.Fatalf("published %d, handled %d", pub.published, rec.handled.Load())
+		}
+		// WeChat's retry is answered from the record, not published again.
+		req, _ = s.Push(msg)
+		h.ServeHTTP(httptest.NewRecorder(), req)
+		if pub.published != 1 || rec.handled.Load() != 1 {
+			t.Fatalf("after the retry: published %d, handled %d", pub.published, rec.handled.Load())
+		}
+	})
+	// A slow publish and a slow handler share one budget: the handler's
+	// deadline falls inside it, so WeChat has its answer within 5 s.
+	t.Run("slow publish, slow handler", func(t *testing.T) {
+		t.Parallel()
+		pub := &timedPublisher{d: 1400 * time.Millisecond}
+		var handlerDeadline time.Time
+		mux := callback.NewMux()
+		mux.HandleFunc(callback.Match{}, func(ctx context.Context, m *callback.Message) (callback.Reply, error) {
+			handlerDeadline, _ = ctx.Deadline()
+			select {
+			case <-time.After(3900 * time.Millisecond):
+			case <-ctx.Done():
+			}
+			return callback.TextReply{Content: "late"}, nil
+		})
+		store := &deadlineStore{MemoryStore: callback.NewMemoryStore(), limit: callback.DefaultBudget}
+		h, _ := newHandler(t, mux, func(o *callback.Options) { o.Publisher, o.Store = pub, store })
+		s := sender(appSafe, callback.ModeSafe)
+		req, _ := s.Push(s.Text("oUser", now.Unix(), 8802, "slow"))
+		arrival := time.Now()
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, req)
+		if w.Code != 200 || w.Body.String() != "success" {
+			t.Fatalf("status %d %q, want 200 success (the handler's deadline passed)", w.Code, w.Body.String())
+		}
+		due := arrival.Add(callback.DefaultBudget)
+		if len(pub.deadlines) != 1 || pub.deadlines[0].After(due) {
+			t.Fatalf("publish deadline %v, want by %v", pub.deadlines, due)
+		}
+		if handlerDeadline.IsZero() || handlerDeadline.After(due) {
+			t.Fatalf("handler deadline %v after arrival, want at most %v", handlerDeadline.Sub(arrival), callback.DefaultBudget)
+		}
+	})
+	// Every store call has its own short timeout, inside the budget.
+	t.Run("store calls", func(t *testing.T) {
+		t.Parallel()
+		store := &deadlineStore{MemoryStore: callback.NewMemoryStore(), limit: callback.DefaultStoreTimeout}
+		h, rec := newHandler(t, nil, func(o *callback.Options) { o.Store = store })
+		s := sender(appSafe, callback.ModeSafe)
+		req, _ := s.Push(s.Text("oUser", now.Unix(), 8803, "echo bounded"))
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, req)
+		if w.Code != 200 || rec.handled.Load() != 1 {
+			t.Fatalf("status %d, handled %d", w.Code, rec.handled.Load())
+		}
+	})
+}
+
+// A delivery whose claim expired and was taken over cannot release the new
+// holder's claim when its handler then fails: a third delivery still finds
+// the push in progress instead of running it a third time (issue 11, item 3).
+func TestExpiredDeliveryCannotReleaseTakenOverClaim(t *testing.T) {
+	var mu sync.Mutex
+	cur := now
+	clk := func() time.Time { mu.Lock(); defer mu.Unlock(); return cur }
+	var calls atomic.Int32
+	started := make(chan int32, 3)
+	releaseA, releaseB := make(chan struct{}), make(chan struct{})
+	defer close(releaseB)
+	mux := callback.NewMux()
+	mux.HandleFunc(callback.Match{}, func(ctx context.Context, m *callback.Message) (callback.Reply, error) {
+		n := calls.Add(1)
+		started <- n
+		switch n {
+		case 1:
+			<-releaseA
+			return nil, errors.New("A fails after its lease ran out")
+		case 2:
+			<-releaseB
+		}
+		return callback.TextReply{Content: "done"}, nil
+	})
+	h, _ := newHandler(t, mux, func(o *callback.Options) {
+		o.Clock, o.Store, o.InProgressWait, o.PollInterval = clk, callback.NewMemoryStore(), 50*time.Millisecond, 5*time.Millisecond
+	})
+	s := sender(appSafe, callback.ModeSafe)
+	s.Now = clk
+	msg := s.Text("oUser", now.Unix(), 9301, "x")
+	deliver := func() int {
+		req, _ := s.Push(msg)
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, req)
+		return w.Code
+	}
+	a := make(chan int, 1)
+	go func() { a <- deliver() }()
+	<-started // A holds the claim and runs
+	mu.Lock()
+	cur = now.Add(callback.DefaultClaimLease + time.Second) // A's lease ran out
+	mu.Unlock()
+	go deliver() // B takes the claim over and runs
+	<-started
+	close(releaseA)
+	if code := <-a; code != http.StatusServiceUnavailable {
+		t.Fatalf("A: %d, want 503", code)
+	}
+	req, _ := s.Push(msg)
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, req)
+	if w.Body.String() != "success" || calls.Load() != 2 {
+		t.Fatalf("C while B runs: %d %q, handler runs %d (want success and 2)", w.Code, w.Body.String(), calls.Load())
+	}
+}
+
+// lostClaimStore reports every Complete as ErrClaimLost: the delivery's
+// lease ran out and another delivery holds the claim.
+type lostClaimStore struct{ *callback.MemoryStore }
+
+func (lostClaimStore) Complete(context.Context, string, string, string, []byte, time.Time) error {
+	return fmt.Errorf("dedupe complete: %w", callback.ErrClaimLost)
+}
+
+// A delivery that published and handled its push but lost its claim
+// answers with its reply: answering 503 would only run the push again.
+func TestLostClaimStillAnswers(t *testing.T) {
+	h, rec := newHandler(t, nil, func(o *callback.Options) { o.Store = lostClaimStore{callback.NewMemoryStore()} })
+	s := sender(appSafe, callback.ModeSafe)
+	req, nonce := s.Push(s.Text("oUser", now.Unix(), 9401, "echo kept"))
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, req)
+	if plain, err := s.OpenReply(w.Body.Bytes(), nonce); w.Code != 200 || err != nil || !strings.Contains(plain, "kept") {
+		t.Fatalf("%d %q %v", w.Code, plain, err)
+	}
+	if rec.handled.Load() != 1 || len(rec.published) != 1 {
+		t.Fatalf("handled %d, published %d", rec.handled.Load(), len(rec.published))
 	}
 }

@@ -2,6 +2,7 @@ package callback
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"time"
 )
@@ -12,11 +13,13 @@ import (
 type MemoryStore struct {
 	mu    sync.Mutex
 	items map[string]memItem
-	TTL   time.Duration // how long completed records are kept; zero: 10 minutes
+	TTL   time.Duration // how long records are kept; zero: DedupeTTL
 }
 
 type memItem struct {
 	completed bool
+	owner     string
+	digest    string
 	until     time.Time // in progress until
 	expires   time.Time
 	reply     []byte
@@ -29,7 +32,7 @@ func (s *MemoryStore) ttl() time.Duration {
 	if s.TTL > 0 {
 		return s.TTL
 	}
-	return 10 * time.Minute
+	return DedupeTTL
 }
 
 func (s *MemoryStore) state(k string, now time.Time) (memItem, Claim) {
@@ -38,22 +41,22 @@ func (s *MemoryStore) state(k string, now time.Time) (memItem, Claim) {
 	case !ok || !now.Before(it.expires):
 		return it, Claim{State: ClaimAbsent}
 	case it.completed:
-		return it, Claim{State: ClaimCompleted, Reply: append([]byte(nil), it.reply...)}
+		return it, Claim{State: ClaimCompleted, Reply: append([]byte(nil), it.reply...), Digest: it.digest}
 	case now.Before(it.until):
-		return it, Claim{State: ClaimInProgress}
+		return it, Claim{State: ClaimInProgress, Digest: it.digest}
 	}
 	return it, Claim{State: ClaimAbsent} // an expired claim
 }
 
 // Claim implements DedupeStore.
-func (s *MemoryStore) Claim(_ context.Context, appid, key string, now, until time.Time) (Claim, error) {
+func (s *MemoryStore) Claim(_ context.Context, appid, key string, req ClaimRequest) (Claim, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	k := appid + "#" + key
-	if _, c := s.state(k, now); c.State != ClaimAbsent {
+	if it, c := s.state(k, req.Now); c.State != ClaimAbsent && !(c.State == ClaimInProgress && it.owner == req.Owner) {
 		return c, nil
 	}
-	s.items[k] = memItem{until: until, expires: now.Add(s.ttl())}
+	s.items[k] = memItem{owner: req.Owner, digest: req.Digest, until: req.Until, expires: req.Now.Add(s.ttl())}
 	return Claim{State: ClaimAcquired}, nil
 }
 
@@ -66,17 +69,26 @@ func (s *MemoryStore) Lookup(_ context.Context, appid, key string, now time.Time
 }
 
 // Complete implements DedupeStore.
-func (s *MemoryStore) Complete(_ context.Context, appid, key string, reply []byte, now time.Time) error {
+func (s *MemoryStore) Complete(_ context.Context, appid, key, owner string, reply []byte, now time.Time) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.items[appid+"#"+key] = memItem{completed: true, expires: now.Add(s.ttl()), reply: append([]byte(nil), reply...)}
+	k := appid + "#" + key
+	it, ok := s.items[k]
+	if !ok || it.owner != owner {
+		return fmt.Errorf("dedupe complete %s: %w", appid, ErrClaimLost)
+	}
+	it.completed, it.expires, it.reply = true, now.Add(s.ttl()), append([]byte(nil), reply...)
+	s.items[k] = it
 	return nil
 }
 
 // Release implements DedupeStore.
-func (s *MemoryStore) Release(_ context.Context, appid, key string) error {
+func (s *MemoryStore) Release(_ context.Context, appid, key, owner string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	delete(s.items, appid+"#"+key)
+	k := appid + "#" + key
+	if it, ok := s.items[k]; ok && !it.completed && it.owner == owner {
+		delete(s.items, k)
+	}
 	return nil
 }

@@ -1,6 +1,8 @@
 package callback
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"strconv"
 	"strings"
@@ -50,7 +52,7 @@ type Message struct {
 	Event        string
 	EventKey     string
 	Content      string
-	MsgID        string  // MsgId, present on ordinary messages
+	MsgID        string  // MsgId (ordinary messages), else MsgID (template and mass-send results)
 	Fields       []Field // every element in document order; Fields[0] is the root
 	Raw          string  // the plaintext XML as received (after decryption)
 
@@ -74,30 +76,46 @@ func parseMessage(raw string) (*Message, error) {
 		return nil, err
 	}
 	m.Fields = fields
-	var createTime string
+	// A repeated top-level element is read as its first occurrence, as Get,
+	// the published `fields` and the safe-mode envelope read it.
+	var createTime, msgID string
+	var seen uint16
 	for i := 1; i < len(fields); i++ {
 		f := &fields[i]
 		if f.Depth != 1 {
 			continue
 		}
+		var dst *string
+		var bit uint16
 		switch f.Name {
 		case "ToUserName":
-			m.ToUserName = f.Value
+			dst, bit = &m.ToUserName, 1<<0
 		case "FromUserName":
-			m.FromUserName = f.Value
+			dst, bit = &m.FromUserName, 1<<1
 		case "CreateTime":
-			createTime = f.Value
+			dst, bit = &createTime, 1<<2
 		case "MsgType":
-			m.MsgType = f.Value
+			dst, bit = &m.MsgType, 1<<3
 		case "Event":
-			m.Event = f.Value
+			dst, bit = &m.Event, 1<<4
 		case "EventKey":
-			m.EventKey = f.Value
+			dst, bit = &m.EventKey, 1<<5
 		case "Content":
-			m.Content = f.Value
+			dst, bit = &m.Content, 1<<6
 		case "MsgId":
-			m.MsgID = f.Value
+			dst, bit = &m.MsgID, 1<<7
+		case "MsgID":
+			dst, bit = &msgID, 1<<8
+		default:
+			continue
 		}
+		if seen&bit == 0 {
+			seen |= bit
+			*dst = f.Value
+		}
+	}
+	if m.MsgID == "" {
+		m.MsgID = msgID
 	}
 	if createTime != "" {
 		if m.CreateTime, err = strconv.ParseInt(strings.TrimSpace(createTime), 10, 64); err != nil {
@@ -136,9 +154,11 @@ func (m *Message) Children(name string) []Field {
 // IsEvent reports whether the push is an event.
 func (m *Message) IsEvent() bool { return m.MsgType == MsgTypeEvent }
 
-// DedupeKey is the key of DESIGN.md §4: MsgId when present, else
-// FromUserName|CreateTime|Event|EventKey for events and
-// FromUserName|CreateTime|MsgType for anything else.
+// DedupeKey is the key of DESIGN.md §4: MsgId, else MsgID, else
+// FromUserName|CreateTime| and the first 16 hex digits of the SHA-256 of
+// the plaintext XML. Events carry no id, and two of one user in one second
+// (card events, subscribe_msg_sent_event) differ only in their content;
+// WeChat's retries of one push carry the same plaintext.
 func (m *Message) DedupeKey() string {
 	if m.MsgID != "" {
 		return m.MsgID
@@ -147,10 +167,17 @@ func (m *Message) DedupeKey() string {
 	if ct == "0" && m.Get("CreateTime") == "" {
 		ct = ""
 	}
-	if m.IsEvent() {
-		return m.FromUserName + "|" + ct + "|" + m.Event + "|" + m.EventKey
-	}
-	return m.FromUserName + "|" + ct + "|" + m.MsgType
+	sum := sha256.Sum256([]byte(m.Raw))
+	var h [16]byte
+	hex.Encode(h[:], sum[:8])
+	return m.FromUserName + "|" + ct + "|" + string(h[:])
+}
+
+// Digest is the hex SHA-256 of the plaintext XML: a stored reply is only
+// returned to a push with the same digest (DESIGN.md §4).
+func (m *Message) Digest() string {
+	sum := sha256.Sum256([]byte(m.Raw))
+	return hex.EncodeToString(sum[:])
 }
 
 func childValue(fields []Field, name string) string {

@@ -1,6 +1,10 @@
 package callback
 
 import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"encoding/xml"
 	"errors"
 	mrand "math/rand/v2"
@@ -85,11 +89,15 @@ func TestParseKeepsUnknownFields(t *testing.T) {
 }
 
 func TestDedupeKey(t *testing.T) {
+	click := `<xml><FromUserName>u</FromUserName><CreateTime>5</CreateTime><MsgType>event</MsgType><Event>CLICK</Event><EventKey>k</EventKey></xml>`
+	weird := `<xml><FromUserName>u</FromUserName><MsgType>weird</MsgType></xml>`
 	tests := []struct{ body, want string }{
 		{`<xml><FromUserName>u</FromUserName><CreateTime>5</CreateTime><MsgType>text</MsgType><MsgId>42</MsgId></xml>`, "42"},
-		{`<xml><FromUserName>u</FromUserName><CreateTime>5</CreateTime><MsgType>event</MsgType><Event>CLICK</Event><EventKey>k</EventKey></xml>`, "u|5|CLICK|k"},
-		{`<xml><FromUserName>u</FromUserName><CreateTime>5</CreateTime><MsgType>event</MsgType><Event>unsubscribe</Event></xml>`, "u|5|unsubscribe|"},
-		{`<xml><FromUserName>u</FromUserName><MsgType>weird</MsgType></xml>`, "u||weird"},
+		// Template and mass-send results carry their id as MsgID.
+		{`<xml><FromUserName>u</FromUserName><CreateTime>5</CreateTime><MsgType>event</MsgType><Event>TEMPLATESENDJOBFINISH</Event><MsgID>7</MsgID><Status>success</Status></xml>`, "7"},
+		{`<xml><MsgID>8</MsgID><MsgId>9</MsgId></xml>`, "9"},
+		{click, "u|5|" + sha256Hex(click)[:16]},
+		{weird, "u||" + sha256Hex(weird)[:16]},
 	}
 	for _, tt := range tests {
 		m, err := ParseMessage([]byte(tt.body))
@@ -100,6 +108,41 @@ func TestDedupeKey(t *testing.T) {
 			t.Errorf("DedupeKey = %q, want %q", got, tt.want)
 		}
 	}
+}
+
+// Two different events of one user in one second never share a key; the
+// same plaintext (WeChat's retry) always does (DESIGN §4).
+func TestDedupeKeyDistinguishesEventsOfOneSecond(t *testing.T) {
+	pushes := []string{
+		"<xml>" + common + `<MsgType>event</MsgType><Event>TEMPLATESENDJOBFINISH</Event><MsgID>100</MsgID><Status>success</Status></xml>`,
+		"<xml>" + common + `<MsgType>event</MsgType><Event>TEMPLATESENDJOBFINISH</Event><MsgID>101</MsgID><Status>success</Status></xml>`,
+		"<xml>" + common + `<MsgType>event</MsgType><Event>MASSSENDJOBFINISH</Event><MsgID>102</MsgID><Status>send success</Status></xml>`,
+		"<xml>" + common + `<MsgType>event</MsgType><Event>user_get_card</Event><CardId>c1</CardId><UserCardCode>1</UserCardCode></xml>`,
+		"<xml>" + common + `<MsgType>event</MsgType><Event>user_get_card</Event><CardId>c1</CardId><UserCardCode>2</UserCardCode></xml>`,
+		"<xml>" + common + `<MsgType>event</MsgType><Event>subscribe_msg_sent_event</Event><SubscribeMsgSentEvent><List><TemplateId>a</TemplateId></List></SubscribeMsgSentEvent></xml>`,
+		"<xml>" + common + `<MsgType>event</MsgType><Event>subscribe_msg_sent_event</Event><SubscribeMsgSentEvent><List><TemplateId>b</TemplateId></List></SubscribeMsgSentEvent></xml>`,
+	}
+	seen := map[string]int{}
+	for i, p := range pushes {
+		m, err := ParseMessage([]byte(p))
+		if err != nil {
+			t.Fatal(err)
+		}
+		k := m.DedupeKey()
+		if j, dup := seen[k]; dup {
+			t.Errorf("pushes %d and %d share the key %q", j, i, k)
+		}
+		seen[k] = i
+		again, _ := ParseMessage([]byte(p))
+		if again.DedupeKey() != k {
+			t.Errorf("push %d: the same plaintext gives %q and %q", i, k, again.DedupeKey())
+		}
+	}
+}
+
+func sha256Hex(s string) string {
+	sum := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(sum[:])
 }
 
 func TestParseRejects(t *testing.T) {
@@ -274,6 +317,54 @@ func TestScanFlat(t *testing.T) {
 		ref, refErr := parseReference([]byte(s))
 		if (err == nil) != (refErr == nil) || err == nil && !reflect.DeepEqual(got, ref) {
 			t.Errorf("%q: parseXML %v %v, encoding/xml %v %v", s, got, err, ref, refErr)
+		}
+	}
+}
+
+// A push that repeats a top-level element is read one way everywhere: the
+// first occurrence wins for the typed fields, Get, routing and the
+// `fields` map of the published detail (issue 11, item 7).
+func TestRepeatedTopLevelElementsFirstWins(t *testing.T) {
+	body := "<xml>" + common + `<MsgType>text</MsgType><Content>first</Content><MsgId>1</MsgId>` +
+		`<FromUserName>intruder</FromUserName><CreateTime>99</CreateTime><MsgType>event</MsgType><Event>CLICK</Event>` +
+		`<EventKey>k1</EventKey><EventKey>k2</EventKey><Content>second</Content><MsgId>2</MsgId><ToUserName>gh_other</ToUserName></xml>`
+	m, err := ParseMessage([]byte(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	typed := map[string]string{"ToUserName": m.ToUserName, "FromUserName": m.FromUserName, "MsgType": m.MsgType,
+		"Content": m.Content, "MsgId": m.MsgID, "EventKey": m.EventKey}
+	want := map[string]string{"ToUserName": "gh_10f6c3c3ac5a", "FromUserName": "oUser", "MsgType": "text",
+		"Content": "first", "MsgId": "1", "EventKey": "k1"}
+	for name, w := range want {
+		if typed[name] != w || m.Get(name) != w {
+			t.Errorf("%s: typed %q, Get %q, want %q", name, typed[name], m.Get(name), w)
+		}
+	}
+	if m.CreateTime != 1714112445 {
+		t.Errorf("CreateTime %d", m.CreateTime)
+	}
+	if tm, ok := m.Typed().(TextMessage); !ok || tm.Content != "first" {
+		t.Errorf("Typed %#v", m.Typed())
+	}
+	mux := NewMux()
+	mux.HandleFunc(Match{MsgType: MsgTypeText, Content: "first"}, func(context.Context, *Message) (Reply, error) { return nil, nil })
+	if mux.Lookup(m) == nil {
+		t.Error("routing does not see the first MsgType and Content")
+	}
+	p, err := NewPush(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var d struct {
+		Fields map[string]any `json:"fields"`
+	}
+	if err := json.Unmarshal(p.Detail, &d); err != nil {
+		t.Fatal(err)
+	}
+	for name, w := range want {
+		if d.Fields[name] != w {
+			t.Errorf("fields[%s] = %v, want %q", name, d.Fields[name], w)
 		}
 	}
 }

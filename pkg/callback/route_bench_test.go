@@ -25,7 +25,7 @@ func BenchmarkRoute(b *testing.B) {
 		b.Run(bc.name, func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
-				if _, _, timedOut := h.route(bc.ctx, nil, msg); timedOut {
+				if _, _, timedOut := h.route(bc.ctx, nil, msg, h.opt.HandlerTimeout); timedOut {
 					b.Fatal("timed out")
 				}
 			}

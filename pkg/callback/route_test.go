@@ -78,7 +78,7 @@ func TestRoute(t *testing.T) {
 					return tc.handler(hctx)
 				})
 				h := &Handler{opt: Options{Routes: mux, HandlerTimeout: tc.timeout}}
-				reply, err, timedOut := h.route(ctx, nil, &Message{MsgType: MsgTypeText})
+				reply, err, timedOut := h.route(ctx, nil, &Message{MsgType: MsgTypeText}, h.opt.HandlerTimeout)
 				cancel()
 				if timedOut != tc.wantTimeout {
 					t.Fatalf("round %d: timed out %v, want %v", round, timedOut, tc.wantTimeout)
@@ -123,11 +123,11 @@ func TestRouteStuckHandlerDoesNotDelayOthers(t *testing.T) {
 	})
 	h := &Handler{opt: Options{Routes: mux, HandlerTimeout: 2 * time.Millisecond}}
 	for i := 0; i < 10; i++ {
-		if _, _, timedOut := h.route(context.Background(), nil, &Message{MsgType: MsgTypeText, Content: "stuck"}); !timedOut {
+		if _, _, timedOut := h.route(context.Background(), nil, &Message{MsgType: MsgTypeText, Content: "stuck"}, h.opt.HandlerTimeout); !timedOut {
 			t.Fatalf("stuck handler %d not timed out", i)
 		}
 		h.opt.HandlerTimeout = time.Hour
-		reply, err, timedOut := h.route(context.Background(), nil, &Message{MsgType: MsgTypeText, Content: "x"})
+		reply, err, timedOut := h.route(context.Background(), nil, &Message{MsgType: MsgTypeText, Content: "x"}, h.opt.HandlerTimeout)
 		if r, ok := reply.(TextReply); !ok || r.Content != "ok x" || err != nil || timedOut {
 			t.Fatalf("push %d: %#v %v %v", i, reply, err, timedOut)
 		}
@@ -163,7 +163,7 @@ func TestRouteConcurrentMixedOutcomes(t *testing.T) {
 				if kind == "cancel" {
 					time.AfterFunc(time.Millisecond, cancel)
 				}
-				reply, rerr, timedOut := h.route(ctx, nil, &Message{MsgType: MsgTypeText, Content: kind})
+				reply, rerr, timedOut := h.route(ctx, nil, &Message{MsgType: MsgTypeText, Content: kind}, h.opt.HandlerTimeout)
 				cancel()
 				switch r, _ := reply.(TextReply); {
 				case kind == "fast" && (r.Content != "ok" || rerr != nil || timedOut),

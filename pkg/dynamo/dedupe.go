@@ -19,6 +19,8 @@ const (
 	AttrStatus          = "status"
 	AttrInProgressUntil = "in_progress_until" // unix milliseconds
 	AttrReply           = "reply"             // full plaintext reply XML, "" for success
+	AttrOwner           = "owner"             // the claiming delivery's random token
+	AttrDigest          = "digest"            // hex SHA-256 of the push's plaintext
 
 	StatusInProgress = "IN_PROGRESS"
 	StatusCompleted  = "COMPLETED"
@@ -27,10 +29,11 @@ const (
 )
 
 // DedupeTTL is how long a dedupe item lives (its `ttl`).
-const DedupeTTL = 10 * time.Minute
+const DedupeTTL = callback.DedupeTTL
 
 // DedupeStore is callback.DedupeStore on DynamoDB: a conditional put claims
-// a push, a put records the reply, a conditional delete releases a claim.
+// a push, an update conditional on the claim's owner records the reply, a
+// delete conditional on it releases the claim.
 type DedupeStore struct {
 	api   API
 	table string
@@ -53,25 +56,29 @@ func dedupeNum(n int64) types.AttributeValue {
 
 // Claim takes the claim unless a live claim or an unexpired completed record
 // exists. A claim whose in_progress_until has passed (its holder died) and
-// an item past its ttl (DynamoDB deletes late) count as absent.
-func (s *DedupeStore) Claim(ctx context.Context, appid, key string, now, until time.Time) (callback.Claim, error) {
+// an item past its ttl (DynamoDB deletes late) count as absent. A live
+// claim of req.Owner is ours: the SDK retried a put DynamoDB had applied.
+func (s *DedupeStore) Claim(ctx context.Context, appid, key string, req callback.ClaimRequest) (callback.Claim, error) {
 	for attempt := 0; attempt < 3; attempt++ {
 		item := dedupeKey(appid, key)
 		item[AttrStatus] = &types.AttributeValueMemberS{Value: StatusInProgress}
-		item[AttrInProgressUntil] = dedupeNum(until.UnixMilli())
-		item[AttrTTL] = dedupeNum(now.Add(DedupeTTL).Unix())
+		item[AttrOwner] = &types.AttributeValueMemberS{Value: req.Owner}
+		item[AttrDigest] = &types.AttributeValueMemberS{Value: req.Digest}
+		item[AttrInProgressUntil] = dedupeNum(req.Until.UnixMilli())
+		item[AttrTTL] = dedupeNum(req.Now.Add(DedupeTTL).Unix())
 		_, err := s.api.PutItem(ctx, &dynamodb.PutItemInput{
 			TableName: aws.String(s.table),
 			Item:      item,
 			// Same rules as Lookup: no ttl never expires; an IN_PROGRESS
 			// item without in_progress_until is a stale claim.
 			ConditionExpression: aws.String("attribute_not_exists(#pk) OR #ttl < :nows OR " +
-				"(#status = :inprog AND (attribute_not_exists(#until) OR #until < :nowms))"),
+				"(#status = :inprog AND (attribute_not_exists(#until) OR #until < :nowms OR #owner = :me))"),
 			ExpressionAttributeNames: map[string]string{"#pk": AttrPK, "#ttl": AttrTTL, "#status": AttrStatus,
-				"#until": AttrInProgressUntil},
+				"#until": AttrInProgressUntil, "#owner": AttrOwner},
 			ExpressionAttributeValues: map[string]types.AttributeValue{
-				":nows": dedupeNum(now.Unix()), ":nowms": dedupeNum(now.UnixMilli()),
+				":nows": dedupeNum(req.Now.Unix()), ":nowms": dedupeNum(req.Now.UnixMilli()),
 				":inprog": &types.AttributeValueMemberS{Value: StatusInProgress},
+				":me":     &types.AttributeValueMemberS{Value: req.Owner},
 			},
 		})
 		if err == nil {
@@ -81,7 +88,7 @@ func (s *DedupeStore) Claim(ctx context.Context, appid, key string, now, until t
 		if !errors.As(err, &failed) {
 			return callback.Claim{}, fmt.Errorf("dedupe claim %s: %w", appid, err)
 		}
-		c, err := s.Lookup(ctx, appid, key, now)
+		c, err := s.Lookup(ctx, appid, key, req.Now)
 		if err != nil || c.State != callback.ClaimAbsent {
 			return c, err
 		}
@@ -105,38 +112,60 @@ func (s *DedupeStore) Lookup(ctx context.Context, appid, key string, now time.Ti
 	if ttl, ok := dedupeNum64(out.Item, AttrTTL); ok && ttl < now.Unix() {
 		return callback.Claim{State: callback.ClaimAbsent}, nil
 	}
+	digest := dedupeS(out.Item, AttrDigest)
 	switch dedupeS(out.Item, AttrStatus) {
 	case StatusCompleted:
-		return callback.Claim{State: callback.ClaimCompleted, Reply: []byte(dedupeS(out.Item, AttrReply))}, nil
+		return callback.Claim{State: callback.ClaimCompleted, Reply: []byte(dedupeS(out.Item, AttrReply)), Digest: digest}, nil
 	case StatusInProgress:
 		if dedupeN(out.Item, AttrInProgressUntil) >= now.UnixMilli() {
-			return callback.Claim{State: callback.ClaimInProgress}, nil
+			return callback.Claim{State: callback.ClaimInProgress, Digest: digest}, nil
 		}
 	}
 	return callback.Claim{State: callback.ClaimAbsent}, nil
 }
 
-// Complete records the plaintext reply (empty for `success`).
-func (s *DedupeStore) Complete(ctx context.Context, appid, key string, reply []byte, now time.Time) error {
-	item := dedupeKey(appid, key)
-	item[AttrStatus] = &types.AttributeValueMemberS{Value: StatusCompleted}
-	item[AttrReply] = &types.AttributeValueMemberS{Value: string(reply)}
-	item[AttrTTL] = dedupeNum(now.Add(DedupeTTL).Unix())
-	if _, err := s.api.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(s.table), Item: item}); err != nil {
+// Complete records the plaintext reply (empty for `success`) on owner's
+// claim, keeping its digest. It is conditional on owner, so a delivery
+// whose claim was taken over never overwrites the new holder's; a retried
+// call that DynamoDB had applied meets its own owner and succeeds again.
+func (s *DedupeStore) Complete(ctx context.Context, appid, key, owner string, reply []byte, now time.Time) error {
+	_, err := s.api.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:           aws.String(s.table),
+		Key:                 dedupeKey(appid, key),
+		UpdateExpression:    aws.String("SET #status = :done, #reply = :reply, #ttl = :ttl REMOVE #until"),
+		ConditionExpression: aws.String("#owner = :me"),
+		ExpressionAttributeNames: map[string]string{"#status": AttrStatus, "#reply": AttrReply, "#ttl": AttrTTL,
+			"#until": AttrInProgressUntil, "#owner": AttrOwner},
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":done":  &types.AttributeValueMemberS{Value: StatusCompleted},
+			":reply": &types.AttributeValueMemberS{Value: string(reply)},
+			":ttl":   dedupeNum(now.Add(DedupeTTL).Unix()),
+			":me":    &types.AttributeValueMemberS{Value: owner},
+		},
+	})
+	var failed *types.ConditionalCheckFailedException
+	if errors.As(err, &failed) {
+		return fmt.Errorf("dedupe complete %s: %w", appid, callback.ErrClaimLost)
+	}
+	if err != nil {
 		return fmt.Errorf("dedupe complete %s: %w", appid, err)
 	}
 	return nil
 }
 
-// Release deletes a claim that is still in progress, so that WeChat's next
-// delivery runs the handler again. A completed record is left alone.
-func (s *DedupeStore) Release(ctx context.Context, appid, key string) error {
+// Release deletes owner's claim while it is still in progress, so that
+// WeChat's next delivery runs the handler again. A completed record and
+// another delivery's claim are left alone.
+func (s *DedupeStore) Release(ctx context.Context, appid, key, owner string) error {
 	_, err := s.api.DeleteItem(ctx, &dynamodb.DeleteItemInput{
-		TableName:                 aws.String(s.table),
-		Key:                       dedupeKey(appid, key),
-		ConditionExpression:       aws.String("#status = :inprog"),
-		ExpressionAttributeNames:  map[string]string{"#status": AttrStatus},
-		ExpressionAttributeValues: map[string]types.AttributeValue{":inprog": &types.AttributeValueMemberS{Value: StatusInProgress}},
+		TableName:                aws.String(s.table),
+		Key:                      dedupeKey(appid, key),
+		ConditionExpression:      aws.String("#status = :inprog AND #owner = :me"),
+		ExpressionAttributeNames: map[string]string{"#status": AttrStatus, "#owner": AttrOwner},
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":inprog": &types.AttributeValueMemberS{Value: StatusInProgress},
+			":me":     &types.AttributeValueMemberS{Value: owner},
+		},
 	})
 	var failed *types.ConditionalCheckFailedException
 	if err != nil && !errors.As(err, &failed) {

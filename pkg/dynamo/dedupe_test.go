@@ -24,76 +24,40 @@ import (
 	"github.com/wxcentral/wxcentral/pkg/dynamo"
 )
 
-func TestDedupeStoreStates(t *testing.T) {
+func TestDedupeStoreContract(t *testing.T) {
+	callbacktest.TestDedupeStore(t, func(t *testing.T) callback.DedupeStore {
+		client, table := dynamotest.NewTable(t)
+		return dynamo.NewDedupeStore(client, table)
+	})
+}
+
+// The item follows DESIGN §4: status, owner, digest, reply, ttl.
+func TestDedupeStoreItemAttributes(t *testing.T) {
 	client, table := dynamotest.NewTable(t)
 	s := dynamo.NewDedupeStore(client, table)
 	ctx := context.Background()
 	now := time.Unix(1714112445, 0)
-
-	steps := []struct {
-		name string
-		do   func() (callback.Claim, error)
-		want callback.ClaimState
-	}{
-		{"absent", func() (callback.Claim, error) { return s.Lookup(ctx, cbApp, "k", now) }, callback.ClaimAbsent},
-		{"claim", func() (callback.Claim, error) { return s.Claim(ctx, cbApp, "k", now, now.Add(10*time.Second)) }, callback.ClaimAcquired},
-		{"second claim sees in progress", func() (callback.Claim, error) { return s.Claim(ctx, cbApp, "k", now, now.Add(10*time.Second)) }, callback.ClaimInProgress},
-		{"expired claim is taken over", func() (callback.Claim, error) {
-			return s.Claim(ctx, cbApp, "k", now.Add(11*time.Second), now.Add(21*time.Second))
-		}, callback.ClaimAcquired},
-		{"release", func() (callback.Claim, error) {
-			if err := s.Release(ctx, cbApp, "k"); err != nil {
-				return callback.Claim{}, err
-			}
-			return s.Lookup(ctx, cbApp, "k", now)
-		}, callback.ClaimAbsent},
-		{"claim again", func() (callback.Claim, error) { return s.Claim(ctx, cbApp, "k", now, now.Add(10*time.Second)) }, callback.ClaimAcquired},
-		{"complete", func() (callback.Claim, error) {
-			if err := s.Complete(ctx, cbApp, "k", []byte("<xml>r</xml>"), now); err != nil {
-				return callback.Claim{}, err
-			}
-			return s.Claim(ctx, cbApp, "k", now.Add(time.Minute), now.Add(time.Minute))
-		}, callback.ClaimCompleted},
-		{"release keeps a completed record", func() (callback.Claim, error) {
-			if err := s.Release(ctx, cbApp, "k"); err != nil {
-				return callback.Claim{}, err
-			}
-			return s.Lookup(ctx, cbApp, "k", now)
-		}, callback.ClaimCompleted},
-		{"completed record past its ttl is absent", func() (callback.Claim, error) {
-			return s.Claim(ctx, cbApp, "k", now.Add(dynamo.DedupeTTL+time.Second), now.Add(dynamo.DedupeTTL+11*time.Second))
-		}, callback.ClaimAcquired},
-		{"empty reply", func() (callback.Claim, error) {
-			if err := s.Complete(ctx, cbApp, "k2", nil, now); err != nil {
-				return callback.Claim{}, err
-			}
-			return s.Lookup(ctx, cbApp, "k2", now)
-		}, callback.ClaimCompleted},
+	if c, err := s.Claim(ctx, cbApp, "k2", callback.ClaimRequest{Owner: "me", Digest: "d2", Now: now, Until: now.Add(6 * time.Second)}); err != nil || c.State != callback.ClaimAcquired {
+		t.Fatalf("claim: %v %v", c.State, err)
 	}
-	for _, st := range steps {
-		c, err := st.do()
-		if err != nil || c.State != st.want {
-			t.Fatalf("%s: state %v err %v, want %v", st.name, c.State, err, st.want)
-		}
-		if st.name == "complete" && string(c.Reply) != "<xml>r</xml>" {
-			t.Fatalf("stored reply %q", c.Reply)
-		}
+	if err := s.Complete(ctx, cbApp, "k2", "me", nil, now); err != nil {
+		t.Fatal(err)
 	}
-
-	// The item follows DESIGN §4.
 	out, err := client.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(table), ConsistentRead: aws.Bool(true),
 		Key: map[string]types.AttributeValue{"pk": &types.AttributeValueMemberS{Value: "msg#" + cbApp + "#k2"}}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if st, _ := out.Item["status"].(*types.AttributeValueMemberS); st == nil || st.Value != "COMPLETED" {
-		t.Fatalf("item %v", out.Item)
+	for name, want := range map[string]string{"status": "COMPLETED", "owner": "me", "digest": "d2", "reply": ""} {
+		if v, ok := out.Item[name].(*types.AttributeValueMemberS); !ok || v.Value != want {
+			t.Errorf("%s = %v, want %q", name, out.Item[name], want)
+		}
 	}
 	if ttl, _ := out.Item["ttl"].(*types.AttributeValueMemberN); ttl == nil || ttl.Value != fmt.Sprint(now.Add(10*time.Minute).Unix()) {
 		t.Fatalf("ttl %v", out.Item["ttl"])
 	}
-	if r, ok := out.Item["reply"].(*types.AttributeValueMemberS); !ok || r.Value != "" {
-		t.Fatalf("reply %v", out.Item["reply"])
+	if _, ok := out.Item["in_progress_until"]; ok {
+		t.Fatal("completed item keeps in_progress_until")
 	}
 }
 
@@ -331,7 +295,7 @@ func TestDedupeStoreItemsMissingAttributes(t *testing.T) {
 			if err != nil || c.State != tt.lookup || string(c.Reply) != tt.wantReply {
 				t.Fatalf("Lookup: state %v reply %q err %v, want %v %q", c.State, c.Reply, err, tt.lookup, tt.wantReply)
 			}
-			c, err = s.Claim(ctx, cbApp, key, now, now.Add(6*time.Second))
+			c, err = s.Claim(ctx, cbApp, key, callback.ClaimRequest{Owner: "o", Now: now, Until: now.Add(6 * time.Second)})
 			if err != nil || c.State != tt.claim || string(c.Reply) != tt.wantReply {
 				t.Fatalf("Claim: state %v reply %q err %v, want %v %q", c.State, c.Reply, err, tt.claim, tt.wantReply)
 			}

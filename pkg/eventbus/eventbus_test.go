@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http/httptest"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -120,5 +121,54 @@ func TestHandlerPublishesBeforeAnswering(t *testing.T) {
 	h.ServeHTTP(httptest.NewRecorder(), req)
 	if len(s.Events()) != 1 || runs.Load() != 1 {
 		t.Fatalf("duplicate published or handled: %d events, %d runs", len(s.Events()), runs.Load())
+	}
+}
+
+// A signed push whose detail would exceed the PutEvents entry limit (256
+// KiB: its EventKey appears three times, each character escaped to two
+// bytes) is published with raw_xml cut short and raw_xml_truncated, and
+// answered 200, never a permanent 503 (issue 11, item 6).
+func TestOversizedDetailIsTruncated(t *testing.T) {
+	s := fakeaws.New(t)
+	now := time.Unix(1714112445, 0)
+	h, err := callback.NewHandler(callback.Options{
+		Config:    callback.StaticConfig(&callback.Config{Apps: []callback.AppConfig{{AppID: app, Token: token, EncodingAESKey: key}}}),
+		Store:     callback.NewMemoryStore(),
+		Publisher: eventbus.New(eventbridge.NewFromConfig(s.AWSConfig()), bus),
+		Clock:     func() time.Time { return now },
+		Logger:    slog.New(slog.NewJSONHandler(io.Discard, nil)),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	snd := &callbacktest.Sender{AppID: app, Token: token, EncodingAESKey: key, Now: func() time.Time { return now }}
+	msg := snd.Event("oUser", now.Unix(), callback.EventClick, strings.Repeat(`"`, 44000))
+	req, _ := snd.Push(msg)
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, req)
+	if w.Code != 200 {
+		t.Fatalf("status %d %q", w.Code, w.Body.String())
+	}
+	ev := s.Events()
+	if len(ev) != 1 {
+		t.Fatalf("%d events", len(ev))
+	}
+	if size := len(ev[0].Source) + len(ev[0].DetailType) + len(ev[0].Detail); size > 256*1024 {
+		t.Fatalf("entry of %d bytes", size)
+	}
+	var d struct {
+		RawXML    string            `json:"raw_xml"`
+		Truncated bool              `json:"raw_xml_truncated"`
+		EventKey  string            `json:"event_key"`
+		Fields    map[string]string `json:"fields"`
+	}
+	if err := json.Unmarshal(ev[0].Detail, &d); err != nil {
+		t.Fatal(err)
+	}
+	if !d.Truncated || d.RawXML == "" || len(d.RawXML) >= len(msg) || !strings.HasPrefix(msg, d.RawXML) {
+		t.Fatalf("truncated %v, raw_xml of %d bytes (push %d)", d.Truncated, len(d.RawXML), len(msg))
+	}
+	if d.EventKey != strings.Repeat(`"`, 44000) || d.Fields["EventKey"] != d.EventKey {
+		t.Fatal("event_key or fields were cut")
 	}
 }
