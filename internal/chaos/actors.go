@@ -162,22 +162,24 @@ func (w *world) planMessages() {
 		at := Start.Add(time.Duration(float64(w.cfg.Duration) * (float64(j) + 0.5) / float64(n))).Truncate(w.cfg.Step)
 		s := &callbacktest.Sender{AppID: a.ID, Token: a.Token, EncodingAESKey: a.AESKey, Now: w.clock.Now}
 		user := fmt.Sprintf("oChaosUser%05d", j)
-		var xml, key string
+		var xml string
 		switch j % 3 {
 		case 0:
 			xml = s.Event(user, at.Unix(), callback.EventSubscribe, "")
-			key = user + "|" + fmt.Sprint(at.Unix()) + "|" + callback.EventSubscribe + "|"
 		case 1:
-			ek := fmt.Sprintf("menu_%d", j)
-			xml = s.Event(user, at.Unix(), callback.EventClick, ek)
-			key = user + "|" + fmt.Sprint(at.Unix()) + "|" + callback.EventClick + "|" + ek
+			xml = s.Event(user, at.Unix(), callback.EventClick, fmt.Sprintf("menu_%d", j))
 		default:
 			content := fmt.Sprintf("chaos callback content %d %s", j, w.randomText(16))
 			w.secrets.addContent(content)
-			id := int64(7_000_000_000 + j)
-			xml = s.Text(user, at.Unix(), id, content)
-			key = fmt.Sprint(id)
+			xml = s.Text(user, at.Unix(), int64(7_000_000_000+j), content)
 		}
+		// The accounting follows the handler's own key rule (tested in
+		// pkg/callback), so a push is matched to its dedupe record.
+		pm, err := callback.ParseMessage([]byte(xml))
+		if err != nil {
+			w.t.Fatalf("chaos: planned push %d does not parse: %v", j, err)
+		}
+		key := pm.DedupeKey()
 		w.msgs = append(w.msgs, &message{
 			idx: j, app: a, at: at, key: a.ID + "#" + key, xml: xml, sender: s,
 			failFirst: w.rng.Float64() < handlerFailureRate,
