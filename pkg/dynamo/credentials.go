@@ -42,8 +42,10 @@ const (
 const credPrefix = "cred#"
 
 // CredentialStore reads and writes credential items. Every method is one
-// DynamoDB call (SpendForce may re-read to explain a refusal), and every
-// write is conditional, so any number of refreshers can share a table.
+// DynamoDB call, plus a consistent re-read after a failed condition (to
+// explain a SpendForce refusal, or to recognise the caller's own write
+// applied by an attempt the SDK retried), and every write is conditional,
+// so any number of refreshers can share a table.
 type CredentialStore struct {
 	api   API
 	table string
@@ -281,9 +283,13 @@ func isConditionFailed(err error) bool {
 }
 
 // update runs one conditional UpdateItem returning the item after it.
-// A failed condition is reported as condErr.
+// A failed condition is reported as condErr, unless applied (when not nil)
+// recognises our own write in a consistent re-read: the SDK retries a
+// request whose answer was lost, and when DynamoDB had applied the first
+// attempt the retry fails its own condition.
 func (s *CredentialStore) update(ctx context.Context, appid string, kind credential.Kind, expr, cond string,
-	names map[string]string, values map[string]types.AttributeValue, condErr error) (credential.Record, error) {
+	names map[string]string, values map[string]types.AttributeValue, condErr error,
+	applied func(credential.Record) bool) (credential.Record, error) {
 	out, err := s.api.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName:                 aws.String(s.table),
 		Key:                       keyOf(appid, kind),
@@ -293,13 +299,18 @@ func (s *CredentialStore) update(ctx context.Context, appid string, kind credent
 		ExpressionAttributeValues: values,
 		ReturnValues:              types.ReturnValueAllNew,
 	})
-	if err != nil {
-		if isConditionFailed(err) {
-			return credential.Record{}, condErr
-		}
+	if err == nil {
+		return DecodeCredential(out.Attributes)
+	}
+	if !isConditionFailed(err) {
 		return credential.Record{}, err
 	}
-	return DecodeCredential(out.Attributes)
+	if applied != nil {
+		if cur, gerr := s.Get(ctx, appid, kind, true); gerr == nil && applied(cur) {
+			return cur, nil
+		}
+	}
+	return credential.Record{}, condErr
 }
 
 // TakeLease sets lease_owner = owner and lease_until = now+ttl, only if no
@@ -318,7 +329,8 @@ func (s *CredentialStore) TakeLease(ctx context.Context, appid string, kind cred
 			":me":    &types.AttributeValueMemberS{Value: owner},
 			":until": num(now.Add(ttl).UnixMilli()),
 			":now":   num(now.UnixMilli()),
-		}, credential.ErrLeaseHeld)
+		}, credential.ErrLeaseHeld,
+		func(cur credential.Record) bool { return ownLease(cur, owner, now.Add(ttl)) })
 	if err != nil {
 		return rec, fmt.Errorf("take lease %s/%s: %w", appid, kind, err)
 	}
@@ -361,7 +373,7 @@ func (s *CredentialStore) Commit(ctx context.Context, appid string, kind credent
 		values[":prev"] = &types.AttributeValueMemberS{Value: c.PrevValue}
 		cond = "#lo = :me AND #v = :prev"
 	}
-	rec, err := s.update(ctx, appid, kind, expr, cond, names, values, credential.ErrLeaseLost)
+	rec, err := s.update(ctx, appid, kind, expr, cond, names, values, credential.ErrLeaseLost, committed(c))
 	if err != nil {
 		return rec, fmt.Errorf("commit %s/%s: %w", appid, kind, err)
 	}
@@ -389,7 +401,10 @@ func (s *CredentialStore) RecordFailure(ctx context.Context, appid string, kind 
 			":code": num(int64(f.Code)),
 			":msg":  &types.AttributeValueMemberS{Value: msg},
 			":at":   num(f.At.Unix()),
-		}, credential.ErrLeaseLost)
+		}, credential.ErrLeaseLost,
+		func(cur credential.Record) bool {
+			return cur.LeaseOwner != owner && cur.LastErrorCode == f.Code && cur.LastError == msg && cur.LastErrorAt.Unix() == f.At.Unix()
+		})
 	if err != nil {
 		return fmt.Errorf("record failure %s/%s: %w", appid, kind, err)
 	}
@@ -402,7 +417,7 @@ func (s *CredentialStore) ReleaseLease(ctx context.Context, appid string, kind c
 	_, err := s.update(ctx, appid, kind, "REMOVE #lo, #lu", "#lo = :me",
 		map[string]string{"#lo": AttrLeaseOwner, "#lu": AttrLeaseUntil},
 		map[string]types.AttributeValue{":me": &types.AttributeValueMemberS{Value: owner}},
-		credential.ErrLeaseLost)
+		credential.ErrLeaseLost, nil)
 	if err != nil {
 		return fmt.Errorf("release lease %s/%s: %w", appid, kind, err)
 	}
@@ -431,14 +446,14 @@ func (s *CredentialStore) SpendForce(ctx context.Context, appid string, kind cre
 		v := maps.Clone(values)
 		v[":limit"] = num(int64(limit))
 		return s.update(ctx, appid, kind, "SET #fc = #fc + :one, #lfa = :now",
-			"#lo = :me AND #fd = :today AND #fc < :limit AND "+spaced, names, v, errRefused)
+			"#lo = :me AND #fd = :today AND #fc < :limit AND "+spaced, names, v, errRefused, nil)
 	}
 	newDay := func() (credential.Record, error) {
 		if limit < 1 {
 			return credential.Record{}, errRefused
 		}
 		return s.update(ctx, appid, kind, "SET #fd = :today, #fc = :one, #lfa = :now",
-			"#lo = :me AND (attribute_not_exists(#fd) OR #fd <> :today) AND "+spaced, names, values, errRefused)
+			"#lo = :me AND (attribute_not_exists(#fd) OR #fd <> :today) AND "+spaced, names, values, errRefused, nil)
 	}
 	wrap := func(err error) error { return fmt.Errorf("spend force budget %s/%s: %w", appid, kind, err) }
 	rec, err := sameDay()
@@ -451,6 +466,10 @@ func (s *CredentialStore) SpendForce(ctx context.Context, appid string, kind cre
 			return credential.Record{}, wrap(gerr)
 		case cur.LeaseOwner != owner:
 			return credential.Record{}, wrap(credential.ErrLeaseLost)
+		case cur.ForceDay == today && cur.LastForceAt.Unix() == now.Unix():
+			// Our own spend, applied by an attempt whose answer was lost
+			// (only the leaseholder spends, once per lease).
+			return cur, nil
 		case cur.ForceUsed(now) >= limit:
 			return credential.Record{}, wrap(credential.ErrForceBudgetExhausted)
 		case !cur.LastForceAt.IsZero() && cur.LastForceAt.Unix() > now.Add(-credential.ForceSpacing).Unix():
@@ -465,6 +484,19 @@ func (s *CredentialStore) SpendForce(ctx context.Context, appid string, kind cre
 		return credential.Record{}, wrap(err)
 	}
 	return rec, nil
+}
+
+// ownLease reports whether cur shows the lease owner took until.
+func ownLease(cur credential.Record, owner string, until time.Time) bool {
+	return cur.LeaseOwner == owner && cur.LeaseUntil.UnixMilli() == until.UnixMilli()
+}
+
+// committed recognises c's write in the item: its value, obtained at the
+// same millisecond, with the same expiry.
+func committed(c Commit) func(credential.Record) bool {
+	return func(cur credential.Record) bool {
+		return cur.Value == c.Value && cur.RefreshedAt.UnixMilli() == c.RefreshedAt.UnixMilli() && cur.ExpiresAt.Unix() == c.ExpiresAt.Unix()
+	}
 }
 
 // errRefused marks a failed SpendForce condition before it is explained.
