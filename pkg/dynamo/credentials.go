@@ -33,6 +33,10 @@ const (
 	AttrForceDay      = "force_day"
 	AttrForceCount    = "force_count"
 	AttrLastForceAt   = "last_force_at"
+	// AttrLastForceAtMs repeats last_force_at in unix milliseconds (not part
+	// of the public contract, which keeps last_force_at in seconds): WeChat's
+	// 30 s spacing between force calls must not be rounded to whole seconds.
+	AttrLastForceAtMs = "last_force_at_ms"
 	AttrLastErrorCode = "last_error_code"
 	AttrLastError     = "last_error"
 	AttrLastErrorAt   = "last_error_at"
@@ -141,6 +145,13 @@ func DecodeCredential(item map[string]types.AttributeValue) (credential.Record, 
 	r.ForceDay = d.s(AttrForceDay)
 	r.ForceCount = int(d.n(AttrForceCount))
 	r.LastForceAt = d.unixSec(AttrLastForceAt)
+	if _, ok := item[AttrLastForceAtMs]; ok {
+		r.LastForceAt = d.unixMilli(AttrLastForceAtMs)
+	} else if !r.LastForceAt.IsZero() {
+		// Written before last_force_at_ms existed: read as the end of its
+		// second, so the spacing is never shortened (SpendForce agrees).
+		r.LastForceAt = r.LastForceAt.Add(time.Second)
+	}
 	r.LastErrorCode = int(d.n(AttrLastErrorCode))
 	r.LastError = d.s(AttrLastError)
 	r.LastErrorAt = d.unixSec(AttrLastErrorAt)
@@ -257,6 +268,7 @@ func EncodeCredential(r credential.Record) map[string]types.AttributeValue {
 	putS(AttrForceDay, r.ForceDay)
 	putN(AttrForceCount, int64(r.ForceCount), r.ForceDay != "")
 	putN(AttrLastForceAt, r.LastForceAt.Unix(), !r.LastForceAt.IsZero())
+	putN(AttrLastForceAtMs, r.LastForceAt.UnixMilli(), !r.LastForceAt.IsZero())
 	putN(AttrLastErrorCode, int64(r.LastErrorCode), !r.LastErrorAt.IsZero())
 	putS(AttrLastError, r.LastError)
 	putN(AttrLastErrorAt, r.LastErrorAt.Unix(), !r.LastErrorAt.IsZero())
@@ -426,33 +438,39 @@ func (s *CredentialStore) ReleaseLease(ctx context.Context, appid string, kind c
 
 // SpendForce takes one unit of the forced-refresh budget for the caller,
 // who must hold the lease: force_count + 1 on the same Asia/Shanghai day
-// (1 on a new day), last_force_at = now. The daily limit and the 30 s
+// (1 on a new day), last_force_at = now (last_force_at_ms to the millisecond). The daily limit and the 30 s
 // spacing are checked in the write's condition; a refusal is explained by
 // a consistent re-read as credential.ErrForceBudgetExhausted,
 // credential.ErrForceTooSoon or credential.ErrLeaseLost. It returns the
 // item after the update.
 func (s *CredentialStore) SpendForce(ctx context.Context, appid string, kind credential.Kind, owner string, now time.Time, limit int) (credential.Record, error) {
 	today := credential.ForceDay(now)
-	names := map[string]string{"#lo": AttrLeaseOwner, "#fd": AttrForceDay, "#fc": AttrForceCount, "#lfa": AttrLastForceAt}
+	names := map[string]string{"#lo": AttrLeaseOwner, "#fd": AttrForceDay, "#fc": AttrForceCount,
+		"#lfa": AttrLastForceAt, "#lfams": AttrLastForceAtMs}
+	spacedAt := now.Add(-credential.ForceSpacing)
 	values := map[string]types.AttributeValue{
-		":me":     &types.AttributeValueMemberS{Value: owner},
-		":today":  &types.AttributeValueMemberS{Value: today},
-		":now":    num(now.Unix()),
-		":spaced": num(now.Add(-credential.ForceSpacing).Unix()),
-		":one":    num(1),
+		":me":        &types.AttributeValueMemberS{Value: owner},
+		":today":     &types.AttributeValueMemberS{Value: today},
+		":now":       num(now.Unix()),
+		":nowms":     num(now.UnixMilli()),
+		":spacedms":  num(spacedAt.UnixMilli()),
+		":spacedsec": num(spacedAt.Unix()),
+		":one":       num(1),
 	}
-	spaced := "(attribute_not_exists(#lfa) OR #lfa <= :spaced)"
+	// Spacing to the millisecond; an item from before last_force_at_ms
+	// counts its whole second (s+1 <= now-30s).
+	spaced := "(attribute_not_exists(#lfa) OR #lfams <= :spacedms OR (attribute_not_exists(#lfams) AND #lfa < :spacedsec))"
 	sameDay := func() (credential.Record, error) {
 		v := maps.Clone(values)
 		v[":limit"] = num(int64(limit))
-		return s.update(ctx, appid, kind, "SET #fc = #fc + :one, #lfa = :now",
+		return s.update(ctx, appid, kind, "SET #fc = #fc + :one, #lfa = :now, #lfams = :nowms",
 			"#lo = :me AND #fd = :today AND #fc < :limit AND "+spaced, names, v, errRefused, nil)
 	}
 	newDay := func() (credential.Record, error) {
 		if limit < 1 {
 			return credential.Record{}, errRefused
 		}
-		return s.update(ctx, appid, kind, "SET #fd = :today, #fc = :one, #lfa = :now",
+		return s.update(ctx, appid, kind, "SET #fd = :today, #fc = :one, #lfa = :now, #lfams = :nowms",
 			"#lo = :me AND (attribute_not_exists(#fd) OR #fd <> :today) AND "+spaced, names, values, errRefused, nil)
 	}
 	wrap := func(err error) error { return fmt.Errorf("spend force budget %s/%s: %w", appid, kind, err) }
@@ -466,13 +484,13 @@ func (s *CredentialStore) SpendForce(ctx context.Context, appid string, kind cre
 			return credential.Record{}, wrap(gerr)
 		case cur.LeaseOwner != owner:
 			return credential.Record{}, wrap(credential.ErrLeaseLost)
-		case cur.ForceDay == today && cur.LastForceAt.Unix() == now.Unix():
+		case cur.ForceDay == today && cur.LastForceAt.UnixMilli() == now.UnixMilli():
 			// Our own spend, applied by an attempt whose answer was lost
 			// (only the leaseholder spends, once per lease).
 			return cur, nil
 		case cur.ForceUsed(now) >= limit:
 			return credential.Record{}, wrap(credential.ErrForceBudgetExhausted)
-		case !cur.LastForceAt.IsZero() && cur.LastForceAt.Unix() > now.Add(-credential.ForceSpacing).Unix():
+		case !cur.ForceSpaced(now):
 			return credential.Record{}, wrap(credential.ErrForceTooSoon)
 		case cur.ForceDay == today:
 			rec, err = sameDay()

@@ -267,6 +267,7 @@ func TestSpendForce(t *testing.T) {
 		{"same day increments", "2027-01-15", 3, t0.Add(-time.Minute), t0, 10, nil, "2027-01-15", 4},
 		{"exactly 30s later is allowed", "2027-01-15", 3, t0.Add(-30 * time.Second), t0, 10, nil, "2027-01-15", 4},
 		{"29s later is too soon", "2027-01-15", 3, t0.Add(-29 * time.Second), t0, 10, credential.ErrForceTooSoon, "2027-01-15", 3},
+		{"29.2s later is too soon, to the millisecond", "2027-01-15", 3, t0.Add(-29200 * time.Millisecond), t0, 10, credential.ErrForceTooSoon, "2027-01-15", 3},
 		{"limit reached", "2027-01-15", 10, t0.Add(-time.Hour), t0, 10, credential.ErrForceBudgetExhausted, "2027-01-15", 10},
 		{"limit reached and too soon reports the limit", "2027-01-15", 10, t0.Add(-time.Second), t0, 10, credential.ErrForceBudgetExhausted, "2027-01-15", 10},
 		{"new Shanghai day resets", "2027-01-15", 10, t0.Add(5*time.Hour + 59*time.Minute), t0.Add(6 * time.Hour), 10, nil, "2027-01-16", 1},

@@ -218,7 +218,7 @@ func (r *Refresher) settled(rec credential.Record, kind credential.Kind, stale s
 		return errAnswer(ErrCodeForceBudgetExhausted,
 			fmt.Sprintf("the daily forced-refresh limit (%d) for %s is spent", r.o.ForceDailyLimit, rec.AppID))
 	}
-	if !rec.LastForceAt.IsZero() && rec.LastForceAt.Unix() > now.Add(-credential.ForceSpacing).Unix() {
+	if !rec.ForceSpaced(now) {
 		return errAnswer(ErrCodeForceTooSoon, "the previous forced refresh was less than 30s ago; retry after it")
 	}
 	return nil
@@ -282,6 +282,13 @@ func (r *Refresher) forceToken(ctx context.Context, app App, owner string, held 
 	}
 	r.o.Logger.LogAttrs(ctx, slog.LevelWarn, "forced refresh spent budget",
 		slog.String("appid", app.AppID), slog.String("kind", string(kind)))
+	if tok.AccessToken == stale {
+		// WeChat ignored the force (a force less than 30 s after another,
+		// perhaps from another environment) and handed back the rejected
+		// token: keep its answer, but never serve it as the refreshed one.
+		_, _ = r.commitForce(ctx, app.AppID, kind, owner, held, tok.AccessToken, tok.ReceivedAt, tok.ExpiresIn)
+		return held, errAnswer(ErrCodeForceTooSoon, "WeChat returned the rejected token to the forced refresh (a force less than 30s after another); retry after 30s")
+	}
 	return r.commitForce(ctx, app.AppID, kind, owner, held, tok.AccessToken, tok.ReceivedAt, tok.ExpiresIn)
 }
 
