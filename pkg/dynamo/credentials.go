@@ -392,6 +392,36 @@ func (s *CredentialStore) Commit(ctx context.Context, appid string, kind credent
 	return rec, nil
 }
 
+// CommitUnleased writes a value WeChat issued to a force call after the
+// caller's lease was lost: the force revoked the stored value on WeChat's
+// side, so the new one is written unless the item already holds something
+// newer. The write is conditional on the item holding c.PrevValue or a
+// value obtained before c.RefreshedAt, and not c.Value already; it adds 1
+// to version, clears last_error_* and leaves any lease alone. A refused
+// write returns credential.ErrSuperseded.
+func (s *CredentialStore) CommitUnleased(ctx context.Context, appid string, kind credential.Kind, c Commit) (credential.Record, error) {
+	if c.Value == "" || c.PrevValue == "" {
+		return credential.Record{}, fmt.Errorf("commit %s/%s without lease: value and previous value: missing", appid, kind)
+	}
+	rec, err := s.update(ctx, appid, kind,
+		"SET #v = :val, #exp = :exp, #ref = :ref, #refms = :refms ADD #ver :one REMOVE #lec, #le, #lea",
+		"#v <> :val AND (#v = :prev OR #refms < :refms OR attribute_not_exists(#refms))",
+		map[string]string{"#v": AttrValue, "#exp": AttrExpiresAt, "#ref": AttrRefreshedAt, "#refms": AttrRefreshedAtMs,
+			"#ver": AttrVersion, "#lec": AttrLastErrorCode, "#le": AttrLastError, "#lea": AttrLastErrorAt},
+		map[string]types.AttributeValue{
+			":val":   &types.AttributeValueMemberS{Value: c.Value},
+			":prev":  &types.AttributeValueMemberS{Value: c.PrevValue},
+			":exp":   num(c.ExpiresAt.Unix()),
+			":ref":   num(c.RefreshedAt.Unix()),
+			":refms": num(c.RefreshedAt.UnixMilli()),
+			":one":   num(1),
+		}, credential.ErrSuperseded, committed(c))
+	if err != nil {
+		return rec, fmt.Errorf("commit %s/%s without lease: %w", appid, kind, err)
+	}
+	return rec, nil
+}
+
 // Failure is an upstream failure for last_error_* (see credential.Failure).
 type Failure = credential.Failure
 
@@ -437,15 +467,17 @@ func (s *CredentialStore) ReleaseLease(ctx context.Context, appid string, kind c
 }
 
 // SpendForce takes one unit of the forced-refresh budget for the caller,
-// who must hold the lease: force_count + 1 on the same Asia/Shanghai day
-// (1 on a new day), last_force_at = now (last_force_at_ms to the millisecond). The daily limit and the 30 s
-// spacing are checked in the write's condition; a refusal is explained by
-// a consistent re-read as credential.ErrForceBudgetExhausted,
+// who must hold a live lease (lease_until > now), and extends that lease to
+// now+ttl so the force call that follows fits inside it: force_count + 1 on
+// the same Asia/Shanghai day (1 on a new day), last_force_at = now
+// (last_force_at_ms to the millisecond). The lease, the daily limit and the
+// 30 s spacing are checked in the write's condition; a refusal is explained
+// by a consistent re-read as credential.ErrForceBudgetExhausted,
 // credential.ErrForceTooSoon or credential.ErrLeaseLost. It returns the
 // item after the update.
-func (s *CredentialStore) SpendForce(ctx context.Context, appid string, kind credential.Kind, owner string, now time.Time, limit int) (credential.Record, error) {
+func (s *CredentialStore) SpendForce(ctx context.Context, appid string, kind credential.Kind, owner string, now time.Time, ttl time.Duration, limit int) (credential.Record, error) {
 	today := credential.ForceDay(now)
-	names := map[string]string{"#lo": AttrLeaseOwner, "#fd": AttrForceDay, "#fc": AttrForceCount,
+	names := map[string]string{"#lo": AttrLeaseOwner, "#lu": AttrLeaseUntil, "#fd": AttrForceDay, "#fc": AttrForceCount,
 		"#lfa": AttrLastForceAt, "#lfams": AttrLastForceAtMs}
 	spacedAt := now.Add(-credential.ForceSpacing)
 	values := map[string]types.AttributeValue{
@@ -456,6 +488,7 @@ func (s *CredentialStore) SpendForce(ctx context.Context, appid string, kind cre
 		":spacedms":  num(spacedAt.UnixMilli()),
 		":spacedsec": num(spacedAt.Unix()),
 		":one":       num(1),
+		":until":     num(now.Add(ttl).UnixMilli()),
 	}
 	// Spacing to the millisecond; an item from before last_force_at_ms
 	// counts its whole second (s+1 <= now-30s).
@@ -463,15 +496,15 @@ func (s *CredentialStore) SpendForce(ctx context.Context, appid string, kind cre
 	sameDay := func() (credential.Record, error) {
 		v := maps.Clone(values)
 		v[":limit"] = num(int64(limit))
-		return s.update(ctx, appid, kind, "SET #fc = #fc + :one, #lfa = :now, #lfams = :nowms",
-			"#lo = :me AND #fd = :today AND #fc < :limit AND "+spaced, names, v, errRefused, nil)
+		return s.update(ctx, appid, kind, "SET #fc = #fc + :one, #lfa = :now, #lfams = :nowms, #lu = :until",
+			"#lo = :me AND #lu > :nowms AND #fd = :today AND #fc < :limit AND "+spaced, names, v, errRefused, nil)
 	}
 	newDay := func() (credential.Record, error) {
 		if limit < 1 {
 			return credential.Record{}, errRefused
 		}
-		return s.update(ctx, appid, kind, "SET #fd = :today, #fc = :one, #lfa = :now, #lfams = :nowms",
-			"#lo = :me AND (attribute_not_exists(#fd) OR #fd <> :today) AND "+spaced, names, values, errRefused, nil)
+		return s.update(ctx, appid, kind, "SET #fd = :today, #fc = :one, #lfa = :now, #lfams = :nowms, #lu = :until",
+			"#lo = :me AND #lu > :nowms AND (attribute_not_exists(#fd) OR #fd <> :today) AND "+spaced, names, values, errRefused, nil)
 	}
 	wrap := func(err error) error { return fmt.Errorf("spend force budget %s/%s: %w", appid, kind, err) }
 	rec, err := sameDay()
@@ -482,12 +515,13 @@ func (s *CredentialStore) SpendForce(ctx context.Context, appid string, kind cre
 			return credential.Record{}, wrap(credential.ErrLeaseLost)
 		case gerr != nil:
 			return credential.Record{}, wrap(gerr)
-		case cur.LeaseOwner != owner:
-			return credential.Record{}, wrap(credential.ErrLeaseLost)
-		case cur.ForceDay == today && cur.LastForceAt.UnixMilli() == now.UnixMilli():
+		case cur.LeaseOwner == owner && cur.ForceDay == today && cur.LastForceAt.UnixMilli() == now.UnixMilli() &&
+			cur.LeaseUntil.UnixMilli() == now.Add(ttl).UnixMilli():
 			// Our own spend, applied by an attempt whose answer was lost
 			// (only the leaseholder spends, once per lease).
 			return cur, nil
+		case cur.LeaseOwner != owner || !now.Before(cur.LeaseUntil):
+			return credential.Record{}, wrap(credential.ErrLeaseLost)
 		case cur.ForceUsed(now) >= limit:
 			return credential.Record{}, wrap(credential.ErrForceBudgetExhausted)
 		case !cur.ForceSpaced(now):

@@ -46,7 +46,7 @@ func TestConditionalWritesSurviveRetryOfAnAppliedRequest(t *testing.T) {
 	if err != nil || held.LeaseOwner != "me" || !held.LeaseUntil.Equal(t0.Add(30*time.Second)) {
 		t.Fatalf("take lease: %+v, %v", held, err)
 	}
-	spent, err := store.SpendForce(ctx, app, credential.AccessToken, "me", t0.Add(time.Second), 10)
+	spent, err := store.SpendForce(ctx, app, credential.AccessToken, "me", t0.Add(time.Second), 30*time.Second, 10)
 	if err != nil || spent.ForceCount != 1 {
 		t.Fatalf("spend force: %+v, %v", spent, err)
 	}

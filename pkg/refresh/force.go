@@ -256,8 +256,9 @@ func (r *Refresher) forceToken(ctx context.Context, app App, owner string, held 
 		}
 		probe = &tok
 	}
-	// WeChat still hands out the rejected token: spend the budget.
-	_, err := r.o.Store.SpendForce(ctx, app.AppID, kind, owner, r.o.Now(), r.o.ForceDailyLimit)
+	// WeChat still hands out the rejected token: spend the budget, which
+	// also extends our lease (only while it is live) to cover the force call.
+	_, err := r.o.Store.SpendForce(ctx, app.AppID, kind, owner, r.o.Now(), credential.LeaseDuration, r.o.ForceDailyLimit)
 	if err != nil {
 		// Keep the probe's answer (it also tells concurrent reporters that
 		// WeChat was asked), which releases the lease.
@@ -272,6 +273,8 @@ func (r *Refresher) forceToken(ctx context.Context, app App, owner string, held 
 				fmt.Sprintf("the daily forced-refresh limit (%d) for %s is spent", r.o.ForceDailyLimit, app.AppID))
 		case errors.Is(err, credential.ErrForceTooSoon):
 			return held, errAnswer(ErrCodeForceTooSoon, "the previous forced refresh was less than 30s ago; retry after it")
+		case errors.Is(err, credential.ErrLeaseLost):
+			return held, errAnswer(ErrCodeTokenUnavailable, "the lease expired before the forced refresh; retry")
 		}
 		return held, errAnswer(ErrCodeTokenUnavailable, "forced-refresh budget could not be taken")
 	}
@@ -286,10 +289,34 @@ func (r *Refresher) forceToken(ctx context.Context, app App, owner string, held 
 		// WeChat ignored the force (a force less than 30 s after another,
 		// perhaps from another environment) and handed back the rejected
 		// token: keep its answer, but never serve it as the refreshed one.
-		_, _ = r.commitForce(ctx, app.AppID, kind, owner, held, tok.AccessToken, tok.ReceivedAt, tok.ExpiresIn)
+		_, _ = r.commitForced(ctx, app.AppID, kind, owner, held, tok.AccessToken, tok.ReceivedAt, tok.ExpiresIn)
 		return held, errAnswer(ErrCodeForceTooSoon, "WeChat returned the rejected token to the forced refresh (a force less than 30s after another); retry after 30s")
 	}
-	return r.commitForce(ctx, app.AppID, kind, owner, held, tok.AccessToken, tok.ReceivedAt, tok.ExpiresIn)
+	return r.commitForced(ctx, app.AppID, kind, owner, held, tok.AccessToken, tok.ReceivedAt, tok.ExpiresIn)
+}
+
+// commitForced commits the answer to a force call. WeChat revoked the
+// stored value when it issued this one, so if our lease was lost meanwhile
+// the answer is still written, conditionally on nothing newer being stored.
+func (r *Refresher) commitForced(ctx context.Context, appid string, kind credential.Kind, owner string, held credential.Record,
+	value string, received time.Time, expiresIn time.Duration) (credential.Record, *forceError) {
+	if received.IsZero() {
+		received = r.o.Now()
+	}
+	res, f := r.commit(ctx, appid, kind, owner, held, value, received, expiresIn)
+	if f == nil && res.Outcome == OutcomeLeased && value != held.Value {
+		stored, err := r.o.Store.CommitUnleased(ctx, appid, kind, credential.Commit{
+			Owner: owner, PrevValue: held.Value, Value: value, ExpiresAt: received.Add(expiresIn), RefreshedAt: received,
+		})
+		switch {
+		case err == nil:
+			r.o.Logger.LogAttrs(ctx, slog.LevelWarn, "lease lost after a forced refresh; its token stored without the lease",
+				slog.String("appid", appid), slog.String("kind", string(kind)), slog.Int64("version", stored.Version))
+		case !errors.Is(err, credential.ErrSuperseded):
+			r.storeFailure(held, appid, kind, "commit failed", err)
+		}
+	}
+	return r.served(ctx, appid, kind, held, res, f)
 }
 
 // refetchTicket fetches a rejected ticket again (tickets have no force mode).
@@ -310,6 +337,12 @@ func (r *Refresher) refetchTicket(ctx context.Context, app App, kind credential.
 func (r *Refresher) commitForce(ctx context.Context, appid string, kind credential.Kind, owner string, held credential.Record,
 	value string, received time.Time, expiresIn time.Duration) (credential.Record, *forceError) {
 	res, f := r.commit(ctx, appid, kind, owner, held, value, received, expiresIn)
+	return r.served(ctx, appid, kind, held, res, f)
+}
+
+// served re-reads the item after a commit and answers with it, unless the
+// commit failed or was discarded and the item still holds held's value.
+func (r *Refresher) served(ctx context.Context, appid string, kind credential.Kind, held credential.Record, res Result, f *failure) (credential.Record, *forceError) {
 	if f != nil {
 		return held, errAnswer(ErrCodeTokenUnavailable, "credential store commit failed")
 	}

@@ -20,7 +20,8 @@ type Store interface {
 	Commit(ctx context.Context, appid string, kind credential.Kind, c credential.Commit) (credential.Record, error)
 	RecordFailure(ctx context.Context, appid string, kind credential.Kind, owner string, f credential.Failure) error
 	ReleaseLease(ctx context.Context, appid string, kind credential.Kind, owner string) error
-	SpendForce(ctx context.Context, appid string, kind credential.Kind, owner string, now time.Time, limit int) (credential.Record, error)
+	CommitUnleased(ctx context.Context, appid string, kind credential.Kind, c credential.Commit) (credential.Record, error)
+	SpendForce(ctx context.Context, appid string, kind credential.Kind, owner string, now time.Time, ttl time.Duration, limit int) (credential.Record, error)
 }
 
 // WeChat is the WeChat API as the refresher uses it (*wechat.Client).
