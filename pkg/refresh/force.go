@@ -160,7 +160,7 @@ func (r *Refresher) force(ctx context.Context, app App, kind credential.Kind, st
 		if ferr := r.settled(rec, kind, stale, start); ferr != nil {
 			return rec, ferr
 		}
-		held, err := r.o.Store.TakeLease(ctx, app.AppID, kind, owner, r.o.Now(), credential.LeaseDuration)
+		held, err := r.o.Store.TakeLease(ctx, app.AppID, kind, owner, r.o.Now(), r.o.LeaseDuration)
 		if errors.Is(err, credential.ErrLeaseHeld) {
 			// Another refresher is at work: wait for its commit, re-read.
 			if ferr := r.waitForLeaseholder(ctx, app.AppID, kind, stale, &polls); ferr != nil {
@@ -247,7 +247,7 @@ func (r *Refresher) forceToken(ctx context.Context, app App, owner string, held 
 	kind := credential.AccessToken
 	var probe *wechat.Token
 	if !probed {
-		tok, err := r.stableToken(ctx, app, false)
+		tok, err := r.stableToken(ctx, app, false, held.LeaseUntil)
 		if err != nil {
 			return held, r.forceFailure(ctx, app, kind, owner, err, stale)
 		}
@@ -258,7 +258,7 @@ func (r *Refresher) forceToken(ctx context.Context, app App, owner string, held 
 	}
 	// WeChat still hands out the rejected token: spend the budget, which
 	// also extends our lease (only while it is live) to cover the force call.
-	_, err := r.o.Store.SpendForce(ctx, app.AppID, kind, owner, r.o.Now(), credential.LeaseDuration, r.o.ForceDailyLimit)
+	spent, err := r.o.Store.SpendForce(ctx, app.AppID, kind, owner, r.o.Now(), r.o.LeaseDuration, r.o.ForceDailyLimit)
 	if err != nil {
 		// Keep the probe's answer (it also tells concurrent reporters that
 		// WeChat was asked), which releases the lease.
@@ -278,7 +278,7 @@ func (r *Refresher) forceToken(ctx context.Context, app App, owner string, held 
 		}
 		return held, errAnswer(ErrCodeTokenUnavailable, "forced-refresh budget could not be taken")
 	}
-	tok, err := r.stableToken(ctx, app, true)
+	tok, err := r.stableToken(ctx, app, true, spent.LeaseUntil)
 	_ = r.o.Metrics.Emit(metrics.ForcedRefresh(app.AppID, string(kind)))
 	if err != nil {
 		return held, r.forceFailure(ctx, app, kind, owner, err, stale)
@@ -305,7 +305,9 @@ func (r *Refresher) commitForced(ctx context.Context, appid string, kind credent
 	}
 	res, f := r.commit(ctx, appid, kind, owner, held, value, received, expiresIn)
 	if f == nil && res.Outcome == OutcomeLeased && value != held.Value {
-		stored, err := r.o.Store.CommitUnleased(ctx, appid, kind, credential.Commit{
+		sctx, cancel := storeContext(ctx)
+		defer cancel()
+		stored, err := r.o.Store.CommitUnleased(sctx, appid, kind, credential.Commit{
 			Owner: owner, PrevValue: held.Value, Value: value, ExpiresAt: received.Add(expiresIn), RefreshedAt: received,
 		})
 		switch {
@@ -326,7 +328,7 @@ func (r *Refresher) refetchTicket(ctx context.Context, app App, kind credential.
 		r.release(ctx, app.AppID, kind, owner)
 		return held, nil
 	}
-	tk, f := r.fetchTicket(ctx, app, kind, owner)
+	tk, f := r.fetchTicket(ctx, app, kind, owner, held.LeaseUntil)
 	if f != nil {
 		r.recordFailure(ctx, app.AppID, kind, owner, *f)
 		return held, errAnswer(ErrCodeTokenUnavailable, "WeChat did not issue a ticket ("+f.resultError()+")")
@@ -346,7 +348,9 @@ func (r *Refresher) served(ctx context.Context, appid string, kind credential.Ki
 	if f != nil {
 		return held, errAnswer(ErrCodeTokenUnavailable, "credential store commit failed")
 	}
-	rec, err := r.o.Store.Get(ctx, appid, kind, true)
+	sctx, cancel := storeContext(ctx)
+	defer cancel()
+	rec, err := r.o.Store.Get(sctx, appid, kind, true)
 	if err != nil {
 		return held, errAnswer(ErrCodeTokenUnavailable, "credential store read failed")
 	}

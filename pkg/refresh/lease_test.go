@@ -2,12 +2,14 @@ package refresh_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/wxcentral/wxcentral/pkg/credential"
 	"github.com/wxcentral/wxcentral/pkg/refresh"
 	"github.com/wxcentral/wxcentral/pkg/wechat"
+	"github.com/wxcentral/wxcentral/pkg/wechat/wechattest"
 )
 
 // pausingWeChat is the real WeChat client with a hook run after each
@@ -81,5 +83,45 @@ func TestForceResultStoredWhenLeaseLostAfterForce(t *testing.T) {
 	}
 	if rec.Value != cur || rec.Version != 2 || rec.LeaseOwner != "other" || rec.ForceCount != 1 {
 		t.Fatalf("item %+v: want the forced token stored, the other lease kept", rec)
+	}
+}
+
+// A WeChat call that would outlast the lease is cut a margin before the
+// lease ends: its late answer could no longer be committed safely, and the
+// failure is recorded and the lease released while it is still ours.
+func TestSweepWeChatCallEndsInsideTheLease(t *testing.T) {
+	e := newEnv(t, nil, appWith(appA, secretA)).register()
+	r := e.refresher(func(o *refresh.Options) { o.LeaseDuration = 2 * time.Second })
+	e.sim.InjectFaults(wechattest.EndpointStableToken, wechattest.LatencyFault(4*time.Second),
+		wechattest.LatencyFault(4*time.Second), wechattest.LatencyFault(4*time.Second))
+	res := e.sweep(r)[appA+"/access_token"]
+	if res.Outcome != refresh.OutcomeFailed || !strings.HasPrefix(res.Error, "transient: ") {
+		t.Fatalf("result %+v, want a transient failure (the call was cut inside the lease)", res)
+	}
+	rec, err := e.store.Get(context.Background(), appA, credential.AccessToken, true)
+	if err != nil || rec.LeaseOwner != "" || rec.LastErrorAt.IsZero() || rec.Value != "" {
+		t.Fatalf("item %+v, %v: want the failure recorded and the lease released", rec, err)
+	}
+}
+
+// A hung WeChat uses up the invocation's deadline: the call ends a margin
+// before it, and the failure record and lease release run on a fresh short
+// context, so no stale lease or unrecorded failure is left behind.
+func TestSweepHungWeChatStillRecordsFailure(t *testing.T) {
+	e := newEnv(t, nil, appWith(appA, secretA)).register()
+	r := e.refresher()
+	e.sim.InjectFaults(wechattest.EndpointStableToken, wechattest.LatencyFault(8*time.Second))
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	sum, err := r.Sweep(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res := sum.Results[0]; res.Outcome != refresh.OutcomeFailed {
+		t.Fatalf("result %+v", res)
+	}
+	rec, err := e.store.Get(context.Background(), appA, credential.AccessToken, true)
+	if err != nil || rec.LeaseOwner != "" || rec.LastErrorAt.IsZero() {
+		t.Fatalf("item %+v, %v: want the failure recorded and the lease released", rec, err)
 	}
 }

@@ -59,6 +59,9 @@ type Options struct {
 
 	// Now is the clock of every decision and stored timestamp (default time.Now).
 	Now func() time.Time
+	// LeaseDuration is how long a refresher's lease lives (default
+	// credential.LeaseDuration); every WeChat call ends inside it.
+	LeaseDuration time.Duration
 	// ForceDailyLimit is the forced-refresh budget per app, kind and
 	// Asia/Shanghai day; 0 disables force_refresh. Use
 	// credential.DefaultForceDailyLimit for the documented default.
@@ -92,6 +95,9 @@ type Refresher struct {
 func New(o Options) *Refresher {
 	if o.Now == nil {
 		o.Now = time.Now
+	}
+	if o.LeaseDuration <= 0 {
+		o.LeaseDuration = credential.LeaseDuration
 	}
 	if o.Concurrency <= 0 {
 		o.Concurrency = DefaultConcurrency
