@@ -152,7 +152,7 @@ func (r *Refresher) force(ctx context.Context, app App, kind credential.Kind, st
 	for {
 		rec, err := r.o.Store.Get(ctx, app.AppID, kind, true)
 		if err != nil && !errors.Is(err, credential.ErrNotFound) {
-			return rec, errAnswer(ErrCodeTokenUnavailable, "credential store read failed")
+			return rec, r.forceStoreFailure(app.AppID, kind, "read", err)
 		}
 		if r.replaced(rec, stale) {
 			return rec, nil
@@ -169,7 +169,7 @@ func (r *Refresher) force(ctx context.Context, app App, kind credential.Kind, st
 			continue
 		}
 		if err != nil {
-			return rec, errAnswer(ErrCodeTokenUnavailable, "credential store lease failed")
+			return rec, r.forceStoreFailure(app.AppID, kind, "lease", err)
 		}
 		if r.replaced(held, stale) {
 			r.release(ctx, app.AppID, kind, owner)
@@ -233,7 +233,7 @@ func (r *Refresher) waitForLeaseholder(ctx context.Context, appid string, kind c
 		}
 		rec, err := r.o.Store.Get(ctx, appid, kind, true)
 		if err != nil && !errors.Is(err, credential.ErrNotFound) {
-			return errAnswer(ErrCodeTokenUnavailable, "credential store read failed")
+			return r.forceStoreFailure(appid, kind, "read", err)
 		}
 		if r.replaced(rec, stale) || !rec.LeaseHeld(r.o.Now()) {
 			return nil
@@ -276,7 +276,7 @@ func (r *Refresher) forceToken(ctx context.Context, app App, owner string, held 
 		case errors.Is(err, credential.ErrLeaseLost):
 			return held, errAnswer(ErrCodeTokenUnavailable, "the lease expired before the forced refresh; retry")
 		}
-		return held, errAnswer(ErrCodeTokenUnavailable, "forced-refresh budget could not be taken")
+		return held, r.forceStoreFailure(app.AppID, kind, "force budget", err)
 	}
 	tok, err := r.stableToken(ctx, app, true, spent.LeaseUntil)
 	_ = r.o.Metrics.Emit(metrics.ForcedRefresh(app.AppID, string(kind)))
@@ -315,7 +315,7 @@ func (r *Refresher) commitForced(ctx context.Context, appid string, kind credent
 			r.o.Logger.LogAttrs(ctx, slog.LevelWarn, "lease lost after a forced refresh; its token stored without the lease",
 				slog.String("appid", appid), slog.String("kind", string(kind)), slog.Int64("version", stored.Version))
 		case !errors.Is(err, credential.ErrSuperseded):
-			r.storeFailure(held, appid, kind, "commit failed", err)
+			r.storeIncident(ctx, appid, kind, "commit without lease", err)
 		}
 	}
 	return r.served(ctx, appid, kind, held, res, f)
@@ -346,13 +346,14 @@ func (r *Refresher) commitForce(ctx context.Context, appid string, kind credenti
 // commit failed or was discarded and the item still holds held's value.
 func (r *Refresher) served(ctx context.Context, appid string, kind credential.Kind, held credential.Record, res Result, f *failure) (credential.Record, *forceError) {
 	if f != nil {
-		return held, errAnswer(ErrCodeTokenUnavailable, "credential store commit failed")
+		r.report(resultOf(held, appid, kind, OutcomeFailed).withError(f), f)
+		return held, errAnswer(ErrCodeTokenUnavailable, "credential store failed ("+f.resultError()+")")
 	}
 	sctx, cancel := storeContext(ctx)
 	defer cancel()
 	rec, err := r.o.Store.Get(sctx, appid, kind, true)
 	if err != nil {
-		return held, errAnswer(ErrCodeTokenUnavailable, "credential store read failed")
+		return held, r.forceStoreFailure(appid, kind, "read", err)
 	}
 	if res.Outcome == OutcomeLeased && rec.Value == held.Value {
 		return rec, errAnswer(ErrCodeTokenUnavailable, "another refresher took over; retry")
@@ -361,6 +362,15 @@ func (r *Refresher) served(ctx context.Context, appid string, kind credential.Ki
 		return rec, errAnswer(ErrCodeTokenUnavailable, "the refreshed value expires too soon")
 	}
 	return rec, nil
+}
+
+// forceStoreFailure reports a forced refresh's store failure like a sweep
+// result (RefreshOutcome failed, RefreshFailures store) and answers
+// token_unavailable naming the store's error code.
+func (r *Refresher) forceStoreFailure(appid string, kind credential.Kind, op string, err error) *forceError {
+	res, f := r.storeFailure(credential.Record{}, appid, kind, op, err)
+	r.report(res, f)
+	return errAnswer(ErrCodeTokenUnavailable, "credential store failed ("+f.resultError()+")")
 }
 
 func (r *Refresher) forceFailure(ctx context.Context, app App, kind credential.Kind, owner string, err error, stale string) *forceError {

@@ -72,7 +72,7 @@ func (r *Refresher) sweepStep(ctx context.Context, app App, kind credential.Kind
 	// 1. Consistent read: fresh → done, no WeChat call.
 	rec, err := r.o.Store.Get(ctx, app.AppID, kind, true)
 	if err != nil && !errors.Is(err, credential.ErrNotFound) {
-		return r.storeFailure(rec, app.AppID, kind, "read failed", err)
+		return r.storeFailure(rec, app.AppID, kind, "read", err)
 	}
 	if fresh(kind, rec, r.o.Now()) {
 		return resultOf(rec, app.AppID, kind, OutcomeFresh), nil
@@ -84,7 +84,7 @@ func (r *Refresher) sweepStep(ctx context.Context, app App, kind credential.Kind
 		return resultOf(rec, app.AppID, kind, OutcomeLeased), nil
 	}
 	if err != nil {
-		return r.storeFailure(rec, app.AppID, kind, "lease failed", err)
+		return r.storeFailure(rec, app.AppID, kind, "lease", err)
 	}
 	if fresh(kind, held, r.o.Now()) {
 		r.release(ctx, app.AppID, kind, owner)
@@ -144,7 +144,7 @@ func (r *Refresher) commit(ctx context.Context, appid string, kind credential.Ki
 	}
 	if err != nil {
 		r.release(ctx, appid, kind, owner)
-		return r.storeFailure(held, appid, kind, "commit failed", err)
+		return r.storeFailure(held, appid, kind, "commit", err)
 	}
 	outcome := OutcomeUnchanged
 	if rec.Value != held.Value {
@@ -157,8 +157,12 @@ func (r *Refresher) commit(ctx context.Context, appid string, kind credential.Ki
 // rejects that token it refreshes the access_token (compare-and-refresh)
 // and tries once more. leaseUntil is the end of the ticket's lease.
 func (r *Refresher) fetchTicket(ctx context.Context, app App, kind credential.Kind, owner string, leaseUntil time.Time) (wechat.Ticket, *failure) {
-	at, ok := r.tokenForTicket(ctx, app.AppID, owner)
-	if !ok {
+	at, err := r.tokenForTicket(ctx, app.AppID, owner)
+	if err != nil && !errors.Is(err, credential.ErrNotFound) {
+		f := storeFail("access_token read", err)
+		return wechat.Ticket{}, &f
+	}
+	if !at.Usable(r.o.Now()) {
 		f := internalFailure("token_unavailable", "no usable access_token for the ticket")
 		return wechat.Ticket{}, &f
 	}
@@ -187,7 +191,7 @@ func (r *Refresher) fetchTicket(ctx context.Context, app App, kind credential.Ki
 // first minute), it waits for that commit with a forced refresh's
 // waitForLeaseholder, for at most half a lease so that the ticket's own
 // lease stays ours.
-func (r *Refresher) tokenForTicket(ctx context.Context, appid, owner string) (credential.Record, bool) {
+func (r *Refresher) tokenForTicket(ctx context.Context, appid, owner string) (credential.Record, error) {
 	at, err := r.o.Store.Get(ctx, appid, credential.AccessToken, true)
 	if now := r.o.Now(); err == nil && !at.Usable(now) && at.LeaseHeld(now) && at.LeaseOwner != owner {
 		polls := int(min(r.o.MaxWait, r.o.LeaseDuration/2) / r.o.WaitPoll)
@@ -195,7 +199,7 @@ func (r *Refresher) tokenForTicket(ctx context.Context, appid, owner string) (cr
 			at, err = r.o.Store.Get(ctx, appid, credential.AccessToken, true)
 		}
 	}
-	return at, err == nil && at.Usable(r.o.Now())
+	return at, err
 }
 
 // stableToken calls stable_token, retrying transient failures in normal
@@ -287,9 +291,8 @@ func (r *Refresher) recordFailure(ctx context.Context, appid string, kind creden
 	sctx, cancel := storeContext(ctx)
 	defer cancel()
 	err := r.o.Store.RecordFailure(sctx, appid, kind, owner, credential.Failure{Code: f.code, Message: f.msg, At: r.o.Now()})
-	if err != nil {
-		r.o.Logger.LogAttrs(ctx, slog.LevelWarn, "could not record failure",
-			slog.String("appid", appid), slog.String("kind", string(kind)), slog.String("error", err.Error()))
+	if err != nil && !errors.Is(err, credential.ErrLeaseLost) {
+		r.storeIncident(ctx, appid, kind, "failure record", err)
 	}
 }
 
@@ -297,16 +300,27 @@ func (r *Refresher) release(ctx context.Context, appid string, kind credential.K
 	sctx, cancel := storeContext(ctx)
 	defer cancel()
 	if err := r.o.Store.ReleaseLease(sctx, appid, kind, owner); err != nil && !errors.Is(err, credential.ErrLeaseLost) {
-		r.o.Logger.LogAttrs(ctx, slog.LevelWarn, "could not release lease",
-			slog.String("appid", appid), slog.String("kind", string(kind)), slog.String("error", err.Error()))
+		r.storeIncident(ctx, appid, kind, "lease release", err)
 	}
 }
 
-func (r *Refresher) storeFailure(rec credential.Record, appid string, kind credential.Kind, what string, err error) (Result, *failure) {
-	f := internalFailure("store", what)
+// storeFailure is the result of an item whose store call op failed; the
+// caller reports it (RefreshOutcome failed, RefreshFailures store).
+func (r *Refresher) storeFailure(rec credential.Record, appid string, kind credential.Kind, op string, err error) (Result, *failure) {
+	f := storeFail(op, err)
 	r.o.Logger.LogAttrs(context.Background(), slog.LevelError, "credential store error",
-		slog.String("appid", appid), slog.String("kind", string(kind)), slog.String("error", err.Error()))
+		slog.String("appid", appid), slog.String("kind", string(kind)), slog.String("op", op), slog.String("error", err.Error()))
 	return resultOf(rec, appid, kind, OutcomeFailed).withError(&f), &f
+}
+
+// storeIncident logs and meters a store failure that is not an item's
+// result (a failure record or lease release that could not be written): a
+// stale lease or an unrecorded failure still raises the store alarm.
+func (r *Refresher) storeIncident(ctx context.Context, appid string, kind credential.Kind, op string, err error) {
+	r.o.Logger.LogAttrs(ctx, slog.LevelError, "credential store error",
+		slog.String("appid", appid), slog.String("kind", string(kind)), slog.String("op", op),
+		slog.String("error_class", classStore), slog.String("error", err.Error()))
+	_ = r.o.Metrics.Emit(metrics.RefreshFailure(classStore))
 }
 
 func (res Result) withError(f *failure) Result {
