@@ -121,3 +121,36 @@ func TestStoreOutageIsAFailureWithItsMetric(t *testing.T) {
 		}
 	})
 }
+
+// replayingAPI sends every UpdateItem twice and answers with the second
+// attempt: the SDK's retry of a request DynamoDB applied but whose answer
+// was lost. The retry fails its own condition.
+type replayingAPI struct{ dynamo.API }
+
+func (a replayingAPI) UpdateItem(ctx context.Context, in *dynamodb.UpdateItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error) {
+	if _, err := a.API.UpdateItem(ctx, in, opts...); err != nil {
+		return nil, err
+	}
+	return a.API.UpdateItem(ctx, in, opts...)
+}
+
+// With every conditional write retried after it was applied, a sweep still
+// refreshes (its lease is not "held" by itself) and a forced refresh still
+// makes its one force call (its budget is not "spent" by itself).
+func TestRetriedWritesAreOurOwn(t *testing.T) {
+	e := newEnv(t, nil, appWith(appA, secretA)).register()
+	client, table := dynamotest.NewTable(t)
+	e.store = dynamo.NewCredentialStore(client, table)
+	r := e.refresher(func(o *refresh.Options) { o.Store = dynamo.NewCredentialStore(replayingAPI{client}, table) })
+	if res := e.sweep(r)[appA+"/access_token"]; res.Outcome != refresh.OutcomeRefreshed || res.Version != 1 {
+		t.Fatalf("sweep: %+v", res)
+	}
+	e.clock.Advance(time.Minute)
+	stale := e.get(appA, credential.AccessToken).Value
+	got := r.Force(context.Background(), forceReq(stale))
+	c := e.sim.Counters(appA)
+	rec := e.get(appA, credential.AccessToken)
+	if got.Error != "" || got.Token == stale || c.StableTokenForce != 1 || rec.ForceCount != 1 || rec.Value != got.Token || rec.LeaseOwner != "" {
+		t.Fatalf("answer %+v, force calls %d, item %+v", got, c.StableTokenForce, rec)
+	}
+}
