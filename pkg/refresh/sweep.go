@@ -244,6 +244,9 @@ const storeTimeout = 3 * time.Second
 // invocation's deadline, so the commit or failure record that follows runs
 // while the lease is still ours. leaseUntil is on the refresher's clock.
 func (r *Refresher) callContext(ctx context.Context, leaseUntil time.Time) (context.Context, context.CancelFunc) {
+	if leaseUntil.IsZero() { // a store that does not report the lease's end
+		leaseUntil = r.o.Now().Add(r.o.LeaseDuration)
+	}
 	budget := leaseUntil.Sub(r.o.Now()) - r.o.LeaseDuration/6
 	if dl, ok := ctx.Deadline(); ok {
 		budget = min(budget, time.Until(dl)-retryMargin)
