@@ -223,15 +223,16 @@ func TestRefreshBinary(t *testing.T) {
 	}
 	shanghaiDay := time.Now().In(time.FixedZone("CST", 8*3600)).Format("2006-01-02")
 	checkItem(t, w.item(t, "access_token"), map[string]func(string, bool) error{
-		"pk":              str(equals("cred#" + appid + "#access_token")),
-		"value":           str(equals(newToken)),
-		"expires_at":      num(before+7200, after+7200),
-		"refreshed_at":    num(before, after),
-		"refreshed_at_ms": num(before*1000, after*1000+999),
-		"version":         num(2, 2),
-		"force_day":       str(equals(shanghaiDay)),
-		"force_count":     num(1, 1),
-		"last_force_at":   num(before, after),
+		"pk":               str(equals("cred#" + appid + "#access_token")),
+		"value":            str(equals(newToken)),
+		"expires_at":       num(before+7200, after+7200),
+		"refreshed_at":     num(before, after),
+		"refreshed_at_ms":  num(before*1000, after*1000+999),
+		"version":          num(2, 2),
+		"force_day":        str(equals(shanghaiDay)),
+		"force_count":      num(1, 1),
+		"last_force_at":    num(before, after),
+		"last_force_at_ms": num(before*1000, after*1000+999),
 	})
 
 	// A second report 30 s too early, and an unknown app: error payloads.

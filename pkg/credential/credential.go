@@ -149,7 +149,7 @@ type Record struct {
 
 	ForceDay    string // YYYY-MM-DD in Asia/Shanghai
 	ForceCount  int
-	LastForceAt time.Time
+	LastForceAt time.Time // millisecond precision
 
 	LastErrorCode int
 	LastError     string
@@ -167,6 +167,12 @@ var shanghai = time.FixedZone("Asia/Shanghai", 8*60*60)
 
 // ForceDay returns the forced-refresh budget day (Asia/Shanghai) of t.
 func ForceDay(t time.Time) string { return t.In(shanghai).Format("2006-01-02") }
+
+// ForceSpaced reports whether ForceSpacing has passed at now since the
+// last forced refresh, to the millisecond.
+func (r Record) ForceSpaced(now time.Time) bool {
+	return r.LastForceAt.IsZero() || !now.Before(r.LastForceAt.Add(ForceSpacing))
+}
 
 // ForceUsed returns how many forced refreshes were spent on the day of now.
 func (r Record) ForceUsed(now time.Time) int {

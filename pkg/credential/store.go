@@ -13,6 +13,9 @@ var (
 	// ErrLeaseLost: the caller's lease expired and was taken over (or
 	// released); nothing was written.
 	ErrLeaseLost = errors.New("lease lost")
+	// ErrSuperseded: a value written without the lease was refused because
+	// the item already holds a newer one.
+	ErrSuperseded = errors.New("a newer value is stored")
 	// ErrForceBudgetExhausted: the day's forced-refresh limit is spent.
 	ErrForceBudgetExhausted = errors.New("forced-refresh daily limit reached")
 	// ErrForceTooSoon: the previous forced refresh was less than

@@ -33,6 +33,10 @@ const (
 	AttrForceDay      = "force_day"
 	AttrForceCount    = "force_count"
 	AttrLastForceAt   = "last_force_at"
+	// AttrLastForceAtMs repeats last_force_at in unix milliseconds (not part
+	// of the public contract, which keeps last_force_at in seconds): WeChat's
+	// 30 s spacing between force calls must not be rounded to whole seconds.
+	AttrLastForceAtMs = "last_force_at_ms"
 	AttrLastErrorCode = "last_error_code"
 	AttrLastError     = "last_error"
 	AttrLastErrorAt   = "last_error_at"
@@ -42,8 +46,10 @@ const (
 const credPrefix = "cred#"
 
 // CredentialStore reads and writes credential items. Every method is one
-// DynamoDB call (SpendForce may re-read to explain a refusal), and every
-// write is conditional, so any number of refreshers can share a table.
+// DynamoDB call, plus a consistent re-read after a failed condition (to
+// explain a SpendForce refusal, or to recognise the caller's own write
+// applied by an attempt the SDK retried), and every write is conditional,
+// so any number of refreshers can share a table.
 type CredentialStore struct {
 	api   API
 	table string
@@ -139,6 +145,13 @@ func DecodeCredential(item map[string]types.AttributeValue) (credential.Record, 
 	r.ForceDay = d.s(AttrForceDay)
 	r.ForceCount = int(d.n(AttrForceCount))
 	r.LastForceAt = d.unixSec(AttrLastForceAt)
+	if _, ok := item[AttrLastForceAtMs]; ok {
+		r.LastForceAt = d.unixMilli(AttrLastForceAtMs)
+	} else if !r.LastForceAt.IsZero() {
+		// Written before last_force_at_ms existed: read as the end of its
+		// second, so the spacing is never shortened (SpendForce agrees).
+		r.LastForceAt = r.LastForceAt.Add(time.Second)
+	}
 	r.LastErrorCode = int(d.n(AttrLastErrorCode))
 	r.LastError = d.s(AttrLastError)
 	r.LastErrorAt = d.unixSec(AttrLastErrorAt)
@@ -255,6 +268,7 @@ func EncodeCredential(r credential.Record) map[string]types.AttributeValue {
 	putS(AttrForceDay, r.ForceDay)
 	putN(AttrForceCount, int64(r.ForceCount), r.ForceDay != "")
 	putN(AttrLastForceAt, r.LastForceAt.Unix(), !r.LastForceAt.IsZero())
+	putN(AttrLastForceAtMs, r.LastForceAt.UnixMilli(), !r.LastForceAt.IsZero())
 	putN(AttrLastErrorCode, int64(r.LastErrorCode), !r.LastErrorAt.IsZero())
 	putS(AttrLastError, r.LastError)
 	putN(AttrLastErrorAt, r.LastErrorAt.Unix(), !r.LastErrorAt.IsZero())
@@ -281,9 +295,13 @@ func isConditionFailed(err error) bool {
 }
 
 // update runs one conditional UpdateItem returning the item after it.
-// A failed condition is reported as condErr.
+// A failed condition is reported as condErr, unless applied (when not nil)
+// recognises our own write in a consistent re-read: the SDK retries a
+// request whose answer was lost, and when DynamoDB had applied the first
+// attempt the retry fails its own condition.
 func (s *CredentialStore) update(ctx context.Context, appid string, kind credential.Kind, expr, cond string,
-	names map[string]string, values map[string]types.AttributeValue, condErr error) (credential.Record, error) {
+	names map[string]string, values map[string]types.AttributeValue, condErr error,
+	applied func(credential.Record) bool) (credential.Record, error) {
 	out, err := s.api.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName:                 aws.String(s.table),
 		Key:                       keyOf(appid, kind),
@@ -293,13 +311,18 @@ func (s *CredentialStore) update(ctx context.Context, appid string, kind credent
 		ExpressionAttributeValues: values,
 		ReturnValues:              types.ReturnValueAllNew,
 	})
-	if err != nil {
-		if isConditionFailed(err) {
-			return credential.Record{}, condErr
-		}
+	if err == nil {
+		return DecodeCredential(out.Attributes)
+	}
+	if !isConditionFailed(err) {
 		return credential.Record{}, err
 	}
-	return DecodeCredential(out.Attributes)
+	if applied != nil {
+		if cur, gerr := s.Get(ctx, appid, kind, true); gerr == nil && applied(cur) {
+			return cur, nil
+		}
+	}
+	return credential.Record{}, condErr
 }
 
 // TakeLease sets lease_owner = owner and lease_until = now+ttl, only if no
@@ -318,7 +341,8 @@ func (s *CredentialStore) TakeLease(ctx context.Context, appid string, kind cred
 			":me":    &types.AttributeValueMemberS{Value: owner},
 			":until": num(now.Add(ttl).UnixMilli()),
 			":now":   num(now.UnixMilli()),
-		}, credential.ErrLeaseHeld)
+		}, credential.ErrLeaseHeld,
+		func(cur credential.Record) bool { return ownLease(cur, owner, now.Add(ttl)) })
 	if err != nil {
 		return rec, fmt.Errorf("take lease %s/%s: %w", appid, kind, err)
 	}
@@ -361,9 +385,39 @@ func (s *CredentialStore) Commit(ctx context.Context, appid string, kind credent
 		values[":prev"] = &types.AttributeValueMemberS{Value: c.PrevValue}
 		cond = "#lo = :me AND #v = :prev"
 	}
-	rec, err := s.update(ctx, appid, kind, expr, cond, names, values, credential.ErrLeaseLost)
+	rec, err := s.update(ctx, appid, kind, expr, cond, names, values, credential.ErrLeaseLost, committed(c))
 	if err != nil {
 		return rec, fmt.Errorf("commit %s/%s: %w", appid, kind, err)
+	}
+	return rec, nil
+}
+
+// CommitUnleased writes a value WeChat issued to a force call after the
+// caller's lease was lost: the force revoked the stored value on WeChat's
+// side, so the new one is written unless the item already holds something
+// newer. The write is conditional on the item holding c.PrevValue or a
+// value obtained before c.RefreshedAt, and not c.Value already; it adds 1
+// to version, clears last_error_* and leaves any lease alone. A refused
+// write returns credential.ErrSuperseded.
+func (s *CredentialStore) CommitUnleased(ctx context.Context, appid string, kind credential.Kind, c Commit) (credential.Record, error) {
+	if c.Value == "" || c.PrevValue == "" {
+		return credential.Record{}, fmt.Errorf("commit %s/%s without lease: value and previous value: missing", appid, kind)
+	}
+	rec, err := s.update(ctx, appid, kind,
+		"SET #v = :val, #exp = :exp, #ref = :ref, #refms = :refms ADD #ver :one REMOVE #lec, #le, #lea",
+		"#v <> :val AND (#v = :prev OR #refms < :refms OR attribute_not_exists(#refms))",
+		map[string]string{"#v": AttrValue, "#exp": AttrExpiresAt, "#ref": AttrRefreshedAt, "#refms": AttrRefreshedAtMs,
+			"#ver": AttrVersion, "#lec": AttrLastErrorCode, "#le": AttrLastError, "#lea": AttrLastErrorAt},
+		map[string]types.AttributeValue{
+			":val":   &types.AttributeValueMemberS{Value: c.Value},
+			":prev":  &types.AttributeValueMemberS{Value: c.PrevValue},
+			":exp":   num(c.ExpiresAt.Unix()),
+			":ref":   num(c.RefreshedAt.Unix()),
+			":refms": num(c.RefreshedAt.UnixMilli()),
+			":one":   num(1),
+		}, credential.ErrSuperseded, committed(c))
+	if err != nil {
+		return rec, fmt.Errorf("commit %s/%s without lease: %w", appid, kind, err)
 	}
 	return rec, nil
 }
@@ -389,7 +443,10 @@ func (s *CredentialStore) RecordFailure(ctx context.Context, appid string, kind 
 			":code": num(int64(f.Code)),
 			":msg":  &types.AttributeValueMemberS{Value: msg},
 			":at":   num(f.At.Unix()),
-		}, credential.ErrLeaseLost)
+		}, credential.ErrLeaseLost,
+		func(cur credential.Record) bool {
+			return cur.LeaseOwner != owner && cur.LastErrorCode == f.Code && cur.LastError == msg && cur.LastErrorAt.Unix() == f.At.Unix()
+		})
 	if err != nil {
 		return fmt.Errorf("record failure %s/%s: %w", appid, kind, err)
 	}
@@ -402,7 +459,7 @@ func (s *CredentialStore) ReleaseLease(ctx context.Context, appid string, kind c
 	_, err := s.update(ctx, appid, kind, "REMOVE #lo, #lu", "#lo = :me",
 		map[string]string{"#lo": AttrLeaseOwner, "#lu": AttrLeaseUntil},
 		map[string]types.AttributeValue{":me": &types.AttributeValueMemberS{Value: owner}},
-		credential.ErrLeaseLost)
+		credential.ErrLeaseLost, nil)
 	if err != nil {
 		return fmt.Errorf("release lease %s/%s: %w", appid, kind, err)
 	}
@@ -410,35 +467,44 @@ func (s *CredentialStore) ReleaseLease(ctx context.Context, appid string, kind c
 }
 
 // SpendForce takes one unit of the forced-refresh budget for the caller,
-// who must hold the lease: force_count + 1 on the same Asia/Shanghai day
-// (1 on a new day), last_force_at = now. The daily limit and the 30 s
-// spacing are checked in the write's condition; a refusal is explained by
-// a consistent re-read as credential.ErrForceBudgetExhausted,
+// who must hold a live lease (lease_until > now), and extends that lease to
+// now+ttl so the force call that follows fits inside it: force_count + 1 on
+// the same Asia/Shanghai day (1 on a new day), last_force_at = now
+// (last_force_at_ms to the millisecond). The lease, the daily limit and the
+// 30 s spacing are checked in the write's condition; a refusal is explained
+// by a consistent re-read as credential.ErrForceBudgetExhausted,
 // credential.ErrForceTooSoon or credential.ErrLeaseLost. It returns the
 // item after the update.
-func (s *CredentialStore) SpendForce(ctx context.Context, appid string, kind credential.Kind, owner string, now time.Time, limit int) (credential.Record, error) {
+func (s *CredentialStore) SpendForce(ctx context.Context, appid string, kind credential.Kind, owner string, now time.Time, ttl time.Duration, limit int) (credential.Record, error) {
 	today := credential.ForceDay(now)
-	names := map[string]string{"#lo": AttrLeaseOwner, "#fd": AttrForceDay, "#fc": AttrForceCount, "#lfa": AttrLastForceAt}
+	names := map[string]string{"#lo": AttrLeaseOwner, "#lu": AttrLeaseUntil, "#fd": AttrForceDay, "#fc": AttrForceCount,
+		"#lfa": AttrLastForceAt, "#lfams": AttrLastForceAtMs}
+	spacedAt := now.Add(-credential.ForceSpacing)
 	values := map[string]types.AttributeValue{
-		":me":     &types.AttributeValueMemberS{Value: owner},
-		":today":  &types.AttributeValueMemberS{Value: today},
-		":now":    num(now.Unix()),
-		":spaced": num(now.Add(-credential.ForceSpacing).Unix()),
-		":one":    num(1),
+		":me":        &types.AttributeValueMemberS{Value: owner},
+		":today":     &types.AttributeValueMemberS{Value: today},
+		":now":       num(now.Unix()),
+		":nowms":     num(now.UnixMilli()),
+		":spacedms":  num(spacedAt.UnixMilli()),
+		":spacedsec": num(spacedAt.Unix()),
+		":one":       num(1),
+		":until":     num(now.Add(ttl).UnixMilli()),
 	}
-	spaced := "(attribute_not_exists(#lfa) OR #lfa <= :spaced)"
+	// Spacing to the millisecond; an item from before last_force_at_ms
+	// counts its whole second (s+1 <= now-30s).
+	spaced := "(attribute_not_exists(#lfa) OR #lfams <= :spacedms OR (attribute_not_exists(#lfams) AND #lfa < :spacedsec))"
 	sameDay := func() (credential.Record, error) {
 		v := maps.Clone(values)
 		v[":limit"] = num(int64(limit))
-		return s.update(ctx, appid, kind, "SET #fc = #fc + :one, #lfa = :now",
-			"#lo = :me AND #fd = :today AND #fc < :limit AND "+spaced, names, v, errRefused)
+		return s.update(ctx, appid, kind, "SET #fc = #fc + :one, #lfa = :now, #lfams = :nowms, #lu = :until",
+			"#lo = :me AND #lu > :nowms AND #fd = :today AND #fc < :limit AND "+spaced, names, v, errRefused, nil)
 	}
 	newDay := func() (credential.Record, error) {
 		if limit < 1 {
 			return credential.Record{}, errRefused
 		}
-		return s.update(ctx, appid, kind, "SET #fd = :today, #fc = :one, #lfa = :now",
-			"#lo = :me AND (attribute_not_exists(#fd) OR #fd <> :today) AND "+spaced, names, values, errRefused)
+		return s.update(ctx, appid, kind, "SET #fd = :today, #fc = :one, #lfa = :now, #lfams = :nowms, #lu = :until",
+			"#lo = :me AND #lu > :nowms AND (attribute_not_exists(#fd) OR #fd <> :today) AND "+spaced, names, values, errRefused, nil)
 	}
 	wrap := func(err error) error { return fmt.Errorf("spend force budget %s/%s: %w", appid, kind, err) }
 	rec, err := sameDay()
@@ -449,11 +515,16 @@ func (s *CredentialStore) SpendForce(ctx context.Context, appid string, kind cre
 			return credential.Record{}, wrap(credential.ErrLeaseLost)
 		case gerr != nil:
 			return credential.Record{}, wrap(gerr)
-		case cur.LeaseOwner != owner:
+		case cur.LeaseOwner == owner && cur.ForceDay == today && cur.LastForceAt.UnixMilli() == now.UnixMilli() &&
+			cur.LeaseUntil.UnixMilli() == now.Add(ttl).UnixMilli():
+			// Our own spend, applied by an attempt whose answer was lost
+			// (only the leaseholder spends, once per lease).
+			return cur, nil
+		case cur.LeaseOwner != owner || !now.Before(cur.LeaseUntil):
 			return credential.Record{}, wrap(credential.ErrLeaseLost)
 		case cur.ForceUsed(now) >= limit:
 			return credential.Record{}, wrap(credential.ErrForceBudgetExhausted)
-		case !cur.LastForceAt.IsZero() && cur.LastForceAt.Unix() > now.Add(-credential.ForceSpacing).Unix():
+		case !cur.ForceSpaced(now):
 			return credential.Record{}, wrap(credential.ErrForceTooSoon)
 		case cur.ForceDay == today:
 			rec, err = sameDay()
@@ -465,6 +536,19 @@ func (s *CredentialStore) SpendForce(ctx context.Context, appid string, kind cre
 		return credential.Record{}, wrap(err)
 	}
 	return rec, nil
+}
+
+// ownLease reports whether cur shows the lease owner took until.
+func ownLease(cur credential.Record, owner string, until time.Time) bool {
+	return cur.LeaseOwner == owner && cur.LeaseUntil.UnixMilli() == until.UnixMilli()
+}
+
+// committed recognises c's write in the item: its value, obtained at the
+// same millisecond, with the same expiry.
+func committed(c Commit) func(credential.Record) bool {
+	return func(cur credential.Record) bool {
+		return cur.Value == c.Value && cur.RefreshedAt.UnixMilli() == c.RefreshedAt.UnixMilli() && cur.ExpiresAt.Unix() == c.ExpiresAt.Unix()
+	}
 }
 
 // errRefused marks a failed SpendForce condition before it is explained.

@@ -54,7 +54,7 @@ func TestCredentialItemLayout(t *testing.T) {
 		"pk": "S:cred#wx0123456789abcdef#access_token", "value": "S:TOKEN-A",
 		"expires_at": "N:1800007200", "refreshed_at": "N:1800000000", "refreshed_at_ms": "N:1800000000000", "version": "N:3",
 		"lease_owner": "S:owner-1", "lease_until": "N:1800000030123",
-		"force_day": "S:2027-01-15", "force_count": "N:2", "last_force_at": "N:1800000100",
+		"force_day": "S:2027-01-15", "force_count": "N:2", "last_force_at": "N:1800000100", "last_force_at_ms": "N:1800000100000",
 		"last_error_code": "N:40164", "last_error": "S:configuration: errcode 40164", "last_error_at": "N:1800000200",
 	}
 	got := map[string]string{}

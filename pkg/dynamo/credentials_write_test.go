@@ -181,7 +181,7 @@ func TestCommitAfterLeaseExpiredIsDiscarded(t *testing.T) {
 		}},
 		{"release", func() error { return store.ReleaseLease(ctx, app, credential.AccessToken, "slow") }},
 		{"spend force", func() error {
-			_, err := store.SpendForce(ctx, app, credential.AccessToken, "slow", later, 10)
+			_, err := store.SpendForce(ctx, app, credential.AccessToken, "slow", later, 30*time.Second, 10)
 			return err
 		}},
 	} {
@@ -267,6 +267,7 @@ func TestSpendForce(t *testing.T) {
 		{"same day increments", "2027-01-15", 3, t0.Add(-time.Minute), t0, 10, nil, "2027-01-15", 4},
 		{"exactly 30s later is allowed", "2027-01-15", 3, t0.Add(-30 * time.Second), t0, 10, nil, "2027-01-15", 4},
 		{"29s later is too soon", "2027-01-15", 3, t0.Add(-29 * time.Second), t0, 10, credential.ErrForceTooSoon, "2027-01-15", 3},
+		{"29.2s later is too soon, to the millisecond", "2027-01-15", 3, t0.Add(-29200 * time.Millisecond), t0, 10, credential.ErrForceTooSoon, "2027-01-15", 3},
 		{"limit reached", "2027-01-15", 10, t0.Add(-time.Hour), t0, 10, credential.ErrForceBudgetExhausted, "2027-01-15", 10},
 		{"limit reached and too soon reports the limit", "2027-01-15", 10, t0.Add(-time.Second), t0, 10, credential.ErrForceBudgetExhausted, "2027-01-15", 10},
 		{"new Shanghai day resets", "2027-01-15", 10, t0.Add(5*time.Hour + 59*time.Minute), t0.Add(6 * time.Hour), 10, nil, "2027-01-16", 1},
@@ -284,7 +285,7 @@ func TestSpendForce(t *testing.T) {
 			if _, err := store.TakeLease(ctx, app, credential.AccessToken, "me", tc.at, 30*time.Second); err != nil {
 				t.Fatal(err)
 			}
-			rec, err := store.SpendForce(ctx, app, credential.AccessToken, "me", tc.at, tc.limit)
+			rec, err := store.SpendForce(ctx, app, credential.AccessToken, "me", tc.at, 30*time.Second, tc.limit)
 			if !errors.Is(err, tc.wantErr) {
 				t.Fatalf("err = %v, want %v", err, tc.wantErr)
 			}
@@ -366,5 +367,70 @@ func TestReadersNeverSeeHalfWrittenItem(t *testing.T) {
 	t.Logf("%d commits, %d concurrent reads, %d inconsistent", commits, reads.Load(), bad.Load())
 	if reads.Load() == 0 {
 		t.Fatal("readers never read")
+	}
+}
+
+// SpendForce needs a live lease and extends it to cover the force call.
+func TestSpendForceNeedsALiveLeaseAndExtendsIt(t *testing.T) {
+	ctx := context.Background()
+	store, _, _ := newStore(t)
+	seed(t, store, "A", 1, t0.Add(time.Hour))
+	if _, err := store.TakeLease(ctx, app, credential.AccessToken, "me", t0, 30*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	rec, err := store.SpendForce(ctx, app, credential.AccessToken, "me", t0.Add(20*time.Second), 30*time.Second, 10)
+	if err != nil || !rec.LeaseUntil.Equal(t0.Add(50*time.Second)) {
+		t.Fatalf("spend on a live lease: %+v, %v", rec, err)
+	}
+	_, err = store.SpendForce(ctx, app, credential.AccessToken, "me", t0.Add(50*time.Second+time.Minute), 30*time.Second, 10)
+	if !errors.Is(err, credential.ErrLeaseLost) {
+		t.Fatalf("spend on an expired lease: %v, want ErrLeaseLost", err)
+	}
+	if got, _ := store.Get(ctx, app, credential.AccessToken, true); got.ForceCount != 1 {
+		t.Fatalf("force_count %d", got.ForceCount)
+	}
+}
+
+// CommitUnleased stores a forced token over the value the force revoked or
+// anything obtained before it, never over a newer value, and keeps leases.
+func TestCommitUnleased(t *testing.T) {
+	ctx := context.Background()
+	forced := dynamo.Commit{Owner: "me", PrevValue: "A", Value: "F", ExpiresAt: t0.Add(2 * time.Hour), RefreshedAt: t0}
+	tests := []struct {
+		name      string
+		value     string
+		refreshed time.Time
+		wantErr   error
+		want      string
+	}{
+		{"previous value", "A", t0.Add(-time.Hour), nil, "F"},
+		{"other value obtained before the force", "B", t0.Add(-time.Second), nil, "F"},
+		{"newer value", "N", t0.Add(time.Second), credential.ErrSuperseded, "N"},
+		{"already stored", "F", t0, nil, "F"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			store, _, _ := newStore(t)
+			r := credential.Record{Credential: credential.Credential{AppID: app, Kind: credential.AccessToken, Value: tc.value,
+				ExpiresAt: tc.refreshed.Add(2 * time.Hour), RefreshedAt: tc.refreshed, Version: 4}, LeaseOwner: "other", LeaseUntil: t0.Add(time.Minute)}
+			if tc.value == "F" {
+				r.ExpiresAt = forced.ExpiresAt
+			}
+			if err := store.Put(ctx, r); err != nil {
+				t.Fatal(err)
+			}
+			_, err := store.CommitUnleased(ctx, app, credential.AccessToken, forced)
+			if !errors.Is(err, tc.wantErr) {
+				t.Fatalf("err = %v, want %v", err, tc.wantErr)
+			}
+			got, _ := store.Get(ctx, app, credential.AccessToken, true)
+			wantVersion := int64(4)
+			if tc.want != tc.value {
+				wantVersion = 5
+			}
+			if got.Value != tc.want || got.Version != wantVersion || got.LeaseOwner != "other" {
+				t.Fatalf("item %+v, want value %s version %d with the other lease", got, tc.want, wantVersion)
+			}
+		})
 	}
 }

@@ -157,3 +157,14 @@ func (w *statusWriter) Write(p []byte) (int, error) {
 
 // Unwrap lets http.ResponseController reach the underlying writer.
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// --- Refresh store failures (issue 11, item 8) ---
+
+// RefreshFailure counts one refresh failure of errorClass that is not a
+// sweep result of its own: a failure record or lease release the
+// credential store refused. It is RefreshFailures by ErrorClass, the same
+// metric and dimension as a result's failure, so one alarm on
+// ErrorClass=store covers both.
+func RefreshFailure(errorClass string) Metric {
+	return Metric{Name: RefreshFailures, Unit: Count, Value: 1, Dimensions: []Dimension{{DimErrorClass, errorClass}}}
+}

@@ -49,9 +49,14 @@ func (c *countingStore) ReleaseLease(ctx context.Context, appid string, kind cre
 	return c.Store.ReleaseLease(ctx, appid, kind, owner)
 }
 
-func (c *countingStore) SpendForce(ctx context.Context, appid string, kind credential.Kind, owner string, now time.Time, limit int) (credential.Record, error) {
+func (c *countingStore) SpendForce(ctx context.Context, appid string, kind credential.Kind, owner string, now time.Time, ttl time.Duration, limit int) (credential.Record, error) {
 	c.calls.Add(1)
-	return c.Store.SpendForce(ctx, appid, kind, owner, now, limit)
+	return c.Store.SpendForce(ctx, appid, kind, owner, now, ttl, limit)
+}
+
+func (c *countingStore) CommitUnleased(ctx context.Context, appid string, kind credential.Kind, cm credential.Commit) (credential.Record, error) {
+	c.calls.Add(1)
+	return c.Store.CommitUnleased(ctx, appid, kind, cm)
 }
 
 // BenchmarkSweepAllFresh measures the steady state of the scheduled sweep:

@@ -10,14 +10,25 @@
 // Failures are classified by WeChat errcode class: transient ones are
 // retried with backoff inside the invocation's deadline; configuration and
 // daily-quota errors stop and alarm; a minute-quota error waits for the
-// next sweep. Every failure is recorded in the item's last_error_*.
+// next sweep. Every failure is recorded in the item's last_error_*; a
+// credential-store failure is a failed result of class "store".
+//
+// Deadlines: each item's WeChat calls end a margin before both the lease
+// and the invocation's deadline, and the writes that follow (commit,
+// failure record, lease release) run on a fresh short context, so a hung
+// WeChat never leaves a stale lease or an unrecorded failure.
 //
 // A forced refresh handles a caller's report that WeChat rejected a value:
 // if the store already holds another value it is returned; otherwise one
 // refresher (the leaseholder) probes stable_token in normal mode, and only
 // if WeChat still returns the rejected token spends the forced-refresh
-// budget (daily limit, 30 s spacing) on force_refresh=true. Concurrent
-// reports wait for the leaseholder's commit instead of calling WeChat.
+// budget (daily limit, 30 s spacing to the millisecond) on
+// force_refresh=true. Spending the budget needs a live lease and extends
+// it over the force call; a force answer equal to the rejected token is
+// force_too_soon; and because the force revoked the stored value, its new
+// token is stored even if the lease was lost meanwhile, unless something
+// newer already is. Concurrent reports wait for the leaseholder's commit
+// instead of calling WeChat.
 //
 // The package declares the small Store and WeChat interfaces it needs;
 // pkg/dynamo and pkg/wechat implement them. It never imports the AWS SDK.

@@ -152,7 +152,7 @@ func (r *Refresher) force(ctx context.Context, app App, kind credential.Kind, st
 	for {
 		rec, err := r.o.Store.Get(ctx, app.AppID, kind, true)
 		if err != nil && !errors.Is(err, credential.ErrNotFound) {
-			return rec, errAnswer(ErrCodeTokenUnavailable, "credential store read failed")
+			return rec, r.forceStoreFailure(app.AppID, kind, "read", err)
 		}
 		if r.replaced(rec, stale) {
 			return rec, nil
@@ -160,7 +160,7 @@ func (r *Refresher) force(ctx context.Context, app App, kind credential.Kind, st
 		if ferr := r.settled(rec, kind, stale, start); ferr != nil {
 			return rec, ferr
 		}
-		held, err := r.o.Store.TakeLease(ctx, app.AppID, kind, owner, r.o.Now(), credential.LeaseDuration)
+		held, err := r.o.Store.TakeLease(ctx, app.AppID, kind, owner, r.o.Now(), r.o.LeaseDuration)
 		if errors.Is(err, credential.ErrLeaseHeld) {
 			// Another refresher is at work: wait for its commit, re-read.
 			if ferr := r.waitForLeaseholder(ctx, app.AppID, kind, stale, &polls); ferr != nil {
@@ -169,7 +169,7 @@ func (r *Refresher) force(ctx context.Context, app App, kind credential.Kind, st
 			continue
 		}
 		if err != nil {
-			return rec, errAnswer(ErrCodeTokenUnavailable, "credential store lease failed")
+			return rec, r.forceStoreFailure(app.AppID, kind, "lease", err)
 		}
 		if r.replaced(held, stale) {
 			r.release(ctx, app.AppID, kind, owner)
@@ -218,7 +218,7 @@ func (r *Refresher) settled(rec credential.Record, kind credential.Kind, stale s
 		return errAnswer(ErrCodeForceBudgetExhausted,
 			fmt.Sprintf("the daily forced-refresh limit (%d) for %s is spent", r.o.ForceDailyLimit, rec.AppID))
 	}
-	if !rec.LastForceAt.IsZero() && rec.LastForceAt.Unix() > now.Add(-credential.ForceSpacing).Unix() {
+	if !rec.ForceSpaced(now) {
 		return errAnswer(ErrCodeForceTooSoon, "the previous forced refresh was less than 30s ago; retry after it")
 	}
 	return nil
@@ -233,7 +233,7 @@ func (r *Refresher) waitForLeaseholder(ctx context.Context, appid string, kind c
 		}
 		rec, err := r.o.Store.Get(ctx, appid, kind, true)
 		if err != nil && !errors.Is(err, credential.ErrNotFound) {
-			return errAnswer(ErrCodeTokenUnavailable, "credential store read failed")
+			return r.forceStoreFailure(appid, kind, "read", err)
 		}
 		if r.replaced(rec, stale) || !rec.LeaseHeld(r.o.Now()) {
 			return nil
@@ -247,7 +247,7 @@ func (r *Refresher) forceToken(ctx context.Context, app App, owner string, held 
 	kind := credential.AccessToken
 	var probe *wechat.Token
 	if !probed {
-		tok, err := r.stableToken(ctx, app, false)
+		tok, err := r.stableToken(ctx, app, false, held.LeaseUntil)
 		if err != nil {
 			return held, r.forceFailure(ctx, app, kind, owner, err, stale)
 		}
@@ -256,8 +256,9 @@ func (r *Refresher) forceToken(ctx context.Context, app App, owner string, held 
 		}
 		probe = &tok
 	}
-	// WeChat still hands out the rejected token: spend the budget.
-	_, err := r.o.Store.SpendForce(ctx, app.AppID, kind, owner, r.o.Now(), r.o.ForceDailyLimit)
+	// WeChat still hands out the rejected token: spend the budget, which
+	// also extends our lease (only while it is live) to cover the force call.
+	spent, err := r.o.Store.SpendForce(ctx, app.AppID, kind, owner, r.o.Now(), r.o.LeaseDuration, r.o.ForceDailyLimit)
 	if err != nil {
 		// Keep the probe's answer (it also tells concurrent reporters that
 		// WeChat was asked), which releases the lease.
@@ -272,17 +273,52 @@ func (r *Refresher) forceToken(ctx context.Context, app App, owner string, held 
 				fmt.Sprintf("the daily forced-refresh limit (%d) for %s is spent", r.o.ForceDailyLimit, app.AppID))
 		case errors.Is(err, credential.ErrForceTooSoon):
 			return held, errAnswer(ErrCodeForceTooSoon, "the previous forced refresh was less than 30s ago; retry after it")
+		case errors.Is(err, credential.ErrLeaseLost):
+			return held, errAnswer(ErrCodeTokenUnavailable, "the lease expired before the forced refresh; retry")
 		}
-		return held, errAnswer(ErrCodeTokenUnavailable, "forced-refresh budget could not be taken")
+		return held, r.forceStoreFailure(app.AppID, kind, "force budget", err)
 	}
-	tok, err := r.stableToken(ctx, app, true)
+	tok, err := r.stableToken(ctx, app, true, spent.LeaseUntil)
 	_ = r.o.Metrics.Emit(metrics.ForcedRefresh(app.AppID, string(kind)))
 	if err != nil {
 		return held, r.forceFailure(ctx, app, kind, owner, err, stale)
 	}
 	r.o.Logger.LogAttrs(ctx, slog.LevelWarn, "forced refresh spent budget",
 		slog.String("appid", app.AppID), slog.String("kind", string(kind)))
-	return r.commitForce(ctx, app.AppID, kind, owner, held, tok.AccessToken, tok.ReceivedAt, tok.ExpiresIn)
+	if tok.AccessToken == stale {
+		// WeChat ignored the force (a force less than 30 s after another,
+		// perhaps from another environment) and handed back the rejected
+		// token: keep its answer, but never serve it as the refreshed one.
+		_, _ = r.commitForced(ctx, app.AppID, kind, owner, held, tok.AccessToken, tok.ReceivedAt, tok.ExpiresIn)
+		return held, errAnswer(ErrCodeForceTooSoon, "WeChat returned the rejected token to the forced refresh (a force less than 30s after another); retry after 30s")
+	}
+	return r.commitForced(ctx, app.AppID, kind, owner, held, tok.AccessToken, tok.ReceivedAt, tok.ExpiresIn)
+}
+
+// commitForced commits the answer to a force call. WeChat revoked the
+// stored value when it issued this one, so if our lease was lost meanwhile
+// the answer is still written, conditionally on nothing newer being stored.
+func (r *Refresher) commitForced(ctx context.Context, appid string, kind credential.Kind, owner string, held credential.Record,
+	value string, received time.Time, expiresIn time.Duration) (credential.Record, *forceError) {
+	if received.IsZero() {
+		received = r.o.Now()
+	}
+	res, f := r.commit(ctx, appid, kind, owner, held, value, received, expiresIn)
+	if f == nil && res.Outcome == OutcomeLeased && value != held.Value {
+		sctx, cancel := storeContext(ctx)
+		defer cancel()
+		stored, err := r.o.Store.CommitUnleased(sctx, appid, kind, credential.Commit{
+			Owner: owner, PrevValue: held.Value, Value: value, ExpiresAt: received.Add(expiresIn), RefreshedAt: received,
+		})
+		switch {
+		case err == nil:
+			r.o.Logger.LogAttrs(ctx, slog.LevelWarn, "lease lost after a forced refresh; its token stored without the lease",
+				slog.String("appid", appid), slog.String("kind", string(kind)), slog.Int64("version", stored.Version))
+		case !errors.Is(err, credential.ErrSuperseded):
+			r.storeIncident(ctx, appid, kind, "commit without lease", err)
+		}
+	}
+	return r.served(ctx, appid, kind, held, res, f)
 }
 
 // refetchTicket fetches a rejected ticket again (tickets have no force mode).
@@ -292,7 +328,7 @@ func (r *Refresher) refetchTicket(ctx context.Context, app App, kind credential.
 		r.release(ctx, app.AppID, kind, owner)
 		return held, nil
 	}
-	tk, f := r.fetchTicket(ctx, app, kind, owner)
+	tk, f := r.fetchTicket(ctx, app, kind, owner, held.LeaseUntil)
 	if f != nil {
 		r.recordFailure(ctx, app.AppID, kind, owner, *f)
 		return held, errAnswer(ErrCodeTokenUnavailable, "WeChat did not issue a ticket ("+f.resultError()+")")
@@ -303,12 +339,21 @@ func (r *Refresher) refetchTicket(ctx context.Context, app App, kind credential.
 func (r *Refresher) commitForce(ctx context.Context, appid string, kind credential.Kind, owner string, held credential.Record,
 	value string, received time.Time, expiresIn time.Duration) (credential.Record, *forceError) {
 	res, f := r.commit(ctx, appid, kind, owner, held, value, received, expiresIn)
+	return r.served(ctx, appid, kind, held, res, f)
+}
+
+// served re-reads the item after a commit and answers with it, unless the
+// commit failed or was discarded and the item still holds held's value.
+func (r *Refresher) served(ctx context.Context, appid string, kind credential.Kind, held credential.Record, res Result, f *failure) (credential.Record, *forceError) {
 	if f != nil {
-		return held, errAnswer(ErrCodeTokenUnavailable, "credential store commit failed")
+		r.report(resultOf(held, appid, kind, OutcomeFailed).withError(f), f)
+		return held, errAnswer(ErrCodeTokenUnavailable, "credential store failed ("+f.resultError()+")")
 	}
-	rec, err := r.o.Store.Get(ctx, appid, kind, true)
+	sctx, cancel := storeContext(ctx)
+	defer cancel()
+	rec, err := r.o.Store.Get(sctx, appid, kind, true)
 	if err != nil {
-		return held, errAnswer(ErrCodeTokenUnavailable, "credential store read failed")
+		return held, r.forceStoreFailure(appid, kind, "read", err)
 	}
 	if res.Outcome == OutcomeLeased && rec.Value == held.Value {
 		return rec, errAnswer(ErrCodeTokenUnavailable, "another refresher took over; retry")
@@ -317,6 +362,15 @@ func (r *Refresher) commitForce(ctx context.Context, appid string, kind credenti
 		return rec, errAnswer(ErrCodeTokenUnavailable, "the refreshed value expires too soon")
 	}
 	return rec, nil
+}
+
+// forceStoreFailure reports a forced refresh's store failure like a sweep
+// result (RefreshOutcome failed, RefreshFailures store) and answers
+// token_unavailable naming the store's error code.
+func (r *Refresher) forceStoreFailure(appid string, kind credential.Kind, op string, err error) *forceError {
+	res, f := r.storeFailure(credential.Record{}, appid, kind, op, err)
+	r.report(res, f)
+	return errAnswer(ErrCodeTokenUnavailable, "credential store failed ("+f.resultError()+")")
 }
 
 func (r *Refresher) forceFailure(ctx context.Context, app App, kind credential.Kind, owner string, err error, stale string) *forceError {

@@ -6,7 +6,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wxcentral/wxcentral/internal/dynamotest"
 	"github.com/wxcentral/wxcentral/pkg/credential"
+	"github.com/wxcentral/wxcentral/pkg/dynamo"
 	"github.com/wxcentral/wxcentral/pkg/refresh"
 	"github.com/wxcentral/wxcentral/pkg/wechat/wechattest"
 )
@@ -269,5 +271,59 @@ func TestForceSameSecondAsSweepStillProbes(t *testing.T) {
 	}
 	if rec := e.get(appA, credential.AccessToken); rec.ForceUsed(e.clock.Now()) != 0 {
 		t.Fatalf("force budget spent: %d", rec.ForceUsed(e.clock.Now()))
+	}
+}
+
+// Two reports 29.2 s apart whose force calls straddle a second boundary:
+// the 30 s spacing is kept to the millisecond, so the second report gets
+// force_too_soon and WeChat sees no second force call (which it would
+// ignore, handing back the rejected token).
+func TestForceSpacingToTheMillisecond(t *testing.T) {
+	e := newEnv(t, nil, appWith(appA, secretA)).register()
+	r := e.refresher()
+	e.sweep(r)
+	e.clock.Advance(time.Minute + 900*time.Millisecond)
+	if a := r.Force(context.Background(), forceReq(e.get(appA, credential.AccessToken).Value)); a.Error != "" {
+		t.Fatalf("first force: %+v", a)
+	}
+	e.clock.Advance(29200 * time.Millisecond)
+	stale := e.get(appA, credential.AccessToken).Value
+	got := r.Force(context.Background(), forceReq(stale))
+	c := e.sim.Counters(appA)
+	if got.Error != refresh.ErrCodeForceTooSoon || got.Token != "" || c.StableTokenForce != 1 {
+		t.Fatalf("second report 29.2 s later: %+v, force calls %d (ignored %d); want force_too_soon and no force call",
+			got, c.StableTokenForce, c.StableTokenForceIgnored)
+	}
+}
+
+// A force call WeChat ignores (another environment forced a refresh of the
+// same app 10 s earlier) hands back the rejected token: the report gets
+// force_too_soon, never the rejected token as if it were new.
+func TestForceAnswerEqualToRejectedTokenIsTooSoon(t *testing.T) {
+	e := newEnv(t, nil, appWith(appA, secretA)).register()
+	e.sweep(e.refresher())
+	e.clock.Advance(time.Minute)
+	if a := e.refresher().Force(context.Background(), forceReq(e.get(appA, credential.AccessToken).Value)); a.Error != "" {
+		t.Fatalf("other environment's force: %+v", a)
+	}
+	// This environment has its own table: no record of that force.
+	client, table := dynamotest.NewTable(t)
+	mine := dynamo.NewCredentialStore(client, table)
+	r := e.refresher(func(o *refresh.Options) { o.Store = mine })
+	if sum, err := r.Sweep(context.Background()); err != nil || sum.Results[0].Outcome != refresh.OutcomeRefreshed {
+		t.Fatalf("sweep: %+v, %v", sum, err)
+	}
+	e.clock.Advance(10 * time.Second)
+	held, err := mine.Get(context.Background(), appA, credential.AccessToken, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := r.Force(context.Background(), forceReq(held.Value))
+	c := e.sim.Counters(appA)
+	if got.Error != refresh.ErrCodeForceTooSoon || got.Token != "" || c.StableTokenForceIgnored != 1 {
+		t.Fatalf("answer %+v (ignored force calls %d), want force_too_soon", got, c.StableTokenForceIgnored)
+	}
+	if rec, _ := mine.Get(context.Background(), appA, credential.AccessToken, true); rec.LeaseOwner != "" || rec.Value != held.Value {
+		t.Fatalf("item %+v: want the same value and no lease left", rec)
 	}
 }

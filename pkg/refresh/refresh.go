@@ -20,7 +20,8 @@ type Store interface {
 	Commit(ctx context.Context, appid string, kind credential.Kind, c credential.Commit) (credential.Record, error)
 	RecordFailure(ctx context.Context, appid string, kind credential.Kind, owner string, f credential.Failure) error
 	ReleaseLease(ctx context.Context, appid string, kind credential.Kind, owner string) error
-	SpendForce(ctx context.Context, appid string, kind credential.Kind, owner string, now time.Time, limit int) (credential.Record, error)
+	CommitUnleased(ctx context.Context, appid string, kind credential.Kind, c credential.Commit) (credential.Record, error)
+	SpendForce(ctx context.Context, appid string, kind credential.Kind, owner string, now time.Time, ttl time.Duration, limit int) (credential.Record, error)
 }
 
 // WeChat is the WeChat API as the refresher uses it (*wechat.Client).
@@ -58,6 +59,9 @@ type Options struct {
 
 	// Now is the clock of every decision and stored timestamp (default time.Now).
 	Now func() time.Time
+	// LeaseDuration is how long a refresher's lease lives (default
+	// credential.LeaseDuration); every WeChat call ends inside it.
+	LeaseDuration time.Duration
 	// ForceDailyLimit is the forced-refresh budget per app, kind and
 	// Asia/Shanghai day; 0 disables force_refresh. Use
 	// credential.DefaultForceDailyLimit for the documented default.
@@ -91,6 +95,9 @@ type Refresher struct {
 func New(o Options) *Refresher {
 	if o.Now == nil {
 		o.Now = time.Now
+	}
+	if o.LeaseDuration <= 0 {
+		o.LeaseDuration = credential.LeaseDuration
 	}
 	if o.Concurrency <= 0 {
 		o.Concurrency = DefaultConcurrency

@@ -1,6 +1,7 @@
 package refresh
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strings"
@@ -68,7 +69,34 @@ func (f failure) resultError() string { return f.className() + ": " + f.what }
 // alarm reports whether the failure needs an operator (logged at error level).
 func (f failure) alarm() bool {
 	return f.class == wechat.ClassConfiguration || f.class == wechat.ClassDailyQuota ||
-		f.class == wechat.ClassCallerBug || (f.class == wechat.ClassUnknown && f.label == "")
+		f.class == wechat.ClassCallerBug || (f.class == wechat.ClassUnknown && f.label == "") || f.label == classStore
+}
+
+// classStore is the error class of a credential-store failure: the
+// RefreshFailures metric's ErrorClass=store carries its alarm.
+const classStore = "store"
+
+// storeFail is a failure of the credential store during op ("read",
+// "lease", "commit", ...), named by the store's error code, e.g.
+// "store: AccessDeniedException on read".
+func storeFail(op string, err error) failure {
+	return internalFailure(classStore, storeErrorCode(err)+" on "+op)
+}
+
+// storeErrorCode names a store error without its message: the service's
+// error code (AccessDeniedException, ThrottlingException, ...) when the
+// error carries one, else timeout, canceled or error.
+func storeErrorCode(err error) string {
+	var coded interface{ ErrorCode() string }
+	switch {
+	case errors.As(err, &coded) && coded.ErrorCode() != "":
+		return coded.ErrorCode()
+	case errors.Is(err, context.DeadlineExceeded):
+		return "timeout"
+	case errors.Is(err, context.Canceled):
+		return "canceled"
+	}
+	return "error"
 }
 
 // classify turns an error from the WeChat client into a failure. secrets

@@ -72,19 +72,19 @@ func (r *Refresher) sweepStep(ctx context.Context, app App, kind credential.Kind
 	// 1. Consistent read: fresh → done, no WeChat call.
 	rec, err := r.o.Store.Get(ctx, app.AppID, kind, true)
 	if err != nil && !errors.Is(err, credential.ErrNotFound) {
-		return r.storeFailure(rec, app.AppID, kind, "read failed", err)
+		return r.storeFailure(rec, app.AppID, kind, "read", err)
 	}
 	if fresh(kind, rec, r.o.Now()) {
 		return resultOf(rec, app.AppID, kind, OutcomeFresh), nil
 	}
 	// 2. Lease; lost → someone else is refreshing. Re-check on the item
 	// the conditional update returned.
-	held, err := r.o.Store.TakeLease(ctx, app.AppID, kind, owner, r.o.Now(), credential.LeaseDuration)
+	held, err := r.o.Store.TakeLease(ctx, app.AppID, kind, owner, r.o.Now(), r.o.LeaseDuration)
 	if errors.Is(err, credential.ErrLeaseHeld) {
 		return resultOf(rec, app.AppID, kind, OutcomeLeased), nil
 	}
 	if err != nil {
-		return r.storeFailure(rec, app.AppID, kind, "lease failed", err)
+		return r.storeFailure(rec, app.AppID, kind, "lease", err)
 	}
 	if fresh(kind, held, r.o.Now()) {
 		r.release(ctx, app.AppID, kind, owner)
@@ -107,10 +107,10 @@ func (r *Refresher) fetchAndCommit(ctx context.Context, app App, kind credential
 	)
 	if kind.IsTicket() {
 		var tk wechat.Ticket
-		tk, f = r.fetchTicket(ctx, app, kind, owner)
+		tk, f = r.fetchTicket(ctx, app, kind, owner, held.LeaseUntil)
 		value, expiresIn, received = tk.Ticket, tk.ExpiresIn, tk.ReceivedAt
 	} else {
-		tok, err := r.stableToken(ctx, app, false)
+		tok, err := r.stableToken(ctx, app, false, held.LeaseUntil)
 		if err != nil {
 			cf := classify(err, usedSecret...)
 			f = &cf
@@ -131,7 +131,9 @@ func (r *Refresher) commit(ctx context.Context, appid string, kind credential.Ki
 	if received.IsZero() {
 		received = r.o.Now()
 	}
-	rec, err := r.o.Store.Commit(ctx, appid, kind, credential.Commit{
+	sctx, cancel := storeContext(ctx)
+	defer cancel()
+	rec, err := r.o.Store.Commit(sctx, appid, kind, credential.Commit{
 		Owner: owner, PrevValue: held.Value, Value: value, ExpiresAt: received.Add(expiresIn), RefreshedAt: received,
 	})
 	if errors.Is(err, credential.ErrLeaseLost) {
@@ -142,7 +144,7 @@ func (r *Refresher) commit(ctx context.Context, appid string, kind credential.Ki
 	}
 	if err != nil {
 		r.release(ctx, appid, kind, owner)
-		return r.storeFailure(held, appid, kind, "commit failed", err)
+		return r.storeFailure(held, appid, kind, "commit", err)
 	}
 	outcome := OutcomeUnchanged
 	if rec.Value != held.Value {
@@ -153,14 +155,18 @@ func (r *Refresher) commit(ctx context.Context, appid string, kind credential.Ki
 
 // fetchTicket gets a ticket with the stored access_token; when WeChat
 // rejects that token it refreshes the access_token (compare-and-refresh)
-// and tries once more.
-func (r *Refresher) fetchTicket(ctx context.Context, app App, kind credential.Kind, owner string) (wechat.Ticket, *failure) {
-	at, ok := r.tokenForTicket(ctx, app.AppID, owner)
-	if !ok {
+// and tries once more. leaseUntil is the end of the ticket's lease.
+func (r *Refresher) fetchTicket(ctx context.Context, app App, kind credential.Kind, owner string, leaseUntil time.Time) (wechat.Ticket, *failure) {
+	at, err := r.tokenForTicket(ctx, app.AppID, owner)
+	if err != nil && !errors.Is(err, credential.ErrNotFound) {
+		f := storeFail("access_token read", err)
+		return wechat.Ticket{}, &f
+	}
+	if !at.Usable(r.o.Now()) {
 		f := internalFailure("token_unavailable", "no usable access_token for the ticket")
 		return wechat.Ticket{}, &f
 	}
-	tk, err := r.getTicket(ctx, at.Value, kind.TicketType())
+	tk, err := r.getTicket(ctx, at.Value, kind.TicketType(), leaseUntil)
 	if wechat.IsTokenRejected(err) {
 		r.o.Logger.LogAttrs(ctx, slog.LevelWarn, "getticket rejected the stored access_token; refreshing it",
 			slog.String("appid", app.AppID), slog.String("kind", string(kind)), slog.Int("errcode", wechat.ErrorCode(err)))
@@ -170,7 +176,7 @@ func (r *Refresher) fetchTicket(ctx context.Context, app App, kind credential.Ki
 			f.msg = scrub(f.msg+"; access_token refresh: "+ferr.Code, app.Secret, at.Value)
 			return wechat.Ticket{}, &f
 		}
-		tk, err = r.getTicket(ctx, cred.Value, kind.TicketType())
+		tk, err = r.getTicket(ctx, cred.Value, kind.TicketType(), leaseUntil)
 		at = cred
 	}
 	if err != nil {
@@ -185,20 +191,23 @@ func (r *Refresher) fetchTicket(ctx context.Context, app App, kind credential.Ki
 // first minute), it waits for that commit with a forced refresh's
 // waitForLeaseholder, for at most half a lease so that the ticket's own
 // lease stays ours.
-func (r *Refresher) tokenForTicket(ctx context.Context, appid, owner string) (credential.Record, bool) {
+func (r *Refresher) tokenForTicket(ctx context.Context, appid, owner string) (credential.Record, error) {
 	at, err := r.o.Store.Get(ctx, appid, credential.AccessToken, true)
 	if now := r.o.Now(); err == nil && !at.Usable(now) && at.LeaseHeld(now) && at.LeaseOwner != owner {
-		polls := int(min(r.o.MaxWait, credential.LeaseDuration/2) / r.o.WaitPoll)
+		polls := int(min(r.o.MaxWait, r.o.LeaseDuration/2) / r.o.WaitPoll)
 		if r.waitForLeaseholder(ctx, appid, credential.AccessToken, at.Value, &polls) == nil {
 			at, err = r.o.Store.Get(ctx, appid, credential.AccessToken, true)
 		}
 	}
-	return at, err == nil && at.Usable(r.o.Now())
+	return at, err
 }
 
 // stableToken calls stable_token, retrying transient failures in normal
-// mode (force calls are never retried: each one spends WeChat's budget).
-func (r *Refresher) stableToken(ctx context.Context, app App, force bool) (wechat.Token, error) {
+// mode (force calls are never retried: each one spends WeChat's budget),
+// all inside the lease that ends at leaseUntil.
+func (r *Refresher) stableToken(ctx context.Context, app App, force bool, leaseUntil time.Time) (wechat.Token, error) {
+	ctx, cancel := r.callContext(ctx, leaseUntil)
+	defer cancel()
 	var tok wechat.Token
 	call := func(ctx context.Context) error {
 		var err error
@@ -211,7 +220,9 @@ func (r *Refresher) stableToken(ctx context.Context, app App, force bool) (wecha
 	return tok, r.retry(ctx, "stable_token", call)
 }
 
-func (r *Refresher) getTicket(ctx context.Context, accessToken, ticketType string) (wechat.Ticket, error) {
+func (r *Refresher) getTicket(ctx context.Context, accessToken, ticketType string, leaseUntil time.Time) (wechat.Ticket, error) {
+	ctx, cancel := r.callContext(ctx, leaseUntil)
+	defer cancel()
 	var tk wechat.Ticket
 	err := r.retry(ctx, "getticket", func(ctx context.Context) error {
 		var err error
@@ -224,9 +235,34 @@ func (r *Refresher) getTicket(ctx context.Context, accessToken, ticketType strin
 // retryMargin is kept free before the invocation deadline for the commit.
 const retryMargin = 2 * time.Second
 
+// storeTimeout bounds each write that must happen after WeChat answered or
+// failed (commit, failure record, lease release).
+const storeTimeout = 3 * time.Second
+
+// callContext bounds one item's WeChat calls: they end a margin before the
+// lease (a sixth of it, 5 s of 30 s) and retryMargin before the
+// invocation's deadline, so the commit or failure record that follows runs
+// while the lease is still ours. leaseUntil is on the refresher's clock.
+func (r *Refresher) callContext(ctx context.Context, leaseUntil time.Time) (context.Context, context.CancelFunc) {
+	if leaseUntil.IsZero() { // a store that does not report the lease's end
+		leaseUntil = r.o.Now().Add(r.o.LeaseDuration)
+	}
+	budget := leaseUntil.Sub(r.o.Now()) - r.o.LeaseDuration/6
+	if dl, ok := ctx.Deadline(); ok {
+		budget = min(budget, time.Until(dl)-retryMargin)
+	}
+	return context.WithTimeout(ctx, budget)
+}
+
+// storeContext is a fresh short context for a write that must not be lost
+// to an expired or cancelled parent (a hung WeChat call used it up).
+func storeContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), storeTimeout)
+}
+
 // retry runs call up to MaxAttempts times while it fails transiently
 // (-1, HTTP 5xx, network errors and timeouts), backing off exponentially,
-// and never sleeps past the context's deadline (minus retryMargin).
+// and never sleeps past the context's deadline (see callContext).
 func (r *Refresher) retry(ctx context.Context, api string, call func(context.Context) error) error {
 	backoff := r.o.Backoff
 	for attempt := 1; ; attempt++ {
@@ -234,7 +270,7 @@ func (r *Refresher) retry(ctx context.Context, api string, call func(context.Con
 		if err == nil || wechat.ErrorClass(err) != wechat.ClassTransient || attempt >= r.o.MaxAttempts {
 			return err
 		}
-		if dl, ok := ctx.Deadline(); ok && time.Until(dl) < backoff+retryMargin {
+		if dl, ok := ctx.Deadline(); ok && time.Until(dl) < backoff {
 			return err
 		}
 		if r.o.Sleep(ctx, backoff) != nil {
@@ -255,25 +291,39 @@ func (r *Refresher) timed(ctx context.Context, api string, call func(context.Con
 
 // recordFailure writes last_error_* and releases the lease.
 func (r *Refresher) recordFailure(ctx context.Context, appid string, kind credential.Kind, owner string, f failure) {
-	err := r.o.Store.RecordFailure(ctx, appid, kind, owner, credential.Failure{Code: f.code, Message: f.msg, At: r.o.Now()})
-	if err != nil {
-		r.o.Logger.LogAttrs(ctx, slog.LevelWarn, "could not record failure",
-			slog.String("appid", appid), slog.String("kind", string(kind)), slog.String("error", err.Error()))
+	sctx, cancel := storeContext(ctx)
+	defer cancel()
+	err := r.o.Store.RecordFailure(sctx, appid, kind, owner, credential.Failure{Code: f.code, Message: f.msg, At: r.o.Now()})
+	if err != nil && !errors.Is(err, credential.ErrLeaseLost) {
+		r.storeIncident(ctx, appid, kind, "failure record", err)
 	}
 }
 
 func (r *Refresher) release(ctx context.Context, appid string, kind credential.Kind, owner string) {
-	if err := r.o.Store.ReleaseLease(ctx, appid, kind, owner); err != nil && !errors.Is(err, credential.ErrLeaseLost) {
-		r.o.Logger.LogAttrs(ctx, slog.LevelWarn, "could not release lease",
-			slog.String("appid", appid), slog.String("kind", string(kind)), slog.String("error", err.Error()))
+	sctx, cancel := storeContext(ctx)
+	defer cancel()
+	if err := r.o.Store.ReleaseLease(sctx, appid, kind, owner); err != nil && !errors.Is(err, credential.ErrLeaseLost) {
+		r.storeIncident(ctx, appid, kind, "lease release", err)
 	}
 }
 
-func (r *Refresher) storeFailure(rec credential.Record, appid string, kind credential.Kind, what string, err error) (Result, *failure) {
-	f := internalFailure("store", what)
+// storeFailure is the result of an item whose store call op failed; the
+// caller reports it (RefreshOutcome failed, RefreshFailures store).
+func (r *Refresher) storeFailure(rec credential.Record, appid string, kind credential.Kind, op string, err error) (Result, *failure) {
+	f := storeFail(op, err)
 	r.o.Logger.LogAttrs(context.Background(), slog.LevelError, "credential store error",
-		slog.String("appid", appid), slog.String("kind", string(kind)), slog.String("error", err.Error()))
+		slog.String("appid", appid), slog.String("kind", string(kind)), slog.String("op", op), slog.String("error", err.Error()))
 	return resultOf(rec, appid, kind, OutcomeFailed).withError(&f), &f
+}
+
+// storeIncident logs and meters a store failure that is not an item's
+// result (a failure record or lease release that could not be written): a
+// stale lease or an unrecorded failure still raises the store alarm.
+func (r *Refresher) storeIncident(ctx context.Context, appid string, kind credential.Kind, op string, err error) {
+	r.o.Logger.LogAttrs(ctx, slog.LevelError, "credential store error",
+		slog.String("appid", appid), slog.String("kind", string(kind)), slog.String("op", op),
+		slog.String("error_class", classStore), slog.String("error", err.Error()))
+	_ = r.o.Metrics.Emit(metrics.RefreshFailure(classStore))
 }
 
 func (res Result) withError(f *failure) Result {
