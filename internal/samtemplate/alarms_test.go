@@ -2,21 +2,17 @@ package samtemplate
 
 import (
 	"fmt"
-	"go/ast"
-	"go/parser"
-	"go/token"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/wxcentral/wxcentral/pkg/credential"
 	"github.com/wxcentral/wxcentral/pkg/metrics"
-	"github.com/wxcentral/wxcentral/pkg/wechat"
+	"github.com/wxcentral/wxcentral/pkg/refresh"
 )
 
 // emittedDimensionSets returns, per metric name, the dimension sets the
@@ -53,84 +49,31 @@ func dimKey(names []string) string {
 	return strings.Join(s, ",")
 }
 
-// refreshVocabulary is what pkg/refresh can put in its metrics, read from
-// its sources: the sweep outcomes it declares (Outcome constants) and the
-// error classes of its failures that are not WeChat's (the label of
-// internalFailure("store", ...) or of a failure{label: ...} literal).
+// refreshVocabulary is what pkg/refresh can put in its metrics: the sweep
+// outcomes and the error classes of failed results, as it declares them.
 type refreshVocabulary struct {
 	outcomes map[string]bool
-	labels   map[string]bool
+	classes  map[string]bool
 }
 
 func readRefreshVocabulary(t testing.TB) refreshVocabulary {
 	t.Helper()
-	v := refreshVocabulary{outcomes: map[string]bool{}, labels: map[string]bool{}}
-	dir := filepath.Join(repoRoot(t), "pkg", "refresh")
-	files, err := filepath.Glob(filepath.Join(dir, "*.go"))
-	if err != nil {
-		t.Fatal(err)
+	v := refreshVocabulary{outcomes: map[string]bool{}, classes: map[string]bool{}}
+	for _, o := range refresh.Outcomes {
+		v.outcomes[string(o)] = true
 	}
-	str := func(e ast.Expr) (string, bool) {
-		lit, ok := e.(*ast.BasicLit)
-		if !ok || lit.Kind != token.STRING {
-			return "", false
-		}
-		s, err := strconv.Unquote(lit.Value)
-		return s, err == nil
+	for _, c := range refresh.ErrorClasses() {
+		v.classes[c] = true
 	}
-	fset := token.NewFileSet()
-	for _, name := range files {
-		if strings.HasSuffix(name, "_test.go") {
-			continue
-		}
-		f, err := parser.ParseFile(fset, name, nil, 0)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ast.Inspect(f, func(n ast.Node) bool {
-			switch n := n.(type) {
-			case *ast.ValueSpec:
-				if id, ok := n.Type.(*ast.Ident); ok && id.Name == "Outcome" {
-					for _, val := range n.Values {
-						if s, ok := str(val); ok {
-							v.outcomes[s] = true
-						}
-					}
-				}
-			case *ast.CallExpr:
-				if id, ok := n.Fun.(*ast.Ident); ok && id.Name == "internalFailure" && len(n.Args) > 0 {
-					if s, ok := str(n.Args[0]); ok {
-						v.labels[s] = true
-					}
-				}
-			case *ast.KeyValueExpr:
-				if id, ok := n.Key.(*ast.Ident); ok && id.Name == "label" {
-					if s, ok := str(n.Value); ok {
-						v.labels[s] = true
-					}
-				}
-			}
-			return true
-		})
-	}
-	// The parse must have found something, or the checks below pass vacuously.
-	if !v.outcomes["failed"] || !v.labels["store"] {
-		t.Fatalf("pkg/refresh sources: found outcomes %v and failure labels %v; want at least failed and store", v.outcomes, v.labels)
+	// The checks below would pass vacuously on an empty vocabulary.
+	if !v.outcomes["failed"] || !v.classes["store"] || !v.classes["configuration"] {
+		t.Fatalf("pkg/refresh declares outcomes %v and error classes %v; want at least failed, store and configuration", v.outcomes, v.classes)
 	}
 	return v
 }
 
 // errorClasses is every ErrorClass value RefreshFailures can carry.
-func errorClasses(v refreshVocabulary) map[string]bool {
-	classes := map[string]bool{}
-	for c := wechat.Class(0); !strings.HasPrefix(c.String(), "class("); c++ {
-		classes[c.String()] = true
-	}
-	for l := range v.labels {
-		classes[l] = true
-	}
-	return classes
-}
+func errorClasses(v refreshVocabulary) map[string]bool { return v.classes }
 
 // validDimensionValues lists, per metric and dimension, the values the
 // emitters can produce; an alarm on any other value would never fire.

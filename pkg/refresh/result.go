@@ -22,6 +22,10 @@ const (
 	OutcomeFailed    Outcome = "failed"    // see Error
 )
 
+// Outcomes is every Outcome a Result (and the RefreshOutcome metric) can
+// carry; the template's alarm tests read it.
+var Outcomes = []Outcome{OutcomeFresh, OutcomeRefreshed, OutcomeUnchanged, OutcomeLeased, OutcomeFailed}
+
 // Result is one entry of a sweep's answer.
 type Result struct {
 	AppID     string          `json:"appid"`
@@ -50,15 +54,15 @@ func resultOf(rec credential.Record, appid string, kind credential.Kind, o Outco
 // failure is a classified failure of one refresh step.
 type failure struct {
 	class wechat.Class
-	label string // result/log class name when not a WeChat class (e.g. "store")
-	code  int    // last_error_code
-	what  string // result detail: "errcode 40125", "http 502", "network"
-	msg   string // last_error: class, detail and WeChat's errmsg; scrubbed
+	label localClass // result/log class name when not a WeChat class (e.g. "store")
+	code  int        // last_error_code
+	what  string     // result detail: "errcode 40125", "http 502", "network"
+	msg   string     // last_error: class, detail and WeChat's errmsg; scrubbed
 }
 
 func (f failure) className() string {
-	if f.label != "" {
-		return f.label
+	if f.label != (localClass{}) {
+		return f.label.name
 	}
 	return f.class.String()
 }
@@ -69,12 +73,35 @@ func (f failure) resultError() string { return f.className() + ": " + f.what }
 // alarm reports whether the failure needs an operator (logged at error level).
 func (f failure) alarm() bool {
 	return f.class == wechat.ClassConfiguration || f.class == wechat.ClassDailyQuota ||
-		f.class == wechat.ClassCallerBug || (f.class == wechat.ClassUnknown && f.label == "") || f.label == classStore
+		f.class == wechat.ClassCallerBug || (f.class == wechat.ClassUnknown && f.label == localClass{}) || f.label == classStore
 }
 
-// classStore is the error class of a credential-store failure: the
-// RefreshFailures metric's ErrorClass=store carries its alarm.
-const classStore = "store"
+// localClass is the error class of a failure that is not WeChat's. It is a
+// struct so that only the values declared below exist: ErrorClasses lists
+// them all, and the template's alarm tests require an alarm on each.
+type localClass struct{ name string }
+
+var (
+	// classStore is a credential-store failure (AccessDenied, throttling).
+	classStore = localClass{"store"}
+	// classTokenUnavailable is a ticket refresh without a usable access_token.
+	classTokenUnavailable = localClass{"token_unavailable"}
+	localClasses          = []localClass{classStore, classTokenUnavailable}
+)
+
+// ErrorClasses is every error class a failed Result (and the
+// RefreshFailures metric's ErrorClass dimension) can carry: each
+// wechat.Class and the refresher's own classes.
+func ErrorClasses() []string {
+	var out []string
+	for _, c := range wechat.Classes() {
+		out = append(out, c.String())
+	}
+	for _, c := range localClasses {
+		out = append(out, c.name)
+	}
+	return out
+}
 
 // storeFail is a failure of the credential store during op ("read",
 // "lease", "commit", ...), named by the store's error code, e.g.
@@ -125,8 +152,8 @@ func classify(err error, secrets ...string) failure {
 }
 
 // internalFailure is a failure that is not WeChat's (store, missing token).
-func internalFailure(label, what string) failure {
-	return failure{class: wechat.ClassUnknown, label: label, what: what, msg: label + ": " + what}
+func internalFailure(label localClass, what string) failure {
+	return failure{class: wechat.ClassUnknown, label: label, what: what, msg: label.name + ": " + what}
 }
 
 func scrub(s string, secrets ...string) string {

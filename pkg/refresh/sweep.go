@@ -163,7 +163,7 @@ func (r *Refresher) fetchTicket(ctx context.Context, app App, kind credential.Ki
 		return wechat.Ticket{}, &f
 	}
 	if !at.Usable(r.o.Now()) {
-		f := internalFailure("token_unavailable", "no usable access_token for the ticket")
+		f := internalFailure(classTokenUnavailable, "no usable access_token for the ticket")
 		return wechat.Ticket{}, &f
 	}
 	tk, err := r.getTicket(ctx, at.Value, kind.TicketType(), leaseUntil)
@@ -322,8 +322,8 @@ func (r *Refresher) storeFailure(rec credential.Record, appid string, kind crede
 func (r *Refresher) storeIncident(ctx context.Context, appid string, kind credential.Kind, op string, err error) {
 	r.o.Logger.LogAttrs(ctx, slog.LevelError, "credential store error",
 		slog.String("appid", appid), slog.String("kind", string(kind)), slog.String("op", op),
-		slog.String("error_class", classStore), slog.String("error", err.Error()))
-	_ = r.o.Metrics.Emit(metrics.RefreshFailure(classStore))
+		slog.String("error_class", classStore.name), slog.String("error", err.Error()))
+	_ = r.o.Metrics.Emit(metrics.RefreshFailure(classStore.name))
 }
 
 func (res Result) withError(f *failure) Result {

@@ -22,6 +22,15 @@ const (
 
 var classNames = [...]string{"unknown", "transient", "token_rejected", "configuration", "daily_quota", "minute_quota", "caller_bug", "protocol"}
 
+// Classes is every Class, in order.
+func Classes() []Class {
+	out := make([]Class, len(classNames))
+	for i := range out {
+		out[i] = Class(i)
+	}
+	return out
+}
+
 // String returns the class name used in logs, metrics and refresh results.
 func (c Class) String() string {
 	if int(c) < len(classNames) {
