@@ -64,7 +64,7 @@ var ErrUnknownPlatform = errors.New("wechattest: unknown third-party platform")
 //     them; StopTicketPushes stops them until api_start_push_ticket.
 //   - api_component_token needs the platform's secret (40125; missing
 //     41004; unknown appid 40013) and a pushed ticket still inside its 12 h
-//     (61005 when older, 61006 when never pushed); SetIPAllowed(false) gives
+//     (61005 when older, 61006 when never pushed); SetPlatformIPAllowed(false) gives
 //     61004. Each call issues a new component_access_token; the earlier ones
 //     stay valid for WithLegacyOverlap (5 min) at most, a conservative
 //     reading of "replace the old token before it expires".
@@ -257,9 +257,9 @@ func (c *ComponentSimulator) RotateRefreshTokenNext(componentAppID, authorizerAp
 	return nil
 }
 
-// SetIPAllowed switches the platform's IP whitelist: with allowed false
+// SetPlatformIPAllowed switches the platform's IP whitelist: with allowed false
 // every component API call for it fails with 61004.
-func (c *ComponentSimulator) SetIPAllowed(componentAppID string, allowed bool) error {
+func (c *ComponentSimulator) SetPlatformIPAllowed(componentAppID string, allowed bool) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	p, err := c.platform(componentAppID)

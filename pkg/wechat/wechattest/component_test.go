@@ -178,7 +178,7 @@ func TestComponentTokenNeedsAPushedTicketInsideItsTwelveHours(t *testing.T) {
 	if _, err := e.c.ComponentToken(e.ctx, compID, compSecret, ticket); wechat.ErrorCode(err) != wechat.CodeComponentTicketExpired {
 		t.Fatalf("12 h old ticket: err = %v, want 61005", err)
 	}
-	if err := e.srv.SetIPAllowed(compID, false); err != nil {
+	if err := e.srv.SetPlatformIPAllowed(compID, false); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := e.c.ComponentToken(e.ctx, compID, compSecret, e.verifyTicket(t)); wechat.ErrorCode(err) != 61004 || wechat.ErrorClass(err) != wechat.ClassConfiguration {
