@@ -136,14 +136,15 @@ func Seal(p Push, app callback.AppConfig, timestamp int64, nonce string, random 
 	if err := p.Validate(); err != nil {
 		return Request{}, err
 	}
-	return seal(p.XML(), p.ToUserName, p.FromUserName, app, timestamp, nonce, random)
-}
-
-// seal is Seal for any plaintext document, well-formed or not.
-func seal(plain []byte, toUser, openid string, app callback.AppConfig, timestamp int64, nonce string, random [16]byte) (Request, error) {
 	if app.Token == "" {
 		return Request{}, errors.New("push: callback token: missing")
 	}
+	return seal(p.XML(), p.ToUserName, p.FromUserName, app, timestamp, nonce, random)
+}
+
+// seal is Seal for any plaintext document and account, well-formed or not,
+// so tests can push what a misconfigured or hostile sender would.
+func seal(plain []byte, toUser, openid string, app callback.AppConfig, timestamp int64, nonce string, random [16]byte) (Request, error) {
 	ts := strconv.FormatInt(timestamp, 10)
 	q := url.Values{}
 	q.Set("signature", callback.Signature(app.Token, ts, nonce))

@@ -235,3 +235,14 @@ func TestSenderRequestIsServerSide(t *testing.T) {
 		t.Errorf("handshake %+v", h)
 	}
 }
+
+// Tests push what a misconfigured WeChat account would send: Sender signs
+// with an empty token instead of refusing, as the old sender did.
+func TestSenderPushesWithEmptyToken(t *testing.T) {
+	s := &Sender{AppID: testAppID, EncodingAESKey: testKey}
+	r, nonce := s.Push(s.Text("oUser", 1700000000, 1, "ping"))
+	q := r.URL.Query()
+	if !callback.VerifySignature(q.Get("signature"), "", q.Get("timestamp"), nonce) {
+		t.Errorf("signature over the empty token does not verify: %v", q)
+	}
+}
