@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/wxcentral/wxcentral/internal/devstack"
-	"github.com/wxcentral/wxcentral/internal/dynamotest"
+	"github.com/wxcentral/wxcentral/internal/dynalite"
 	"github.com/wxcentral/wxcentral/internal/logaudit"
 	"github.com/wxcentral/wxcentral/pkg/wechat/wechattest"
 )
@@ -34,7 +34,7 @@ type devRun struct {
 // test, or fails it under CI.
 func startDev(t *testing.T, vars map[string]string) *devRun {
 	t.Helper()
-	if _, err := dynamotest.Bin(); err != nil {
+	if _, err := dynalite.Bin(); err != nil {
 		if os.Getenv("CI") != "" {
 			t.Fatal(err)
 		}
