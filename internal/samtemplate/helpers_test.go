@@ -80,15 +80,28 @@ func samTranslator(t testing.TB) string {
 func policyTemplates(t testing.TB) PolicyTemplates {
 	t.Helper()
 	py := samTranslator(t)
-	out, err := exec.Command(py, filepath.Join(repoRoot(t), "internal", "samtemplate", "testdata", "samtranslate.py"), "--policy-templates").Output()
-	if err != nil {
-		t.Fatalf("samtranslate.py --policy-templates: %v", err)
+	policyOnce.Do(func() {
+		out, err := exec.Command(py, translateScript(t), "--policy-templates").Output()
+		if err != nil {
+			policyErr = fmt.Errorf("samtranslate.py --policy-templates: %w", err)
+			return
+		}
+		policyVal, policyErr = LoadPolicyTemplates(strings.TrimSpace(string(out)))
+	})
+	if policyErr != nil {
+		t.Fatal(policyErr)
 	}
-	pt, err := LoadPolicyTemplates(strings.TrimSpace(string(out)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return pt
+	return policyVal
+}
+
+var (
+	policyOnce sync.Once
+	policyVal  PolicyTemplates
+	policyErr  error
+)
+
+func translateScript(t testing.TB) string {
+	return filepath.Join(repoRoot(t), "internal", "samtemplate", "testdata", "samtranslate.py")
 }
 
 func loadTemplate(t testing.TB) *Template {
