@@ -166,7 +166,7 @@ func (r *renderer) eval(v any) (bool, error) {
 		case "Fn::Equals":
 			args, _ := arg.([]any)
 			if len(args) != 2 {
-				return false, errors.New("Fn::Equals needs 2 arguments")
+				return false, errors.New("want 2 arguments to Fn::Equals")
 			}
 			a, err := r.value(args[0])
 			if err != nil {
@@ -180,7 +180,7 @@ func (r *renderer) eval(v any) (bool, error) {
 		case "Fn::Not":
 			args, _ := arg.([]any)
 			if len(args) != 1 {
-				return false, errors.New("Fn::Not needs 1 argument")
+				return false, errors.New("want 1 argument to Fn::Not")
 			}
 			b, err := r.eval(args[0])
 			return !b, err
@@ -235,7 +235,7 @@ func (r *renderer) value(v any) (string, error) {
 		}
 		val, known := r.values[ref]
 		if !known {
-			return "", fmt.Errorf("Ref %s: no value", ref)
+			return "", fmt.Errorf("no value for Ref %s", ref)
 		}
 		return val, nil
 	}
@@ -251,7 +251,7 @@ func (r *renderer) resolve(v any) (out any, keep bool, err error) {
 		}
 		if args, ok := x["Fn::If"].([]any); ok && len(x) == 1 {
 			if len(args) != 3 {
-				return nil, false, errors.New("Fn::If needs 3 arguments")
+				return nil, false, errors.New("want 3 arguments to Fn::If")
 			}
 			name, _ := args[0].(string)
 			on, err := r.condition(name)
