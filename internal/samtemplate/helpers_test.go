@@ -65,7 +65,8 @@ func samTranslator(t testing.TB) string {
 	translatorOnce.Do(func() {
 		out, err := exec.Command(py, "-c", "import samtranslator").CombinedOutput()
 		if err != nil {
-			translatorErr = fmt.Errorf("python3 cannot import samtranslator (`pip install cfn-lint` installs it): %v: %s", err, out)
+			lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+			translatorErr = fmt.Errorf("python3 cannot import samtranslator (`pip install cfn-lint` installs it): %v: %s", err, lines[len(lines)-1])
 		}
 		translatorPython = py
 	})
