@@ -14,6 +14,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/wxcentral/wxcentral/pkg/metrics"
 )
 
 // lintRegions are the regions issue 13 deploys to: a commercial region, Hong
@@ -347,6 +349,9 @@ func translatedProblems(rd *rendered, cfn *Template) []string {
 	if staging && len(cfn.ResourcesOfType("AWS::Scheduler::Schedule")) != 0 {
 		problems = append(problems, "a staging stack schedules sweeps")
 	}
+	if staging {
+		problems = append(problems, stagingAlarmProblems(cfn)...)
+	}
 	_, hasArchive := cfn.Resource("WeChatEventArchive")
 	if wantArchive := rd.params["EventBusName"] != "" || rd.params["CreateEventBus"] == "true"; hasArchive != wantArchive {
 		problems = append(problems, fmt.Sprintf("archive present=%v, want %v", hasArchive, wantArchive))
@@ -412,4 +417,28 @@ func TestNoHardCodedPartition(t *testing.T) {
 	for _, p := range problems {
 		t.Error(p)
 	}
+}
+
+// refreshMetrics are the metrics only the refresh function emits.
+var refreshMetrics = map[string]bool{
+	metrics.RefreshOutcome: true, metrics.RefreshFailures: true, metrics.TokenSecondsToExpiry: true,
+	metrics.ForcedRefreshes: true, metrics.WeChatCallLatency: true,
+}
+
+// stagingAlarmProblems: a staging stack runs no refresh, so an alarm that
+// treats the refresh metrics' absence as breaching would stay in ALARM.
+func stagingAlarmProblems(cfn *Template) []string {
+	var problems []string
+	for _, a := range cfn.ResourcesOfType("AWS::CloudWatch::Alarm") {
+		p := a.Properties
+		if p["TreatMissingData"] != "breaching" {
+			continue
+		}
+		name, _ := p["MetricName"].(string)
+		if p["Namespace"] == metrics.Namespace && refreshMetrics[name] || References(p["Dimensions"], "RefreshFunction") {
+			problems = append(problems, fmt.Sprintf("%s: breaching on missing %s in a stack without refresh (give it Condition: RunRefresh)", a.LogicalID, name))
+		}
+	}
+	sort.Strings(problems)
+	return problems
 }
