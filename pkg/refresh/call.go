@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/wxcentral/wxcentral/pkg/credential"
 	"github.com/wxcentral/wxcentral/pkg/metrics"
 	"github.com/wxcentral/wxcentral/pkg/wechat"
 )
@@ -11,31 +12,41 @@ import (
 // retryMargin is kept free before the invocation deadline for the commit.
 const retryMargin = 2 * time.Second
 
-// stableToken calls stable_token, retrying transient failures in normal
-// mode (force calls are never retried: each one spends WeChat's budget),
-// all inside the lease that ends at leaseUntil.
-func (r *Refresher) stableToken(ctx context.Context, app App, force bool, leaseUntil time.Time) (wechat.Token, error) {
+// token asks app's upstream for its access_token, retrying transient
+// failures in normal mode (force calls are never retried: each one spends
+// WeChat's budget), all inside the lease that ends at leaseUntil.
+func (r *Refresher) token(ctx context.Context, app App, force bool, leaseUntil time.Time) (wechat.Token, error) {
+	f, ff := r.fetcherOf(app)
+	if ff != nil {
+		return wechat.Token{}, ff
+	}
 	ctx, cancel := r.callContext(ctx, leaseUntil)
 	defer cancel()
 	var tok wechat.Token
 	call := func(ctx context.Context) error {
 		var err error
-		tok, err = r.o.WeChat.StableToken(ctx, app.AppID, app.Secret, force)
+		tok, err = f.token(ctx, app, force)
 		return err
 	}
 	if force {
-		return tok, r.timed(ctx, "stable_token", call)
+		return tok, r.timed(ctx, f.api(credential.AccessToken), call)
 	}
-	return tok, r.retry(ctx, "stable_token", call)
+	return tok, r.retry(ctx, f.api(credential.AccessToken), call)
 }
 
-func (r *Refresher) getTicket(ctx context.Context, accessToken, ticketType string, leaseUntil time.Time) (wechat.Ticket, error) {
+// ticket asks app's upstream for a ticket of kind with accessToken,
+// retrying transient failures inside the lease that ends at leaseUntil.
+func (r *Refresher) ticket(ctx context.Context, app App, kind credential.Kind, accessToken string, leaseUntil time.Time) (wechat.Ticket, error) {
+	f, ff := r.fetcherOf(app)
+	if ff != nil {
+		return wechat.Ticket{}, ff
+	}
 	ctx, cancel := r.callContext(ctx, leaseUntil)
 	defer cancel()
 	var tk wechat.Ticket
-	err := r.retry(ctx, "getticket", func(ctx context.Context) error {
+	err := r.retry(ctx, f.api(kind), func(ctx context.Context) error {
 		var err error
-		tk, err = r.o.WeChat.GetTicket(ctx, accessToken, ticketType)
+		tk, err = f.ticket(ctx, app, kind, accessToken)
 		return err
 	})
 	return tk, err

@@ -74,7 +74,8 @@ func (r ForceResponse) MarshalJSON() ([]byte, error) {
 // Concurrent reports of the same token wait for the leaseholder's commit
 // and re-read instead of calling WeChat, so any number of them make at most
 // one normal-mode probe and one force call. Tickets have no force mode: a
-// rejected ticket is fetched again.
+// rejected ticket is fetched again; nor has a WeCom token, whose report
+// re-fetches at once without a budget (step 2 only).
 func (r *Refresher) Force(ctx context.Context, req ForceRequest) ForceResponse {
 	start := r.o.Now()
 	rec, kind, f := r.forceRequest(ctx, req)
@@ -177,7 +178,7 @@ func (r *Refresher) forceSteps(ctx context.Context, app App, kind credential.Kin
 		if r.replaced(rec, stale) {
 			return rec, nil
 		}
-		if f := r.settled(rec, kind, stale, start); f != nil {
+		if f := r.settled(app, rec, kind, stale, start); f != nil {
 			return rec, f
 		}
 		h, err := r.take(ctx, app.AppID, kind, owner)
@@ -195,7 +196,7 @@ func (r *Refresher) forceSteps(ctx context.Context, app App, kind credential.Kin
 			h.release(ctx)
 			return h.rec, nil
 		}
-		if f := r.settled(h.rec, kind, stale, start); f != nil {
+		if f := r.settled(app, h.rec, kind, stale, start); f != nil {
 			h.release(ctx)
 			return h.rec, f
 		}
@@ -224,8 +225,9 @@ func askedSince(rec credential.Record, start time.Time) bool {
 // settled answers a report from what the item already shows, without
 // calling WeChat: a refresh that failed since the report arrived, or, when
 // WeChat was asked since then and still returned the rejected token, a
-// forced-refresh budget that is spent or spaced out. nil means "go on".
-func (r *Refresher) settled(rec credential.Record, kind credential.Kind, stale string, start time.Time) *failure {
+// forced-refresh budget that is spent or spaced out (for a type without
+// one, the re-fetch the report asked for is done). nil means "go on".
+func (r *Refresher) settled(app App, rec credential.Record, kind credential.Kind, stale string, start time.Time) *failure {
 	now := r.o.Now()
 	if reachedSince(rec.LastErrorAt, start) {
 		return refuse(ErrCodeTokenUnavailable,
@@ -233,6 +235,9 @@ func (r *Refresher) settled(rec credential.Record, kind credential.Kind, stale s
 	}
 	if kind.IsTicket() || rec.Value != stale || !askedSince(rec, start) {
 		return nil
+	}
+	if !app.policy().ForceBudget {
+		return refuse(ErrCodeTokenUnavailable, msgSameToken)
 	}
 	if rec.ForceUsed(now) >= r.o.ForceDailyLimit {
 		return r.budgetSpent(rec.AppID)
@@ -243,7 +248,10 @@ func (r *Refresher) settled(rec credential.Record, kind credential.Kind, stale s
 	return nil
 }
 
-const msgForceTooSoon = "the previous forced refresh was less than 30s ago; retry after it"
+const (
+	msgForceTooSoon = "the previous forced refresh was less than 30s ago; retry after it"
+	msgSameToken    = "the upstream returned the rejected token again since the report (it has no force mode); retry later"
+)
 
 func (r *Refresher) budgetSpent(appid string) *failure {
 	return refuse(ErrCodeForceBudgetExhausted,
@@ -269,10 +277,12 @@ func (r *Refresher) waitForLeaseholder(ctx context.Context, appid string, kind c
 }
 
 // forceToken runs steps 2 and 3 for an access_token with the lease held.
+// For a type without a force budget (WeCom) step 2 is the whole answer: a
+// report re-fetches at once, and the same token again is token_unavailable.
 func (r *Refresher) forceToken(ctx context.Context, app App, h *held, stale string, probed bool) (credential.Record, *failure) {
 	var probe *fetched
 	if !probed {
-		tok, err := r.stableToken(ctx, app, false, h.rec.LeaseUntil)
+		tok, err := r.token(ctx, app, false, h.rec.LeaseUntil)
 		if err != nil {
 			return h.rec, r.callFailed(ctx, app, h, err, stale)
 		}
@@ -281,6 +291,17 @@ func (r *Refresher) forceToken(ctx context.Context, app App, h *held, stale stri
 		}
 		v := tokenFetched(tok)
 		probe = &v
+	}
+	if !app.policy().ForceBudget {
+		// Keep the answer (it tells concurrent reporters the upstream was
+		// asked); settled answered a probe made since the report already.
+		if probe != nil {
+			_, f := h.commit(ctx, *probe)
+			r.reportFailure(h.appid, h.kind, f)
+		} else {
+			h.release(ctx)
+		}
+		return h.rec, refuse(ErrCodeTokenUnavailable, msgSameToken)
 	}
 	// WeChat still hands out the rejected token: spend the budget, which
 	// also extends our lease (only while it is live) to cover the force call.
@@ -303,7 +324,7 @@ func (r *Refresher) forceToken(ctx context.Context, app App, h *held, stale stri
 		}
 		return h.rec, r.storeFail(h.appid, h.kind, "force budget", err)
 	}
-	tok, err := r.stableToken(ctx, app, true, h.rec.LeaseUntil)
+	tok, err := r.token(ctx, app, true, h.rec.LeaseUntil)
 	_ = r.o.Metrics.Emit(metrics.ForcedRefresh(app.AppID, string(h.kind)))
 	if err != nil {
 		return h.rec, r.callFailed(ctx, app, h, err, stale)

@@ -70,6 +70,10 @@ type failure struct {
 	refusal string
 }
 
+// Error makes a failure an error, so a step that returns errors (a
+// fetcher that cannot be built) hands it on to classify unchanged.
+func (f *failure) Error() string { return f.msg }
+
 // refuse is a refusal answered with the forced-refresh error code and msg.
 func refuse(code, msg string) *failure { return &failure{refusal: code, what: msg} }
 
@@ -151,6 +155,9 @@ func storeErrorCode(err error) string {
 // are scrubbed from the stored message as a second line of defence (the
 // wechat package already keeps them out of its errors).
 func classify(err error, secrets ...string) failure {
+	if already := (*failure)(nil); errors.As(err, &already) {
+		return *already
+	}
 	f := failure{class: wechat.ErrorClass(err)}
 	var we *wechat.Error
 	var ne *wechat.NetworkError

@@ -56,9 +56,9 @@ func (r *Refresher) Sweep(ctx context.Context) (Summary, error) {
 	return Summary{Results: results}, nil
 }
 
-// fresh reports whether rec needs no refresh at now.
-func fresh(kind credential.Kind, rec credential.Record, now time.Time) bool {
-	return rec.Value != "" && now.Before(credential.DueAt(kind, rec.ExpiresAt))
+// fresh reports whether rec needs no refresh at now under app's policy.
+func fresh(app App, kind credential.Kind, rec credential.Record, now time.Time) bool {
+	return rec.Value != "" && now.Before(app.policy().DueAt(kind, rec.ExpiresAt))
 }
 
 func (r *Refresher) sweepOne(ctx context.Context, app App, kind credential.Kind, owner string) Result {
@@ -74,7 +74,7 @@ func (r *Refresher) sweepStep(ctx context.Context, app App, kind credential.Kind
 		f := r.storeFail(app.AppID, kind, "read", err)
 		return resultOf(rec, app.AppID, kind, OutcomeFailed).withError(f), f
 	}
-	if fresh(kind, rec, r.o.Now()) {
+	if fresh(app, kind, rec, r.o.Now()) {
 		return resultOf(rec, app.AppID, kind, OutcomeFresh), nil
 	}
 	// 2. Lease; lost → someone else is refreshing. Re-check on the item
@@ -87,7 +87,7 @@ func (r *Refresher) sweepStep(ctx context.Context, app App, kind credential.Kind
 		f := r.storeFail(app.AppID, kind, "lease", err)
 		return resultOf(rec, app.AppID, kind, OutcomeFailed).withError(f), f
 	}
-	if fresh(kind, h.rec, r.o.Now()) {
+	if fresh(app, kind, h.rec, r.o.Now()) {
 		h.release(ctx)
 		return resultOf(h.rec, app.AppID, kind, OutcomeFresh), nil
 	}
@@ -106,7 +106,7 @@ func (r *Refresher) fetch(ctx context.Context, app App, h *held) (fetched, *fail
 	if h.kind.IsTicket() {
 		return r.fetchTicket(ctx, app, h)
 	}
-	tok, err := r.stableToken(ctx, app, false, h.rec.LeaseUntil)
+	tok, err := r.token(ctx, app, false, h.rec.LeaseUntil)
 	if err != nil {
 		f := classify(err, app.Secret, h.rec.Value)
 		return fetched{}, &f
@@ -135,7 +135,7 @@ func (r *Refresher) fetchTicket(ctx context.Context, app App, h *held) (fetched,
 		f := internalFailure(classTokenUnavailable, "no usable access_token for the ticket")
 		return fetched{}, &f
 	}
-	tk, err := r.getTicket(ctx, at.Value, h.kind.TicketType(), h.rec.LeaseUntil)
+	tk, err := r.ticket(ctx, app, h.kind, at.Value, h.rec.LeaseUntil)
 	if wechat.IsTokenRejected(err) {
 		r.o.Logger.LogAttrs(ctx, slog.LevelWarn, "getticket rejected the stored access_token; refreshing it",
 			slog.String("appid", app.AppID), slog.String("kind", string(h.kind)), slog.Int("errcode", wechat.ErrorCode(err)))
@@ -145,7 +145,7 @@ func (r *Refresher) fetchTicket(ctx context.Context, app App, h *held) (fetched,
 			f.msg = scrub(f.msg+"; access_token refresh: "+ff.answerCode(), app.Secret, at.Value)
 			return fetched{}, &f
 		}
-		tk, err = r.getTicket(ctx, cred.Value, h.kind.TicketType(), h.rec.LeaseUntil)
+		tk, err = r.ticket(ctx, app, h.kind, cred.Value, h.rec.LeaseUntil)
 		at = cred
 	}
 	if err != nil {
