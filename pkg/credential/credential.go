@@ -121,7 +121,9 @@ func (c Credential) Fresh(now time.Time) bool { return c.Value != "" && now.Befo
 // DueAt is the refresh time for a value of kind k of an Official Account
 // (or mini-program) expiring at expiresAt; AccountType.Policy has every
 // type's.
-func DueAt(k Kind, expiresAt time.Time) time.Time { return OfficialAccount.Policy().DueAt(k, expiresAt) }
+func DueAt(k Kind, expiresAt time.Time) time.Time {
+	return OfficialAccount.Policy().DueAt(k, expiresAt)
+}
 
 // CacheUntil is the latest instant a reader that loaded c at loadedAt may
 // keep serving it from memory: at most MaxCacheAge and never past
