@@ -40,6 +40,7 @@ type world struct {
 	table string
 	meter *meter
 	logs  *byteCounter
+	emf   *emfCounter
 	apps  []refresh.App
 	r     *refresh.Refresher
 }
@@ -54,6 +55,7 @@ func newWorld(b *testing.B, accounts int, kinds ...credential.Kind) *world {
 	b.Cleanup(srv.Close)
 	base, table := dynamotest.NewTable(b)
 	w := &world{clock: clock, sim: sim, base: base, table: table, meter: newMeter(), logs: &byteCounter{}}
+	w.emf = newEMFCounter(w.logs)
 	for i := 0; i < accounts; i++ {
 		a := refresh.App{AppID: appID(i), Secret: fmt.Sprintf("bench-secret-%026d", i), Kinds: kinds}
 		sim.AddApp(a.AppID, a.Secret)
@@ -65,7 +67,7 @@ func newWorld(b *testing.B, accounts int, kinds ...credential.Kind) *world {
 		Apps:    func(context.Context) ([]refresh.App, error) { return w.apps, nil },
 		Now:     clock.Now,
 		Logger:  slog.New(slog.NewJSONHandler(w.logs, &slog.HandlerOptions{Level: slog.LevelInfo})),
-		Metrics: metrics.New(w.logs),
+		Metrics: metrics.New(w.emf),
 	})
 	return w
 }
@@ -144,6 +146,7 @@ func BenchmarkCostSweepFresh(b *testing.B) {
 		b.Run(fmt.Sprintf("credentials=%d", n), func(b *testing.B) {
 			w := newWorld(b, n/2, credential.AccessToken, credential.JSAPITicket)
 			w.seed(b)
+			w.emf.distinct()
 			m0, wc0, l0 := w.meter.reading(), w.wechatCalls(), w.logs.n.Load()
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
@@ -157,6 +160,7 @@ func BenchmarkCostSweepFresh(b *testing.B) {
 			b.ReportMetric(d.writeUnits()/per, "write-units/op")
 			b.ReportMetric(float64(w.wechatCalls()-wc0)/per, "wechat-calls/op")
 			b.ReportMetric(float64(w.logs.n.Load()-l0)/per, "log-bytes/op")
+			b.ReportMetric(float64(w.emf.distinct()), "custom-metrics")
 			b.ReportMetric(float64(b.Elapsed().Microseconds())/1000/per, "ms/op")
 		})
 	}
