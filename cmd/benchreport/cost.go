@@ -96,14 +96,16 @@ func (w work) scaled(f float64) work {
 
 // measured is the input of the cost model.
 type measured struct {
-	sweep       work    // per fresh credential per sweep
-	sweepMetric float64 // custom metrics per credential in the sweep's steady state
-	sweepFixed  float64 // custom metrics of the sweep independent of the credential count
-	token       work    // one access_token refresh (its sweep read included)
-	ticket      work    // one jsapi_ticket refresh (its sweep read and the token read included)
-	push        work    // one accepted push
-	duplicate   work    // one retry of a completed push
-	tokenCold   work    // one token-function request that misses the cache
+	// A sweep of C fresh credentials is sweepFixed + C × sweep, fitted
+	// through the measured sizes: today every credential is read, later
+	// sweeps may find the due ones without reading each (issue 15).
+	sweep, sweepFixed         work
+	sweepMetric, fixedMetrics float64 // custom metrics: per credential, and the rest of the sweep's
+	token                     work    // one access_token refresh (its sweep read included)
+	ticket                    work    // one jsapi_ticket refresh (its sweep read and the token read included)
+	push                      work    // one accepted push
+	duplicate                 work    // one retry of a completed push
+	tokenCold                 work    // one token-function request that misses the cache
 }
 
 // measure reads the cost benchmarks' results. missing lists the figures
@@ -124,11 +126,14 @@ func measure(r *results) (m measured, missing []string) {
 			logBytes:    get(bench, "log-bytes/op") / per,
 		}
 	}
-	small, large := sweepBench(sweepSizes[0]), sweepBench(sweepSizes[1])
-	m.sweep = load(large, float64(sweepSizes[1]))
+	nSmall, nLarge := float64(sweepSizes[0]), float64(sweepSizes[len(sweepSizes)-1])
+	small, large := sweepBench(sweepSizes[0]), sweepBench(sweepSizes[len(sweepSizes)-1])
+	ws, wl := load(small, 1), load(large, 1)
+	m.sweep = wl.minus(ws).scaled(1 / (nLarge - nSmall))
+	m.sweepFixed = ws.minus(m.sweep.scaled(nSmall))
 	ms, ml := get(small, "custom-metrics"), get(large, "custom-metrics")
-	m.sweepMetric = (ml - ms) / float64(sweepSizes[1]-sweepSizes[0])
-	m.sweepFixed = ms - m.sweepMetric*float64(sweepSizes[0])
+	m.sweepMetric = (ml - ms) / (nLarge - nSmall)
+	m.fixedMetrics = ms - m.sweepMetric*nSmall
 
 	tok, both := "BenchmarkCostRefresh/kinds=access_token", "BenchmarkCostRefresh/kinds=access_token+jsapi_ticket"
 	m.token = load(tok, 1)
@@ -190,7 +195,7 @@ func lambdaCost(invocations float64, d time.Duration) float64 {
 //
 //	sweeps      = 730 h × 60 (the schedule's rate(1 minute))
 //	credentials = 2 × accounts;  R_k = 730 h / (7200 s − margin_k) refreshes of each credential of kind k
-//	refresh     = sweeps × credentials × sweep  +  Σ_k accounts × R_k × (refresh_k − sweep)
+//	refresh     = sweeps × (sweepFixed + credentials × sweep)  +  Σ_k accounts × R_k × (refresh_k − sweep)
 //	DynamoDB    = RRU(refresh + pushes × push) × $0.125/M + WRU(…) × $0.625/M
 //	Lambda      = (sweeps + pushes) × $0.20/M + GB-s × $0.0000133334, duration = calls × latency
 //	EventBridge = pushes × ⌈event/64 KB⌉ × $1/M + pushes × (event + envelope) bytes × $0.10/GB
@@ -205,7 +210,7 @@ func cost(m measured, accounts int, pushes float64, alarms int) monthly {
 	// A refresh replaces its credential's fresh read in that minute's sweep.
 	extraTok, extraTkt := m.token.minus(m.sweep), m.ticket.minus(m.sweep)
 	steady := m.sweep.scaled(sweeps * creds)
-	refreshes := []work{steady, extraTok.scaled(rTok), extraTkt.scaled(rTkt)}
+	refreshes := []work{steady, m.sweepFixed.scaled(sweeps), extraTok.scaled(rTok), extraTkt.scaled(rTkt)}
 	all := append(refreshes, m.push.scaled(pushes))
 
 	var c monthly
@@ -217,7 +222,7 @@ func cost(m measured, accounts int, pushes float64, alarms int) monthly {
 	// Lambda duration from the measured calls: a sweep reads its
 	// credentials refresh.DefaultConcurrency at a time; WeChat and the
 	// refresh's own DynamoDB calls are counted at full latency.
-	perSweep := lambdaOverhead + calls(math.Ceil(creds/refresh.DefaultConcurrency)*m.sweep.dynamoCalls, latencyDynamoDB)
+	perSweep := lambdaOverhead + calls(m.sweepFixed.dynamoCalls+math.Ceil(creds/refresh.DefaultConcurrency)*m.sweep.dynamoCalls, latencyDynamoDB)
 	refreshTime := func(w work, n float64) float64 {
 		d := calls(w.dynamoCalls, latencyDynamoDB) + calls(w.wechatCalls, latencyWeChat)
 		return n * d.Seconds() * lambdaMemoryGB * priceLambdaGBSecond
@@ -231,7 +236,7 @@ func cost(m measured, accounts int, pushes float64, alarms int) monthly {
 
 	c.secrets = 2*priceSecretMonth + (secretsPerMonth+math.Min(pushes, secretsPerMonth))*priceSecretsCall
 
-	metrics := m.sweepFixed + m.sweepMetric*creds + otherMetrics
+	metrics := m.fixedMetrics + m.sweepMetric*creds + otherMetrics
 	var logBytes float64
 	for _, w := range all {
 		logBytes += w.logBytes

@@ -12,7 +12,7 @@ import (
 func TestCostFormula(t *testing.T) {
 	m := measured{
 		sweep:       work{dynamoCalls: 1, readUnits: 1},
-		sweepMetric: 1, sweepFixed: 3,
+		sweepMetric: 1, fixedMetrics: 3,
 		token:  work{dynamoCalls: 3, readUnits: 1, writeUnits: 2, wechatCalls: 1},
 		ticket: work{dynamoCalls: 4, readUnits: 2, writeUnits: 2, wechatCalls: 1},
 		push:   work{dynamoCalls: 2, writeUnits: 2, events: 1, eventBytes: 700},
@@ -47,6 +47,17 @@ func TestCostFormula(t *testing.T) {
 			t.Errorf("%s = %.7f, want %.7f", x.name, x.got, x.want)
 		}
 	}
+	// A sweep part that does not grow with the credentials (2 read units
+	// and 1 call per sweep, say a query of the due ones) adds 43,800 × 2
+	// read units and 5 ms to each sweep's 7 ms.
+	m.sweepFixed = work{dynamoCalls: 1, readUnits: 2}
+	c2 := cost(m, 1, 1e6, 0)
+	if d, want := c2.dynamo-c.dynamo, 43800*2*0.125e-6; math.Abs(d-want) > 1e-9 {
+		t.Errorf("fixed sweep reads add %.7f, want %.7f", d, want)
+	}
+	if d, want := c2.lambda-c.lambda, 43800*0.005*gbs; math.Abs(d-want) > 1e-9 {
+		t.Errorf("fixed sweep call adds %.7f, want %.7f", d, want)
+	}
 }
 
 // TestCostTableFromBenchmarks reads the benchmark lines and prints the
@@ -54,7 +65,7 @@ func TestCostFormula(t *testing.T) {
 func TestCostTableFromBenchmarks(t *testing.T) {
 	lines := []string{
 		"BenchmarkCostSweepFresh/credentials=10-2 3 1 ns/op 10 credentials/op 13 custom-metrics 10 dynamodb-calls/op 4680 log-bytes/op 10 read-units/op 0 write-units/op",
-		"BenchmarkCostSweepFresh/credentials=1000-2 3 1 ns/op 1000 credentials/op 1003 custom-metrics 1000 dynamodb-calls/op 468000 log-bytes/op 1000 read-units/op 0 write-units/op",
+		"BenchmarkCostSweepFresh/credentials=10000-2 3 1 ns/op 10000 credentials/op 10003 custom-metrics 10000 dynamodb-calls/op 4680000 log-bytes/op 10000 read-units/op 0 write-units/op",
 		"BenchmarkCostRefresh/kinds=access_token-2 3 1 ns/op 3 dynamodb-calls/op 871 log-bytes/op 1 read-units/op 1 wechat-calls/op 2 write-units/op",
 		"BenchmarkCostRefresh/kinds=access_token+jsapi_ticket-2 3 1 ns/op 7 dynamodb-calls/op 1740 log-bytes/op 3 read-units/op 2 wechat-calls/op 4 write-units/op",
 		"BenchmarkCostPush/accepted-2 3 1 ns/op 2 dynamodb-calls/op 737 event-bytes/op 1 events/op 369 log-bytes/op 0 read-units/op 2 write-units/op",
@@ -74,7 +85,8 @@ func TestCostTableFromBenchmarks(t *testing.T) {
 		t.Fatalf("missing %v", miss)
 	}
 	// The ticket's figures are the pair's less the token's.
-	if m.ticket != (work{dynamoCalls: 4, readUnits: 2, writeUnits: 2, wechatCalls: 1, logBytes: 869}) || m.sweepMetric != 1 || m.sweepFixed != 3 {
+	if m.ticket != (work{dynamoCalls: 4, readUnits: 2, writeUnits: 2, wechatCalls: 1, logBytes: 869}) || m.sweepMetric != 1 || m.fixedMetrics != 3 ||
+		m.sweep != (work{dynamoCalls: 1, readUnits: 1, logBytes: 468}) || m.sweepFixed != (work{}) {
 		t.Fatalf("measured %+v", m)
 	}
 	out.Reset()
