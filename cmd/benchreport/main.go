@@ -20,7 +20,7 @@ func main() {
 	raw := flag.String("raw", "", "also write go test's raw output to this file")
 	pairCount := flag.Int("pairs", 9, "rounds of each callback pipeline/reference pair (the median ratio is reported)")
 	pairTime := flag.String("pairtime", "500ms", "-benchtime of each benchmark of a callback pair")
-	only := flag.String("only", "", "run only this part: micro, callback or lambda (figures of the others are MISSING)")
+	only := flag.String("only", "", "run only this part: micro, callback, lambda or cost (figures of the others are MISSING; cost prints only its own)")
 	flag.Parse()
 
 	var sink io.Writer = io.Discard
@@ -61,8 +61,25 @@ func main() {
 		}
 	}
 
-	rows := report(results)
+	// The cost benchmarks count DynamoDB, EventBridge and WeChat calls
+	// per unit of work; the monthly cost table is computed from them.
+	if part("cost") {
+		if err := run(costArgs(), results, sink); err != nil {
+			runErr = err
+		}
+	}
+
+	var rows []row
+	if *only != "cost" {
+		rows = report(results)
+	}
+	if part("cost") {
+		rows = append(rows, costRows(results)...)
+	}
 	failed := printTable(os.Stdout, rows)
+	if part("cost") && printCost(os.Stdout, results, "template.yaml") {
+		failed = true
+	}
 	if runErr != nil {
 		fmt.Fprintf(os.Stdout, "\ngo test failed: %v\n", runErr)
 		failed = true
