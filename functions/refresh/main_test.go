@@ -18,6 +18,7 @@ import (
 	"github.com/wxcentral/wxcentral/internal/dynamotest"
 	"github.com/wxcentral/wxcentral/internal/fakeaws"
 	"github.com/wxcentral/wxcentral/internal/lambdatest"
+	"github.com/wxcentral/wxcentral/pkg/tokenapi"
 	"github.com/wxcentral/wxcentral/pkg/wechat/wechattest"
 )
 
@@ -200,15 +201,7 @@ func TestRefreshBinary(t *testing.T) {
 	// Forced refresh of the current token: a normal-mode probe returns the
 	// same token, then one force call issues a new one.
 	before = time.Now().Unix()
-	var cred struct {
-		AppID     string `json:"appid"`
-		Kind      string `json:"kind"`
-		Token     string `json:"token"`
-		ExpiresAt int64  `json:"expires_at"`
-		ExpiresIn int64  `json:"expires_in"`
-		Version   int64  `json:"version"`
-		Error     string `json:"error"`
-	}
+	var cred tokenapi.Answer
 	invoke(t, f, `{"action":"force","appid":"`+appid+`","kind":"access_token","stale_token":"`+token+`"}`, &cred)
 	after = time.Now().Unix()
 	newToken, _ := w.sim.CurrentToken(appid)
@@ -236,10 +229,7 @@ func TestRefreshBinary(t *testing.T) {
 	})
 
 	// A second report 30 s too early, and an unknown app: error payloads.
-	var answer struct {
-		Error   string `json:"error"`
-		Message string `json:"message"`
-	}
+	var answer tokenapi.Answer
 	invoke(t, f, `{"action":"force","appid":"`+appid+`","kind":"access_token","stale_token":"`+newToken+`"}`, &answer)
 	if answer.Error != "force_too_soon" || answer.Message == "" {
 		t.Fatalf("answer %+v", answer)

@@ -27,6 +27,7 @@ import (
 	"github.com/wxcentral/wxcentral/pkg/dynamo"
 	"github.com/wxcentral/wxcentral/pkg/eventbus"
 	"github.com/wxcentral/wxcentral/pkg/refresh"
+	"github.com/wxcentral/wxcentral/pkg/tokenapi"
 	"github.com/wxcentral/wxcentral/pkg/tokenclient"
 	"github.com/wxcentral/wxcentral/pkg/tokenserver"
 	"github.com/wxcentral/wxcentral/pkg/wechat"
@@ -336,7 +337,7 @@ func newWorld(t testing.TB, cfg Config) *world {
 // direct invocations of one of the refreshers, round robin.
 func (w *world) tokenClient(wc *wechat.Client, l *slog.Logger) *tokenclient.Client {
 	inv := tokenclient.NewDirectInvalidator(func(ctx context.Context, payload []byte) ([]byte, error) {
-		var req refresh.ForceRequest
+		var req tokenapi.ForceRequest
 		if err := json.Unmarshal(payload, &req); err != nil {
 			return nil, err
 		}

@@ -20,6 +20,7 @@ import (
 	"github.com/wxcentral/wxcentral/pkg/callback"
 	"github.com/wxcentral/wxcentral/pkg/callback/callbacktest"
 	"github.com/wxcentral/wxcentral/pkg/config"
+	"github.com/wxcentral/wxcentral/pkg/tokenapi"
 	"github.com/wxcentral/wxcentral/pkg/wechat/wechattest"
 )
 
@@ -170,15 +171,7 @@ func (w *world) check(t *testing.T, name string, payload, out []byte) {
 // accepts now.
 func (w *world) checkCredential(t *testing.T, data []byte) {
 	t.Helper()
-	var c struct {
-		AppID     string `json:"appid"`
-		Kind      string `json:"kind"`
-		Token     string `json:"token"`
-		ExpiresAt int64  `json:"expires_at"`
-		ExpiresIn int64  `json:"expires_in"`
-		Version   int64  `json:"version"`
-		Error     string `json:"error"`
-	}
+	var c tokenapi.Answer
 	if err := json.Unmarshal(data, &c); err != nil || c.Error != "" {
 		t.Fatalf("credential %s: %v", data, err)
 	}

@@ -2,7 +2,6 @@ package refresh
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -10,60 +9,9 @@ import (
 
 	"github.com/wxcentral/wxcentral/pkg/credential"
 	"github.com/wxcentral/wxcentral/pkg/metrics"
+	"github.com/wxcentral/wxcentral/pkg/tokenapi"
 	"github.com/wxcentral/wxcentral/pkg/wechat"
 )
-
-// ForceRequest is the direct-invoke payload of a forced refresh:
-// {"action":"force","appid","kind","stale_token"}, where stale_token is
-// the value a caller saw rejected (40001/40014/42001).
-type ForceRequest struct {
-	Action     string `json:"action"`
-	AppID      string `json:"appid"`
-	Kind       string `json:"kind"`
-	StaleToken string `json:"stale_token"`
-}
-
-// Error codes of a forced refresh's answer.
-const (
-	ErrCodeForceBudgetExhausted = "force_budget_exhausted"
-	ErrCodeForceTooSoon         = "force_too_soon"
-	ErrCodeTokenUnavailable     = "token_unavailable"
-	ErrCodeUnknownApp           = "unknown_app"
-	ErrCodeBadRequest           = "bad_request"
-)
-
-// ForceResponse is a forced refresh's answer: the credential JSON of
-// DESIGN.md §6 ({"appid","kind","token","expires_at","expires_in","version"})
-// or, when Error is set, {"error","message"}. Either is a normal payload.
-type ForceResponse struct {
-	AppID     string
-	Kind      credential.Kind
-	Token     string
-	ExpiresAt int64 // unix seconds
-	ExpiresIn int64 // seconds left at the time of the answer
-	Version   int64
-
-	Error   string // one of the ErrCode constants
-	Message string
-}
-
-// MarshalJSON writes one of the two shapes.
-func (r ForceResponse) MarshalJSON() ([]byte, error) {
-	if r.Error != "" {
-		return json.Marshal(struct {
-			Error   string `json:"error"`
-			Message string `json:"message"`
-		}{r.Error, r.Message})
-	}
-	return json.Marshal(struct {
-		AppID     string          `json:"appid"`
-		Kind      credential.Kind `json:"kind"`
-		Token     string          `json:"token"`
-		ExpiresAt int64           `json:"expires_at"`
-		ExpiresIn int64           `json:"expires_in"`
-		Version   int64           `json:"version"`
-	}{r.AppID, r.Kind, r.Token, r.ExpiresAt, r.ExpiresIn, r.Version})
-}
 
 // forceError is a forced refresh that ends without a credential.
 type forceError struct {
@@ -84,14 +32,14 @@ func errAnswer(code, msg string) *forceError { return &forceError{Code: code, Me
 // and re-read instead of calling WeChat, so any number of them make at most
 // one normal-mode probe and one force call. Tickets have no force mode: a
 // rejected ticket is fetched again.
-func (r *Refresher) Force(ctx context.Context, req ForceRequest) ForceResponse {
+func (r *Refresher) Force(ctx context.Context, req tokenapi.ForceRequest) tokenapi.Answer {
 	start := r.o.Now()
 	resp := r.forceRequest(ctx, req)
 	level := slog.LevelInfo
 	if resp.Error != "" {
 		level = slog.LevelWarn
 	}
-	attrs := []slog.Attr{slog.String("appid", req.AppID), slog.String("kind", req.Kind), slog.String("action", "force")}
+	attrs := []slog.Attr{slog.String("appid", req.AppID), slog.String("kind", string(req.Kind)), slog.String("action", "force")}
 	if resp.Error != "" {
 		attrs = append(attrs, slog.String("outcome", "failed"), slog.String("error", resp.Error))
 	} else {
@@ -102,17 +50,17 @@ func (r *Refresher) Force(ctx context.Context, req ForceRequest) ForceResponse {
 	return resp
 }
 
-func (r *Refresher) forceRequest(ctx context.Context, req ForceRequest) ForceResponse {
-	fail := func(e *forceError) ForceResponse { return ForceResponse{Error: e.Code, Message: e.Message} }
+func (r *Refresher) forceRequest(ctx context.Context, req tokenapi.ForceRequest) tokenapi.Answer {
+	fail := func(e *forceError) tokenapi.Answer { return tokenapi.Fail(e.Code, e.Message) }
 	if req.AppID == "" {
-		return fail(errAnswer(ErrCodeBadRequest, "appid: missing"))
+		return fail(errAnswer(tokenapi.CodeBadRequest, "appid: missing"))
 	}
-	kind, err := credential.ParseKind(req.Kind)
+	kind, err := credential.ParseKind(string(req.Kind))
 	if err != nil {
-		return fail(errAnswer(ErrCodeBadRequest, err.Error()))
+		return fail(errAnswer(tokenapi.CodeBadRequest, err.Error()))
 	}
 	if req.StaleToken == "" {
-		return fail(errAnswer(ErrCodeBadRequest, "stale_token: missing"))
+		return fail(errAnswer(tokenapi.CodeBadRequest, "stale_token: missing"))
 	}
 	apps, err := r.o.Apps(ctx)
 	if err != nil {
@@ -120,11 +68,11 @@ func (r *Refresher) forceRequest(ctx context.Context, req ForceRequest) ForceRes
 		// function error does); the operator needs it in both places.
 		r.o.Logger.LogAttrs(ctx, slog.LevelError, "configuration could not be loaded",
 			slog.String("appid", req.AppID), slog.String("kind", string(kind)), slog.String("error", err.Error()))
-		return fail(errAnswer(ErrCodeTokenUnavailable, "configuration could not be loaded: "+err.Error()))
+		return fail(errAnswer(tokenapi.CodeTokenUnavailable, "configuration could not be loaded: "+err.Error()))
 	}
 	app, ok := findApp(apps, req.AppID)
 	if !ok || !hasKind(app, kind) {
-		return fail(errAnswer(ErrCodeUnknownApp, fmt.Sprintf("%s/%s is not configured", req.AppID, kind)))
+		return fail(errAnswer(tokenapi.CodeUnknownApp, fmt.Sprintf("%s/%s is not configured", req.AppID, kind)))
 	}
 	rec, ferr := r.force(ctx, app, kind, req.StaleToken, r.o.NewOwner())
 	if ferr != nil {
@@ -133,11 +81,8 @@ func (r *Refresher) forceRequest(ctx context.Context, req ForceRequest) ForceRes
 	return r.answer(rec)
 }
 
-func (r *Refresher) answer(rec credential.Record) ForceResponse {
-	return ForceResponse{
-		AppID: rec.AppID, Kind: rec.Kind, Token: rec.Value, Version: rec.Version,
-		ExpiresAt: rec.ExpiresAt.Unix(), ExpiresIn: int64(rec.ExpiresAt.Sub(r.o.Now()) / time.Second),
-	}
+func (r *Refresher) answer(rec credential.Record) tokenapi.Answer {
+	return tokenapi.AnswerFor(rec.Credential, r.o.Now())
 }
 
 // replaced reports whether rec holds a usable value other than stale.
@@ -208,18 +153,18 @@ func askedSince(rec credential.Record, start time.Time) bool {
 func (r *Refresher) settled(rec credential.Record, kind credential.Kind, stale string, start time.Time) *forceError {
 	now := r.o.Now()
 	if reachedSince(rec.LastErrorAt, start) {
-		return errAnswer(ErrCodeTokenUnavailable,
+		return errAnswer(tokenapi.CodeTokenUnavailable,
 			fmt.Sprintf("a concurrent refresh failed (last_error_code %d); retry later", rec.LastErrorCode))
 	}
 	if kind.IsTicket() || rec.Value != stale || !askedSince(rec, start) {
 		return nil
 	}
 	if rec.ForceUsed(now) >= r.o.ForceDailyLimit {
-		return errAnswer(ErrCodeForceBudgetExhausted,
+		return errAnswer(tokenapi.CodeForceBudgetExhausted,
 			fmt.Sprintf("the daily forced-refresh limit (%d) for %s is spent", r.o.ForceDailyLimit, rec.AppID))
 	}
 	if !rec.ForceSpaced(now) {
-		return errAnswer(ErrCodeForceTooSoon, "the previous forced refresh was less than 30s ago; retry after it")
+		return errAnswer(tokenapi.CodeForceTooSoon, "the previous forced refresh was less than 30s ago; retry after it")
 	}
 	return nil
 }
@@ -229,7 +174,7 @@ func (r *Refresher) settled(rec credential.Record, kind credential.Kind, stale s
 func (r *Refresher) waitForLeaseholder(ctx context.Context, appid string, kind credential.Kind, stale string, polls *int) *forceError {
 	for ; *polls > 0; *polls-- {
 		if err := r.o.Sleep(ctx, r.o.WaitPoll); err != nil {
-			return errAnswer(ErrCodeTokenUnavailable, "deadline reached while another refresher held the lease")
+			return errAnswer(tokenapi.CodeTokenUnavailable, "deadline reached while another refresher held the lease")
 		}
 		rec, err := r.o.Store.Get(ctx, appid, kind, true)
 		if err != nil && !errors.Is(err, credential.ErrNotFound) {
@@ -239,7 +184,7 @@ func (r *Refresher) waitForLeaseholder(ctx context.Context, appid string, kind c
 			return nil
 		}
 	}
-	return errAnswer(ErrCodeTokenUnavailable, "another refresher still holds the lease; retry")
+	return errAnswer(tokenapi.CodeTokenUnavailable, "another refresher still holds the lease; retry")
 }
 
 // forceToken runs steps 2 and 3 for an access_token with the lease held.
@@ -269,12 +214,12 @@ func (r *Refresher) forceToken(ctx context.Context, app App, owner string, held 
 		}
 		switch {
 		case errors.Is(err, credential.ErrForceBudgetExhausted):
-			return held, errAnswer(ErrCodeForceBudgetExhausted,
+			return held, errAnswer(tokenapi.CodeForceBudgetExhausted,
 				fmt.Sprintf("the daily forced-refresh limit (%d) for %s is spent", r.o.ForceDailyLimit, app.AppID))
 		case errors.Is(err, credential.ErrForceTooSoon):
-			return held, errAnswer(ErrCodeForceTooSoon, "the previous forced refresh was less than 30s ago; retry after it")
+			return held, errAnswer(tokenapi.CodeForceTooSoon, "the previous forced refresh was less than 30s ago; retry after it")
 		case errors.Is(err, credential.ErrLeaseLost):
-			return held, errAnswer(ErrCodeTokenUnavailable, "the lease expired before the forced refresh; retry")
+			return held, errAnswer(tokenapi.CodeTokenUnavailable, "the lease expired before the forced refresh; retry")
 		}
 		return held, r.forceStoreFailure(app.AppID, kind, "force budget", err)
 	}
@@ -290,7 +235,7 @@ func (r *Refresher) forceToken(ctx context.Context, app App, owner string, held 
 		// perhaps from another environment) and handed back the rejected
 		// token: keep its answer, but never serve it as the refreshed one.
 		_, _ = r.commitForced(ctx, app.AppID, kind, owner, held, tok.AccessToken, tok.ReceivedAt, tok.ExpiresIn)
-		return held, errAnswer(ErrCodeForceTooSoon, "WeChat returned the rejected token to the forced refresh (a force less than 30s after another); retry after 30s")
+		return held, errAnswer(tokenapi.CodeForceTooSoon, "WeChat returned the rejected token to the forced refresh (a force less than 30s after another); retry after 30s")
 	}
 	return r.commitForced(ctx, app.AppID, kind, owner, held, tok.AccessToken, tok.ReceivedAt, tok.ExpiresIn)
 }
@@ -331,7 +276,7 @@ func (r *Refresher) refetchTicket(ctx context.Context, app App, kind credential.
 	tk, f := r.fetchTicket(ctx, app, kind, owner, held.LeaseUntil)
 	if f != nil {
 		r.recordFailure(ctx, app.AppID, kind, owner, *f)
-		return held, errAnswer(ErrCodeTokenUnavailable, "WeChat did not issue a ticket ("+f.resultError()+")")
+		return held, errAnswer(tokenapi.CodeTokenUnavailable, "WeChat did not issue a ticket ("+f.resultError()+")")
 	}
 	return r.commitForce(ctx, app.AppID, kind, owner, held, tk.Ticket, tk.ReceivedAt, tk.ExpiresIn)
 }
@@ -347,7 +292,7 @@ func (r *Refresher) commitForce(ctx context.Context, appid string, kind credenti
 func (r *Refresher) served(ctx context.Context, appid string, kind credential.Kind, held credential.Record, res Result, f *failure) (credential.Record, *forceError) {
 	if f != nil {
 		r.report(resultOf(held, appid, kind, OutcomeFailed).withError(f), f)
-		return held, errAnswer(ErrCodeTokenUnavailable, "credential store failed ("+f.resultError()+")")
+		return held, errAnswer(tokenapi.CodeTokenUnavailable, "credential store failed ("+f.resultError()+")")
 	}
 	sctx, cancel := storeContext(ctx)
 	defer cancel()
@@ -356,10 +301,10 @@ func (r *Refresher) served(ctx context.Context, appid string, kind credential.Ki
 		return held, r.forceStoreFailure(appid, kind, "read", err)
 	}
 	if res.Outcome == OutcomeLeased && rec.Value == held.Value {
-		return rec, errAnswer(ErrCodeTokenUnavailable, "another refresher took over; retry")
+		return rec, errAnswer(tokenapi.CodeTokenUnavailable, "another refresher took over; retry")
 	}
 	if !rec.Usable(r.o.Now()) {
-		return rec, errAnswer(ErrCodeTokenUnavailable, "the refreshed value expires too soon")
+		return rec, errAnswer(tokenapi.CodeTokenUnavailable, "the refreshed value expires too soon")
 	}
 	return rec, nil
 }
@@ -370,12 +315,12 @@ func (r *Refresher) served(ctx context.Context, appid string, kind credential.Ki
 func (r *Refresher) forceStoreFailure(appid string, kind credential.Kind, op string, err error) *forceError {
 	res, f := r.storeFailure(credential.Record{}, appid, kind, op, err)
 	r.report(res, f)
-	return errAnswer(ErrCodeTokenUnavailable, "credential store failed ("+f.resultError()+")")
+	return errAnswer(tokenapi.CodeTokenUnavailable, "credential store failed ("+f.resultError()+")")
 }
 
 func (r *Refresher) forceFailure(ctx context.Context, app App, kind credential.Kind, owner string, err error, stale string) *forceError {
 	f := classify(err, app.Secret, stale)
 	r.recordFailure(ctx, app.AppID, kind, owner, f)
 	r.report(resultOf(credential.Record{}, app.AppID, kind, OutcomeFailed).withError(&f), &f)
-	return errAnswer(ErrCodeTokenUnavailable, "WeChat did not issue a token ("+f.resultError()+")")
+	return errAnswer(tokenapi.CodeTokenUnavailable, "WeChat did not issue a token ("+f.resultError()+")")
 }

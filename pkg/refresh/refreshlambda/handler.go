@@ -23,6 +23,7 @@ import (
 	"github.com/wxcentral/wxcentral/pkg/dynamo"
 	"github.com/wxcentral/wxcentral/pkg/metrics"
 	"github.com/wxcentral/wxcentral/pkg/refresh"
+	"github.com/wxcentral/wxcentral/pkg/tokenapi"
 	"github.com/wxcentral/wxcentral/pkg/wechat"
 )
 
@@ -47,14 +48,14 @@ func (h *Handler) Invoke(ctx context.Context, payload json.RawMessage) (any, err
 	}
 	switch probe.Action {
 	case "force":
-		var req refresh.ForceRequest
+		var req tokenapi.ForceRequest
 		if err := json.Unmarshal(payload, &req); err != nil {
 			msg := "force request: malformed JSON"
 			var te *json.UnmarshalTypeError
 			if errors.As(err, &te) && te.Field != "" {
 				msg = te.Field + ": must be a string"
 			}
-			return refresh.ForceResponse{Error: refresh.ErrCodeBadRequest, Message: msg}, nil
+			return tokenapi.Answer{Error: tokenapi.CodeBadRequest, Message: msg}, nil
 		}
 		return h.Refresher.Force(ctx, req), nil
 	case "", "sweep":

@@ -13,6 +13,7 @@ import (
 	"github.com/wxcentral/wxcentral/pkg/dynamo"
 	"github.com/wxcentral/wxcentral/pkg/refresh"
 	"github.com/wxcentral/wxcentral/pkg/refresh/refreshlambda"
+	"github.com/wxcentral/wxcentral/pkg/tokenapi"
 	"github.com/wxcentral/wxcentral/pkg/wechat"
 	"github.com/wxcentral/wxcentral/pkg/wechat/wechattest"
 )
@@ -78,15 +79,15 @@ func TestInvokeDispatch(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		resp, ok := out.(refresh.ForceResponse)
+		resp, ok := out.(tokenapi.Answer)
 		if !ok || resp.Error != "" || resp.Token == token || resp.Version != 2 {
 			t.Fatalf("answer %#v", out)
 		}
 	})
 	t.Run("force with a malformed body", func(t *testing.T) {
 		out, err := h.Invoke(ctx, json.RawMessage(`{"action":"force","appid":12}`))
-		resp, ok := out.(refresh.ForceResponse)
-		if err != nil || !ok || resp.Error != refresh.ErrCodeBadRequest {
+		resp, ok := out.(tokenapi.Answer)
+		if err != nil || !ok || resp.Error != tokenapi.CodeBadRequest {
 			t.Fatalf("answer %#v %v", out, err)
 		}
 	})
@@ -123,8 +124,8 @@ func TestInvokeForceBadFieldNamesIt(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			out, err := h.Invoke(context.Background(), json.RawMessage(tc.payload))
-			resp, ok := out.(refresh.ForceResponse)
-			if err != nil || !ok || resp.Error != refresh.ErrCodeBadRequest || !strings.HasPrefix(resp.Message, tc.field+": ") {
+			resp, ok := out.(tokenapi.Answer)
+			if err != nil || !ok || resp.Error != tokenapi.CodeBadRequest || !strings.HasPrefix(resp.Message, tc.field+": ") {
 				t.Fatalf("answer %#v %v, want bad_request naming %s", out, err, tc.field)
 			}
 		})

@@ -16,6 +16,7 @@ import (
 	"github.com/wxcentral/wxcentral/internal/devstack"
 	"github.com/wxcentral/wxcentral/internal/dynamotest"
 	"github.com/wxcentral/wxcentral/internal/logaudit"
+	"github.com/wxcentral/wxcentral/pkg/tokenapi"
 	"github.com/wxcentral/wxcentral/pkg/wechat/wechattest"
 )
 
@@ -86,13 +87,7 @@ func TestLocalStack(t *testing.T) {
 	}
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	var tok struct {
-		AppID     string `json:"appid"`
-		Kind      string `json:"kind"`
-		Token     string `json:"token"`
-		ExpiresIn int64  `json:"expires_in"`
-		Version   int64  `json:"version"`
-	}
+	var tok tokenapi.Answer
 	if resp.StatusCode != 200 || json.Unmarshal(body, &tok) != nil {
 		t.Fatalf("GET %s: %d %s", m[1], resp.StatusCode, body)
 	}
