@@ -2,7 +2,6 @@ package devstack
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -17,14 +16,14 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
 	"github.com/wxcentral/wxcentral/internal/dynamotest"
-	"github.com/wxcentral/wxcentral/pkg/callback"
+	"github.com/wxcentral/wxcentral/pkg/callback/callbacklambda"
 	"github.com/wxcentral/wxcentral/pkg/config"
 	"github.com/wxcentral/wxcentral/pkg/credential"
 	"github.com/wxcentral/wxcentral/pkg/dynamo"
 	"github.com/wxcentral/wxcentral/pkg/refresh"
 	"github.com/wxcentral/wxcentral/pkg/refresh/refreshlambda"
 	"github.com/wxcentral/wxcentral/pkg/tokenclient"
-	"github.com/wxcentral/wxcentral/pkg/tokenserver"
+	"github.com/wxcentral/wxcentral/pkg/tokenserver/tokenlambda"
 	"github.com/wxcentral/wxcentral/pkg/wechat"
 	"github.com/wxcentral/wxcentral/pkg/wechat/wechattest"
 )
@@ -148,33 +147,30 @@ func Start(ctx context.Context, opt Options) (st *Stack, err error) {
 		log.Info("using a real WeChat API base instead of the simulator", "wechat_api_base", base)
 	}
 
+	// The three functions, built by their own constructors as in Lambda.
 	s.Store = dynamo.NewCredentialStore(client, opt.Table)
-	refresher := refresh.New(refresh.Options{
+	if s.Refresh, err = refreshlambda.New(refreshlambda.Deps{
 		Store:           s.Store,
 		WeChat:          wechat.NewClient(wechat.WithBaseURL(base)),
-		Apps:            refreshlambda.AppsFrom(config.NewFileSource(opt.AppsFile)),
+		Apps:            config.NewFileSource(opt.AppsFile),
 		ForceDailyLimit: opt.ForceDailyLimit,
 		Logger:          log,
-	})
-	s.Refresh = &refreshlambda.Handler{Refresher: refresher, Logger: log}
-	invoke := func(ctx context.Context, payload []byte) ([]byte, error) {
-		out, err := s.Refresh.Invoke(ctx, payload)
-		if err != nil {
-			return nil, err
-		}
-		return json.Marshal(out)
+	}); err != nil {
+		return nil, err
 	}
-	tokens := tokenclient.New(tokenclient.NewStoreReader(s.Store),
-		tokenclient.WithInvalidator(tokenclient.NewDirectInvalidator(invoke)),
-		tokenclient.WithLogger(log))
-	cb, err := callback.NewHandler(callback.Options{
-		Config: cbFile.Load,
-		Store:  dynamo.NewDedupeStore(client, opt.Table),
-		Logger: log,
+	tokens, err := tokenlambda.New(tokenlambda.Deps{
+		Reader:      tokenclient.NewStoreReader(s.Store),
+		Invalidator: tokenclient.NewDirectInvalidator(s.Refresh.Invoke),
+		Logger:      log,
 	})
 	if err != nil {
 		return nil, err
 	}
+	cb, err := callbacklambda.New(callbacklambda.Deps{Config: cbFile.Load, Store: dynamo.NewDedupeStore(client, opt.Table), Logger: log})
+	if err != nil {
+		return nil, err
+	}
+	refresher := s.Refresh.Refresher
 
 	// One sweep before serving, so GET /token answers as soon as the
 	// banner is printed.
@@ -191,7 +187,7 @@ func Start(ctx context.Context, opt Options) (st *Stack, err error) {
 
 	s.URL = "http://" + ln.Addr().String()
 	s.server = &http.Server{
-		Handler:           accessLog(log, routes(tokenserver.New(tokens, tokenserver.WithLogger(log)), cb, invoke)),
+		Handler:           accessLog(log, routes(tokens, cb, s.Refresh.Invoke)),
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
