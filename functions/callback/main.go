@@ -8,11 +8,9 @@ import (
 	"context"
 	"os"
 	"runtime"
-	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
-	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
 	"github.com/wxcentral/wxcentral/internal/lambdamain"
 	"github.com/wxcentral/wxcentral/pkg/callback"
@@ -39,8 +37,7 @@ func main() {
 			return nil, err
 		}
 		log, m := lambdamain.Logger(env.LogLevel), metrics.New(os.Stdout)
-		doc := config.NewCachedSource(config.NewSecretsManagerSource(secretsmanager.NewFromConfig(aws), env.CallbackSecretID),
-			config.MaxCacheTTL, time.Now, config.WithLogger(log), config.WithMetrics(m))
+		doc := config.NewSecret(aws, env.CallbackSecretID, log, m)
 		d := callbacklambda.Deps{
 			Config:  callback.ConfigFromJSON(doc.Load),
 			Store:   dynamo.NewDedupeStore(dynamodb.NewFromConfig(aws), env.TableName),

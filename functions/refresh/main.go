@@ -7,10 +7,8 @@ package main
 import (
 	"context"
 	"os"
-	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
 	"github.com/wxcentral/wxcentral/internal/lambdamain"
 	"github.com/wxcentral/wxcentral/pkg/config"
@@ -31,11 +29,10 @@ func main() {
 			return nil, err
 		}
 		log, m := lambdamain.Logger(env.LogLevel), metrics.New(os.Stdout)
-		apps := config.NewSecretsManagerSource(secretsmanager.NewFromConfig(aws), env.AppsSecretID)
 		return refreshlambda.New(refreshlambda.Deps{
 			Store:           dynamo.NewCredentialStore(dynamodb.NewFromConfig(aws), env.TableName),
 			WeChat:          wechat.NewClient(wechat.WithBaseURL(env.WeChatAPIBase)),
-			Apps:            config.NewCachedSource(apps, config.MaxCacheTTL, time.Now, config.WithLogger(log), config.WithMetrics(m)),
+			Apps:            config.NewSecret(aws, env.AppsSecretID, log, m),
 			ForceDailyLimit: env.ForceDailyLimit,
 			Logger:          log,
 			Metrics:         m,
