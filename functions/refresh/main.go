@@ -32,6 +32,7 @@ func main() {
 		return refreshlambda.New(refreshlambda.Deps{
 			Store:           dynamo.NewCredentialStore(dynamodb.NewFromConfig(aws), env.TableName),
 			WeChat:          wechat.NewClient(wechat.WithBaseURL(env.WeChatAPIBase)),
+			WeCom:           wechat.NewWeComClient(wechat.WithBaseURL(env.WeComAPIBase)),
 			Apps:            config.NewSecret(aws, env.AppsSecretID, log, m),
 			ForceDailyLimit: env.ForceDailyLimit,
 			Logger:          log,

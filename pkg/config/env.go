@@ -39,6 +39,7 @@ type Refresh struct {
 	TableName       string     // TABLE_NAME, required
 	AppsSecretID    string     // APPS_SECRET_ID, required
 	WeChatAPIBase   string     // WECHAT_API_BASE: "" means the WeChat defaults with fallback
+	WeComAPIBase    string     // WECOM_API_BASE: "" means https://qyapi.weixin.qq.com; set, the only base
 	ForceDailyLimit int        // FORCE_REFRESH_DAILY_LIMIT, default 10
 	LogLevel        slog.Level // LOG_LEVEL
 }
@@ -54,6 +55,9 @@ func RefreshFromEnv(getenv func(string) string) (Refresh, error) {
 		return r, err
 	}
 	if r.WeChatAPIBase, err = apiBase(getenv, "WECHAT_API_BASE"); err != nil {
+		return r, err
+	}
+	if r.WeComAPIBase, err = apiBase(getenv, "WECOM_API_BASE"); err != nil {
 		return r, err
 	}
 	if s := strings.TrimSpace(getenv("FORCE_REFRESH_DAILY_LIMIT")); s != "" {

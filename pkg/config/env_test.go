@@ -28,13 +28,15 @@ func TestRefreshFromEnv(t *testing.T) {
 		wantErr string
 	}{
 		{"defaults", base, config.Refresh{TableName: "t", AppsSecretID: "wxcentral/apps", ForceDailyLimit: 10, LogLevel: slog.LevelInfo}, ""},
-		{"everything set", with("WECHAT_API_BASE", "http://127.0.0.1:9000/", "FORCE_REFRESH_DAILY_LIMIT", "3", "LOG_LEVEL", "DEBUG"),
-			config.Refresh{TableName: "t", AppsSecretID: "wxcentral/apps", WeChatAPIBase: "http://127.0.0.1:9000", ForceDailyLimit: 3, LogLevel: slog.LevelDebug}, ""},
+		{"everything set", with("WECHAT_API_BASE", "http://127.0.0.1:9000/", "WECOM_API_BASE", "https://127.0.0.1:9001", "FORCE_REFRESH_DAILY_LIMIT", "3", "LOG_LEVEL", "DEBUG"),
+			config.Refresh{TableName: "t", AppsSecretID: "wxcentral/apps", WeChatAPIBase: "http://127.0.0.1:9000", WeComAPIBase: "https://127.0.0.1:9001",
+				ForceDailyLimit: 3, LogLevel: slog.LevelDebug}, ""},
 		{"limit zero disables forcing", with("FORCE_REFRESH_DAILY_LIMIT", "0"),
 			config.Refresh{TableName: "t", AppsSecretID: "wxcentral/apps", ForceDailyLimit: 0}, ""},
 		{"table missing", with("TABLE_NAME", ""), config.Refresh{}, "TABLE_NAME: missing"},
 		{"secret id missing", with("APPS_SECRET_ID", " "), config.Refresh{}, "APPS_SECRET_ID: missing"},
 		{"base not a URL", with("WECHAT_API_BASE", "api.weixin.qq.com"), config.Refresh{}, "WECHAT_API_BASE: must be an http or https URL"},
+		{"WeCom base not a URL", with("WECOM_API_BASE", "ftp://qyapi.weixin.qq.com"), config.Refresh{}, "WECOM_API_BASE: must be an http or https URL"},
 		{"limit not a number", with("FORCE_REFRESH_DAILY_LIMIT", "ten"), config.Refresh{}, "FORCE_REFRESH_DAILY_LIMIT: must be an integer"},
 		{"limit over WeChat's", with("FORCE_REFRESH_DAILY_LIMIT", "21"), config.Refresh{}, "FORCE_REFRESH_DAILY_LIMIT: must be an integer"},
 		{"limit negative", with("FORCE_REFRESH_DAILY_LIMIT", "-1"), config.Refresh{}, "FORCE_REFRESH_DAILY_LIMIT: must be an integer"},

@@ -16,12 +16,15 @@ import (
 	"github.com/wxcentral/wxcentral/pkg/metrics"
 	"github.com/wxcentral/wxcentral/pkg/refresh"
 	"github.com/wxcentral/wxcentral/pkg/tokenapi"
+	"github.com/wxcentral/wxcentral/pkg/wechat"
 )
 
 // Deps are what the refresh function runs on.
 type Deps struct {
 	Store  refresh.Store  // the credential items (pkg/dynamo in production)
-	WeChat refresh.WeChat // the WeChat API client
+	WeChat refresh.WeChat // WeChat's API: Official Accounts and mini-programs
+	// WeCom is WeCom's API (WECOM_API_BASE), for apps of type wecom.
+	WeCom *wechat.WeComClient
 	// Apps is the apps document (APPS_SECRET_ID), read on every sweep and
 	// forced refresh; cache it (config.NewCachedSource) where it is remote.
 	Apps            config.Source
@@ -61,8 +64,7 @@ func New(d Deps) (*Handler, error) {
 	return &Handler{Refresher: refresh.New(o), log: d.Logger}, nil
 }
 
-// appsFrom maps the apps document to the refresher's apps: the one place
-// where a configured account becomes a refresh.App.
+// appsFrom maps the apps document to the refresher's apps.
 func appsFrom(src config.Source) refresh.AppsFunc {
 	return func(ctx context.Context) ([]refresh.App, error) {
 		doc, err := config.LoadApps(ctx, src)
@@ -71,10 +73,16 @@ func appsFrom(src config.Source) refresh.AppsFunc {
 		}
 		apps := make([]refresh.App, 0, len(doc.Apps))
 		for _, a := range doc.Apps {
-			apps = append(apps, refresh.App{AppID: a.AppID, Secret: a.Secret, Kinds: a.Kinds()})
+			apps = append(apps, refreshApp(a))
 		}
 		return apps, nil
 	}
+}
+
+// refreshApp is the one place where a configured account becomes a
+// refresh.App; its AppID is the credential id (App.ID).
+func refreshApp(a config.App) refresh.App {
+	return refresh.App{AppID: a.ID(), Secret: a.Secret, Kinds: a.Kinds()}
 }
 
 // Handle handles any event: {"action":"force",...} runs a forced refresh

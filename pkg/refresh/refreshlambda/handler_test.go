@@ -131,3 +131,22 @@ func TestInvokeForceBadFieldNamesIt(t *testing.T) {
 		})
 	}
 }
+
+// A mini-program's access_token is kept like an Official Account's, under
+// its appid; its entry may not ask for tickets.
+func TestMiniProgram(t *testing.T) {
+	h, sim, _ := newHandler(t, `{"apps":[{"appid":"`+appid+`","secret":"secret-0123"},{"type":"miniprogram","appid":"wxmini0123456789ab","secret":"mini-secret"}]}`)
+	sim.AddMiniProgram("wxmini0123456789ab", "mini-secret")
+	out, err := h.Handle(context.Background(), []byte(`{}`))
+	sum, ok := out.(refresh.Summary)
+	if err != nil || !ok || len(sum.Results) != 2 {
+		t.Fatalf("sweep: %#v %v", out, err)
+	}
+	if r := sum.Results[1]; r.AppID != "wxmini0123456789ab" || r.Kind != "access_token" || r.Outcome != refresh.OutcomeRefreshed {
+		t.Fatalf("mini-program result %+v", r)
+	}
+	h, _, _ = newHandler(t, `{"apps":[{"type":"miniprogram","appid":"wxmini0123456789ab","secret":"mini-secret","tickets":["jsapi"]}]}`)
+	if _, err := h.Handle(context.Background(), []byte(`{}`)); err == nil || !strings.Contains(err.Error(), "apps[0].tickets: a miniprogram has no tickets") {
+		t.Fatalf("err = %v", err)
+	}
+}
