@@ -55,7 +55,9 @@ type Options struct {
 	TokenLifetime time.Duration // the simulator's expires_in; shorter shows rotations
 	// WeChatAPIBase, when set, replaces the simulator: the refresher talks
 	// to that base only (DESIGN.md §3 WECHAT_API_BASE).
-	WeChatAPIBase   string
+	WeChatAPIBase string
+	// WeComAPIBase, when set, replaces the WeCom simulator (WECOM_API_BASE).
+	WeComAPIBase    string
 	ForceDailyLimit int    // 0: credential.DefaultForceDailyLimit
 	StatePath       string // where to write the state file; "" writes none
 	Logger          *slog.Logger
@@ -70,6 +72,8 @@ type Stack struct {
 	// Simulator is the in-process WeChat simulator (nil with WeChatAPIBase);
 	// its oracle Valid tells whether WeChat would accept a token.
 	Simulator *wechattest.Server
+	// WeCom is the in-process WeCom simulator (nil with WeComAPIBase).
+	WeCom *wechattest.WeComServer
 	// Store reads the credential items.
 	Store *dynamo.CredentialStore
 	// Refresh is the refresh function's handler (sweep and forced refresh).
@@ -146,12 +150,23 @@ func Start(ctx context.Context, opt Options) (st *Stack, err error) {
 	} else {
 		log.Info("using a real WeChat API base instead of the simulator", "wechat_api_base", base)
 	}
+	wecomBase := opt.WeComAPIBase
+	if wecomBase == "" {
+		if s.WeCom, err = startWeComSimulator(apps, opt.TokenLifetime); err != nil {
+			return nil, err
+		}
+		wecomBase = s.WeCom.URL
+		log.Info("WeCom simulator ready", "url", wecomBase)
+	} else {
+		log.Info("using a real WeCom API base instead of the simulator", "wecom_api_base", wecomBase)
+	}
 
 	// The three functions, built by their own constructors as in Lambda.
 	s.Store = dynamo.NewCredentialStore(client, opt.Table)
 	if s.Refresh, err = refreshlambda.New(refreshlambda.Deps{
 		Store:           s.Store,
 		WeChat:          wechat.NewClient(wechat.WithBaseURL(base)),
+		WeCom:           wechat.NewWeComClient(wechat.WithBaseURL(wecomBase)),
 		Apps:            config.NewFileSource(opt.AppsFile),
 		ForceDailyLimit: opt.ForceDailyLimit,
 		Logger:          log,
@@ -204,11 +219,11 @@ func Start(ctx context.Context, opt Options) (st *Stack, err error) {
 	s.sweeper.Add(1)
 	go s.sweepLoop(sweepCtx, refresher)
 
-	appid := apps.Apps[0].AppID
+	appid := apps.Apps[0].ID()
 	s.State = State{
 		PID: os.Getpid(), URL: s.URL, DynamoDBEndpoint: s.dynalite.Endpoint, Region: Region,
 		Table: opt.Table, AppID: appid, AppsFile: opt.AppsFile, CallbackFile: opt.CallbackFile,
-		WeChatAPIBase: base, ForceDailyLimit: opt.ForceDailyLimit, StartedAt: time.Now().UTC(),
+		WeChatAPIBase: base, WeComAPIBase: wecomBase, ForceDailyLimit: opt.ForceDailyLimit, StartedAt: time.Now().UTC(),
 	}
 	if opt.StatePath != "" {
 		if err := WriteState(opt.StatePath, s.State); err != nil {
@@ -308,6 +323,9 @@ func (s *Stack) Close() error {
 		s.sweeper.Wait()
 		if s.Simulator != nil {
 			s.Simulator.Close()
+		}
+		if s.WeCom != nil {
+			s.WeCom.Close()
 		}
 		if s.dynalite != nil {
 			s.dynalite.Stop()

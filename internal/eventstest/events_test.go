@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"maps"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -43,6 +44,7 @@ func repoFile(t *testing.T, rel string) []byte {
 type world struct {
 	sim      *wechattest.Server
 	appid    string
+	kinds    map[string]int                  // credentials the sweep keeps, by credential id
 	fns      map[string]*lambdatest.Function // by file-name prefix
 	callback callback.AppConfig
 }
@@ -60,8 +62,15 @@ func newWorld(t *testing.T) *world {
 	}
 	sim := wechattest.NewServer()
 	t.Cleanup(sim.Close)
+	kinds := map[string]int{}
 	for _, a := range apps.Apps {
-		sim.AddApp(a.AppID, a.Secret)
+		switch a.Type {
+		case config.TypeMiniProgram:
+			sim.AddMiniProgram(a.AppID, a.Secret)
+		default:
+			sim.AddApp(a.AppID, a.Secret)
+		}
+		kinds[a.ID()] = len(a.Kinds())
 	}
 	_, table := dynamotest.NewTable(t)
 	aws := fakeaws.New(t)
@@ -75,7 +84,7 @@ func newWorld(t *testing.T) *world {
 	env["CALLBACK_MAX_SKEW"] = "0" // the samples carry a fixed, old timestamp
 	env["WECHAT_API_BASE"] = sim.URL
 	env["REFRESH_FUNCTION_NAME"] = refreshFn
-	w := &world{sim: sim, appid: apps.Apps[0].AppID, fns: map[string]*lambdatest.Function{}, callback: cb.Apps[0]}
+	w := &world{sim: sim, appid: apps.Apps[0].AppID, kinds: kinds, fns: map[string]*lambdatest.Function{}, callback: cb.Apps[0]}
 	for _, name := range []string{"refresh", "token", "callback"} {
 		w.fns[name] = lambdatest.Start(t, lambdatest.Build(t, name), env)
 	}
@@ -144,13 +153,18 @@ func (w *world) check(t *testing.T, name string, payload, out []byte) {
 				Version                     int64
 			} `json:"results"`
 		}
-		if err := json.Unmarshal(out, &sum); err != nil || len(sum.Results) != 2 {
+		if err := json.Unmarshal(out, &sum); err != nil {
 			t.Fatalf("sweep answer %s: %v", out, err)
 		}
+		results := map[string]int{}
 		for _, r := range sum.Results {
-			if r.AppID != w.appid || (r.Outcome != "refreshed" && r.Outcome != "fresh") || r.Error != "" || r.Version != 1 {
+			results[r.AppID]++
+			if w.kinds[r.AppID] == 0 || (r.Outcome != "refreshed" && r.Outcome != "fresh") || r.Error != "" || r.Version != 1 {
 				t.Fatalf("sweep result %+v", r)
 			}
+		}
+		if !maps.Equal(results, w.kinds) {
+			t.Fatalf("sweep answer %s: results by app %v, want %v", out, results, w.kinds)
 		}
 	case strings.HasPrefix(name, "token-invoke"):
 		w.checkCredential(t, out)
