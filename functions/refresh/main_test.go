@@ -316,6 +316,16 @@ func TestRefreshBinaryBadConfiguration(t *testing.T) {
 		}, "apps document: apps[1].appid: duplicate of apps[0].appid"},
 		{"missing secret field", func(w *world) { w.aws.PutSecret(secretID, `{"apps":[{"appid":"wxa"}]}`) }, "apps document: apps[0].secret: missing"},
 		{"absent secret", func(w *world) { w.env["APPS_SECRET_ID"] = "wxcentral/none" }, "ResourceNotFoundException"},
+		{"bad WECOM_API_BASE", func(w *world) { w.env["WECOM_API_BASE"] = "qyapi.weixin.qq.com" }, "WECOM_API_BASE: must be an http or https URL"},
+		{"mini-program with tickets", func(w *world) {
+			w.aws.PutSecret(secretID, `{"apps":[{"appid":"wxa","secret":"`+secret+`"},{"type":"miniprogram","appid":"wxb","secret":"`+secret+`","tickets":["jsapi"]}]}`)
+		}, "apps document: apps[1].tickets: a miniprogram has no tickets"},
+		{"WeCom app without corpid", func(w *world) {
+			w.aws.PutSecret(secretID, `{"apps":[{"appid":"wxa","secret":"`+secret+`"},{"type":"wecom","agent":"1000002","secret":"`+secret+`"}]}`)
+		}, "apps document: apps[1].corpid: missing"},
+		{"component", func(w *world) {
+			w.aws.PutSecret(secretID, `{"apps":[{"type":"component","appid":"wxa","secret":"`+secret+`"}]}`)
+		}, "apps document: apps[0].type: component (third-party platform) is not supported yet"},
 	}
 	bin := lambdatest.Build(t, "refresh")
 	for _, tc := range tests {
