@@ -61,11 +61,21 @@ test: tools
 test-short: tools
 	$(GO) test -short -count=1 ./...
 
+# cfn-lint (pip install cfn-lint; it brings the SAM translator) checks the
+# template in every region issue 13 deploys to; the Go test
+# TestEveryParameterCombination also lints each parameter combination.
+CFN_LINT_REGIONS := us-east-1 ap-east-1 ap-southeast-1 cn-north-1 cn-northwest-1
+
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) mod tidy -diff
 	$(GO) vet ./...
 	$(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...
+	@if command -v cfn-lint >/dev/null; then \
+	  echo "cfn-lint --regions $(CFN_LINT_REGIONS) -- template.yaml"; \
+	  cfn-lint --regions $(CFN_LINT_REGIONS) -- template.yaml; \
+	elif [ -n "$$CI" ]; then echo "cfn-lint not found (pip install cfn-lint); required when CI is set"; exit 1; \
+	else echo "cfn-lint not found (pip install cfn-lint): template.yaml not linted"; fi
 
 # Sizes are of the deployed artifact (make build: linux/$(ARCH)); the
 # binaries run under the test Runtime API are built for this machine.

@@ -13,9 +13,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-
-	"github.com/wxcentral/wxcentral/internal/dynamotest"
+	"github.com/wxcentral/wxcentral/internal/dynalite"
 	"github.com/wxcentral/wxcentral/pkg/callback/callbacklambda"
 	"github.com/wxcentral/wxcentral/pkg/config"
 	"github.com/wxcentral/wxcentral/pkg/credential"
@@ -81,7 +79,7 @@ type Stack struct {
 
 	opt      Options
 	log      *slog.Logger
-	dynalite *dynamotest.Server
+	dynalite *dynalite.Server
 	server   *http.Server
 	served   chan error
 	cancel   context.CancelFunc
@@ -126,16 +124,15 @@ func Start(ctx context.Context, opt Options) (st *Stack, err error) {
 	if _, ok := RepoRoot(); !ok {
 		return nil, errors.New("run wxcentral dev inside the wxcentral checkout: it runs dynalite from tools/dynalite (installed by `make tools`)")
 	}
-	if _, err := dynamotest.Bin(); err != nil {
+	if _, err := dynalite.Bin(); err != nil {
 		return nil, fmt.Errorf("%w (the local stack runs dynalite as its DynamoDB)", err)
 	}
-	s.dynalite, err = dynamotest.StartProcess()
+	s.dynalite, err = dynalite.Start()
 	if err != nil {
 		return nil, fmt.Errorf("start dynalite: %w", err)
 	}
-	client := dynamodb.NewFromConfig(dynamotest.AWSConfig(), func(o *dynamodb.Options) { o.BaseEndpoint = &s.dynalite.Endpoint })
 	tctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	err = dynamo.CreateTable(tctx, client, opt.Table)
+	client, err := s.dynalite.CreateTable(tctx, opt.Table)
 	cancel()
 	if err != nil {
 		return nil, err

@@ -60,13 +60,18 @@ func newWorld(t *testing.T) *world {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sim := wechattest.NewServer()
+	sim, wecom := wechattest.NewServer(), wechattest.NewWeComServer()
 	t.Cleanup(sim.Close)
+	t.Cleanup(wecom.Close)
 	kinds := map[string]int{}
 	for _, a := range apps.Apps {
 		switch a.Type {
 		case config.TypeMiniProgram:
 			sim.AddMiniProgram(a.AppID, a.Secret)
+		case config.TypeWeCom:
+			if err := wecom.AddApp(a.CorpID, a.Agent, a.Secret); err != nil {
+				t.Fatal(err)
+			}
 		default:
 			sim.AddApp(a.AppID, a.Secret)
 		}
@@ -83,6 +88,7 @@ func newWorld(t *testing.T) *world {
 	env["CALLBACK_SECRET_ID"] = callbackID
 	env["CALLBACK_MAX_SKEW"] = "0" // the samples carry a fixed, old timestamp
 	env["WECHAT_API_BASE"] = sim.URL
+	env["WECOM_API_BASE"] = wecom.URL
 	env["REFRESH_FUNCTION_NAME"] = refreshFn
 	w := &world{sim: sim, appid: apps.Apps[0].AppID, kinds: kinds, fns: map[string]*lambdatest.Function{}, callback: cb.Apps[0]}
 	for _, name := range []string{"refresh", "token", "callback"} {

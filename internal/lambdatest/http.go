@@ -6,21 +6,21 @@ import (
 	"errors"
 	"net/http"
 
-	"github.com/wxcentral/wxcentral/pkg/lambdahttp"
+	"github.com/wxcentral/wxcentral/pkg/lambdahttp/lambdahttptest"
 )
 
 // HTTPHandler serves HTTP by invoking the function with payload-2.0 events,
 // as an API Gateway HTTP API or a Function URL in front of it would: the
-// request becomes an event (lambdahttp.NewEvent; mount the handler on a
+// request becomes an event (lambdahttptest.NewEvent; mount the handler on a
 // ServeMux pattern such as "POST /wechat/{appid}" to get that route key and
 // path parameters), the function's payload becomes the response
-// (lambdahttp.DecodeResponse). As with API Gateway, a function error or an
+// (lambdahttptest.DecodeResponse). As with API Gateway, a function error or an
 // unusable response is answered 500 {"message":"Internal Server Error"} and
 // a body over 6 MB 413.
 func (f *Function) HTTPHandler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ev, err := lambdahttp.NewEvent(r)
-		if errors.Is(err, lambdahttp.ErrPayloadTooLarge) {
+		ev, err := lambdahttptest.NewEvent(r)
+		if errors.Is(err, lambdahttptest.ErrPayloadTooLarge) {
 			gatewayError(w, http.StatusRequestEntityTooLarge, "Request Entity Too Large")
 			return
 		}
@@ -38,12 +38,12 @@ func (f *Function) HTTPHandler() http.Handler {
 			gatewayError(w, http.StatusInternalServerError, "Internal Server Error")
 			return
 		}
-		resp, err := lambdahttp.DecodeResponse(out)
+		resp, err := lambdahttptest.DecodeResponse(out)
 		if err != nil {
 			gatewayError(w, http.StatusInternalServerError, "Internal Server Error")
 			return
 		}
-		if err := lambdahttp.WriteResponse(w, resp); err != nil {
+		if err := lambdahttptest.WriteResponse(w, resp); err != nil {
 			var corrupt base64.CorruptInputError
 			if errors.As(err, &corrupt) { // nothing written yet
 				gatewayError(w, http.StatusInternalServerError, "Internal Server Error")

@@ -2,14 +2,20 @@
 // does - short-form intrinsic tags (!Ref, !Sub, !GetAtt, !If, ...) turned into
 // their long JSON form - and exposes what the template tests check: resources,
 // the IAM statements each principal receives (with SAM policy templates
-// expanded from their published definitions), and a JSON-Schema regexp engine
-// that understands the one lookahead pattern of the SAM schema.
+// expanded from their published definitions), a rendering for one set of
+// parameter values (Render), and a resource-specification validator.
 //
-// The tests in this package validate template.yaml against the SAM JSON
-// schema and policy-template list in ../shared/schemas/ (never copied into
-// the repository), check its security and build invariants, the table's key
-// schema against pkg/dynamo, the alarms against pkg/metrics, and keep the
-// sample events in events/ valid. Regenerate the signed callback events with
+// The tests in this package check template.yaml with the ecosystem's own
+// tools and data, nothing outside the repository: its CloudFormation
+// resources against goformation's resource specification (a module
+// dependency); every parameter combination rendered per region, linted by
+// cfn-lint in the regions issue 13 deploys to and translated by the SAM
+// translator (testdata/samtranslate.py), with the least-privilege invariants
+// run on the translated IAM; the table's key schema against pkg/dynamo; the
+// alarms and the dashboard against pkg/metrics; and the sample events in
+// events/. Without cfn-lint (`pip install cfn-lint`, which brings the
+// translator) those checks skip, unless CI is set. Regenerate the signed
+// callback events with
 //
 //	go test ./internal/samtemplate -run TestGeneratedEvents -update
 package samtemplate

@@ -37,6 +37,7 @@ var eventKinds = map[string]string{
 	"refresh-force.json":             "refresh-action",
 	"token-get.json":                 "function-url",
 	"token-invalidate.json":          "function-url",
+	"token-get-httpapi.json":         "token-http-api",
 	"token-invoke.json":              "token-invoke",
 	"token-invoke-invalidate.json":   "token-invoke",
 	"callback-get.json":              "http-api",
@@ -56,7 +57,16 @@ func decodeStrict(data []byte, v any) error {
 	return nil
 }
 
+// tokenRouteKeys are the token HTTP API's routes, set from template.yaml.
+var tokenRouteKeys map[string]bool
+
 func TestEventsParse(t *testing.T) {
+	tokenRouteKeys = map[string]bool{}
+	for _, r := range loadTemplate(t).ResourcesOfType("AWS::ApiGatewayV2::Route") {
+		if References(r.Properties["ApiId"], "TokenHttpApi") {
+			tokenRouteKeys[fmt.Sprint(r.Properties["RouteKey"])] = true
+		}
+	}
 	dir := filepath.Join(repoRoot(t), "events")
 	entries, err := os.ReadDir(dir)
 	if err != nil {
@@ -176,6 +186,23 @@ func checkEvent(kind string, data []byte) error {
 		default:
 			return fmt.Errorf("rawPath %q", ev.RawPath)
 		}
+	case "token-http-api":
+		// The token HTTP API (TokenEndpoint=HttpApi and the China regions):
+		// the same handler sees payload 2.0 with the route's key.
+		var ev events.APIGatewayV2HTTPRequest
+		if err := json.Unmarshal(data, &ev); err != nil {
+			return err
+		}
+		if ev.Version != "2.0" || ev.RequestContext.Authorizer == nil || ev.RequestContext.Authorizer.IAM == nil {
+			return errors.New("want payload 2.0 with an IAM authorizer (route AuthorizationType AWS_IAM)")
+		}
+		if ev.RequestContext.Stage != "$default" || ev.RequestContext.HTTP.Path != ev.RawPath {
+			return fmt.Errorf("stage %q, http.path %q, rawPath %q: want the $default stage", ev.RequestContext.Stage, ev.RequestContext.HTTP.Path, ev.RawPath)
+		}
+		if want := ev.RequestContext.HTTP.Method + " " + ev.RawPath; ev.RouteKey != want || ev.RequestContext.RouteKey != want || !tokenRouteKeys[want] {
+			return fmt.Errorf("routeKey %q for %s: want one of the template's token routes %v", ev.RouteKey, want, tokenRouteKeys)
+		}
+		return checkQuery(ev.RawQueryString, ev.QueryStringParameters)
 	case "http-api":
 		var ev events.APIGatewayV2HTTPRequest
 		if err := json.Unmarshal(data, &ev); err != nil {

@@ -2,8 +2,12 @@ package samtemplate
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strings"
+	"sync"
 	"testing"
 )
 
@@ -26,19 +30,79 @@ func repoRoot(t testing.TB) string {
 	}
 }
 
-// sharedFile returns a file from ../shared/ beside the repository. When the
-// folder is absent the test is skipped with a message - except under CI,
+// requireTool returns the path of an ecosystem tool (cfn-lint, python3 with
+// the SAM translator) the template checks run. Where it is absent the test
+// is skipped with a message saying how to install it - except under CI,
 // where these checks must run, so it fails instead.
-func sharedFile(t testing.TB, rel string) string {
+func requireTool(t testing.TB, name, install string) string {
 	t.Helper()
-	path := filepath.Join(repoRoot(t), "..", "shared", rel)
-	if _, err := os.Stat(path); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("%s is required under CI (clone the shared folder beside the repository): %v", path, err)
-		}
-		t.Skipf("%s not found: clone the shared folder beside the repository to run this check", path)
+	p, err := exec.LookPath(name)
+	if err != nil {
+		missingTool(t, name+" not found ("+install+")")
 	}
-	return path
+	return p
+}
+
+func missingTool(t testing.TB, msg string) {
+	t.Helper()
+	if os.Getenv("CI") != "" {
+		t.Fatalf("%s; required when CI is set", msg)
+	}
+	t.Skipf("%s; skipping (set CI to make this a failure)", msg)
+}
+
+var (
+	translatorOnce   sync.Once
+	translatorPython string
+	translatorErr    error
+)
+
+// samTranslator returns a python3 that imports samtranslator (cfn-lint
+// depends on it: `pip install cfn-lint` installs both).
+func samTranslator(t testing.TB) string {
+	t.Helper()
+	py := requireTool(t, "python3", "install Python 3 and `pip install cfn-lint`")
+	translatorOnce.Do(func() {
+		out, err := exec.Command(py, "-c", "import samtranslator").CombinedOutput()
+		if err != nil {
+			lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+			translatorErr = fmt.Errorf("python3 cannot import samtranslator (`pip install cfn-lint` installs it): %v: %s", err, lines[len(lines)-1])
+		}
+		translatorPython = py
+	})
+	if translatorErr != nil {
+		missingTool(t, translatorErr.Error())
+	}
+	return translatorPython
+}
+
+// policyTemplates loads SAM's policy template definitions from the
+// installed translator, the same data `sam deploy` expands them with.
+func policyTemplates(t testing.TB) PolicyTemplates {
+	t.Helper()
+	py := samTranslator(t)
+	policyOnce.Do(func() {
+		out, err := exec.Command(py, translateScript(t), "--policy-templates").Output()
+		if err != nil {
+			policyErr = fmt.Errorf("samtranslate.py --policy-templates: %w", err)
+			return
+		}
+		policyVal, policyErr = LoadPolicyTemplates(strings.TrimSpace(string(out)))
+	})
+	if policyErr != nil {
+		t.Fatal(policyErr)
+	}
+	return policyVal
+}
+
+var (
+	policyOnce sync.Once
+	policyVal  PolicyTemplates
+	policyErr  error
+)
+
+func translateScript(t testing.TB) string {
+	return filepath.Join(repoRoot(t), "internal", "samtemplate", "testdata", "samtranslate.py")
 }
 
 func loadTemplate(t testing.TB) *Template {

@@ -84,9 +84,18 @@ func TestCallbackMaxSkewParameter(t *testing.T) {
 			t.Errorf("%q: %v", s, err)
 		}
 	}
-	for _, s := range []string{"-1m", "5 minutes", "5", "m", "1d"} {
+	for _, s := range []string{"10m", "600s", "9.5m"} {
+		if !re.MatchString(s) {
+			t.Errorf("AllowedPattern rejects %q", s)
+		}
+	}
+	// Past the dedupe TTL the function refuses to start: the stack must not deploy it.
+	for _, s := range []string{"-1m", "5 minutes", "5", "m", "1d", "11m", "1h", "10m1s", "601s", "600.5s", "10.5m", "999999ms"} {
 		if re.MatchString(s) {
 			t.Errorf("AllowedPattern admits %q", s)
+		}
+		if _, err := config.ParseMaxSkew(s); err == nil {
+			t.Errorf("ParseMaxSkew accepts %q, which the pattern rejects", s)
 		}
 	}
 }

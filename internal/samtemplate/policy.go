@@ -212,9 +212,13 @@ func (w *policyWalker) walk(src string, p any) error {
 
 // IAMResourceStatements returns the statements of standalone IAM resources
 // (AWS::IAM::ManagedPolicy, AWS::IAM::Policy and AWS::IAM::Role inline
-// policies), with an empty Principal.
+// policies), both branches of a statement chosen by Fn::If. A role's
+// statements carry as Principal the AWS::Lambda::Function that assumes it
+// (as in a translated template, where SAM wrote <Function>Role); the other
+// statements have an empty Principal.
 func (t *Template) IAMResourceStatements() []Statement {
 	var out []Statement
+	users := t.roleUsers()
 	for _, r := range t.Resources() {
 		switch r.Type {
 		case "AWS::IAM::ManagedPolicy", "AWS::IAM::Policy":
@@ -228,7 +232,7 @@ func (t *Template) IAMResourceStatements() []Statement {
 				pm, _ := p.(map[string]any)
 				doc, _ := pm["PolicyDocument"].(map[string]any)
 				for _, s := range statementList(doc["Statement"]) {
-					out = append(out, Statement{Source: fmt.Sprintf("%s.Policies[%d]", r.LogicalID, i), Doc: s})
+					out = append(out, Statement{Principal: users[r.LogicalID], Source: fmt.Sprintf("%s.Policies[%d]", r.LogicalID, i), Doc: s})
 				}
 			}
 		}
@@ -236,16 +240,52 @@ func (t *Template) IAMResourceStatements() []Statement {
 	return out
 }
 
+// RoleManagedPolicies returns, per principal (the function using the role,
+// else the role), the ManagedPolicyArns of each AWS::IAM::Role.
+func (t *Template) RoleManagedPolicies() map[string][]any {
+	users := t.roleUsers()
+	out := map[string][]any{}
+	for _, r := range t.ResourcesOfType("AWS::IAM::Role") {
+		who := users[r.LogicalID]
+		if who == "" {
+			who = r.LogicalID
+		}
+		arns, _ := r.Properties["ManagedPolicyArns"].([]any)
+		out[who] = append(out[who], arns...)
+	}
+	return out
+}
+
+// roleUsers maps a role's logical ID to the AWS::Lambda::Function whose Role
+// is that role's Arn.
+func (t *Template) roleUsers() map[string]string {
+	users := map[string]string{}
+	for _, fn := range t.ResourcesOfType("AWS::Lambda::Function") {
+		if ga, ok := fn.Properties["Role"].(map[string]any)["Fn::GetAtt"].([]any); ok && len(ga) == 2 {
+			if role, _ := ga[0].(string); role != "" {
+				users[role] = fn.LogicalID
+			}
+		}
+	}
+	return users
+}
+
+// statementList returns the statements of a Statement value; an element
+// chosen by Fn::If contributes both branches (AWS::NoValue none).
 func statementList(v any) []map[string]any {
 	switch s := v.(type) {
 	case map[string]any:
+		if isNoValue(s) {
+			return nil
+		}
+		if args, ok := s["Fn::If"].([]any); ok && len(s) == 1 && len(args) == 3 {
+			return append(statementList(args[1]), statementList(args[2])...)
+		}
 		return []map[string]any{s}
 	case []any:
 		var out []map[string]any
 		for _, e := range s {
-			if m, ok := e.(map[string]any); ok {
-				out = append(out, m)
-			}
+			out = append(out, statementList(e)...)
 		}
 		return out
 	}

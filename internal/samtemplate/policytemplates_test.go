@@ -33,10 +33,7 @@ func checkTemplateUses(uses []TemplateUse, pt PolicyTemplates) []string {
 }
 
 func TestPolicyTemplateNamesAndParameters(t *testing.T) {
-	pt, err := LoadPolicyTemplates(sharedFile(t, "schemas/sam-policy-templates.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	pt := policyTemplates(t)
 	uses, _, _, err := loadTemplate(t).FunctionPolicies(pt)
 	if err != nil {
 		t.Fatal(err)
@@ -50,10 +47,7 @@ func TestPolicyTemplateNamesAndParameters(t *testing.T) {
 }
 
 func TestPolicyTemplateCheckCatchesMistakes(t *testing.T) {
-	pt, err := LoadPolicyTemplates(sharedFile(t, "schemas/sam-policy-templates.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	pt := policyTemplates(t)
 	src := `
 Resources:
   Fn:

@@ -1,64 +1,89 @@
 package samtemplate
 
 import (
+	"strings"
+	"sync"
 	"testing"
 )
 
-func TestTemplateValidatesAgainstSAMSchema(t *testing.T) {
-	schema, err := CompileSchema(sharedFile(t, "schemas/sam.schema.json"))
-	if err != nil {
-		t.Fatalf("compile schema: %v", err)
+// The CloudFormation resources written in template.yaml validate against
+// goformation's resource specification (the AWS::Serverless::* ones are the
+// SAM translator's to judge: TestEveryParameterCombination translates them
+// and validates what comes out).
+func TestTemplateResourcesValidateAgainstSpec(t *testing.T) {
+	rs := resourceSchema(t)
+	tpl := loadTemplate(t)
+	checked := 0
+	for _, r := range tpl.Resources() {
+		if !strings.HasPrefix(r.Type, "AWS::Serverless::") {
+			checked++
+		}
 	}
-	if err := loadTemplate(t).Validate(schema); err != nil {
-		t.Fatalf("template.yaml does not validate:\n%v", err)
+	if checked < 10 {
+		t.Fatalf("only %d CloudFormation resources to check", checked)
+	}
+	for _, p := range rs.ValidateResources(tpl, "AWS::Serverless::") {
+		t.Error(p)
 	}
 }
 
 // The validation must be able to fail: each mutation breaks one rule of the
-// schema, including the ones only the rewritten lookahead pattern enforces
-// (a SAM resource that fails its own definition must not fall through to the
-// catch-all CloudFormation resource).
-func TestSchemaRejectsBrokenTemplates(t *testing.T) {
-	schema, err := CompileSchema(sharedFile(t, "schemas/sam.schema.json"))
-	if err != nil {
-		t.Fatalf("compile schema: %v", err)
-	}
+// specification, including ones inside nested property types and next to
+// intrinsic functions.
+func TestSchemaRejectsBrokenResources(t *testing.T) {
+	rs := resourceSchema(t)
 	base := loadTemplate(t).Doc
 	tests := []struct {
 		name   string
 		mutate func(t *testing.T, doc map[string]any)
 	}{
-		{"unknown function property", func(t *testing.T, doc map[string]any) {
-			path(t, doc, "Resources", "RefreshFunction", "Properties")["Runtimee"] = "provided.al2023"
+		{"unknown table property", func(t *testing.T, doc map[string]any) {
+			path(t, doc, "Resources", "Table", "Properties")["BillingModes"] = "PAY_PER_REQUEST"
 		}},
-		{"function URL without AuthType", func(t *testing.T, doc map[string]any) {
-			delete(path(t, doc, "Resources", "TokenFunction", "Properties", "FunctionUrlConfig"), "AuthType")
+		{"misspelt nested property", func(t *testing.T, doc map[string]any) {
+			path(t, doc, "Resources", "Table", "Properties")["PointInTimeRecoverySpecification"] = map[string]any{"PointInTimeRecoveryEnabld": true}
 		}},
-		{"unknown event type", func(t *testing.T, doc map[string]any) {
-			path(t, doc, "Resources", "RefreshFunction", "Properties", "Events", "Sweep")["Type"] = "ScheduleV3"
+		{"literal of the wrong type", func(t *testing.T, doc map[string]any) {
+			path(t, doc, "Resources", "RefreshDeadLetterQueue", "Properties")["MessageRetentionPeriod"] = map[string]any{"days": 14}
 		}},
-		{"unknown ScheduleV2 property", func(t *testing.T, doc map[string]any) {
-			path(t, doc, "Resources", "RefreshFunction", "Properties", "Events", "Sweep", "Properties")["Rate"] = "1m"
+		{"missing required property", func(t *testing.T, doc map[string]any) {
+			delete(path(t, doc, "Resources", "Dashboard", "Properties"), "DashboardBody")
 		}},
-		{"unknown HttpApi property", func(t *testing.T, doc map[string]any) {
-			path(t, doc, "Resources", "CallbackApi", "Properties")["Throttle"] = true
+		{"route without RouteKey", func(t *testing.T, doc map[string]any) {
+			delete(path(t, doc, "Resources", "TokenGetRoute", "Properties"), "RouteKey")
 		}},
-		{"unknown serverless type", func(t *testing.T, doc map[string]any) {
-			path(t, doc, "Resources", "CallbackApi")["Type"] = "AWS::Serverless::HttpApiV3"
+		{"unknown resource type", func(t *testing.T, doc map[string]any) {
+			path(t, doc, "Resources", "Table")["Type"] = "AWS::DynamoDB::Tabel"
 		}},
-		{"resource without Type", func(t *testing.T, doc map[string]any) {
-			delete(path(t, doc, "Resources", "Table"), "Type")
+		{"object that is no intrinsic", func(t *testing.T, doc map[string]any) {
+			path(t, doc, "Resources", "TokenHttpApi", "Properties")["Name"] = map[string]any{"Fn::Sub": "x", "Ref": "y"}
 		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			doc := clone(t, base)
 			tt.mutate(t, doc)
-			if err := (&Template{Doc: doc}).Validate(schema); err == nil {
+			if p := rs.ValidateResources(&Template{Doc: doc}, "AWS::Serverless::"); len(p) == 0 {
 				t.Fatal("mutated template validated; the schema check cannot fail")
 			}
 		})
 	}
+}
+
+var (
+	resourceSchemaOnce sync.Once
+	resourceSchemaVal  *ResourceSchema
+	resourceSchemaErr  error
+)
+
+// resourceSchema compiles the specification once per test binary.
+func resourceSchema(t testing.TB) *ResourceSchema {
+	t.Helper()
+	resourceSchemaOnce.Do(func() { resourceSchemaVal, resourceSchemaErr = NewResourceSchema() })
+	if resourceSchemaErr != nil {
+		t.Fatal(resourceSchemaErr)
+	}
+	return resourceSchemaVal
 }
 
 func TestRegexpEngine(t *testing.T) {

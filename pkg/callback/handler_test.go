@@ -22,6 +22,7 @@ import (
 
 	"github.com/wxcentral/wxcentral/pkg/callback"
 	"github.com/wxcentral/wxcentral/pkg/callback/callbacktest"
+	"github.com/wxcentral/wxcentral/pkg/callback/dedupetest"
 	"github.com/wxcentral/wxcentral/pkg/metrics"
 )
 
@@ -91,7 +92,7 @@ func digestOf(t *testing.T, msg string) string {
 }
 
 func TestMemoryStoreContract(t *testing.T) {
-	callbacktest.TestDedupeStore(t, func(*testing.T) callback.DedupeStore { return callback.NewMemoryStore() })
+	dedupetest.TestStore(t, func(*testing.T) callback.DedupeStore { return callback.NewMemoryStore() })
 }
 
 func newHandler(t *testing.T, routes callback.MessageHandler, mod func(*callback.Options)) (*callback.Handler, *recorder) {

@@ -47,8 +47,8 @@ var ErrClaimLost = errors.New("callback: dedupe claim held by another delivery")
 
 // DedupeStore records which pushes are being or have been handled, shared
 // by every instance of the callback function (DESIGN.md §4, pkg/dynamo).
-// Keys are Message.DedupeKey values; appid scopes them. callbacktest.
-// TestDedupeStore checks an implementation against this contract.
+// Keys are Message.DedupeKey values; appid scopes them. dedupetest.
+// TestStore checks an implementation against this contract.
 type DedupeStore interface {
 	// Claim takes the claim for key unless a live claim or a completed
 	// record exists, in which case it returns that state. Claiming again

@@ -14,9 +14,9 @@ import (
 
 // Account types of an apps document entry (`type`).
 const (
-	TypeOfficialAccount = "official_account" // the default
-	TypeMiniProgram     = "miniprogram"      // mini-programs and mini-games: stable_token, no tickets
-	TypeWeCom           = "wecom"            // a WeCom (企业微信) app: gettoken by corpid and the app's secret
+	TypeOfficialAccount = string(credential.OfficialAccount) // the default
+	TypeMiniProgram     = string(credential.MiniProgram)     // mini-programs and mini-games: stable_token, no tickets
+	TypeWeCom           = string(credential.WeCom)           // a WeCom (企业微信) app: gettoken by corpid and the app's secret
 	// TypeComponent (a third-party platform) is recognised but not
 	// supported yet: an entry of this type is a configuration error.
 	TypeComponent = "component"
@@ -36,7 +36,7 @@ type App struct {
 // GET /token?appid=: the appid, or "<corpid>:<agent>" for a WeCom app.
 func (a App) ID() string {
 	if a.Type == TypeWeCom {
-		return a.CorpID + ":" + a.Agent
+		return credential.WeComID(a.CorpID, a.Agent)
 	}
 	return a.AppID
 }
@@ -61,24 +61,9 @@ func (a App) Kinds() []credential.Kind {
 	return kinds
 }
 
-// agentConfigTicket is the kind of a WeCom app's agent_config ticket
-// (docs/dynamodb.md).
-const agentConfigTicket credential.Kind = "agent_config_ticket"
-
 // ticketKind maps a `tickets` entry of an account of type typ to its kind.
 func ticketKind(typ, ticket string) (credential.Kind, bool) {
-	switch typ {
-	case TypeOfficialAccount:
-		return credential.KindForTicketType(ticket)
-	case TypeWeCom:
-		switch ticket {
-		case "jsapi":
-			return credential.JSAPITicket, true
-		case "agent_config":
-			return agentConfigTicket, true
-		}
-	}
-	return "", false
+	return credential.AccountType(typ).TicketKind(ticket)
 }
 
 // Has reports whether kind is configured for a.

@@ -100,6 +100,11 @@ const (
 	// last good document is served, so an outage of the source does not
 	// add a slow failing call to every invocation.
 	StaleRetry = 30 * time.Second
+	// StaleReloadTimeout bounds a reload while a servable document is held:
+	// a hung Secrets Manager (a black-holing endpoint; the SDK sets no
+	// response timeout) must not eat the caller's time before the last good
+	// document is served. Secrets Manager answers in well under 1 s.
+	StaleReloadTimeout = time.Second
 )
 
 // CachedSource loads a document lazily, on the first Load, and keeps it
@@ -180,7 +185,13 @@ func (c *CachedSource) Load(ctx context.Context) ([]byte, error) {
 	if stale && now.Before(c.nextRetry) {
 		return c.data, nil
 	}
-	data, err := c.src.Load(ctx)
+	lctx := ctx
+	if stale {
+		var cancel context.CancelFunc
+		lctx, cancel = context.WithTimeout(ctx, StaleReloadTimeout)
+		defer cancel()
+	}
+	data, err := c.src.Load(lctx)
 	if err == nil {
 		c.data, c.loadedAt, c.loaded, c.nextRetry = data, now, true, time.Time{}
 		return data, nil

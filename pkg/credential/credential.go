@@ -16,60 +16,58 @@ import (
 // DynamoDB contract (`cred#<appid>#<kind>`) and of every JSON API.
 type Kind string
 
-// The three kinds wxcentral manages.
+// The kinds wxcentral manages.
 const (
 	AccessToken  Kind = "access_token"
 	JSAPITicket  Kind = "jsapi_ticket"
 	WXCardTicket Kind = "wx_card_ticket"
+	// AgentConfigTicket is a WeCom app's ticket for wx.agentConfig.
+	AgentConfigTicket Kind = "agent_config_ticket"
 )
 
 // Kinds lists every kind, access_token first (tickets need it).
-var Kinds = []Kind{AccessToken, JSAPITicket, WXCardTicket}
+var Kinds = []Kind{AccessToken, JSAPITicket, WXCardTicket, AgentConfigTicket}
 
 // ParseKind validates s; the empty string means AccessToken.
 func ParseKind(s string) (Kind, error) {
 	switch Kind(s) {
 	case "":
 		return AccessToken, nil
-	case AccessToken, JSAPITicket, WXCardTicket:
+	case AccessToken, JSAPITicket, WXCardTicket, AgentConfigTicket:
 		return Kind(s), nil
 	}
-	return "", fmt.Errorf("kind: must be one of access_token, jsapi_ticket, wx_card_ticket")
+	return "", fmt.Errorf("kind: must be one of access_token, jsapi_ticket, wx_card_ticket, agent_config_ticket")
 }
 
 // IsTicket reports whether k is a JS-SDK ticket (fetched with an access_token).
-func (k Kind) IsTicket() bool { return k == JSAPITicket || k == WXCardTicket }
+func (k Kind) IsTicket() bool { return k == JSAPITicket || k == WXCardTicket || k == AgentConfigTicket }
 
-// TicketType is the `type` parameter of WeChat's getticket API for k
-// ("jsapi" or "wx_card"), or "" for AccessToken.
+// TicketType is the `type` of k in a secret document's `tickets` and in
+// WeChat's getticket API ("jsapi", "wx_card", "agent_config"), or "" for
+// AccessToken.
 func (k Kind) TicketType() string {
 	switch k {
 	case JSAPITicket:
 		return "jsapi"
 	case WXCardTicket:
 		return "wx_card"
+	case AgentConfigTicket:
+		return "agent_config"
 	}
 	return ""
 }
 
-// KindForTicketType maps a secret document's `tickets` entry to its Kind.
-func KindForTicketType(t string) (Kind, bool) {
-	switch t {
-	case "jsapi":
-		return JSAPITicket, true
-	case "wx_card":
-		return WXCardTicket, true
-	}
-	return "", false
-}
+// KindForTicketType maps an Official Account's `tickets` entry to its Kind
+// (AccountType.TicketKind has every type's).
+func KindForTicketType(t string) (Kind, bool) { return OfficialAccount.TicketKind(t) }
 
 // Key is the DynamoDB partition key of a credential item.
 func Key(appid string, kind Kind) string { return "cred#" + appid + "#" + string(kind) }
 
-// MaxAppIDBytes is the longest appid whose credential keys fit DynamoDB's
-// 2048-byte partition key limit ("cred#" + appid + "#wx_card_ticket"): no
-// item can exist for a longer one.
-const MaxAppIDBytes = 2048 - len("cred#") - len("#") - len(WXCardTicket)
+// MaxAppIDBytes is the longest appid (credential id) whose credential keys
+// all fit DynamoDB's 2048-byte partition key limit ("cred#" + appid + "#" +
+// the longest kind, agent_config_ticket): no item can exist for a longer one.
+const MaxAppIDBytes = 2048 - len("cred#") - len("#") - len(AgentConfigTicket)
 
 // Timing policy. WeChat's stable_token rotates only inside the last 5 minutes
 // of a token's life, so refreshing earlier than that returns the same token.
@@ -120,12 +118,11 @@ func (c Credential) DueAt() time.Time { return DueAt(c.Kind, c.ExpiresAt) }
 // Fresh reports whether the value needs no refresh at now.
 func (c Credential) Fresh(now time.Time) bool { return c.Value != "" && now.Before(c.DueAt()) }
 
-// DueAt is the refresh time for a value of kind k expiring at expiresAt.
+// DueAt is the refresh time for a value of kind k of an Official Account
+// (or mini-program) expiring at expiresAt; AccountType.Policy has every
+// type's.
 func DueAt(k Kind, expiresAt time.Time) time.Time {
-	if k.IsTicket() {
-		return expiresAt.Add(-TicketLead)
-	}
-	return expiresAt.Add(-AccessTokenLead)
+	return OfficialAccount.Policy().DueAt(k, expiresAt)
 }
 
 // CacheUntil is the latest instant a reader that loaded c at loadedAt may

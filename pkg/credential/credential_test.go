@@ -100,3 +100,67 @@ func TestLeaseAndForceBudget(t *testing.T) {
 		t.Errorf("ForceUsed %d %d", b.ForceUsed(before), b.ForceUsed(after))
 	}
 }
+
+func TestAgentConfigTicketKind(t *testing.T) {
+	k, err := credential.ParseKind("agent_config_ticket")
+	if err != nil || k != credential.AgentConfigTicket || !k.IsTicket() || k.TicketType() != "agent_config" {
+		t.Fatalf("ParseKind(agent_config_ticket) = %q, %v; IsTicket %v, TicketType %q", k, err, k.IsTicket(), k.TicketType())
+	}
+	longest := 0
+	for _, k := range credential.Kinds {
+		longest = max(longest, len(k))
+	}
+	if got := len(credential.Key(string(make([]byte, credential.MaxAppIDBytes)), credential.Kind(make([]byte, longest)))); got != 2048 {
+		t.Errorf("the longest key of the longest appid is %d bytes, want 2048", got)
+	}
+}
+
+func TestAccountTypes(t *testing.T) {
+	for in, want := range map[string]credential.AccountType{"": credential.OfficialAccount, "official_account": credential.OfficialAccount,
+		"miniprogram": credential.MiniProgram, "wecom": credential.WeCom} {
+		if got, err := credential.ParseAccountType(in); err != nil || got != want {
+			t.Errorf("ParseAccountType(%q) = %q, %v", in, got, err)
+		}
+	}
+	if _, err := credential.ParseAccountType("component_x"); err == nil {
+		t.Error("unknown type accepted")
+	}
+	tickets := []struct {
+		typ    credential.AccountType
+		ticket string
+		want   credential.Kind // "" = not a ticket of that type
+	}{
+		{credential.OfficialAccount, "jsapi", credential.JSAPITicket},
+		{credential.OfficialAccount, "wx_card", credential.WXCardTicket},
+		{credential.OfficialAccount, "agent_config", ""},
+		{credential.MiniProgram, "jsapi", ""},
+		{credential.WeCom, "jsapi", credential.JSAPITicket},
+		{credential.WeCom, "agent_config", credential.AgentConfigTicket},
+		{credential.WeCom, "wx_card", ""},
+	}
+	for _, tc := range tickets {
+		if k, ok := tc.typ.TicketKind(tc.ticket); k != tc.want || ok != (tc.want != "") {
+			t.Errorf("%s.TicketKind(%q) = %q %v, want %q", tc.typ, tc.ticket, k, ok, tc.want)
+		}
+	}
+	if credential.WeComID("ww0123", "1000002") != "ww0123:1000002" {
+		t.Error("WeComID")
+	}
+}
+
+// WeChat types are due 290 s before expiry and spend a force budget; WeCom
+// hands out the same token until expiry, so it is due at expiry, no budget.
+func TestPolicyByType(t *testing.T) {
+	for _, typ := range []credential.AccountType{credential.OfficialAccount, credential.MiniProgram} {
+		p := typ.Policy()
+		if !p.ForceBudget || !p.DueAt(credential.AccessToken, exp).Equal(exp.Add(-290*time.Second)) ||
+			!p.DueAt(credential.JSAPITicket, exp).Equal(exp.Add(-600*time.Second)) {
+			t.Errorf("%s policy %+v", typ, p)
+		}
+	}
+	p := credential.WeCom.Policy()
+	if p.ForceBudget || !p.DueAt(credential.AccessToken, exp).Equal(exp) ||
+		!p.DueAt(credential.AgentConfigTicket, exp).Equal(exp.Add(-600*time.Second)) {
+		t.Errorf("wecom policy %+v", p)
+	}
+}

@@ -19,27 +19,27 @@ import (
 // Credential item attributes (DESIGN.md §4). Every *_at is unix seconds;
 // lease_until is unix milliseconds.
 const (
-	AttrValue       = "value"
-	AttrExpiresAt   = "expires_at"
-	AttrRefreshedAt = "refreshed_at"
-	// AttrRefreshedAtMs repeats refreshed_at in unix milliseconds. It is not
+	attrValue       = "value"
+	attrExpiresAt   = "expires_at"
+	attrRefreshedAt = "refreshed_at"
+	// attrRefreshedAtMs repeats refreshed_at in unix milliseconds. It is not
 	// part of the public contract (readers use refreshed_at); the forced
 	// refresh needs sub-second order to tell whether WeChat was asked
 	// before or after a report arrived in the same second.
-	AttrRefreshedAtMs = "refreshed_at_ms"
-	AttrVersion       = "version"
-	AttrLeaseOwner    = "lease_owner"
-	AttrLeaseUntil    = "lease_until"
-	AttrForceDay      = "force_day"
-	AttrForceCount    = "force_count"
-	AttrLastForceAt   = "last_force_at"
-	// AttrLastForceAtMs repeats last_force_at in unix milliseconds (not part
+	attrRefreshedAtMs = "refreshed_at_ms"
+	attrVersion       = "version"
+	attrLeaseOwner    = "lease_owner"
+	attrLeaseUntil    = "lease_until"
+	attrForceDay      = "force_day"
+	attrForceCount    = "force_count"
+	attrLastForceAt   = "last_force_at"
+	// attrLastForceAtMs repeats last_force_at in unix milliseconds (not part
 	// of the public contract, which keeps last_force_at in seconds): WeChat's
 	// 30 s spacing between force calls must not be rounded to whole seconds.
-	AttrLastForceAtMs = "last_force_at_ms"
-	AttrLastErrorCode = "last_error_code"
-	AttrLastError     = "last_error"
-	AttrLastErrorAt   = "last_error_at"
+	attrLastForceAtMs = "last_force_at_ms"
+	attrLastErrorCode = "last_error_code"
+	attrLastError     = "last_error"
+	attrLastErrorAt   = "last_error_at"
 )
 
 // credPrefix starts the partition key of every credential item.
@@ -79,7 +79,7 @@ func (s *CredentialStore) Get(ctx context.Context, appid string, kind credential
 	if len(out.Item) == 0 {
 		return credential.Record{}, fmt.Errorf("get %s/%s: %w", appid, kind, credential.ErrNotFound)
 	}
-	rec, err := DecodeCredential(out.Item)
+	rec, err := decodeCredential(out.Item)
 	if err != nil {
 		return credential.Record{}, fmt.Errorf("get %s/%s: %w", appid, kind, err)
 	}
@@ -106,7 +106,7 @@ func (s *CredentialStore) List(ctx context.Context) ([]credential.Record, error)
 			return nil, fmt.Errorf("list credentials: %w", err)
 		}
 		for _, item := range out.Items {
-			rec, err := DecodeCredential(item)
+			rec, err := decodeCredential(item)
 			if err != nil {
 				return nil, fmt.Errorf("list credentials: %w", err)
 			}
@@ -119,9 +119,9 @@ func (s *CredentialStore) List(ctx context.Context) ([]credential.Record, error)
 	}
 }
 
-// DecodeCredential turns a credential item into a Record. Absent optional
+// decodeCredential turns a credential item into a Record. Absent optional
 // attributes give zero values; a malformed one is an error naming it.
-func DecodeCredential(item map[string]types.AttributeValue) (credential.Record, error) {
+func decodeCredential(item map[string]types.AttributeValue) (credential.Record, error) {
 	var r credential.Record
 	pk, err := attrS(item, AttrPK)
 	if err != nil {
@@ -133,28 +133,28 @@ func DecodeCredential(item map[string]types.AttributeValue) (credential.Record, 
 	}
 	r.AppID, r.Kind = appid, kind
 	d := decoder{item: item}
-	r.Value = d.s(AttrValue)
-	r.ExpiresAt = d.unixSec(AttrExpiresAt)
-	r.RefreshedAt = d.unixSec(AttrRefreshedAt)
-	if _, ok := item[AttrRefreshedAtMs]; ok {
-		r.RefreshedAt = d.unixMilli(AttrRefreshedAtMs)
+	r.Value = d.s(attrValue)
+	r.ExpiresAt = d.unixSec(attrExpiresAt)
+	r.RefreshedAt = d.unixSec(attrRefreshedAt)
+	if _, ok := item[attrRefreshedAtMs]; ok {
+		r.RefreshedAt = d.unixMilli(attrRefreshedAtMs)
 	}
-	r.Version = d.n(AttrVersion)
-	r.LeaseOwner = d.s(AttrLeaseOwner)
-	r.LeaseUntil = d.unixMilli(AttrLeaseUntil)
-	r.ForceDay = d.s(AttrForceDay)
-	r.ForceCount = int(d.n(AttrForceCount))
-	r.LastForceAt = d.unixSec(AttrLastForceAt)
-	if _, ok := item[AttrLastForceAtMs]; ok {
-		r.LastForceAt = d.unixMilli(AttrLastForceAtMs)
+	r.Version = d.n(attrVersion)
+	r.LeaseOwner = d.s(attrLeaseOwner)
+	r.LeaseUntil = d.unixMilli(attrLeaseUntil)
+	r.ForceDay = d.s(attrForceDay)
+	r.ForceCount = int(d.n(attrForceCount))
+	r.LastForceAt = d.unixSec(attrLastForceAt)
+	if _, ok := item[attrLastForceAtMs]; ok {
+		r.LastForceAt = d.unixMilli(attrLastForceAtMs)
 	} else if !r.LastForceAt.IsZero() {
 		// Written before last_force_at_ms existed: read as the end of its
 		// second, so the spacing is never shortened (SpendForce agrees).
 		r.LastForceAt = r.LastForceAt.Add(time.Second)
 	}
-	r.LastErrorCode = int(d.n(AttrLastErrorCode))
-	r.LastError = d.s(AttrLastError)
-	r.LastErrorAt = d.unixSec(AttrLastErrorAt)
+	r.LastErrorCode = int(d.n(attrLastErrorCode))
+	r.LastError = d.s(attrLastError)
+	r.LastErrorAt = d.unixSec(attrLastErrorAt)
 	if d.err != nil {
 		return credential.Record{}, fmt.Errorf("item %s: %w", pk, d.err)
 	}
@@ -186,7 +186,7 @@ func attrS(item map[string]types.AttributeValue, name string) (string, error) {
 	return s.Value, nil
 }
 
-// decoder collects the first decoding error so DecodeCredential reads flat.
+// decoder collects the first decoding error so decodeCredential reads flat.
 type decoder struct {
 	item map[string]types.AttributeValue
 	err  error
@@ -243,10 +243,10 @@ func (d *decoder) unixMilli(name string) time.Time {
 	return time.UnixMilli(d.n(name))
 }
 
-// EncodeCredential is the inverse of DecodeCredential: the whole item for
+// encodeCredential is the inverse of decodeCredential: the whole item for
 // r, omitting zero-valued optional attributes (the lease, budget and error
 // attributes exist only while they mean something).
-func EncodeCredential(r credential.Record) map[string]types.AttributeValue {
+func encodeCredential(r credential.Record) map[string]types.AttributeValue {
 	item := map[string]types.AttributeValue{AttrPK: &types.AttributeValueMemberS{Value: credential.Key(r.AppID, r.Kind)}}
 	putS := func(name, v string) {
 		if v != "" {
@@ -258,27 +258,27 @@ func EncodeCredential(r credential.Record) map[string]types.AttributeValue {
 			item[name] = num(v)
 		}
 	}
-	putS(AttrValue, r.Value)
-	putN(AttrExpiresAt, r.ExpiresAt.Unix(), !r.ExpiresAt.IsZero())
-	putN(AttrRefreshedAt, r.RefreshedAt.Unix(), !r.RefreshedAt.IsZero())
-	putN(AttrRefreshedAtMs, r.RefreshedAt.UnixMilli(), !r.RefreshedAt.IsZero())
-	putN(AttrVersion, r.Version, r.Version != 0)
-	putS(AttrLeaseOwner, r.LeaseOwner)
-	putN(AttrLeaseUntil, r.LeaseUntil.UnixMilli(), r.LeaseOwner != "")
-	putS(AttrForceDay, r.ForceDay)
-	putN(AttrForceCount, int64(r.ForceCount), r.ForceDay != "")
-	putN(AttrLastForceAt, r.LastForceAt.Unix(), !r.LastForceAt.IsZero())
-	putN(AttrLastForceAtMs, r.LastForceAt.UnixMilli(), !r.LastForceAt.IsZero())
-	putN(AttrLastErrorCode, int64(r.LastErrorCode), !r.LastErrorAt.IsZero())
-	putS(AttrLastError, r.LastError)
-	putN(AttrLastErrorAt, r.LastErrorAt.Unix(), !r.LastErrorAt.IsZero())
+	putS(attrValue, r.Value)
+	putN(attrExpiresAt, r.ExpiresAt.Unix(), !r.ExpiresAt.IsZero())
+	putN(attrRefreshedAt, r.RefreshedAt.Unix(), !r.RefreshedAt.IsZero())
+	putN(attrRefreshedAtMs, r.RefreshedAt.UnixMilli(), !r.RefreshedAt.IsZero())
+	putN(attrVersion, r.Version, r.Version != 0)
+	putS(attrLeaseOwner, r.LeaseOwner)
+	putN(attrLeaseUntil, r.LeaseUntil.UnixMilli(), r.LeaseOwner != "")
+	putS(attrForceDay, r.ForceDay)
+	putN(attrForceCount, int64(r.ForceCount), r.ForceDay != "")
+	putN(attrLastForceAt, r.LastForceAt.Unix(), !r.LastForceAt.IsZero())
+	putN(attrLastForceAtMs, r.LastForceAt.UnixMilli(), !r.LastForceAt.IsZero())
+	putN(attrLastErrorCode, int64(r.LastErrorCode), !r.LastErrorAt.IsZero())
+	putS(attrLastError, r.LastError)
+	putN(attrLastErrorAt, r.LastErrorAt.Unix(), !r.LastErrorAt.IsZero())
 	return item
 }
 
 // Put writes r as a whole item, unconditionally. It is for seeding tests and
 // the local stack; refreshers use the conditional methods.
 func (s *CredentialStore) Put(ctx context.Context, r credential.Record) error {
-	_, err := s.api.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(s.table), Item: EncodeCredential(r)})
+	_, err := s.api.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(s.table), Item: encodeCredential(r)})
 	if err != nil {
 		return fmt.Errorf("put %s/%s: %w", r.AppID, r.Kind, err)
 	}
@@ -312,7 +312,7 @@ func (s *CredentialStore) update(ctx context.Context, appid string, kind credent
 		ReturnValues:              types.ReturnValueAllNew,
 	})
 	if err == nil {
-		return DecodeCredential(out.Attributes)
+		return decodeCredential(out.Attributes)
 	}
 	if !isConditionFailed(err) {
 		return credential.Record{}, err
@@ -336,7 +336,7 @@ func (s *CredentialStore) TakeLease(ctx context.Context, appid string, kind cred
 	rec, err := s.update(ctx, appid, kind,
 		"SET #lo = :me, #lu = :until",
 		"attribute_not_exists(#lu) OR #lu <= :now",
-		map[string]string{"#lo": AttrLeaseOwner, "#lu": AttrLeaseUntil},
+		map[string]string{"#lo": attrLeaseOwner, "#lu": attrLeaseUntil},
 		map[string]types.AttributeValue{
 			":me":    &types.AttributeValueMemberS{Value: owner},
 			":until": num(now.Add(ttl).UnixMilli()),
@@ -349,22 +349,19 @@ func (s *CredentialStore) TakeLease(ctx context.Context, appid string, kind cred
 	return rec, nil
 }
 
-// Commit is what a leaseholder writes (see credential.Commit).
-type Commit = credential.Commit
-
 // Commit writes a refreshed value, fenced on the caller's lease: only if
 // lease_owner is still c.Owner and the value is still c.PrevValue. It sets
 // value, expires_at and refreshed_at, adds 1 to version only when the value
 // changed, clears last_error_* and removes the lease, in one conditional
 // update, and returns the item after it. A lost lease returns
 // credential.ErrLeaseLost and writes nothing.
-func (s *CredentialStore) Commit(ctx context.Context, appid string, kind credential.Kind, c Commit) (credential.Record, error) {
+func (s *CredentialStore) Commit(ctx context.Context, appid string, kind credential.Kind, c credential.Commit) (credential.Record, error) {
 	if c.Owner == "" || c.Value == "" {
 		return credential.Record{}, fmt.Errorf("commit %s/%s: owner and value: missing", appid, kind)
 	}
 	names := map[string]string{
-		"#lo": AttrLeaseOwner, "#lu": AttrLeaseUntil, "#v": AttrValue, "#exp": AttrExpiresAt,
-		"#ref": AttrRefreshedAt, "#refms": AttrRefreshedAtMs, "#lec": AttrLastErrorCode, "#le": AttrLastError, "#lea": AttrLastErrorAt,
+		"#lo": attrLeaseOwner, "#lu": attrLeaseUntil, "#v": attrValue, "#exp": attrExpiresAt,
+		"#ref": attrRefreshedAt, "#refms": attrRefreshedAtMs, "#lec": attrLastErrorCode, "#le": attrLastError, "#lea": attrLastErrorAt,
 	}
 	values := map[string]types.AttributeValue{
 		":me":    &types.AttributeValueMemberS{Value: c.Owner},
@@ -375,7 +372,7 @@ func (s *CredentialStore) Commit(ctx context.Context, appid string, kind credent
 	}
 	expr := "SET #v = :val, #exp = :exp, #ref = :ref, #refms = :refms"
 	if c.Value != c.PrevValue {
-		names["#ver"] = AttrVersion
+		names["#ver"] = attrVersion
 		values[":one"] = num(1)
 		expr += " ADD #ver :one"
 	}
@@ -399,15 +396,15 @@ func (s *CredentialStore) Commit(ctx context.Context, appid string, kind credent
 // value obtained before c.RefreshedAt, and not c.Value already; it adds 1
 // to version, clears last_error_* and leaves any lease alone. A refused
 // write returns credential.ErrSuperseded.
-func (s *CredentialStore) CommitUnleased(ctx context.Context, appid string, kind credential.Kind, c Commit) (credential.Record, error) {
+func (s *CredentialStore) CommitUnleased(ctx context.Context, appid string, kind credential.Kind, c credential.Commit) (credential.Record, error) {
 	if c.Value == "" || c.PrevValue == "" {
 		return credential.Record{}, fmt.Errorf("commit %s/%s without lease: value and previous value: missing", appid, kind)
 	}
 	rec, err := s.update(ctx, appid, kind,
 		"SET #v = :val, #exp = :exp, #ref = :ref, #refms = :refms ADD #ver :one REMOVE #lec, #le, #lea",
 		"#v <> :val AND (#v = :prev OR #refms < :refms OR attribute_not_exists(#refms))",
-		map[string]string{"#v": AttrValue, "#exp": AttrExpiresAt, "#ref": AttrRefreshedAt, "#refms": AttrRefreshedAtMs,
-			"#ver": AttrVersion, "#lec": AttrLastErrorCode, "#le": AttrLastError, "#lea": AttrLastErrorAt},
+		map[string]string{"#v": attrValue, "#exp": attrExpiresAt, "#ref": attrRefreshedAt, "#refms": attrRefreshedAtMs,
+			"#ver": attrVersion, "#lec": attrLastErrorCode, "#le": attrLastError, "#lea": attrLastErrorAt},
 		map[string]types.AttributeValue{
 			":val":   &types.AttributeValueMemberS{Value: c.Value},
 			":prev":  &types.AttributeValueMemberS{Value: c.PrevValue},
@@ -422,14 +419,11 @@ func (s *CredentialStore) CommitUnleased(ctx context.Context, appid string, kind
 	return rec, nil
 }
 
-// Failure is an upstream failure for last_error_* (see credential.Failure).
-type Failure = credential.Failure
-
 // RecordFailure writes last_error_code, last_error and last_error_at and
 // releases the caller's lease, in one update conditional on the lease. A
 // lost lease returns credential.ErrLeaseLost and writes nothing (the new
 // leaseholder's outcome is the one that counts).
-func (s *CredentialStore) RecordFailure(ctx context.Context, appid string, kind credential.Kind, owner string, f Failure) error {
+func (s *CredentialStore) RecordFailure(ctx context.Context, appid string, kind credential.Kind, owner string, f credential.Failure) error {
 	msg := f.Message
 	if msg == "" {
 		msg = "unknown error"
@@ -437,7 +431,7 @@ func (s *CredentialStore) RecordFailure(ctx context.Context, appid string, kind 
 	_, err := s.update(ctx, appid, kind,
 		"SET #lec = :code, #le = :msg, #lea = :at REMOVE #lo, #lu",
 		"#lo = :me",
-		map[string]string{"#lo": AttrLeaseOwner, "#lu": AttrLeaseUntil, "#lec": AttrLastErrorCode, "#le": AttrLastError, "#lea": AttrLastErrorAt},
+		map[string]string{"#lo": attrLeaseOwner, "#lu": attrLeaseUntil, "#lec": attrLastErrorCode, "#le": attrLastError, "#lea": attrLastErrorAt},
 		map[string]types.AttributeValue{
 			":me":   &types.AttributeValueMemberS{Value: owner},
 			":code": num(int64(f.Code)),
@@ -457,7 +451,7 @@ func (s *CredentialStore) RecordFailure(ctx context.Context, appid string, kind 
 // already gone or taken over returns credential.ErrLeaseLost.
 func (s *CredentialStore) ReleaseLease(ctx context.Context, appid string, kind credential.Kind, owner string) error {
 	_, err := s.update(ctx, appid, kind, "REMOVE #lo, #lu", "#lo = :me",
-		map[string]string{"#lo": AttrLeaseOwner, "#lu": AttrLeaseUntil},
+		map[string]string{"#lo": attrLeaseOwner, "#lu": attrLeaseUntil},
 		map[string]types.AttributeValue{":me": &types.AttributeValueMemberS{Value: owner}},
 		credential.ErrLeaseLost, nil)
 	if err != nil {
@@ -477,8 +471,8 @@ func (s *CredentialStore) ReleaseLease(ctx context.Context, appid string, kind c
 // item after the update.
 func (s *CredentialStore) SpendForce(ctx context.Context, appid string, kind credential.Kind, owner string, now time.Time, ttl time.Duration, limit int) (credential.Record, error) {
 	today := credential.ForceDay(now)
-	names := map[string]string{"#lo": AttrLeaseOwner, "#lu": AttrLeaseUntil, "#fd": AttrForceDay, "#fc": AttrForceCount,
-		"#lfa": AttrLastForceAt, "#lfams": AttrLastForceAtMs}
+	names := map[string]string{"#lo": attrLeaseOwner, "#lu": attrLeaseUntil, "#fd": attrForceDay, "#fc": attrForceCount,
+		"#lfa": attrLastForceAt, "#lfams": attrLastForceAtMs}
 	spacedAt := now.Add(-credential.ForceSpacing)
 	values := map[string]types.AttributeValue{
 		":me":        &types.AttributeValueMemberS{Value: owner},
@@ -545,7 +539,7 @@ func ownLease(cur credential.Record, owner string, until time.Time) bool {
 
 // committed recognises c's write in the item: its value, obtained at the
 // same millisecond, with the same expiry.
-func committed(c Commit) func(credential.Record) bool {
+func committed(c credential.Commit) func(credential.Record) bool {
 	return func(cur credential.Record) bool {
 		return cur.Value == c.Value && cur.RefreshedAt.UnixMilli() == c.RefreshedAt.UnixMilli() && cur.ExpiresAt.Unix() == c.ExpiresAt.Unix()
 	}

@@ -50,7 +50,7 @@ func TestConditionalWritesSurviveRetryOfAnAppliedRequest(t *testing.T) {
 	if err != nil || spent.ForceCount != 1 {
 		t.Fatalf("spend force: %+v, %v", spent, err)
 	}
-	rec, err := store.Commit(ctx, app, credential.AccessToken, dynamo.Commit{
+	rec, err := store.Commit(ctx, app, credential.AccessToken, credential.Commit{
 		Owner: "me", PrevValue: "A", Value: "B", ExpiresAt: t0.Add(2 * time.Hour), RefreshedAt: t0.Add(2 * time.Second)})
 	if err != nil || rec.Value != "B" || rec.Version != 2 || rec.LeaseOwner != "" {
 		t.Fatalf("commit: %+v, %v", rec, err)
@@ -59,7 +59,7 @@ func TestConditionalWritesSurviveRetryOfAnAppliedRequest(t *testing.T) {
 		t.Fatalf("second lease: %v", err)
 	}
 	if err := store.RecordFailure(ctx, app, credential.AccessToken, "me2",
-		dynamo.Failure{Code: -1, Message: "transient: errcode -1", At: t0.Add(time.Minute)}); err != nil {
+		credential.Failure{Code: -1, Message: "transient: errcode -1", At: t0.Add(time.Minute)}); err != nil {
 		t.Fatalf("record failure: %v", err)
 	}
 	got, _ := store.Get(ctx, app, credential.AccessToken, true)
@@ -75,7 +75,7 @@ func TestConditionalWritesSurviveRetryOfAnAppliedRequest(t *testing.T) {
 	if _, err := store.TakeLease(ctx, app, credential.AccessToken, "me3", t0.Add(2*time.Minute), 30*time.Second); !errors.Is(err, credential.ErrLeaseHeld) {
 		t.Fatalf("lease held by another: %v", err)
 	}
-	if _, err := store.Commit(ctx, app, credential.AccessToken, dynamo.Commit{
+	if _, err := store.Commit(ctx, app, credential.AccessToken, credential.Commit{
 		Owner: "me3", PrevValue: "B", Value: "C", ExpiresAt: t0.Add(3 * time.Hour), RefreshedAt: t0.Add(2 * time.Minute)}); !errors.Is(err, credential.ErrLeaseLost) {
 		t.Fatalf("commit without the lease: %v", err)
 	}

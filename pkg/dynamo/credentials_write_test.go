@@ -132,7 +132,7 @@ func TestCommit(t *testing.T) {
 			if _, err := store.TakeLease(ctx, app, credential.AccessToken, "me", t0, 30*time.Second); err != nil {
 				t.Fatal(err)
 			}
-			rec, err := store.Commit(ctx, app, credential.AccessToken, dynamo.Commit{Owner: "me", PrevValue: tc.prev,
+			rec, err := store.Commit(ctx, app, credential.AccessToken, credential.Commit{Owner: "me", PrevValue: tc.prev,
 				Value: tc.value, ExpiresAt: exp, RefreshedAt: t0})
 			if err != nil {
 				t.Fatal(err)
@@ -163,7 +163,7 @@ func TestCommitAfterLeaseExpiredIsDiscarded(t *testing.T) {
 	if _, err := store.TakeLease(ctx, app, credential.AccessToken, "fast", later, 30*time.Second); err != nil {
 		t.Fatalf("expired lease not taken over: %v", err)
 	}
-	if _, err := store.Commit(ctx, app, credential.AccessToken, dynamo.Commit{Owner: "fast", PrevValue: "OLD",
+	if _, err := store.Commit(ctx, app, credential.AccessToken, credential.Commit{Owner: "fast", PrevValue: "OLD",
 		Value: "NEW", ExpiresAt: later.Add(2 * time.Hour), RefreshedAt: later}); err != nil {
 		t.Fatal(err)
 	}
@@ -172,12 +172,12 @@ func TestCommitAfterLeaseExpiredIsDiscarded(t *testing.T) {
 		op   func() error
 	}{
 		{"commit", func() error {
-			_, err := store.Commit(ctx, app, credential.AccessToken, dynamo.Commit{Owner: "slow", PrevValue: "OLD",
+			_, err := store.Commit(ctx, app, credential.AccessToken, credential.Commit{Owner: "slow", PrevValue: "OLD",
 				Value: "STALE", ExpiresAt: t0.Add(3 * time.Hour), RefreshedAt: t0})
 			return err
 		}},
 		{"record failure", func() error {
-			return store.RecordFailure(ctx, app, credential.AccessToken, "slow", dynamo.Failure{Code: -1, Message: "x", At: later})
+			return store.RecordFailure(ctx, app, credential.AccessToken, "slow", credential.Failure{Code: -1, Message: "x", At: later})
 		}},
 		{"release", func() error { return store.ReleaseLease(ctx, app, credential.AccessToken, "slow") }},
 		{"spend force", func() error {
@@ -207,7 +207,7 @@ func TestCommitFencedOnPreviousValue(t *testing.T) {
 	if _, err := store.TakeLease(ctx, app, credential.AccessToken, "me", t0, 30*time.Second); err != nil {
 		t.Fatal(err)
 	}
-	_, err := store.Commit(ctx, app, credential.AccessToken, dynamo.Commit{Owner: "me", PrevValue: "OLDER",
+	_, err := store.Commit(ctx, app, credential.AccessToken, credential.Commit{Owner: "me", PrevValue: "OLDER",
 		Value: "X", ExpiresAt: t0.Add(2 * time.Hour), RefreshedAt: t0})
 	if !errors.Is(err, credential.ErrLeaseLost) {
 		t.Fatalf("err = %v, want ErrLeaseLost", err)
@@ -222,7 +222,7 @@ func TestRecordFailureAndRelease(t *testing.T) {
 		t.Fatal(err)
 	}
 	if err := store.RecordFailure(ctx, app, credential.AccessToken, "me",
-		dynamo.Failure{Code: 40125, Message: "configuration: errcode 40125: invalid appsecret", At: t0.Add(time.Second)}); err != nil {
+		credential.Failure{Code: 40125, Message: "configuration: errcode 40125: invalid appsecret", At: t0.Add(time.Second)}); err != nil {
 		t.Fatal(err)
 	}
 	got, _ := store.Get(ctx, app, credential.AccessToken, true)
@@ -356,7 +356,7 @@ func TestReadersNeverSeeHalfWrittenItem(t *testing.T) {
 			t.Fatal(err)
 		}
 		v := fmt.Sprintf("tok-%d", i)
-		if _, err := store.Commit(ctx, app, credential.AccessToken, dynamo.Commit{Owner: "w", PrevValue: prev, Value: v,
+		if _, err := store.Commit(ctx, app, credential.AccessToken, credential.Commit{Owner: "w", PrevValue: prev, Value: v,
 			ExpiresAt: base.Add(time.Duration(i) * time.Hour), RefreshedAt: base.Add(time.Duration(i) * time.Second)}); err != nil {
 			t.Fatal(err)
 		}
@@ -395,7 +395,7 @@ func TestSpendForceNeedsALiveLeaseAndExtendsIt(t *testing.T) {
 // anything obtained before it, never over a newer value, and keeps leases.
 func TestCommitUnleased(t *testing.T) {
 	ctx := context.Background()
-	forced := dynamo.Commit{Owner: "me", PrevValue: "A", Value: "F", ExpiresAt: t0.Add(2 * time.Hour), RefreshedAt: t0}
+	forced := credential.Commit{Owner: "me", PrevValue: "A", Value: "F", ExpiresAt: t0.Add(2 * time.Hour), RefreshedAt: t0}
 	tests := []struct {
 		name      string
 		value     string

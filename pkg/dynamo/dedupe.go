@@ -16,20 +16,20 @@ import (
 
 // Callback dedupe item attributes (DESIGN.md §4): pk = msg#<appid>#<key>.
 const (
-	AttrStatus          = "status"
-	AttrInProgressUntil = "in_progress_until" // unix milliseconds
-	AttrReply           = "reply"             // full plaintext reply XML, "" for success
-	AttrOwner           = "owner"             // the claiming delivery's random token
-	AttrDigest          = "digest"            // hex SHA-256 of the push's plaintext
+	attrStatus          = "status"
+	attrInProgressUntil = "in_progress_until" // unix milliseconds
+	attrReply           = "reply"             // full plaintext reply XML, "" for success
+	attrOwner           = "owner"             // the claiming delivery's random token
+	attrDigest          = "digest"            // hex SHA-256 of the push's plaintext
 
-	StatusInProgress = "IN_PROGRESS"
-	StatusCompleted  = "COMPLETED"
+	statusInProgress = "IN_PROGRESS"
+	statusCompleted  = "COMPLETED"
 
 	msgPrefix = "msg#"
 )
 
-// DedupeTTL is how long a dedupe item lives (its `ttl`).
-const DedupeTTL = callback.DedupeTTL
+// dedupeTTL is how long a dedupe item lives (its `ttl`).
+const dedupeTTL = callback.DedupeTTL
 
 // DedupeStore is callback.DedupeStore on DynamoDB: a conditional put claims
 // a push, an update conditional on the claim's owner records the reply, a
@@ -61,11 +61,11 @@ func dedupeNum(n int64) types.AttributeValue {
 func (s *DedupeStore) Claim(ctx context.Context, appid, key string, req callback.ClaimRequest) (callback.Claim, error) {
 	for attempt := 0; attempt < 3; attempt++ {
 		item := dedupeKey(appid, key)
-		item[AttrStatus] = &types.AttributeValueMemberS{Value: StatusInProgress}
-		item[AttrOwner] = &types.AttributeValueMemberS{Value: req.Owner}
-		item[AttrDigest] = &types.AttributeValueMemberS{Value: req.Digest}
-		item[AttrInProgressUntil] = dedupeNum(req.Until.UnixMilli())
-		item[AttrTTL] = dedupeNum(req.Now.Add(DedupeTTL).Unix())
+		item[attrStatus] = &types.AttributeValueMemberS{Value: statusInProgress}
+		item[attrOwner] = &types.AttributeValueMemberS{Value: req.Owner}
+		item[attrDigest] = &types.AttributeValueMemberS{Value: req.Digest}
+		item[attrInProgressUntil] = dedupeNum(req.Until.UnixMilli())
+		item[AttrTTL] = dedupeNum(req.Now.Add(dedupeTTL).Unix())
 		_, err := s.api.PutItem(ctx, &dynamodb.PutItemInput{
 			TableName: aws.String(s.table),
 			Item:      item,
@@ -73,11 +73,11 @@ func (s *DedupeStore) Claim(ctx context.Context, appid, key string, req callback
 			// item without in_progress_until is a stale claim.
 			ConditionExpression: aws.String("attribute_not_exists(#pk) OR #ttl < :nows OR " +
 				"(#status = :inprog AND (attribute_not_exists(#until) OR #until < :nowms OR #owner = :me))"),
-			ExpressionAttributeNames: map[string]string{"#pk": AttrPK, "#ttl": AttrTTL, "#status": AttrStatus,
-				"#until": AttrInProgressUntil, "#owner": AttrOwner},
+			ExpressionAttributeNames: map[string]string{"#pk": AttrPK, "#ttl": AttrTTL, "#status": attrStatus,
+				"#until": attrInProgressUntil, "#owner": attrOwner},
 			ExpressionAttributeValues: map[string]types.AttributeValue{
 				":nows": dedupeNum(req.Now.Unix()), ":nowms": dedupeNum(req.Now.UnixMilli()),
-				":inprog": &types.AttributeValueMemberS{Value: StatusInProgress},
+				":inprog": &types.AttributeValueMemberS{Value: statusInProgress},
 				":me":     &types.AttributeValueMemberS{Value: req.Owner},
 			},
 		})
@@ -112,12 +112,12 @@ func (s *DedupeStore) Lookup(ctx context.Context, appid, key string, now time.Ti
 	if ttl, ok := dedupeNum64(out.Item, AttrTTL); ok && ttl < now.Unix() {
 		return callback.Claim{State: callback.ClaimAbsent}, nil
 	}
-	digest := dedupeS(out.Item, AttrDigest)
-	switch dedupeS(out.Item, AttrStatus) {
-	case StatusCompleted:
-		return callback.Claim{State: callback.ClaimCompleted, Reply: []byte(dedupeS(out.Item, AttrReply)), Digest: digest}, nil
-	case StatusInProgress:
-		if dedupeN(out.Item, AttrInProgressUntil) >= now.UnixMilli() {
+	digest := dedupeS(out.Item, attrDigest)
+	switch dedupeS(out.Item, attrStatus) {
+	case statusCompleted:
+		return callback.Claim{State: callback.ClaimCompleted, Reply: []byte(dedupeS(out.Item, attrReply)), Digest: digest}, nil
+	case statusInProgress:
+		if dedupeN(out.Item, attrInProgressUntil) >= now.UnixMilli() {
 			return callback.Claim{State: callback.ClaimInProgress, Digest: digest}, nil
 		}
 	}
@@ -134,12 +134,12 @@ func (s *DedupeStore) Complete(ctx context.Context, appid, key, owner string, re
 		Key:                 dedupeKey(appid, key),
 		UpdateExpression:    aws.String("SET #status = :done, #reply = :reply, #ttl = :ttl REMOVE #until"),
 		ConditionExpression: aws.String("#owner = :me"),
-		ExpressionAttributeNames: map[string]string{"#status": AttrStatus, "#reply": AttrReply, "#ttl": AttrTTL,
-			"#until": AttrInProgressUntil, "#owner": AttrOwner},
+		ExpressionAttributeNames: map[string]string{"#status": attrStatus, "#reply": attrReply, "#ttl": AttrTTL,
+			"#until": attrInProgressUntil, "#owner": attrOwner},
 		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":done":  &types.AttributeValueMemberS{Value: StatusCompleted},
+			":done":  &types.AttributeValueMemberS{Value: statusCompleted},
 			":reply": &types.AttributeValueMemberS{Value: string(reply)},
-			":ttl":   dedupeNum(now.Add(DedupeTTL).Unix()),
+			":ttl":   dedupeNum(now.Add(dedupeTTL).Unix()),
 			":me":    &types.AttributeValueMemberS{Value: owner},
 		},
 	})
@@ -161,9 +161,9 @@ func (s *DedupeStore) Release(ctx context.Context, appid, key, owner string) err
 		TableName:                aws.String(s.table),
 		Key:                      dedupeKey(appid, key),
 		ConditionExpression:      aws.String("#status = :inprog AND #owner = :me"),
-		ExpressionAttributeNames: map[string]string{"#status": AttrStatus, "#owner": AttrOwner},
+		ExpressionAttributeNames: map[string]string{"#status": attrStatus, "#owner": attrOwner},
 		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":inprog": &types.AttributeValueMemberS{Value: StatusInProgress},
+			":inprog": &types.AttributeValueMemberS{Value: statusInProgress},
 			":me":     &types.AttributeValueMemberS{Value: owner},
 		},
 	})

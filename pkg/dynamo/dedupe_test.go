@@ -21,11 +21,12 @@ import (
 	"github.com/wxcentral/wxcentral/internal/dynamotest"
 	"github.com/wxcentral/wxcentral/pkg/callback"
 	"github.com/wxcentral/wxcentral/pkg/callback/callbacktest"
+	"github.com/wxcentral/wxcentral/pkg/callback/dedupetest"
 	"github.com/wxcentral/wxcentral/pkg/dynamo"
 )
 
 func TestDedupeStoreContract(t *testing.T) {
-	callbacktest.TestDedupeStore(t, func(t *testing.T) callback.DedupeStore {
+	dedupetest.TestStore(t, func(t *testing.T) callback.DedupeStore {
 		client, table := dynamotest.NewTable(t)
 		return dynamo.NewDedupeStore(client, table)
 	})

@@ -29,7 +29,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"mime"
 	"net/http"
 	"net/textproto"
 	"net/url"
@@ -38,6 +37,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/wxcentral/wxcentral/pkg/lambdahttp/internal/textbody"
 )
 
 // Serve runs h for one payload-2.0 request and returns the response.
@@ -272,32 +273,11 @@ func (w *responseWriter) response() (events.APIGatewayV2HTTPResponse, error) {
 	if len(body) == 0 {
 		return resp, nil
 	}
-	if isText(w.sent.Get("Content-Type")) && utf8.Valid(body) {
+	if textbody.IsText(w.sent.Get("Content-Type")) && utf8.Valid(body) {
 		resp.Body = string(body)
 	} else {
 		resp.Body = base64.StdEncoding.EncodeToString(body)
 		resp.IsBase64Encoded = true
 	}
 	return resp, nil
-}
-
-// isText reports whether a Content-Type names text that survives the trip
-// through a JSON string unchanged: text/*, JSON, XML, JavaScript, form data,
-// or anything declaring a charset.
-func isText(contentType string) bool {
-	mt, params, err := mime.ParseMediaType(contentType)
-	if err != nil {
-		return false
-	}
-	if _, ok := params["charset"]; ok {
-		return true
-	}
-	switch {
-	case strings.HasPrefix(mt, "text/"),
-		mt == "application/json", strings.HasSuffix(mt, "+json"),
-		mt == "application/xml", strings.HasSuffix(mt, "+xml"),
-		mt == "application/javascript", mt == "application/x-www-form-urlencoded":
-		return true
-	}
-	return false
 }

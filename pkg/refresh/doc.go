@@ -30,6 +30,22 @@
 // newer already is. Concurrent reports wait for the leaseholder's commit
 // instead of calling WeChat.
 //
-// The package declares the small Store and WeChat interfaces it needs;
-// pkg/dynamo and pkg/wechat implement them. It never imports the AWS SDK.
+// One source model serves every account type (DESIGN.md §9): an app's
+// Type chooses its fetcher (fetch.go: stable_token and getticket for
+// Official Accounts and mini-programs, gettoken and the WeCom tickets for
+// WeCom apps) and its credential.Policy; the sweep, lease, fenced commit,
+// failure classes and forced refresh are the same code for all. A WeCom
+// token is due at expiry (WeCom hands out the same token until then) and
+// has no force mode: a report re-fetches at once under the lease, spends
+// no budget, and WeCom answering with the rejected token again is
+// token_unavailable.
+//
+// Layout: sweep.go and force.go are the two algorithms; lease.go holds the
+// lease and every write a leaseholder makes, call.go the upstream calls
+// (deadline, retry, latency), result.go the outcomes and the one error
+// model (failure) both algorithms answer with.
+//
+// The package declares the small Store, WeChat and WeCom interfaces it
+// needs; pkg/dynamo and pkg/wechat implement them. It never imports the AWS
+// SDK.
 package refresh

@@ -10,16 +10,7 @@ import (
 	"github.com/wxcentral/wxcentral/pkg/credential"
 	"github.com/wxcentral/wxcentral/pkg/metrics"
 	"github.com/wxcentral/wxcentral/pkg/tokenapi"
-	"github.com/wxcentral/wxcentral/pkg/wechat"
 )
-
-// forceError is a forced refresh that ends without a credential.
-type forceError struct {
-	Code    string
-	Message string
-}
-
-func errAnswer(code, msg string) *forceError { return &forceError{Code: code, Message: msg} }
 
 // Force handles a report that WeChat rejected req.StaleToken (DESIGN.md §5):
 //  1. if the store holds another usable value, it is returned (already rotated);
@@ -31,10 +22,12 @@ func errAnswer(code, msg string) *forceError { return &forceError{Code: code, Me
 // Concurrent reports of the same token wait for the leaseholder's commit
 // and re-read instead of calling WeChat, so any number of them make at most
 // one normal-mode probe and one force call. Tickets have no force mode: a
-// rejected ticket is fetched again.
+// rejected ticket is fetched again; nor has a WeCom token, whose report
+// re-fetches at once without a budget (step 2 only).
 func (r *Refresher) Force(ctx context.Context, req tokenapi.ForceRequest) tokenapi.Answer {
 	start := r.o.Now()
-	resp := r.forceRequest(ctx, req)
+	rec, kind, f := r.forceRequest(ctx, req)
+	resp := r.answer(rec, kind, f)
 	level := slog.LevelInfo
 	if resp.Error != "" {
 		level = slog.LevelWarn
@@ -50,17 +43,16 @@ func (r *Refresher) Force(ctx context.Context, req tokenapi.ForceRequest) tokena
 	return resp
 }
 
-func (r *Refresher) forceRequest(ctx context.Context, req tokenapi.ForceRequest) tokenapi.Answer {
-	fail := func(e *forceError) tokenapi.Answer { return tokenapi.Fail(e.Code, e.Message) }
+func (r *Refresher) forceRequest(ctx context.Context, req tokenapi.ForceRequest) (credential.Record, credential.Kind, *failure) {
 	if req.AppID == "" {
-		return fail(errAnswer(tokenapi.CodeBadRequest, "appid: missing"))
+		return credential.Record{}, "", refuse(tokenapi.CodeBadRequest, "appid: missing")
 	}
 	kind, err := credential.ParseKind(string(req.Kind))
 	if err != nil {
-		return fail(errAnswer(tokenapi.CodeBadRequest, err.Error()))
+		return credential.Record{}, "", refuse(tokenapi.CodeBadRequest, err.Error())
 	}
 	if req.StaleToken == "" {
-		return fail(errAnswer(tokenapi.CodeBadRequest, "stale_token: missing"))
+		return credential.Record{}, kind, refuse(tokenapi.CodeBadRequest, "stale_token: missing")
 	}
 	apps, err := r.o.Apps(ctx)
 	if err != nil {
@@ -68,21 +60,33 @@ func (r *Refresher) forceRequest(ctx context.Context, req tokenapi.ForceRequest)
 		// function error does); the operator needs it in both places.
 		r.o.Logger.LogAttrs(ctx, slog.LevelError, "configuration could not be loaded",
 			slog.String("appid", req.AppID), slog.String("kind", string(kind)), slog.String("error", err.Error()))
-		return fail(errAnswer(tokenapi.CodeTokenUnavailable, "configuration could not be loaded: "+err.Error()))
+		return credential.Record{}, kind, refuse(tokenapi.CodeTokenUnavailable, "configuration could not be loaded: "+err.Error())
 	}
 	app, ok := findApp(apps, req.AppID)
 	if !ok || !hasKind(app, kind) {
-		return fail(errAnswer(tokenapi.CodeUnknownApp, fmt.Sprintf("%s/%s is not configured", req.AppID, kind)))
+		return credential.Record{}, kind, refuse(tokenapi.CodeUnknownApp, fmt.Sprintf("%s/%s is not configured", req.AppID, kind))
 	}
-	rec, ferr := r.force(ctx, app, kind, req.StaleToken, r.o.NewOwner())
-	if ferr != nil {
-		return fail(ferr)
-	}
-	return r.answer(rec)
+	rec, f := r.force(ctx, app, kind, req.StaleToken, r.o.NewOwner())
+	return rec, kind, f
 }
 
-func (r *Refresher) answer(rec credential.Record) tokenapi.Answer {
-	return tokenapi.AnswerFor(rec.Credential, r.o.Now())
+// answer is a forced refresh's wire answer, mapped in this one place from
+// how it ended: the credential, a refusal's code and message, or
+// token_unavailable naming a classified failure.
+func (r *Refresher) answer(rec credential.Record, kind credential.Kind, f *failure) tokenapi.Answer {
+	switch {
+	case f == nil:
+		return tokenapi.AnswerFor(rec.Credential, r.o.Now())
+	case f.refusal != "":
+		return tokenapi.Fail(f.refusal, f.what)
+	case f.label == classStore:
+		return tokenapi.Fail(tokenapi.CodeTokenUnavailable, "credential store failed ("+f.resultError()+")")
+	}
+	what := "token"
+	if kind.IsTicket() {
+		what = "ticket"
+	}
+	return tokenapi.Fail(tokenapi.CodeTokenUnavailable, "WeChat did not issue a "+what+" ("+f.resultError()+")")
 }
 
 // replaced reports whether rec holds a usable value other than stale.
@@ -91,44 +95,61 @@ func (r *Refresher) replaced(rec credential.Record, stale string) bool {
 }
 
 // force is the forced-refresh algorithm; owner is the caller's lease id.
-func (r *Refresher) force(ctx context.Context, app App, kind credential.Kind, stale, owner string) (credential.Record, *forceError) {
+// A classified failure is reported here, like a sweep result; a refusal is
+// only answered.
+func (r *Refresher) force(ctx context.Context, app App, kind credential.Kind, stale, owner string) (credential.Record, *failure) {
+	rec, f := r.forceSteps(ctx, app, kind, stale, owner)
+	r.reportFailure(app.AppID, kind, f)
+	return rec, f
+}
+
+// reportFailure reports a forced refresh's classified failure
+// (RefreshOutcome failed, RefreshFailures by class); nil and refusals are
+// not reported.
+func (r *Refresher) reportFailure(appid string, kind credential.Kind, f *failure) {
+	if f != nil && f.refusal == "" {
+		r.report(resultOf(credential.Record{}, appid, kind, OutcomeFailed).withError(f), f)
+	}
+}
+
+func (r *Refresher) forceSteps(ctx context.Context, app App, kind credential.Kind, stale, owner string) (credential.Record, *failure) {
 	start := r.o.Now()
 	polls := int(r.o.MaxWait / r.o.WaitPoll) // shared by every wait of this report
 	for {
 		rec, err := r.o.Store.Get(ctx, app.AppID, kind, true)
 		if err != nil && !errors.Is(err, credential.ErrNotFound) {
-			return rec, r.forceStoreFailure(app.AppID, kind, "read", err)
+			return rec, r.storeFail(app.AppID, kind, "read", err)
 		}
 		if r.replaced(rec, stale) {
 			return rec, nil
 		}
-		if ferr := r.settled(rec, kind, stale, start); ferr != nil {
-			return rec, ferr
+		if f := r.settled(app, rec, kind, stale, start); f != nil {
+			return rec, f
 		}
-		held, err := r.o.Store.TakeLease(ctx, app.AppID, kind, owner, r.o.Now(), r.o.LeaseDuration)
+		h, err := r.take(ctx, app.AppID, kind, owner)
 		if errors.Is(err, credential.ErrLeaseHeld) {
 			// Another refresher is at work: wait for its commit, re-read.
-			if ferr := r.waitForLeaseholder(ctx, app.AppID, kind, stale, &polls); ferr != nil {
-				return rec, ferr
+			if f := r.waitForLeaseholder(ctx, app.AppID, kind, stale, &polls); f != nil {
+				return rec, f
 			}
 			continue
 		}
 		if err != nil {
-			return rec, r.forceStoreFailure(app.AppID, kind, "lease", err)
+			return rec, r.storeFail(app.AppID, kind, "lease", err)
 		}
-		if r.replaced(held, stale) {
-			r.release(ctx, app.AppID, kind, owner)
-			return held, nil
+		if r.replaced(h.rec, stale) {
+			h.release(ctx)
+			return h.rec, nil
 		}
-		if ferr := r.settled(held, kind, stale, start); ferr != nil {
-			r.release(ctx, app.AppID, kind, owner)
-			return held, ferr
+		if f := r.settled(app, h.rec, kind, stale, start); f != nil {
+			h.release(ctx)
+			return h.rec, f
 		}
-		probed := held.Value == stale && askedSince(held, start)
+		probed := h.rec.Value == stale && askedSince(h.rec, start)
 		if kind.IsTicket() {
-			return r.refetchTicket(ctx, app, kind, owner, held, probed)
+			return r.refetchTicket(ctx, app, h, probed)
 		}
-		return r.forceToken(ctx, app, owner, held, stale, probed)
+		return r.forceToken(ctx, app, h, stale, probed)
 	}
 }
 
@@ -149,178 +170,184 @@ func askedSince(rec credential.Record, start time.Time) bool {
 // settled answers a report from what the item already shows, without
 // calling WeChat: a refresh that failed since the report arrived, or, when
 // WeChat was asked since then and still returned the rejected token, a
-// forced-refresh budget that is spent or spaced out. nil means "go on".
-func (r *Refresher) settled(rec credential.Record, kind credential.Kind, stale string, start time.Time) *forceError {
+// forced-refresh budget that is spent or spaced out (for a type without
+// one, the re-fetch the report asked for is done). nil means "go on".
+func (r *Refresher) settled(app App, rec credential.Record, kind credential.Kind, stale string, start time.Time) *failure {
 	now := r.o.Now()
 	if reachedSince(rec.LastErrorAt, start) {
-		return errAnswer(tokenapi.CodeTokenUnavailable,
+		return refuse(tokenapi.CodeTokenUnavailable,
 			fmt.Sprintf("a concurrent refresh failed (last_error_code %d); retry later", rec.LastErrorCode))
 	}
 	if kind.IsTicket() || rec.Value != stale || !askedSince(rec, start) {
 		return nil
 	}
+	if !app.policy().ForceBudget {
+		return refuse(tokenapi.CodeTokenUnavailable, msgSameToken)
+	}
 	if rec.ForceUsed(now) >= r.o.ForceDailyLimit {
-		return errAnswer(tokenapi.CodeForceBudgetExhausted,
-			fmt.Sprintf("the daily forced-refresh limit (%d) for %s is spent", r.o.ForceDailyLimit, rec.AppID))
+		return r.budgetSpent(rec.AppID)
 	}
 	if !rec.ForceSpaced(now) {
-		return errAnswer(tokenapi.CodeForceTooSoon, "the previous forced refresh was less than 30s ago; retry after it")
+		return refuse(tokenapi.CodeForceTooSoon, msgForceTooSoon)
 	}
 	return nil
 }
 
+const (
+	msgForceTooSoon = "the previous forced refresh was less than 30s ago; retry after it"
+	msgSameToken    = "the upstream returned the rejected token again since the report (it has no force mode); retry later"
+)
+
+func (r *Refresher) budgetSpent(appid string) *failure {
+	return refuse(tokenapi.CodeForceBudgetExhausted,
+		fmt.Sprintf("the daily forced-refresh limit (%d) for %s is spent", r.o.ForceDailyLimit, appid))
+}
+
 // waitForLeaseholder polls until the lease is released or the value is
 // replaced, spending the report's poll budget.
-func (r *Refresher) waitForLeaseholder(ctx context.Context, appid string, kind credential.Kind, stale string, polls *int) *forceError {
+func (r *Refresher) waitForLeaseholder(ctx context.Context, appid string, kind credential.Kind, stale string, polls *int) *failure {
 	for ; *polls > 0; *polls-- {
 		if err := r.o.Sleep(ctx, r.o.WaitPoll); err != nil {
-			return errAnswer(tokenapi.CodeTokenUnavailable, "deadline reached while another refresher held the lease")
+			return refuse(tokenapi.CodeTokenUnavailable, "deadline reached while another refresher held the lease")
 		}
 		rec, err := r.o.Store.Get(ctx, appid, kind, true)
 		if err != nil && !errors.Is(err, credential.ErrNotFound) {
-			return r.forceStoreFailure(appid, kind, "read", err)
+			return r.storeFail(appid, kind, "read", err)
 		}
 		if r.replaced(rec, stale) || !rec.LeaseHeld(r.o.Now()) {
 			return nil
 		}
 	}
-	return errAnswer(tokenapi.CodeTokenUnavailable, "another refresher still holds the lease; retry")
+	return refuse(tokenapi.CodeTokenUnavailable, "another refresher still holds the lease; retry")
 }
 
 // forceToken runs steps 2 and 3 for an access_token with the lease held.
-func (r *Refresher) forceToken(ctx context.Context, app App, owner string, held credential.Record, stale string, probed bool) (credential.Record, *forceError) {
-	kind := credential.AccessToken
-	var probe *wechat.Token
+// For a type without a force budget (WeCom) step 2 is the whole answer: a
+// report re-fetches at once, and the same token again is token_unavailable.
+func (r *Refresher) forceToken(ctx context.Context, app App, h *held, stale string, probed bool) (credential.Record, *failure) {
+	var probe *fetched
 	if !probed {
-		tok, err := r.stableToken(ctx, app, false, held.LeaseUntil)
+		tok, err := r.token(ctx, app, false, h.rec.LeaseUntil)
 		if err != nil {
-			return held, r.forceFailure(ctx, app, kind, owner, err, stale)
+			return h.rec, r.callFailed(ctx, app, h, err, stale)
 		}
 		if tok.AccessToken != stale {
-			return r.commitForce(ctx, app.AppID, kind, owner, held, tok.AccessToken, tok.ReceivedAt, tok.ExpiresIn)
+			return r.commitServed(ctx, h, tokenFetched(tok))
 		}
-		probe = &tok
+		v := tokenFetched(tok)
+		probe = &v
+	}
+	if !app.policy().ForceBudget {
+		// Keep the answer (it tells concurrent reporters the upstream was
+		// asked); settled answered a probe made since the report already.
+		if probe != nil {
+			_, f := h.commit(ctx, *probe)
+			r.reportFailure(h.appid, h.kind, f)
+		} else {
+			h.release(ctx)
+		}
+		return h.rec, refuse(tokenapi.CodeTokenUnavailable, msgSameToken)
 	}
 	// WeChat still hands out the rejected token: spend the budget, which
 	// also extends our lease (only while it is live) to cover the force call.
-	spent, err := r.o.Store.SpendForce(ctx, app.AppID, kind, owner, r.o.Now(), r.o.LeaseDuration, r.o.ForceDailyLimit)
-	if err != nil {
+	if err := h.spendForce(ctx); err != nil {
 		// Keep the probe's answer (it also tells concurrent reporters that
 		// WeChat was asked), which releases the lease.
 		if probe != nil {
-			_, _ = r.commitForce(ctx, app.AppID, kind, owner, held, probe.AccessToken, probe.ReceivedAt, probe.ExpiresIn)
+			_, f := h.commit(ctx, *probe)
+			r.reportFailure(h.appid, h.kind, f)
 		} else {
-			r.release(ctx, app.AppID, kind, owner)
+			h.release(ctx)
 		}
 		switch {
 		case errors.Is(err, credential.ErrForceBudgetExhausted):
-			return held, errAnswer(tokenapi.CodeForceBudgetExhausted,
-				fmt.Sprintf("the daily forced-refresh limit (%d) for %s is spent", r.o.ForceDailyLimit, app.AppID))
+			return h.rec, r.budgetSpent(app.AppID)
 		case errors.Is(err, credential.ErrForceTooSoon):
-			return held, errAnswer(tokenapi.CodeForceTooSoon, "the previous forced refresh was less than 30s ago; retry after it")
+			return h.rec, refuse(tokenapi.CodeForceTooSoon, msgForceTooSoon)
 		case errors.Is(err, credential.ErrLeaseLost):
-			return held, errAnswer(tokenapi.CodeTokenUnavailable, "the lease expired before the forced refresh; retry")
+			return h.rec, refuse(tokenapi.CodeTokenUnavailable, "the lease expired before the forced refresh; retry")
 		}
-		return held, r.forceStoreFailure(app.AppID, kind, "force budget", err)
+		return h.rec, r.storeFail(h.appid, h.kind, "force budget", err)
 	}
-	tok, err := r.stableToken(ctx, app, true, spent.LeaseUntil)
-	_ = r.o.Metrics.Emit(metrics.ForcedRefresh(app.AppID, string(kind)))
+	tok, err := r.token(ctx, app, true, h.rec.LeaseUntil)
+	_ = r.o.Metrics.Emit(metrics.ForcedRefresh(app.AppID, string(h.kind)))
 	if err != nil {
-		return held, r.forceFailure(ctx, app, kind, owner, err, stale)
+		return h.rec, r.callFailed(ctx, app, h, err, stale)
 	}
 	r.o.Logger.LogAttrs(ctx, slog.LevelWarn, "forced refresh spent budget",
-		slog.String("appid", app.AppID), slog.String("kind", string(kind)))
+		slog.String("appid", app.AppID), slog.String("kind", string(h.kind)))
 	if tok.AccessToken == stale {
 		// WeChat ignored the force (a force less than 30 s after another,
 		// perhaps from another environment) and handed back the rejected
 		// token: keep its answer, but never serve it as the refreshed one.
-		_, _ = r.commitForced(ctx, app.AppID, kind, owner, held, tok.AccessToken, tok.ReceivedAt, tok.ExpiresIn)
-		return held, errAnswer(tokenapi.CodeForceTooSoon, "WeChat returned the rejected token to the forced refresh (a force less than 30s after another); retry after 30s")
+		_, f := r.commitForced(ctx, h, tokenFetched(tok))
+		r.reportFailure(h.appid, h.kind, f)
+		return h.rec, refuse(tokenapi.CodeForceTooSoon, "WeChat returned the rejected token to the forced refresh (a force less than 30s after another); retry after 30s")
 	}
-	return r.commitForced(ctx, app.AppID, kind, owner, held, tok.AccessToken, tok.ReceivedAt, tok.ExpiresIn)
+	return r.commitForced(ctx, h, tokenFetched(tok))
+}
+
+// callFailed classifies a failed WeChat call of a forced refresh and
+// records it (which releases the lease).
+func (r *Refresher) callFailed(ctx context.Context, app App, h *held, err error, stale string) *failure {
+	f := classify(err, app.Secret, stale)
+	h.recordFailure(ctx, f)
+	return &f
 }
 
 // commitForced commits the answer to a force call. WeChat revoked the
 // stored value when it issued this one, so if our lease was lost meanwhile
 // the answer is still written, conditionally on nothing newer being stored.
-func (r *Refresher) commitForced(ctx context.Context, appid string, kind credential.Kind, owner string, held credential.Record,
-	value string, received time.Time, expiresIn time.Duration) (credential.Record, *forceError) {
-	if received.IsZero() {
-		received = r.o.Now()
+func (r *Refresher) commitForced(ctx context.Context, h *held, v fetched) (credential.Record, *failure) {
+	if v.received.IsZero() {
+		v.received = r.o.Now()
 	}
-	res, f := r.commit(ctx, appid, kind, owner, held, value, received, expiresIn)
-	if f == nil && res.Outcome == OutcomeLeased && value != held.Value {
-		sctx, cancel := storeContext(ctx)
-		defer cancel()
-		stored, err := r.o.Store.CommitUnleased(sctx, appid, kind, credential.Commit{
-			Owner: owner, PrevValue: held.Value, Value: value, ExpiresAt: received.Add(expiresIn), RefreshedAt: received,
-		})
-		switch {
-		case err == nil:
-			r.o.Logger.LogAttrs(ctx, slog.LevelWarn, "lease lost after a forced refresh; its token stored without the lease",
-				slog.String("appid", appid), slog.String("kind", string(kind)), slog.Int64("version", stored.Version))
-		case !errors.Is(err, credential.ErrSuperseded):
-			r.storeIncident(ctx, appid, kind, "commit without lease", err)
-		}
+	res, f := h.commit(ctx, v)
+	if f == nil && res.Outcome == OutcomeLeased && v.value != h.rec.Value {
+		h.commitUnleased(ctx, v)
 	}
-	return r.served(ctx, appid, kind, held, res, f)
+	return r.served(ctx, h, res, f)
 }
 
 // refetchTicket fetches a rejected ticket again (tickets have no force mode).
-func (r *Refresher) refetchTicket(ctx context.Context, app App, kind credential.Kind, owner string, held credential.Record, probed bool) (credential.Record, *forceError) {
-	if probed && held.Usable(r.o.Now()) {
+func (r *Refresher) refetchTicket(ctx context.Context, app App, h *held, probed bool) (credential.Record, *failure) {
+	if probed && h.rec.Usable(r.o.Now()) {
 		// Fetched since the report: WeChat's answer is what we hold.
-		r.release(ctx, app.AppID, kind, owner)
-		return held, nil
+		h.release(ctx)
+		return h.rec, nil
 	}
-	tk, f := r.fetchTicket(ctx, app, kind, owner, held.LeaseUntil)
+	v, f := r.fetchTicket(ctx, app, h)
 	if f != nil {
-		r.recordFailure(ctx, app.AppID, kind, owner, *f)
-		return held, errAnswer(tokenapi.CodeTokenUnavailable, "WeChat did not issue a ticket ("+f.resultError()+")")
+		h.recordFailure(ctx, *f)
+		return h.rec, f
 	}
-	return r.commitForce(ctx, app.AppID, kind, owner, held, tk.Ticket, tk.ReceivedAt, tk.ExpiresIn)
+	return r.commitServed(ctx, h, v)
 }
 
-func (r *Refresher) commitForce(ctx context.Context, appid string, kind credential.Kind, owner string, held credential.Record,
-	value string, received time.Time, expiresIn time.Duration) (credential.Record, *forceError) {
-	res, f := r.commit(ctx, appid, kind, owner, held, value, received, expiresIn)
-	return r.served(ctx, appid, kind, held, res, f)
+// commitServed commits v under the lease and answers with the stored item.
+func (r *Refresher) commitServed(ctx context.Context, h *held, v fetched) (credential.Record, *failure) {
+	res, f := h.commit(ctx, v)
+	return r.served(ctx, h, res, f)
 }
 
 // served re-reads the item after a commit and answers with it, unless the
-// commit failed or was discarded and the item still holds held's value.
-func (r *Refresher) served(ctx context.Context, appid string, kind credential.Kind, held credential.Record, res Result, f *failure) (credential.Record, *forceError) {
+// commit failed or was discarded and the item still holds the value the
+// lease was taken over.
+func (r *Refresher) served(ctx context.Context, h *held, res Result, f *failure) (credential.Record, *failure) {
 	if f != nil {
-		r.report(resultOf(held, appid, kind, OutcomeFailed).withError(f), f)
-		return held, errAnswer(tokenapi.CodeTokenUnavailable, "credential store failed ("+f.resultError()+")")
+		return h.rec, f
 	}
 	sctx, cancel := storeContext(ctx)
 	defer cancel()
-	rec, err := r.o.Store.Get(sctx, appid, kind, true)
+	rec, err := r.o.Store.Get(sctx, h.appid, h.kind, true)
 	if err != nil {
-		return held, r.forceStoreFailure(appid, kind, "read", err)
+		return h.rec, r.storeFail(h.appid, h.kind, "read", err)
 	}
-	if res.Outcome == OutcomeLeased && rec.Value == held.Value {
-		return rec, errAnswer(tokenapi.CodeTokenUnavailable, "another refresher took over; retry")
+	if res.Outcome == OutcomeLeased && rec.Value == h.rec.Value {
+		return rec, refuse(tokenapi.CodeTokenUnavailable, "another refresher took over; retry")
 	}
 	if !rec.Usable(r.o.Now()) {
-		return rec, errAnswer(tokenapi.CodeTokenUnavailable, "the refreshed value expires too soon")
+		return rec, refuse(tokenapi.CodeTokenUnavailable, "the refreshed value expires too soon")
 	}
 	return rec, nil
-}
-
-// forceStoreFailure reports a forced refresh's store failure like a sweep
-// result (RefreshOutcome failed, RefreshFailures store) and answers
-// token_unavailable naming the store's error code.
-func (r *Refresher) forceStoreFailure(appid string, kind credential.Kind, op string, err error) *forceError {
-	res, f := r.storeFailure(credential.Record{}, appid, kind, op, err)
-	r.report(res, f)
-	return errAnswer(tokenapi.CodeTokenUnavailable, "credential store failed ("+f.resultError()+")")
-}
-
-func (r *Refresher) forceFailure(ctx context.Context, app App, kind credential.Kind, owner string, err error, stale string) *forceError {
-	f := classify(err, app.Secret, stale)
-	r.recordFailure(ctx, app.AppID, kind, owner, f)
-	r.report(resultOf(credential.Record{}, app.AppID, kind, OutcomeFailed).withError(&f), &f)
-	return errAnswer(tokenapi.CodeTokenUnavailable, "WeChat did not issue a token ("+f.resultError()+")")
 }

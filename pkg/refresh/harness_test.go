@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+
 	"github.com/wxcentral/wxcentral/internal/dynamotest"
 	"github.com/wxcentral/wxcentral/internal/logaudit"
 	"github.com/wxcentral/wxcentral/pkg/credential"
@@ -37,6 +39,9 @@ type env struct {
 	sim   *wechattest.Simulator
 	url   string
 	store *dynamo.CredentialStore
+	db    *dynamodb.Client // the store's table, for reads by key
+	table string
+	wecom *wechattest.WeComServer // nil until withWeCom
 	apps  []refresh.App
 	logs  *logaudit.Capture
 	emf   *logaudit.Capture // EMF metric lines
@@ -53,7 +58,7 @@ func newEnv(t *testing.T, simOpts []wechattest.Option, apps ...refresh.App) *env
 	srv := httptest.NewServer(sim)
 	t.Cleanup(srv.Close)
 	client, table := dynamotest.NewTable(t)
-	e := &env{t: t, clock: clock, sim: sim, url: srv.URL, store: dynamo.NewCredentialStore(client, table), apps: apps, logs: &logaudit.Capture{}, emf: &logaudit.Capture{}}
+	e := &env{t: t, clock: clock, sim: sim, url: srv.URL, store: dynamo.NewCredentialStore(client, table), db: client, table: table, apps: apps, logs: &logaudit.Capture{}, emf: &logaudit.Capture{}}
 	t.Cleanup(e.checkLogs)
 	return e
 }
@@ -71,6 +76,7 @@ func (e *env) refresher(mod ...func(*refresh.Options)) *refresh.Refresher {
 		Store:           e.store,
 		WeChat:          wechat.NewClient(wechat.WithBaseURL(e.url), wechat.WithClock(e.clock.Now)),
 		Apps:            func(context.Context) ([]refresh.App, error) { return e.apps, nil },
+		WeCom:           e.wecomClient(),
 		Now:             e.clock.Now,
 		ForceDailyLimit: credential.DefaultForceDailyLimit,
 		Backoff:         time.Millisecond,
@@ -150,6 +156,13 @@ func (e *env) checkLogs() {
 		}
 		if tok, _ := e.sim.CurrentToken(a.AppID); tok != "" && strings.Contains(logs, tok) {
 			e.t.Errorf("logs contain WeChat's current token of %s", a.AppID)
+		}
+	}
+	if e.wecom != nil {
+		for _, v := range e.wecom.IssuedValues() {
+			if strings.Contains(logs, v) {
+				e.t.Error("logs contain a token or ticket WeCom issued")
+			}
 		}
 	}
 }

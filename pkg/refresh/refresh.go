@@ -30,12 +30,37 @@ type WeChat interface {
 	GetTicket(ctx context.Context, accessToken, ticketType string) (wechat.Ticket, error)
 }
 
-// App is one configured account: its AppSecret and the kinds to keep.
+// WeCom is WeCom's credential API as the refresher uses it
+// (*wechat.WeComClient).
+type WeCom interface {
+	GetToken(ctx context.Context, corpid, secret string) (wechat.Token, error)
+	JSAPITicket(ctx context.Context, accessToken string) (wechat.Ticket, error)
+	AgentConfigTicket(ctx context.Context, accessToken string) (wechat.Ticket, error)
+}
+
+// App is one configured account: its type, secret and the kinds to keep.
 type App struct {
-	AppID  string
-	Secret string            // never logged
+	// AppID is the credential id every key and caller uses: the appid, or
+	// "<corpid>:<agent>" for a WeCom app (credential.WeComID).
+	AppID string
+	// Type chooses the upstream and the timing policy; "" is
+	// credential.OfficialAccount.
+	Type credential.AccountType
+	// CorpID and Agent name a WeCom app (gettoken is called with CorpID).
+	CorpID string
+	Agent  string
+	Secret string            // AppSecret or WeCom app secret; never logged
 	Kinds  []credential.Kind // access_token first
 }
+
+func (a App) typ() credential.AccountType {
+	if a.Type == "" {
+		return credential.OfficialAccount
+	}
+	return a.Type
+}
+
+func (a App) policy() credential.Policy { return a.typ().Policy() }
 
 // AppsFunc returns the configured apps (loaded lazily, cached by the caller).
 type AppsFunc func(ctx context.Context) ([]App, error)
@@ -51,10 +76,13 @@ const (
 	DefaultMaxWait = credential.LeaseDuration
 )
 
-// Options configure a Refresher. Store, WeChat and Apps are required.
+// Options configure a Refresher. Store and Apps are required, and the
+// client of every account type configured: WeChat for Official Accounts
+// and mini-programs, WeCom for WeCom apps.
 type Options struct {
 	Store  Store
 	WeChat WeChat
+	WeCom  WeCom
 	Apps   AppsFunc
 
 	// Now is the clock of every decision and stored timestamp (default time.Now).

@@ -4,9 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
+	"time"
 
 	"github.com/wxcentral/wxcentral/pkg/credential"
+	"github.com/wxcentral/wxcentral/pkg/metrics"
+	"github.com/wxcentral/wxcentral/pkg/tokenapi"
 	"github.com/wxcentral/wxcentral/pkg/wechat"
 )
 
@@ -51,13 +55,35 @@ func resultOf(rec credential.Record, appid string, kind credential.Kind, o Outco
 	return res
 }
 
-// failure is a classified failure of one refresh step.
+// failure is why one refresh step ended without a new value: the one
+// error model of the sweep and the forced refresh. A classified failure
+// (WeChat's, the store's) is reported as a failed result; a refusal (a
+// forced refresh the rules answer without a value: budget spent, another
+// refresher at work) is only answered.
 type failure struct {
 	class wechat.Class
 	label localClass // result/log class name when not a WeChat class (e.g. "store")
 	code  int        // last_error_code
-	what  string     // result detail: "errcode 40125", "http 502", "network"
+	what  string     // result detail: "errcode 40125", "http 502", "network"; a refusal's message
 	msg   string     // last_error: class, detail and WeChat's errmsg; scrubbed
+	// refusal is the forced-refresh error code of a refusal, "" for a
+	// classified failure.
+	refusal string
+}
+
+// Error makes a failure an error, so a step that returns errors (a
+// fetcher that cannot be built) hands it on to classify unchanged.
+func (f *failure) Error() string { return f.msg }
+
+// refuse is a refusal answered with the forced-refresh error code and msg.
+func refuse(code, msg string) *failure { return &failure{refusal: code, what: msg} }
+
+// answerCode is the forced-refresh error code a report ending in f gets.
+func (f failure) answerCode() string {
+	if f.refusal != "" {
+		return f.refusal
+	}
+	return tokenapi.CodeTokenUnavailable
 }
 
 func (f failure) className() string {
@@ -103,10 +129,10 @@ func ErrorClasses() []string {
 	return out
 }
 
-// storeFail is a failure of the credential store during op ("read",
+// storeFailure is a failure of the credential store during op ("read",
 // "lease", "commit", ...), named by the store's error code, e.g.
 // "store: AccessDeniedException on read".
-func storeFail(op string, err error) failure {
+func storeFailure(op string, err error) failure {
 	return internalFailure(classStore, storeErrorCode(err)+" on "+op)
 }
 
@@ -130,6 +156,9 @@ func storeErrorCode(err error) string {
 // are scrubbed from the stored message as a second line of defence (the
 // wechat package already keeps them out of its errors).
 func classify(err error, secrets ...string) failure {
+	if already := (*failure)(nil); errors.As(err, &already) {
+		return *already
+	}
 	f := failure{class: wechat.ErrorClass(err)}
 	var we *wechat.Error
 	var ne *wechat.NetworkError
@@ -167,4 +196,42 @@ func scrub(s string, secrets ...string) string {
 		s = s[:max]
 	}
 	return s
+}
+
+func (res Result) withError(f *failure) Result {
+	if f != nil {
+		res.Error = f.resultError()
+	}
+	return res
+}
+
+// report logs one sweep result and emits its metrics. Configuration,
+// quota and unknown failures are logged at error level: they need an
+// operator (the RefreshFailures metric carries the alarm).
+func (r *Refresher) report(res Result, f *failure) {
+	level := slog.LevelInfo
+	class := ""
+	switch {
+	case f != nil && f.alarm():
+		level = slog.LevelError
+	case f != nil:
+		level = slog.LevelWarn
+	case res.Outcome == OutcomeFresh:
+		level = slog.LevelDebug
+	}
+	attrs := []slog.Attr{
+		slog.String("appid", res.AppID), slog.String("kind", string(res.Kind)),
+		slog.Int64("version", res.Version), slog.String("outcome", string(res.Outcome)),
+		slog.Int64("expires_at", res.ExpiresAt),
+	}
+	if f != nil {
+		class = f.className()
+		attrs = append(attrs, slog.String("error", res.Error), slog.String("error_class", f.className()))
+	}
+	r.o.Logger.LogAttrs(context.Background(), level, "refresh", attrs...)
+	ms := metrics.Refresh(string(res.Outcome), class)
+	if res.ExpiresAt != 0 {
+		ms = append(ms, metrics.SecondsToExpiry(res.AppID, string(res.Kind), time.Unix(res.ExpiresAt, 0).Sub(r.o.Now())))
+	}
+	_ = r.o.Metrics.Emit(ms...)
 }

@@ -21,4 +21,7 @@
 //	tc := tokenclient.New(tokenclient.NewStoreReader(store),
 //		tokenclient.WithInvalidator(lambdainvoke.New(lambda.NewFromConfig(cfg), refreshFn)))
 //	err := tc.SendCustomMessage(ctx, appid, wechat.TextMessage(openid, "hello"))
+//
+// In unit tests of code that takes a *Client, build the client over a
+// tokenclienttest.Reader holding the credentials the test needs.
 package tokenclient

@@ -59,7 +59,7 @@ const (
 // secretAuthAPIs are the calls authenticated by an AppSecret instead of an
 // access_token: there 40001 means the secret is wrong (docs/wechat-protocol.md),
 // so no fresh token can help and an operator must fix the configuration.
-var secretAuthAPIs = map[string]bool{"stable_token": true}
+var secretAuthAPIs = map[string]bool{"stable_token": true, "api_component_token": true, "api_start_push_ticket": true}
 
 // ClassOfAPI classifies errcode code as answered by api (the name an
 // *Error carries in API). 40001 and 40125 from a call made with the
@@ -80,7 +80,7 @@ func ClassOf(code int) Class {
 	case CodeInvalidCredential, CodeInvalidAccessToken, CodeAccessTokenExpired:
 		return ClassTokenRejected
 	case CodeInvalidAppID, CodeInvalidAppSecret, CodeIPNotWhitelisted, CodeIPNotWhitelisted2,
-		CodeAppSecretFrozen, 89501, 89503, 89506, 89507:
+		CodeAppSecretFrozen, 89501, 89503, 89506, 89507, CodeComponentTicketExpired, CodeComponentTicketInvalid, CodeRefreshTokenInvalid:
 		return ClassConfiguration
 	case CodeDailyQuota:
 		return ClassDailyQuota

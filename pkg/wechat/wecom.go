@@ -6,17 +6,11 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"time"
 )
 
 // DefaultWeComBaseURL is WeCom's (企业微信) API base. WeCom publishes no
 // backup domain, so a WeComClient has exactly one base.
 const DefaultWeComBaseURL = "https://qyapi.weixin.qq.com"
-
-// wecomMaxExpiresIn bounds the expires_in a WeCom credential response may
-// carry: a day. WeCom documents 7200 s; anything outside 1..86400 is a
-// broken answer, never a lifetime to store.
-const wecomMaxExpiresIn = 86400
 
 // Family names the API family that produced an *Error, because each family
 // gives its own meaning to some errcodes.
@@ -110,9 +104,9 @@ func (w *WeComClient) GetToken(ctx context.Context, corpid, secret string) (Toke
 		return Token{}, err
 	}
 	if resp.AccessToken == "" {
-		return Token{}, fmt.Errorf("wecom: gettoken: response for corpid %s has no access_token", corpid)
+		return Token{}, &ProtocolError{API: "wecom gettoken", Reason: "response for corpid " + corpid + " has no access_token"}
 	}
-	life, err := wecomExpiresIn("gettoken", resp.ExpiresIn)
+	life, err := checkExpiresIn("wecom gettoken", resp.ExpiresIn)
 	if err != nil {
 		return Token{}, err
 	}
@@ -151,9 +145,9 @@ func (w *WeComClient) ticket(ctx context.Context, op, path, accessToken string, 
 		return Ticket{}, err
 	}
 	if resp.Ticket == "" {
-		return Ticket{}, fmt.Errorf("wecom: %s: response has no ticket", op)
+		return Ticket{}, &ProtocolError{API: "wecom " + op, Reason: "response has no ticket"}
 	}
-	life, err := wecomExpiresIn(op, resp.ExpiresIn)
+	life, err := checkExpiresIn("wecom "+op, resp.ExpiresIn)
 	if err != nil {
 		return Ticket{}, err
 	}
@@ -169,14 +163,4 @@ func (w *WeComClient) do(ctx context.Context, req request, out any) error {
 		we.Family = FamilyWeCom
 	}
 	return err
-}
-
-// wecomExpiresIn checks a response's expires_in: a value outside
-// 1..wecomMaxExpiresIn would store a credential that is already dead or one
-// kept far past WeCom's 7200 s.
-func wecomExpiresIn(op string, n int64) (time.Duration, error) {
-	if n < 1 || n > wecomMaxExpiresIn {
-		return 0, fmt.Errorf("wecom: %s: response has expires_in %d, want 1..%d", op, n, wecomMaxExpiresIn)
-	}
-	return time.Duration(n) * time.Second, nil
 }

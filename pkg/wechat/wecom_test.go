@@ -115,6 +115,11 @@ func TestWeComExpiresInOutsideOneDayIsError(t *testing.T) {
 			if err != nil && !strings.Contains(err.Error(), "expires_in") {
 				t.Errorf("%s: error %q does not name expires_in", name, err)
 			}
+			// The same check as WeChat's answers: a protocol failure (alarm,
+			// store nothing), not an unknown one.
+			if err != nil && ErrorClass(err) != ClassProtocol {
+				t.Errorf("%s with expires_in %d: class %s, want protocol", name, tc.expiresIn, ErrorClass(err))
+			}
 		}
 	}
 }

@@ -13,10 +13,10 @@ import (
 	"log/slog"
 
 	"github.com/wxcentral/wxcentral/pkg/config"
+	"github.com/wxcentral/wxcentral/pkg/credential"
 	"github.com/wxcentral/wxcentral/pkg/metrics"
 	"github.com/wxcentral/wxcentral/pkg/refresh"
 	"github.com/wxcentral/wxcentral/pkg/tokenapi"
-	"github.com/wxcentral/wxcentral/pkg/wechat"
 )
 
 // Deps are what the refresh function runs on.
@@ -24,7 +24,7 @@ type Deps struct {
 	Store  refresh.Store  // the credential items (pkg/dynamo in production)
 	WeChat refresh.WeChat // WeChat's API: Official Accounts and mini-programs
 	// WeCom is WeCom's API (WECOM_API_BASE), for apps of type wecom.
-	WeCom *wechat.WeComClient
+	WeCom refresh.WeCom
 	// Apps is the apps document (APPS_SECRET_ID), read on every sweep and
 	// forced refresh; cache it (config.NewCachedSource) where it is remote.
 	Apps            config.Source
@@ -53,6 +53,7 @@ func New(d Deps) (*Handler, error) {
 	o := refresh.Options{
 		Store:           d.Store,
 		WeChat:          d.WeChat,
+		WeCom:           d.WeCom,
 		Apps:            appsFrom(d.Apps),
 		ForceDailyLimit: d.ForceDailyLimit,
 		Logger:          d.Logger,
@@ -82,7 +83,7 @@ func appsFrom(src config.Source) refresh.AppsFunc {
 // refreshApp is the one place where a configured account becomes a
 // refresh.App; its AppID is the credential id (App.ID).
 func refreshApp(a config.App) refresh.App {
-	return refresh.App{AppID: a.ID(), Secret: a.Secret, Kinds: a.Kinds()}
+	return refresh.App{AppID: a.ID(), Type: credential.AccountType(a.Type), CorpID: a.CorpID, Agent: a.Agent, Secret: a.Secret, Kinds: a.Kinds()}
 }
 
 // Handle handles any event: {"action":"force",...} runs a forced refresh

@@ -71,6 +71,27 @@
 // ticket, WeCom's errcodes, the same faults, counters and oracle, keyed by
 // credential id "<corpid>:<agent>".
 //
+// # Third-party platforms
+//
+// NewComponentServer (or NewComponentSimulator) is a WeChat Open Platform
+// third-party platform (开放平台第三方平台) on the api.weixin.qq.com base:
+// api_component_token, api_start_push_ticket, api_query_auth and
+// api_authorizer_token, with every other path served by the Official
+// Account simulator it wraps, so authorizer tokens work on getticket.
+// AddPlatform registers a platform with its secret and the token and
+// EncodingAESKey of its authorization-event URL. DueTicketPushes returns
+// the component_verify_ticket pushes due on the clock (every 10 minutes,
+// each ticket valid 12 h), signed and encrypted with receive id = the
+// component appid; SetTicketPushFaults delays, reorders or drops them and
+// StopTicketPushes stops them until api_start_push_ticket. Authorize and
+// Unauthorize return the authorized / updateauthorized / unauthorized
+// pushes. api_authorizer_token may rotate the refresh token
+// (SetRefreshTokenRotation, RotateRefreshTokenNext); a rotated-out one
+// works for 5 minutes, then 61023. Oracles: ComponentTokenValid,
+// VerifyTicketValid, AuthorizerTokenValid, CurrentRefreshToken, and
+// RefreshAudits, which counts refresh tokens lost (rotated out without ever
+// being used) and refused (61023).
+//
 // The simulator keeps all state in memory under one mutex; every call is a
 // map lookup or two, so a test may drive it thousands of times.
 package wechattest

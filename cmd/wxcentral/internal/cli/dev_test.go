@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/wxcentral/wxcentral/internal/devstack"
-	"github.com/wxcentral/wxcentral/internal/dynamotest"
+	"github.com/wxcentral/wxcentral/internal/dynalite"
 	"github.com/wxcentral/wxcentral/internal/logaudit"
 	"github.com/wxcentral/wxcentral/pkg/credential"
 	"github.com/wxcentral/wxcentral/pkg/tokenapi"
@@ -37,7 +37,7 @@ type devRun struct {
 // Without dynalite it skips the test, or fails it under CI.
 func startDev(t *testing.T, vars map[string]string, args ...string) *devRun {
 	t.Helper()
-	if _, err := dynamotest.Bin(); err != nil {
+	if _, err := dynalite.Bin(); err != nil {
 		if os.Getenv("CI") != "" {
 			t.Fatal(err)
 		}
@@ -133,9 +133,12 @@ func TestLocalStack(t *testing.T) {
 
 	// 3. status lists the credential rows.
 	out, _ := run("status")
-	// The sample's Official Account with its ticket and its mini-program.
-	for _, want := range []string{"APPID", "wx0123456789abcdef  access_token", "wx0123456789abcdef  jsapi_ticket", "wx1a2b3c4d5e6f7a8b  access_token"} {
-		if !strings.Contains(out, want) {
+	// The sample's Official Account with its ticket, its mini-program and
+	// its WeCom app with its ticket.
+	for _, want := range []string{"APPID", "wx0123456789abcdef  access_token", "wx0123456789abcdef  jsapi_ticket", "wx1a2b3c4d5e6f7a8b  access_token",
+		"ww0123456789abcdef:1000002  access_token", "ww0123456789abcdef:1000002  jsapi_ticket"} {
+		// Columns are padded to the longest appid.
+		if !regexp.MustCompile(strings.ReplaceAll(regexp.QuoteMeta(want), "  ", ` +`)).MatchString(out) {
 			t.Errorf("status output lacks %q:\n%s", want, out)
 		}
 	}
@@ -144,7 +147,7 @@ func TestLocalStack(t *testing.T) {
 	}
 	out, _ = run("status", "--json")
 	var rows []statusRow
-	if err := json.Unmarshal([]byte(out), &rows); err != nil || len(rows) != 3 || rows[0].Version != 1 || !rows[0].Usable {
+	if err := json.Unmarshal([]byte(out), &rows); err != nil || len(rows) != 5 || rows[0].Version != 1 || !rows[0].Usable {
 		t.Errorf("status --json: %v %s", err, out)
 	}
 
@@ -161,7 +164,7 @@ func TestLocalStack(t *testing.T) {
 	}
 
 	// refresh: a sweep right after start finds everything fresh.
-	if out, _ := run("refresh"); strings.Count(out, " fresh ") != 3 {
+	if out, _ := run("refresh"); strings.Count(out, " fresh ") != 5 {
 		t.Errorf("refresh:\n%s", out)
 	}
 	// refresh --force reports the stored token as rejected.

@@ -10,9 +10,9 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/wxcentral/wxcentral/cmd/wxcentral/internal/push"
 	"github.com/wxcentral/wxcentral/internal/devstack"
 	"github.com/wxcentral/wxcentral/pkg/callback"
+	"github.com/wxcentral/wxcentral/pkg/callback/callbacktest"
 )
 
 var sendCommand = &command{
@@ -60,11 +60,11 @@ stack pass --url and --config with that account's callback document.`,
 				return err
 			}
 			now := time.Now()
-			var p push.Push
+			var p callbacktest.Push
 			if *text != "" {
-				p = push.Text(*to, *from, *text, now.Unix(), now.UnixNano()/1000)
+				p = callbacktest.Text(*to, *from, *text, now.Unix(), now.UnixNano()/1000)
 			} else {
-				p = push.Event(*to, *from, *event, *eventKey, now.Unix())
+				p = callbacktest.Event(*to, *from, *event, *eventKey, now.Unix())
 			}
 			if *verbose {
 				fmt.Fprintf(env.Stderr, "-> POST %s (%s mode)\n%s\n", t.url, modeName(t.account.Mode), p.XML())
@@ -87,7 +87,7 @@ stack pass --url and --config with that account's callback document.`,
 // sendTarget is where and as whom `send` pushes.
 type sendTarget struct {
 	url     string
-	account push.Account
+	account callback.AppConfig
 }
 
 // resolveSendTarget fills the URL, app and callback document from the flags,
@@ -143,20 +143,16 @@ func resolveSendTarget(env Env, endpoint, appid, cfgPath, statePath string) (sen
 		}
 		endpoint = st.CallbackURL(appid)
 	}
-	return sendTarget{url: endpoint, account: push.AccountFrom(app)}, nil
+	return sendTarget{url: endpoint, account: *app}, nil
 }
 
 // sendPush seals p for t's account at now and posts it.
-func sendPush(ctx context.Context, hc *http.Client, t sendTarget, p push.Push, now time.Time) (push.Reply, error) {
-	nonce, random, err := push.NewNonce()
+func sendPush(ctx context.Context, hc *http.Client, t sendTarget, p callbacktest.Push, now time.Time) (callbacktest.Reply, error) {
+	req, err := callbacktest.Seal(p, t.account, now.Unix(), callbacktest.Nonce(), callbacktest.Random())
 	if err != nil {
-		return push.Reply{}, err
+		return callbacktest.Reply{}, err
 	}
-	req, err := push.Seal(p, t.account, now.Unix(), nonce, random)
-	if err != nil {
-		return push.Reply{}, err
-	}
-	return push.Send(ctx, hc, t.url, t.account, req)
+	return callbacktest.Send(ctx, hc, t.url, t.account, req)
 }
 
 func modeName(m callback.Mode) string {

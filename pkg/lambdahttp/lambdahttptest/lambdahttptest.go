@@ -1,4 +1,11 @@
-package lambdahttp
+// Package lambdahttptest plays API Gateway's side of lambdahttp, as
+// net/http/httptest plays the client's side of net/http: NewEvent turns an
+// *http.Request into the payload-2.0 event an HTTP API (or a Function URL)
+// would deliver, DecodeResponse and WriteResponse turn the function's
+// payload back into what the client receives. Tests and the local stack use
+// it to put a Lambda handler, or a real bootstrap binary, behind an ordinary
+// HTTP server; the deployed functions do not link it.
+package lambdahttptest
 
 import (
 	"bytes"
@@ -17,11 +24,9 @@ import (
 	"unicode/utf8"
 
 	"github.com/aws/aws-lambda-go/events"
-)
 
-// The gateway side: what API Gateway (or a Function URL) does around the
-// function. The local stack and tests use it to put a Lambda handler, or a
-// real bootstrap binary, behind an ordinary HTTP server.
+	"github.com/wxcentral/wxcentral/pkg/lambdahttp/internal/textbody"
+)
 
 // MaxPayload is Lambda's limit for a synchronous invocation's request and
 // response.
@@ -29,7 +34,7 @@ const MaxPayload = 6 << 20
 
 // ErrPayloadTooLarge is returned by NewEvent for a body that would not fit
 // in a synchronous invocation.
-var ErrPayloadTooLarge = errors.New("lambdahttp: request body exceeds the 6 MB Lambda payload limit")
+var ErrPayloadTooLarge = errors.New("lambdahttptest: request body exceeds the 6 MB Lambda payload limit")
 
 // wildcard matches a ServeMux pattern wildcard: {name} or {name...}.
 var wildcard = regexp.MustCompile(`\{([A-Za-z_][A-Za-z0-9_]*)(?:\.\.\.)?\}`)
@@ -46,7 +51,7 @@ func NewEvent(r *http.Request) (events.APIGatewayV2HTTPRequest, error) {
 	if r.Body != nil {
 		b, err := io.ReadAll(io.LimitReader(r.Body, MaxPayload+1))
 		if err != nil {
-			return events.APIGatewayV2HTTPRequest{}, fmt.Errorf("lambdahttp: read request body: %w", err)
+			return events.APIGatewayV2HTTPRequest{}, fmt.Errorf("lambdahttptest: read request body: %w", err)
 		}
 		if len(b) > MaxPayload {
 			return events.APIGatewayV2HTTPRequest{}, ErrPayloadTooLarge
@@ -117,7 +122,7 @@ func NewEvent(r *http.Request) (events.APIGatewayV2HTTPRequest, error) {
 	}
 
 	if len(body) > 0 {
-		if isText(r.Header.Get("Content-Type")) && r.Header.Get("Content-Encoding") == "" && utf8.Valid(body) {
+		if textbody.IsText(r.Header.Get("Content-Type")) && r.Header.Get("Content-Encoding") == "" && utf8.Valid(body) {
 			ev.Body = string(body)
 		} else {
 			ev.Body = base64.StdEncoding.EncodeToString(body)
@@ -174,7 +179,7 @@ func randomID() string {
 func DecodeResponse(payload []byte) (events.APIGatewayV2HTTPResponse, error) {
 	trimmed := bytes.TrimSpace(payload)
 	if !json.Valid(trimmed) {
-		return events.APIGatewayV2HTTPResponse{}, errors.New("lambdahttp: function response is not valid JSON")
+		return events.APIGatewayV2HTTPResponse{}, errors.New("lambdahttptest: function response is not valid JSON")
 	}
 	if len(trimmed) > 0 && trimmed[0] == '{' {
 		var probe struct {
@@ -183,10 +188,10 @@ func DecodeResponse(payload []byte) (events.APIGatewayV2HTTPResponse, error) {
 		if err := json.Unmarshal(trimmed, &probe); err == nil && probe.StatusCode != nil {
 			var resp events.APIGatewayV2HTTPResponse
 			if err := json.Unmarshal(trimmed, &resp); err != nil {
-				return events.APIGatewayV2HTTPResponse{}, fmt.Errorf("lambdahttp: function response: %w", err)
+				return events.APIGatewayV2HTTPResponse{}, fmt.Errorf("lambdahttptest: function response: %w", err)
 			}
 			if resp.StatusCode < 100 || resp.StatusCode > 599 {
-				return events.APIGatewayV2HTTPResponse{}, fmt.Errorf("lambdahttp: function response statusCode %d is not an HTTP status", resp.StatusCode)
+				return events.APIGatewayV2HTTPResponse{}, fmt.Errorf("lambdahttptest: function response statusCode %d is not an HTTP status", resp.StatusCode)
 			}
 			return resp, nil
 		}
@@ -207,7 +212,7 @@ func WriteResponse(w http.ResponseWriter, resp events.APIGatewayV2HTTPResponse) 
 	if resp.IsBase64Encoded {
 		b, err := base64.StdEncoding.DecodeString(resp.Body)
 		if err != nil {
-			return fmt.Errorf("lambdahttp: response body: isBase64Encoded is true but the body is not valid base64: %w", err)
+			return fmt.Errorf("lambdahttptest: response body: isBase64Encoded is true but the body is not valid base64: %w", err)
 		}
 		body = b
 	}

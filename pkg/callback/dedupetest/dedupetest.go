@@ -1,4 +1,8 @@
-package callbacktest
+// Package dedupetest checks an implementation of callback.DedupeStore
+// against the store contract, as testing/fstest checks an fs.FS. It
+// imports package testing, so it lives apart from callbacktest, which
+// commands link.
+package dedupetest
 
 import (
 	"context"
@@ -9,11 +13,11 @@ import (
 	"github.com/wxcentral/wxcentral/pkg/callback"
 )
 
-// TestDedupeStore checks a callback.DedupeStore against its contract:
+// TestStore checks a callback.DedupeStore against its contract:
 // claim states and expiry, owner-fenced Release and Complete, digests kept
 // with the record, and a retried Claim by the holder. newStore returns an
 // empty store; the test uses keys under the appid "wxconformance0000".
-func TestDedupeStore(t *testing.T, newStore func(t *testing.T) callback.DedupeStore) {
+func TestStore(t *testing.T, newStore func(t *testing.T) callback.DedupeStore) {
 	const app = "wxconformance0000"
 	ctx := context.Background()
 	t0 := time.Unix(1714112445, 0)

@@ -1,7 +1,10 @@
-package push
+package callbacktest
 
 import (
 	"bytes"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"strconv"
 	"strings"
 	"testing"
@@ -76,7 +79,7 @@ func TestPushValidate(t *testing.T) {
 
 // The signature of the official compatible-mode sample (vector V4).
 func TestSealSignatureVector(t *testing.T) {
-	acct := Account{AppID: "wx2c2769f8efd9abc2", Token: "spamtest", EncodingAESKey: testKey, Mode: callback.ModeCompat}
+	acct := callback.AppConfig{AppID: "wx2c2769f8efd9abc2", Token: "spamtest", EncodingAESKey: testKey, Mode: callback.ModeCompat}
 	req, err := Seal(Text("gh_10f6c3c3ac5a", "oyORnuP8q7ou2gfYjqLzSIWZf0rs", "abcdteT", 1409735668, 1), acct, 1409735669, "1320562132", [16]byte{})
 	if err != nil {
 		t.Fatal(err)
@@ -91,7 +94,7 @@ func TestSealModes(t *testing.T) {
 	random := [16]byte{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16}
 	for _, mode := range []callback.Mode{"", callback.ModeSafe, callback.ModeCompat, callback.ModePlain} {
 		t.Run(string(mode), func(t *testing.T) {
-			acct := Account{AppID: testAppID, Token: testToken, EncodingAESKey: testKey, Mode: mode}
+			acct := callback.AppConfig{AppID: testAppID, Token: testToken, EncodingAESKey: testKey, Mode: mode}
 			req, err := Seal(p, acct, 1700000005, "12345", random)
 			if err != nil {
 				t.Fatal(err)
@@ -143,12 +146,12 @@ func TestSealErrors(t *testing.T) {
 	p := Text("gh_1", "o_user", "ping", 1, 1)
 	cases := []struct {
 		name string
-		acct Account
+		acct callback.AppConfig
 		want string
 	}{
-		{"no token", Account{AppID: testAppID, EncodingAESKey: testKey}, "token"},
-		{"short key", Account{AppID: testAppID, Token: "t", EncodingAESKey: "short"}, "encoding_aes_key"},
-		{"no key in safe mode", Account{AppID: testAppID, Token: "t"}, "encoding_aes_key"},
+		{"no token", callback.AppConfig{AppID: testAppID, EncodingAESKey: testKey}, "token"},
+		{"short key", callback.AppConfig{AppID: testAppID, Token: "t", EncodingAESKey: "short"}, "encoding_aes_key"},
+		{"no key in safe mode", callback.AppConfig{AppID: testAppID, Token: "t"}, "encoding_aes_key"},
 	}
 	for _, tc := range cases {
 		_, err := Seal(p, tc.acct, 1, "n", [16]byte{})
@@ -159,7 +162,7 @@ func TestSealErrors(t *testing.T) {
 }
 
 func TestOpen(t *testing.T) {
-	acct := Account{AppID: testAppID, Token: testToken, EncodingAESKey: testKey}
+	acct := callback.AppConfig{AppID: testAppID, Token: testToken, EncodingAESKey: testKey}
 	req := Request{Nonce: "777", Timestamp: "1700000000"}
 	reqMsg, _ := callback.ParseMessage(Text("gh_1", "o_user", "ping", 1700000000, 1).XML())
 	plainReply := callback.AppendReply(nil, callback.TextReply{Content: "pong"}, reqMsg, 1700000001)
@@ -173,7 +176,7 @@ func TestOpen(t *testing.T) {
 
 	cases := []struct {
 		name     string
-		acct     Account
+		acct     callback.AppConfig
 		body     []byte
 		wantText string
 		wantErr  string
@@ -182,7 +185,7 @@ func TestOpen(t *testing.T) {
 		{"success", acct, []byte("success"), "(no reply)", ""},
 		{"empty", acct, nil, "(no reply)", ""},
 		{"plaintext in safe mode", acct, plainReply, "", "without Encrypt"},
-		{"plaintext in compat mode", Account{AppID: testAppID, Token: testToken, EncodingAESKey: testKey, Mode: callback.ModeCompat}, plainReply, "pong", ""},
+		{"plaintext in compat mode", callback.AppConfig{AppID: testAppID, Token: testToken, EncodingAESKey: testKey, Mode: callback.ModeCompat}, plainReply, "pong", ""},
 		{"wrong appid inside", acct, wrongApp, "", "decrypt"},
 		{"nonce not echoed", acct, wrongNonce, "", "Nonce"},
 		{"bad MsgSignature", acct, badSig, "", "MsgSignature"},
@@ -204,5 +207,42 @@ func TestOpen(t *testing.T) {
 				t.Errorf("Text() = %q, want %q", r.Text(), tc.wantText)
 			}
 		})
+	}
+}
+
+// Sender's requests look to a handler as httptest.NewRequest's would, so
+// tests see what a server hands them.
+func TestSenderRequestIsServerSide(t *testing.T) {
+	s := &Sender{AppID: testAppID, Token: testToken, EncodingAESKey: testKey}
+	r, nonce := s.Push(s.Text("oUser", 1700000000, 1, "ping"))
+	body, _ := io.ReadAll(r.Body)
+	want := httptest.NewRequest(http.MethodPost, r.RequestURI, bytes.NewReader(body))
+	if r.Method != want.Method || r.RequestURI != want.RequestURI || r.URL.String() != want.URL.String() ||
+		r.Host != want.Host || r.RemoteAddr != want.RemoteAddr || r.Proto != want.Proto ||
+		r.ContentLength != int64(len(body)) || r.Header.Get("Content-Type") != "text/xml" {
+		t.Errorf("request %+v, want like %+v", r, want)
+	}
+	q := r.URL.Query()
+	if q.Get("nonce") != nonce || !callback.VerifySignature(q.Get("signature"), testToken, q.Get("timestamp"), nonce) {
+		t.Errorf("query %v does not carry nonce %s and a valid signature", q, nonce)
+	}
+	env, err := callback.ParseMessage(body)
+	if err != nil || env.ToUserName != s.AccountID() || env.Get("Encrypt") == "" {
+		t.Fatalf("safe-mode body %s: %v", body, err)
+	}
+	h := s.Handshake("echo")
+	if h.Method != http.MethodGet || h.URL.Path != "/wechat/"+testAppID || h.URL.Query().Get("echostr") != "echo" || h.Body != http.NoBody {
+		t.Errorf("handshake %+v", h)
+	}
+}
+
+// Tests push what a misconfigured WeChat account would send: Sender signs
+// with an empty token instead of refusing, as the old sender did.
+func TestSenderPushesWithEmptyToken(t *testing.T) {
+	s := &Sender{AppID: testAppID, EncodingAESKey: testKey}
+	r, nonce := s.Push(s.Text("oUser", 1700000000, 1, "ping"))
+	q := r.URL.Query()
+	if !callback.VerifySignature(q.Get("signature"), "", q.Get("timestamp"), nonce) {
+		t.Errorf("signature over the empty token does not verify: %v", q)
 	}
 }

@@ -1,4 +1,4 @@
-package lambdahttp_test
+package lambdahttptest_test
 
 import (
 	"bytes"
@@ -16,6 +16,7 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/wxcentral/wxcentral/pkg/lambdahttp"
+	"github.com/wxcentral/wxcentral/pkg/lambdahttp/lambdahttptest"
 )
 
 func TestNewEvent(t *testing.T) {
@@ -86,7 +87,7 @@ func TestNewEvent(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			ev, err := lambdahttp.NewEvent(tt.req())
+			ev, err := lambdahttptest.NewEvent(tt.req())
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -104,7 +105,7 @@ func TestNewEventRoutePattern(t *testing.T) {
 	var ev events.APIGatewayV2HTTPRequest
 	mux.HandleFunc("POST /wechat/{appid}", func(w http.ResponseWriter, r *http.Request) {
 		var err error
-		if ev, err = lambdahttp.NewEvent(r); err != nil {
+		if ev, err = lambdahttptest.NewEvent(r); err != nil {
 			t.Error(err)
 		}
 	})
@@ -115,8 +116,8 @@ func TestNewEventRoutePattern(t *testing.T) {
 }
 
 func TestNewEventTooLarge(t *testing.T) {
-	r := httptest.NewRequest("POST", "/", bytes.NewReader(make([]byte, lambdahttp.MaxPayload+1)))
-	if _, err := lambdahttp.NewEvent(r); !errors.Is(err, lambdahttp.ErrPayloadTooLarge) {
+	r := httptest.NewRequest("POST", "/", bytes.NewReader(make([]byte, lambdahttptest.MaxPayload+1)))
+	if _, err := lambdahttptest.NewEvent(r); !errors.Is(err, lambdahttptest.ErrPayloadTooLarge) {
 		t.Errorf("err = %v", err)
 	}
 }
@@ -146,7 +147,7 @@ func TestGatewayRoundTrip(t *testing.T) {
 		io.WriteString(w, c.Value)
 	})
 	gateway := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ev, err := lambdahttp.NewEvent(r)
+		ev, err := lambdahttptest.NewEvent(r)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -158,11 +159,11 @@ func TestGatewayRoundTrip(t *testing.T) {
 			t.Fatal(err)
 		}
 		out, _ := json.Marshal(resp)
-		decoded, err := lambdahttp.DecodeResponse(out)
+		decoded, err := lambdahttptest.DecodeResponse(out)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := lambdahttp.WriteResponse(w, decoded); err != nil {
+		if err := lambdahttptest.WriteResponse(w, decoded); err != nil {
 			t.Fatal(err)
 		}
 	})
@@ -213,7 +214,7 @@ func TestDecodeResponse(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := lambdahttp.DecodeResponse([]byte(tt.payload))
+			got, err := lambdahttptest.DecodeResponse([]byte(tt.payload))
 			if (err != nil) != tt.wantErr {
 				t.Fatalf("err = %v", err)
 			}
@@ -226,7 +227,7 @@ func TestDecodeResponse(t *testing.T) {
 
 func TestWriteResponseBadBase64(t *testing.T) {
 	w := httptest.NewRecorder()
-	err := lambdahttp.WriteResponse(w, events.APIGatewayV2HTTPResponse{StatusCode: 200, Body: "!!", IsBase64Encoded: true})
+	err := lambdahttptest.WriteResponse(w, events.APIGatewayV2HTTPResponse{StatusCode: 200, Body: "!!", IsBase64Encoded: true})
 	if err == nil || !strings.Contains(err.Error(), "isBase64Encoded") || w.Body.Len() != 0 {
 		t.Errorf("err %v, body %q", err, w.Body)
 	}

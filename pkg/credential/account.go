@@ -1,0 +1,91 @@
+package credential
+
+import (
+	"fmt"
+	"time"
+)
+
+// AccountType is the type of an account in the apps document (`type`). It
+// chooses where the account's credentials come from and their Policy; the
+// rest of the refresh algorithm is the same for every type.
+type AccountType string
+
+// The account types wxcentral keeps credentials for.
+const (
+	// OfficialAccount is a WeChat Official Account (the default type).
+	OfficialAccount AccountType = "official_account"
+	// MiniProgram is a mini-program or mini-game: stable_token, no tickets.
+	MiniProgram AccountType = "miniprogram"
+	// WeCom is a WeCom (企业微信) app of one corp: gettoken by corpid and
+	// the app's secret; its credential id is "<corpid>:<agent>".
+	WeCom AccountType = "wecom"
+)
+
+// AccountTypes lists every account type.
+var AccountTypes = []AccountType{OfficialAccount, MiniProgram, WeCom}
+
+// ParseAccountType validates s; the empty string means OfficialAccount.
+func ParseAccountType(s string) (AccountType, error) {
+	switch AccountType(s) {
+	case "":
+		return OfficialAccount, nil
+	case OfficialAccount, MiniProgram, WeCom:
+		return AccountType(s), nil
+	}
+	return "", fmt.Errorf("type: must be one of official_account, miniprogram, wecom")
+}
+
+// WeComID is the credential id of a WeCom app: "<corpid>:<agent>".
+func WeComID(corpid, agent string) string { return corpid + ":" + agent }
+
+// TicketKind maps an entry of an account's `tickets` to its Kind, if the
+// type has that ticket: Official Accounts jsapi and wx_card, WeCom apps
+// jsapi and agent_config, mini-programs none.
+func (t AccountType) TicketKind(ticketType string) (Kind, bool) {
+	var kinds []Kind
+	switch t {
+	case OfficialAccount, "":
+		kinds = []Kind{JSAPITicket, WXCardTicket}
+	case WeCom:
+		kinds = []Kind{JSAPITicket, AgentConfigTicket}
+	}
+	for _, k := range kinds {
+		if k.TicketType() == ticketType {
+			return k, true
+		}
+	}
+	return "", false
+}
+
+// Policy is how an account type's credentials are kept: when a value is
+// due and what a caller's report of a rejected token may do.
+type Policy struct {
+	// TokenLead is how long before expires_at an access_token is due.
+	TokenLead time.Duration
+	// TicketLead is how long before expires_at a ticket is due.
+	TicketLead time.Duration
+	// ForceBudget: a reported rejection that the upstream still answers
+	// with the same token spends the daily forced-refresh budget
+	// (stable_token force_refresh). Without it the type has no force mode
+	// and a report only re-fetches.
+	ForceBudget bool
+}
+
+// Policy returns t's policy. WeChat's stable_token rotates only inside the
+// last 5 minutes of a token's life (AccessTokenLead); WeCom hands out the
+// same token until it expires, so its token is due at expiry and a report
+// re-fetches at once, without a budget.
+func (t AccountType) Policy() Policy {
+	if t == WeCom {
+		return Policy{TokenLead: 0, TicketLead: TicketLead}
+	}
+	return Policy{TokenLead: AccessTokenLead, TicketLead: TicketLead, ForceBudget: true}
+}
+
+// DueAt is when a value of kind k expiring at expiresAt is due for refresh.
+func (p Policy) DueAt(k Kind, expiresAt time.Time) time.Time {
+	if k.IsTicket() {
+		return expiresAt.Add(-p.TicketLead)
+	}
+	return expiresAt.Add(-p.TokenLead)
+}

@@ -1,0 +1,247 @@
+package refresh_test
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/wxcentral/wxcentral/pkg/credential"
+	"github.com/wxcentral/wxcentral/pkg/refresh"
+	"github.com/wxcentral/wxcentral/pkg/tokenapi"
+	"github.com/wxcentral/wxcentral/pkg/wechat"
+	"github.com/wxcentral/wxcentral/pkg/wechat/wechattest"
+)
+
+const (
+	corpW   = "ww0123456789abcdef"
+	agentW  = "1000002"
+	secretW = "secret-W-0123456789abcdef0123456789abcdef0"
+	miniM   = "wx00000000000mini01"
+	secretM = "secret-M-0123456789abcdef0123456"
+)
+
+var wecomID = credential.WeComID(corpW, agentW)
+
+func wecomApp(kinds ...credential.Kind) refresh.App {
+	return refresh.App{AppID: wecomID, Type: credential.WeCom, CorpID: corpW, Agent: agentW, Secret: secretW,
+		Kinds: append([]credential.Kind{credential.AccessToken}, kinds...)}
+}
+
+// withWeCom starts the WeCom simulator on the env's clock and registers
+// every WeCom app with it.
+func (e *env) withWeCom() *env {
+	e.wecom = wechattest.NewWeComServer(wechattest.WithClock(e.clock.Now))
+	e.t.Cleanup(e.wecom.Close)
+	for _, a := range e.apps {
+		if a.Type == credential.WeCom {
+			if err := e.wecom.AddApp(a.CorpID, a.Agent, a.Secret); err != nil {
+				e.t.Fatal(err)
+			}
+		}
+	}
+	return e
+}
+
+func (e *env) wecomClient() refresh.WeCom {
+	if e.wecom == nil {
+		return nil
+	}
+	return wechat.NewWeComClient(wechat.WithBaseURL(e.wecom.URL), wechat.WithClock(e.clock.Now))
+}
+
+// rawValue reads the item with partition key pk straight from the table.
+func (e *env) rawValue(pk string) string {
+	e.t.Helper()
+	out, err := e.db.GetItem(context.Background(), &dynamodb.GetItemInput{
+		TableName: aws.String(e.table), Key: map[string]types.AttributeValue{"pk": &types.AttributeValueMemberS{Value: pk}}, ConsistentRead: aws.Bool(true),
+	})
+	if err != nil {
+		e.t.Fatalf("get %s: %v", pk, err)
+	}
+	v, _ := out.Item["value"].(*types.AttributeValueMemberS)
+	if v == nil {
+		return ""
+	}
+	return v.Value
+}
+
+// One sweep over a mixed fleet stores every credential under
+// cred#<credential id>#<kind>, each one the upstream accepts.
+func TestMixedAccountTypesStoreEveryCredential(t *testing.T) {
+	oa := appWith(appA, secretA, credential.JSAPITicket, credential.WXCardTicket)
+	mini := refresh.App{AppID: miniM, Type: credential.MiniProgram, Secret: secretM, Kinds: []credential.Kind{credential.AccessToken}}
+	wc := wecomApp(credential.JSAPITicket, credential.AgentConfigTicket)
+	e := newEnv(t, nil, oa, mini, wc).withWeCom()
+	e.sim.AddApp(appA, secretA)
+	e.sim.AddMiniProgram(miniM, secretM)
+
+	res := e.sweep(e.refresher())
+	now := e.clock.Now()
+	for _, c := range []struct {
+		id    string
+		kind  credential.Kind
+		valid func(v string) bool
+	}{
+		{appA, credential.AccessToken, func(v string) bool { return e.sim.Valid(appA, v, now) }},
+		{appA, credential.JSAPITicket, func(v string) bool { return e.sim.TicketValid(appA, v, now) }},
+		{appA, credential.WXCardTicket, func(v string) bool { return e.sim.TicketValid(appA, v, now) }},
+		{miniM, credential.AccessToken, func(v string) bool { return e.sim.Valid(miniM, v, now) }},
+		{wecomID, credential.AccessToken, func(v string) bool { return e.wecom.Valid(wecomID, v, now) }},
+		{wecomID, credential.JSAPITicket, func(v string) bool { return e.wecom.TicketValid(wecomID, v, now) }},
+		{wecomID, credential.AgentConfigTicket, func(v string) bool { return e.wecom.TicketValid(wecomID, v, now) }},
+	} {
+		key := "cred#" + c.id + "#" + string(c.kind)
+		if r := res[c.id+"/"+string(c.kind)]; r.Outcome != refresh.OutcomeRefreshed || r.Version != 1 {
+			t.Errorf("%s: result %+v, want refreshed version 1", key, r)
+		}
+		if v := e.rawValue(key); v == "" || !c.valid(v) {
+			t.Errorf("%s: stored value missing or not accepted upstream", key)
+		}
+	}
+	if len(res) != 7 {
+		t.Errorf("%d results, want 7", len(res))
+	}
+	if c := e.wecom.Counters(wecomID); c.GetToken != 1 || c.JSAPITicket != 1 || c.AgentConfigTicket != 1 {
+		t.Errorf("WeCom calls %+v, want one of each", c)
+	}
+}
+
+// WeCom hands out the same token until it expires, so its token is due at
+// expiry, not 290 s before (where a WeChat token is due).
+func TestWeComTokenDueAtExpiry(t *testing.T) {
+	e := newEnv(t, nil, wecomApp()).withWeCom()
+	r := e.refresher()
+	e.sweep(r)
+	first := e.get(wecomID, credential.AccessToken)
+
+	e.clock.Set(first.ExpiresAt.Add(-credential.AccessTokenLead))
+	e.wecom.ResetCounters()
+	if got := e.sweep(r)[wecomID+"/access_token"]; got.Outcome != refresh.OutcomeFresh || e.wecom.Counters(wecomID).GetToken != 0 {
+		t.Fatalf("290 s before expiry: %+v, %d gettoken calls; want fresh and none", got, e.wecom.Counters(wecomID).GetToken)
+	}
+	e.clock.Set(first.ExpiresAt.Add(-time.Second))
+	if got := e.sweep(r)[wecomID+"/access_token"]; got.Outcome != refresh.OutcomeFresh {
+		t.Fatalf("1 s before expiry: %+v, want fresh", got)
+	}
+	e.clock.Set(first.ExpiresAt)
+	got := e.sweep(r)[wecomID+"/access_token"]
+	rec := e.get(wecomID, credential.AccessToken)
+	if got.Outcome != refresh.OutcomeRefreshed || rec.Version != 2 || rec.Value == first.Value || !e.wecom.Valid(wecomID, rec.Value, e.clock.Now()) {
+		t.Fatalf("at expiry: %+v (version %d): want a new valid token", got, rec.Version)
+	}
+	if n := e.wecom.Counters(wecomID).GetToken; n != 1 {
+		t.Errorf("%d gettoken calls, want 1", n)
+	}
+}
+
+// A WeCom token revoked early is replaced within one report: the report
+// re-fetches at once, with no force mode and no budget.
+func TestWeComRevokedTokenReplacedByOneReport(t *testing.T) {
+	e := newEnv(t, nil, wecomApp()).withWeCom()
+	r := e.refresher(func(o *refresh.Options) { o.ForceDailyLimit = 0 }) // no budget: WeCom needs none
+	e.sweep(r)
+	e.clock.Advance(time.Minute)
+	stale := e.get(wecomID, credential.AccessToken).Value
+	if _, err := e.wecom.RevokeToken(corpW, agentW); err != nil {
+		t.Fatal(err)
+	}
+	e.wecom.ResetCounters()
+
+	got := r.Force(context.Background(), tokenapi.ForceRequest{Action: "force", AppID: wecomID, StaleToken: stale})
+	rec := e.get(wecomID, credential.AccessToken)
+	if got.Error != "" || got.Token == stale || got.Token != rec.Value || !e.wecom.Valid(wecomID, got.Token, e.clock.Now()) {
+		t.Fatalf("answer %+v: want the new valid token", got)
+	}
+	if c := e.wecom.Counters(wecomID); c.GetToken != 1 || rec.Version != 2 || rec.ForceCount != 0 || rec.LeaseOwner != "" {
+		t.Errorf("gettoken %d, item %+v: want one call, version 2, no budget, no lease", c.GetToken, rec)
+	}
+}
+
+// Concurrent reports of one revoked WeCom token make one gettoken call.
+func TestWeComConcurrentReportsFetchOnce(t *testing.T) {
+	e := newEnv(t, nil, wecomApp()).withWeCom()
+	e.sweep(e.refresher())
+	e.clock.Advance(time.Minute)
+	stale := e.get(wecomID, credential.AccessToken).Value
+	if _, err := e.wecom.RevokeToken(corpW, agentW); err != nil {
+		t.Fatal(err)
+	}
+	e.wecom.ResetCounters()
+	var wg sync.WaitGroup
+	answers := make([]tokenapi.Answer, 8)
+	for i := range answers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			answers[i] = e.refresher().Force(context.Background(), tokenapi.ForceRequest{Action: "force", AppID: wecomID, StaleToken: stale})
+		}()
+	}
+	wg.Wait()
+	want := e.get(wecomID, credential.AccessToken).Value
+	for i, a := range answers {
+		if a.Error != "" || a.Token != want {
+			t.Errorf("report %d: %+v, want the new token", i, a)
+		}
+	}
+	if n := e.wecom.Counters(wecomID).GetToken; n != 1 {
+		t.Errorf("%d gettoken calls for %d reports, want 1", n, len(answers))
+	}
+}
+
+// WeCom answering a report with the rejected token again is
+// token_unavailable; a second report in the same instant does not call again.
+func TestWeComSameTokenAgainIsUnavailable(t *testing.T) {
+	e := newEnv(t, nil, wecomApp()).withWeCom()
+	r := e.refresher()
+	e.sweep(r)
+	e.clock.Advance(time.Minute)
+	current := e.get(wecomID, credential.AccessToken).Value
+	e.wecom.ResetCounters()
+	for i := range 2 {
+		got := r.Force(context.Background(), tokenapi.ForceRequest{Action: "force", AppID: wecomID, StaleToken: current})
+		if got.Error != tokenapi.CodeTokenUnavailable {
+			t.Fatalf("report %d: %+v, want token_unavailable", i, got)
+		}
+	}
+	rec := e.get(wecomID, credential.AccessToken)
+	if n := e.wecom.Counters(wecomID).GetToken; n != 1 || rec.ForceCount != 0 || rec.LeaseOwner != "" || rec.Value != current {
+		t.Errorf("gettoken %d, item %+v: want one call, no budget, no lease, value kept", n, rec)
+	}
+}
+
+// A WeCom ticket fetch whose stored token WeCom revoked refreshes the token
+// through the report path and gets the ticket with the new one.
+func TestWeComTicketWithRevokedTokenRefetchesToken(t *testing.T) {
+	e := newEnv(t, nil, wecomApp(credential.AgentConfigTicket)).withWeCom()
+	r := e.refresher()
+	e.sweep(r)
+	tk := e.get(wecomID, credential.AgentConfigTicket)
+	if _, err := e.wecom.RevokeToken(corpW, agentW); err != nil {
+		t.Fatal(err)
+	}
+	stale := e.get(wecomID, credential.AccessToken).Value
+	e.clock.Set(tk.ExpiresAt.Add(-credential.TicketLead)) // ticket due, token not yet
+	res := e.sweep(r)
+	tok := e.get(wecomID, credential.AccessToken)
+	got := res[wecomID+"/agent_config_ticket"]
+	if got.Outcome != refresh.OutcomeUnchanged && got.Outcome != refresh.OutcomeRefreshed {
+		t.Fatalf("ticket result %+v", got)
+	}
+	if tok.Value == stale || !e.wecom.Valid(wecomID, tok.Value, e.clock.Now()) {
+		t.Errorf("access_token not replaced after WeCom rejected it")
+	}
+}
+
+// A WeCom app without a WeCom client is a configuration failure naming it.
+func TestWeComWithoutClientIsConfigurationFailure(t *testing.T) {
+	e := newEnv(t, nil, wecomApp())
+	got := e.sweep(e.refresher())[wecomID+"/access_token"]
+	if got.Outcome != refresh.OutcomeFailed || got.Error != "configuration: no client for type wecom (Options)" {
+		t.Fatalf("%+v", got)
+	}
+}
