@@ -1,19 +1,24 @@
-// Command callback is WeChat's push endpoint (DESIGN.md §7) behind an API
-// Gateway HTTP API: payload 2.0 events are served by callback.Handler with
-// the DynamoDB dedupe store and, when EVENT_BUS_NAME is set, EventBridge.
-// See pkg/callback and pkg/callback/callbacklambda.
+// Command callback is WeChat's push endpoint behind an API Gateway HTTP
+// API: payload 2.0 events are served by callback.Handler with the DynamoDB
+// dedupe store and, when EVENT_BUS_NAME is set, EventBridge. See
+// pkg/callback/callbacklambda and docs/callback.md.
 package main
 
 import (
 	"context"
-	"log/slog"
 	"os"
 	"runtime"
 
-	"github.com/aws/aws-lambda-go/events"
-	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
 
+	"github.com/wxcentral/wxcentral/internal/lambdamain"
+	"github.com/wxcentral/wxcentral/pkg/callback"
 	"github.com/wxcentral/wxcentral/pkg/callback/callbacklambda"
+	"github.com/wxcentral/wxcentral/pkg/config"
+	"github.com/wxcentral/wxcentral/pkg/dynamo"
+	"github.com/wxcentral/wxcentral/pkg/eventbus"
+	"github.com/wxcentral/wxcentral/pkg/metrics"
 )
 
 func main() {
@@ -22,12 +27,25 @@ func main() {
 	if os.Getenv("GOMAXPROCS") == "" {
 		runtime.GOMAXPROCS(1)
 	}
-	h, err := callbacklambda.NewFromEnv(context.Background(), os.Getenv, os.Stdout)
-	if err != nil { // every invocation fails with the error, which names the variable
-		slog.New(slog.NewJSONHandler(os.Stdout, nil)).Error("configuration error", "error", err.Error())
-		h = func(context.Context, events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
-			return events.APIGatewayV2HTTPResponse{}, err
+	lambdamain.Start(func(ctx context.Context) (*callbacklambda.Handler, error) {
+		env, err := config.CallbackFromEnv(os.Getenv)
+		if err != nil {
+			return nil, err
 		}
-	}
-	lambda.Start(h)
+		aws, err := lambdamain.AWS(ctx)
+		if err != nil {
+			return nil, err
+		}
+		log, m := lambdamain.Logger(env.LogLevel), metrics.New(os.Stdout)
+		doc := config.NewSecret(aws, env.CallbackSecretID, log, m)
+		d := callbacklambda.Deps{
+			Config:  callback.ConfigFromJSON(doc.Load),
+			Store:   dynamo.NewDedupeStore(dynamodb.NewFromConfig(aws), env.TableName),
+			MaxSkew: env.MaxSkew, Logger: log, Metrics: m,
+		}
+		if env.EventBusName != "" {
+			d.Publisher = eventbus.New(eventbridge.NewFromConfig(aws), env.EventBusName)
+		}
+		return callbacklambda.New(d)
+	})
 }

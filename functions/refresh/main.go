@@ -1,28 +1,42 @@
 // Command refresh is the refresh Lambda function: a scheduled sweep keeps
 // every configured credential fresh in DynamoDB; a direct invoke
 // {"action":"force","appid","kind","stale_token"} runs a forced refresh.
-// See pkg/refresh and DESIGN.md §5.
+// See pkg/refresh/refreshlambda and docs/refresh.md.
 package main
 
 import (
 	"context"
-	"encoding/json"
-	"log/slog"
 	"os"
 
-	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
+	"github.com/wxcentral/wxcentral/internal/lambdamain"
+	"github.com/wxcentral/wxcentral/pkg/config"
+	"github.com/wxcentral/wxcentral/pkg/dynamo"
+	"github.com/wxcentral/wxcentral/pkg/metrics"
 	"github.com/wxcentral/wxcentral/pkg/refresh/refreshlambda"
+	"github.com/wxcentral/wxcentral/pkg/wechat"
 )
 
 func main() {
-	h, err := refreshlambda.NewFromEnv(context.Background(), os.Getenv, os.Stdout)
-	if err != nil {
-		// Answer every invocation with the configuration error, so it shows
-		// in the caller's error and in the logs, naming the variable.
-		slog.New(slog.NewJSONHandler(os.Stdout, nil)).Error("configuration error", slog.String("error", err.Error()))
-		lambda.Start(func(context.Context, json.RawMessage) (any, error) { return nil, err })
-		return
-	}
-	lambda.Start(h.Lambda())
+	lambdamain.Start(func(ctx context.Context) (*refreshlambda.Handler, error) {
+		env, err := config.RefreshFromEnv(os.Getenv)
+		if err != nil {
+			return nil, err
+		}
+		aws, err := lambdamain.AWS(ctx)
+		if err != nil {
+			return nil, err
+		}
+		log, m := lambdamain.Logger(env.LogLevel), metrics.New(os.Stdout)
+		return refreshlambda.New(refreshlambda.Deps{
+			Store:           dynamo.NewCredentialStore(dynamodb.NewFromConfig(aws), env.TableName),
+			WeChat:          wechat.NewClient(wechat.WithBaseURL(env.WeChatAPIBase)),
+			WeCom:           wechat.NewWeComClient(wechat.WithBaseURL(env.WeComAPIBase)),
+			Apps:            config.NewSecret(aws, env.AppsSecretID, log, m),
+			ForceDailyLimit: env.ForceDailyLimit,
+			Logger:          log,
+			Metrics:         m,
+		})
+	})
 }

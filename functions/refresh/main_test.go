@@ -18,6 +18,7 @@ import (
 	"github.com/wxcentral/wxcentral/internal/dynamotest"
 	"github.com/wxcentral/wxcentral/internal/fakeaws"
 	"github.com/wxcentral/wxcentral/internal/lambdatest"
+	"github.com/wxcentral/wxcentral/pkg/tokenapi"
 	"github.com/wxcentral/wxcentral/pkg/wechat/wechattest"
 )
 
@@ -200,15 +201,7 @@ func TestRefreshBinary(t *testing.T) {
 	// Forced refresh of the current token: a normal-mode probe returns the
 	// same token, then one force call issues a new one.
 	before = time.Now().Unix()
-	var cred struct {
-		AppID     string `json:"appid"`
-		Kind      string `json:"kind"`
-		Token     string `json:"token"`
-		ExpiresAt int64  `json:"expires_at"`
-		ExpiresIn int64  `json:"expires_in"`
-		Version   int64  `json:"version"`
-		Error     string `json:"error"`
-	}
+	var cred tokenapi.Answer
 	invoke(t, f, `{"action":"force","appid":"`+appid+`","kind":"access_token","stale_token":"`+token+`"}`, &cred)
 	after = time.Now().Unix()
 	newToken, _ := w.sim.CurrentToken(appid)
@@ -236,10 +229,7 @@ func TestRefreshBinary(t *testing.T) {
 	})
 
 	// A second report 30 s too early, and an unknown app: error payloads.
-	var answer struct {
-		Error   string `json:"error"`
-		Message string `json:"message"`
-	}
+	var answer tokenapi.Answer
 	invoke(t, f, `{"action":"force","appid":"`+appid+`","kind":"access_token","stale_token":"`+newToken+`"}`, &answer)
 	if answer.Error != "force_too_soon" || answer.Message == "" {
 		t.Fatalf("answer %+v", answer)
@@ -326,6 +316,16 @@ func TestRefreshBinaryBadConfiguration(t *testing.T) {
 		}, "apps document: apps[1].appid: duplicate of apps[0].appid"},
 		{"missing secret field", func(w *world) { w.aws.PutSecret(secretID, `{"apps":[{"appid":"wxa"}]}`) }, "apps document: apps[0].secret: missing"},
 		{"absent secret", func(w *world) { w.env["APPS_SECRET_ID"] = "wxcentral/none" }, "ResourceNotFoundException"},
+		{"bad WECOM_API_BASE", func(w *world) { w.env["WECOM_API_BASE"] = "qyapi.weixin.qq.com" }, "WECOM_API_BASE: must be an http or https URL"},
+		{"mini-program with tickets", func(w *world) {
+			w.aws.PutSecret(secretID, `{"apps":[{"appid":"wxa","secret":"`+secret+`"},{"type":"miniprogram","appid":"wxb","secret":"`+secret+`","tickets":["jsapi"]}]}`)
+		}, "apps document: apps[1].tickets: a miniprogram has no tickets"},
+		{"WeCom app without corpid", func(w *world) {
+			w.aws.PutSecret(secretID, `{"apps":[{"appid":"wxa","secret":"`+secret+`"},{"type":"wecom","agent":"1000002","secret":"`+secret+`"}]}`)
+		}, "apps document: apps[1].corpid: missing"},
+		{"component", func(w *world) {
+			w.aws.PutSecret(secretID, `{"apps":[{"type":"component","appid":"wxa","secret":"`+secret+`"}]}`)
+		}, "apps document: apps[0].type: component (third-party platform) is not supported yet"},
 	}
 	bin := lambdatest.Build(t, "refresh")
 	for _, tc := range tests {

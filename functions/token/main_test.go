@@ -14,7 +14,7 @@ import (
 	"github.com/wxcentral/wxcentral/internal/lambdatest"
 	"github.com/wxcentral/wxcentral/pkg/credential"
 	"github.com/wxcentral/wxcentral/pkg/dynamo"
-	"github.com/wxcentral/wxcentral/pkg/tokenclient"
+	"github.com/wxcentral/wxcentral/pkg/tokenapi"
 )
 
 // TestBootstrap runs the real bootstrap under the test Runtime API with a
@@ -40,16 +40,16 @@ func TestBootstrap(t *testing.T) {
 	}
 
 	aws := fakeaws.New(t)
-	var forced []tokenclient.ForceRequest
+	var forced []tokenapi.ForceRequest
 	aws.HandleInvoke("wxcentral-refresh", func(ctx context.Context, payload []byte) ([]byte, error) {
-		var req tokenclient.ForceRequest
+		var req tokenapi.ForceRequest
 		if err := json.Unmarshal(payload, &req); err != nil {
 			return nil, err
 		}
 		forced = append(forced, req)
 		rec, err := store.Get(ctx, req.AppID, req.Kind, true)
 		if err != nil {
-			return json.Marshal(tokenclient.Answer{Error: "unknown_app", Message: "not configured"})
+			return json.Marshal(tokenapi.Answer{Error: "unknown_app", Message: "not configured"})
 		}
 		if rec.Value == req.StaleToken {
 			rec.Value, rec.Version, rec.ExpiresAt = "tok-v2", rec.Version+1, time.Now().Add(2*time.Hour).Truncate(time.Second)
@@ -57,7 +57,7 @@ func TestBootstrap(t *testing.T) {
 				return nil, err
 			}
 		}
-		return json.Marshal(tokenclient.AnswerFor(rec.Credential, time.Now()))
+		return json.Marshal(tokenapi.AnswerFor(rec.Credential, time.Now()))
 	})
 	env := aws.Env()
 	env["AWS_ENDPOINT_URL_DYNAMODB"] = db.Endpoint

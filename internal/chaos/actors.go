@@ -16,6 +16,7 @@ import (
 	"github.com/wxcentral/wxcentral/pkg/callback"
 	"github.com/wxcentral/wxcentral/pkg/callback/callbacktest"
 	"github.com/wxcentral/wxcentral/pkg/credential"
+	"github.com/wxcentral/wxcentral/pkg/tokenapi"
 	"github.com/wxcentral/wxcentral/pkg/tokenclient"
 	"github.com/wxcentral/wxcentral/pkg/tokenserver"
 	"github.com/wxcentral/wxcentral/pkg/wechat"
@@ -91,7 +92,7 @@ type caller struct {
 	wc  *wechat.Client
 }
 
-func (c *caller) do(method, target, body string) (tokenclient.Answer, int) {
+func (c *caller) do(method, target, body string) (tokenapi.Answer, int) {
 	var rd *strings.Reader
 	if body != "" {
 		rd = strings.NewReader(body)
@@ -104,7 +105,7 @@ func (c *caller) do(method, target, body string) (tokenclient.Answer, int) {
 	}
 	rec := httptest.NewRecorder()
 	c.srv.ServeHTTP(rec, req)
-	var a tokenclient.Answer
+	var a tokenapi.Answer
 	_ = json.Unmarshal(rec.Body.Bytes(), &a)
 	return a, rec.Code
 }
@@ -122,7 +123,7 @@ func (w *world) callTokenFunction(c *caller, now time.Time) {
 	_, err := c.wc.UserInfo(ctx, ans.Token, c.app.Follower, "en")
 	if wechat.IsTokenRejected(err) {
 		w.acct.rejected(w, who, c.app.ID, now)
-		body, _ := json.Marshal(tokenserver.Request{AppID: c.app.ID, Kind: string(credential.AccessToken), Token: ans.Token})
+		body, _ := json.Marshal(tokenapi.Request{AppID: c.app.ID, Kind: credential.AccessToken, Token: ans.Token})
 		ans, status = c.do(http.MethodPost, tokenserver.PathInvalidate, string(body))
 		if status != http.StatusOK {
 			w.acct.outcome("caller", fmt.Sprintf("POST /token/invalidate %d %s", status, ans.Error))

@@ -23,12 +23,15 @@ import (
 	"github.com/wxcentral/wxcentral/internal/dynamotest"
 	"github.com/wxcentral/wxcentral/internal/fakeaws"
 	"github.com/wxcentral/wxcentral/pkg/callback"
+	"github.com/wxcentral/wxcentral/pkg/callback/callbacklambda"
+	"github.com/wxcentral/wxcentral/pkg/config"
 	"github.com/wxcentral/wxcentral/pkg/credential"
 	"github.com/wxcentral/wxcentral/pkg/dynamo"
 	"github.com/wxcentral/wxcentral/pkg/eventbus"
 	"github.com/wxcentral/wxcentral/pkg/refresh"
+	"github.com/wxcentral/wxcentral/pkg/refresh/refreshlambda"
 	"github.com/wxcentral/wxcentral/pkg/tokenclient"
-	"github.com/wxcentral/wxcentral/pkg/tokenserver"
+	"github.com/wxcentral/wxcentral/pkg/tokenserver/tokenlambda"
 	"github.com/wxcentral/wxcentral/pkg/wechat"
 	"github.com/wxcentral/wxcentral/pkg/wechat/wechattest"
 )
@@ -162,13 +165,14 @@ type world struct {
 	log   *slog.Logger
 
 	apps       []app
-	refreshers []*refresh.Refresher
+	refreshFns []*refreshlambda.Handler // the refresh function, one per sweeper
+	refreshers []*refresh.Refresher     // their refreshers
 	calls      *tokenCallLog
 	nextForce  atomic.Int64
 
 	consumers []*consumer
 	callers   []*caller
-	callbacks []*callback.Handler
+	callbacks []*callbacklambda.Handler
 	msgs      []*message
 
 	incidents incidents
@@ -259,13 +263,7 @@ func newWorld(t testing.TB, cfg Config) *world {
 
 	// Refreshers: one per sweeper, each with its own skewed clock.
 	w.calls = &tokenCallLog{base: http.DefaultTransport.(*http.Transport).Clone(), now: w.clock.Now}
-	appsFn := func(context.Context) ([]refresh.App, error) {
-		out := make([]refresh.App, len(w.apps))
-		for i, a := range w.apps {
-			out[i] = refresh.App{AppID: a.ID, Secret: a.Secret, Kinds: a.Kinds}
-		}
-		return out, nil
-	}
+	appsDoc := w.appsDocument()
 	for i := range cfg.Sweepers {
 		skew := time.Duration(0)
 		if cfg.Sweepers > 1 {
@@ -274,14 +272,19 @@ func newWorld(t testing.TB, cfg Config) *world {
 		now := func() time.Time { return w.clock.Now().Add(skew) }
 		wc := wechat.NewClient(wechat.WithBaseURL(w.sim.URL), wechat.WithClock(now),
 			wechat.WithHTTPClient(&http.Client{Timeout: refresherTimeout, Transport: w.calls}))
-		w.refreshers = append(w.refreshers, refresh.New(refresh.Options{
-			Store: w.creds, WeChat: wc, Apps: appsFn, Now: now,
+		fn, err := refreshlambda.New(refreshlambda.Deps{
+			Store: w.creds, WeChat: wc, Apps: appsDoc,
 			ForceDailyLimit: credential.DefaultForceDailyLimit,
-			Backoff:         time.Millisecond,
-			WaitPoll:        5 * time.Millisecond,
-			MaxWait:         5 * time.Second,
 			Logger:          w.log.With("component", "refresh", "sweeper", i, "skew", skew.String()),
-		}))
+			Tune: func(o *refresh.Options) {
+				o.Now, o.Backoff, o.WaitPoll, o.MaxWait = now, time.Millisecond, 5*time.Millisecond, 5*time.Second
+			},
+		})
+		if err != nil {
+			t.Fatalf("chaos: %v", err)
+		}
+		w.refreshFns = append(w.refreshFns, fn)
+		w.refreshers = append(w.refreshers, fn.Refresher)
 	}
 
 	// Consumers and token-function callers: each a separate service with
@@ -298,11 +301,15 @@ func newWorld(t testing.TB, cfg Config) *world {
 	for i := range cfg.Callers {
 		a := w.apps[i%len(w.apps)]
 		wc := wechat.NewClient(wechat.WithBaseURL(w.sim.URL), wechat.WithClock(w.clock.Now), wechat.WithHTTPClient(consumerHTTP))
-		l := w.log.With("component", "token", "instance", i)
-		w.callers = append(w.callers, &caller{
-			id: i, app: a, wc: wc,
-			srv: tokenserver.New(w.tokenClient(nil, l), tokenserver.WithClock(w.clock.Now), tokenserver.WithLogger(l)),
+		fn, err := tokenlambda.New(tokenlambda.Deps{
+			Reader: tokenclient.NewStoreReader(w.creds), Invalidator: w.invalidator(),
+			Logger: w.log.With("component", "token", "instance", i), Clock: w.clock.Now,
+			Client: []tokenclient.Option{tokenclient.WithReadTimeout(5 * time.Second)},
 		})
+		if err != nil {
+			t.Fatalf("chaos: %v", err)
+		}
+		w.callers = append(w.callers, &caller{id: i, app: a, wc: wc, srv: fn.Server})
 	}
 
 	// Callback handler instances sharing the dedupe table and the bus.
@@ -317,10 +324,10 @@ func newWorld(t testing.TB, cfg Config) *world {
 	for i := range 3 {
 		mux := callback.NewMux()
 		mux.HandleFunc(callback.Match{}, w.runHandler)
-		h, err := callback.NewHandler(callback.Options{
+		h, err := callbacklambda.New(callbacklambda.Deps{
 			Config: callback.StaticConfig(cbcfg), Routes: mux, Store: dedupe, Publisher: publisher,
-			Clock: w.clock.Now, PollInterval: 2 * time.Millisecond,
 			Logger: w.log.With("component", "callback", "instance", i),
+			Tune:   func(o *callback.Options) { o.Clock, o.PollInterval = w.clock.Now, 2*time.Millisecond },
 		})
 		if err != nil {
 			t.Fatalf("chaos: %v", err)
@@ -332,20 +339,45 @@ func newWorld(t testing.TB, cfg Config) *world {
 	return w
 }
 
-// tokenClient is a reader with its own cache whose forced refreshes are
-// direct invocations of one of the refreshers, round robin.
+// tokenClient is a consumer's reader with its own cache.
 func (w *world) tokenClient(wc *wechat.Client, l *slog.Logger) *tokenclient.Client {
-	inv := tokenclient.NewDirectInvalidator(func(ctx context.Context, payload []byte) ([]byte, error) {
-		var req refresh.ForceRequest
-		if err := json.Unmarshal(payload, &req); err != nil {
-			return nil, err
-		}
-		r := w.refreshers[int(w.nextForce.Add(1))%len(w.refreshers)]
-		return json.Marshal(r.Force(ctx, req))
-	})
 	return tokenclient.New(tokenclient.NewStoreReader(w.creds),
-		tokenclient.WithClock(w.clock.Now), tokenclient.WithInvalidator(inv),
+		tokenclient.WithClock(w.clock.Now), tokenclient.WithInvalidator(w.invalidator()),
 		tokenclient.WithWeChat(wc), tokenclient.WithLogger(l), tokenclient.WithReadTimeout(5*time.Second))
+}
+
+// invalidator sends forced refreshes to the refresh function's instances,
+// round robin, as direct invokes.
+func (w *world) invalidator() tokenclient.Invalidator {
+	return tokenclient.NewDirectInvalidator(func(ctx context.Context, payload []byte) ([]byte, error) {
+		return w.refreshFns[int(w.nextForce.Add(1))%len(w.refreshFns)].Invoke(ctx, payload)
+	})
+}
+
+// appsDocument is the apps document of the run's accounts.
+func (w *world) appsDocument() config.Source {
+	type entry struct {
+		AppID   string   `json:"appid"`
+		Secret  string   `json:"secret"`
+		Tickets []string `json:"tickets,omitempty"`
+	}
+	var doc struct {
+		Apps []entry `json:"apps"`
+	}
+	for _, a := range w.apps {
+		e := entry{AppID: a.ID, Secret: a.Secret}
+		for _, k := range a.Kinds {
+			if k.IsTicket() {
+				e.Tickets = append(e.Tickets, k.TicketType())
+			}
+		}
+		doc.Apps = append(doc.Apps, e)
+	}
+	data, err := json.Marshal(doc)
+	if err != nil {
+		w.t.Fatalf("chaos: apps document: %v", err)
+	}
+	return config.SourceFunc(func(context.Context) ([]byte, error) { return data, nil })
 }
 
 func (w *world) randomBytes(n int) []byte {

@@ -2,7 +2,6 @@ package devstack
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -15,14 +14,14 @@ import (
 	"time"
 
 	"github.com/wxcentral/wxcentral/internal/dynalite"
-	"github.com/wxcentral/wxcentral/pkg/callback"
+	"github.com/wxcentral/wxcentral/pkg/callback/callbacklambda"
 	"github.com/wxcentral/wxcentral/pkg/config"
 	"github.com/wxcentral/wxcentral/pkg/credential"
 	"github.com/wxcentral/wxcentral/pkg/dynamo"
 	"github.com/wxcentral/wxcentral/pkg/refresh"
 	"github.com/wxcentral/wxcentral/pkg/refresh/refreshlambda"
 	"github.com/wxcentral/wxcentral/pkg/tokenclient"
-	"github.com/wxcentral/wxcentral/pkg/tokenserver"
+	"github.com/wxcentral/wxcentral/pkg/tokenserver/tokenlambda"
 	"github.com/wxcentral/wxcentral/pkg/wechat"
 	"github.com/wxcentral/wxcentral/pkg/wechat/wechattest"
 )
@@ -54,7 +53,9 @@ type Options struct {
 	TokenLifetime time.Duration // the simulator's expires_in; shorter shows rotations
 	// WeChatAPIBase, when set, replaces the simulator: the refresher talks
 	// to that base only (DESIGN.md §3 WECHAT_API_BASE).
-	WeChatAPIBase   string
+	WeChatAPIBase string
+	// WeComAPIBase, when set, replaces the WeCom simulator (WECOM_API_BASE).
+	WeComAPIBase    string
 	ForceDailyLimit int    // 0: credential.DefaultForceDailyLimit
 	StatePath       string // where to write the state file; "" writes none
 	Logger          *slog.Logger
@@ -69,6 +70,8 @@ type Stack struct {
 	// Simulator is the in-process WeChat simulator (nil with WeChatAPIBase);
 	// its oracle Valid tells whether WeChat would accept a token.
 	Simulator *wechattest.Server
+	// WeCom is the in-process WeCom simulator (nil with WeComAPIBase).
+	WeCom *wechattest.WeComServer
 	// Store reads the credential items.
 	Store *dynamo.CredentialStore
 	// Refresh is the refresh function's handler (sweep and forced refresh).
@@ -144,34 +147,42 @@ func Start(ctx context.Context, opt Options) (st *Stack, err error) {
 	} else {
 		log.Info("using a real WeChat API base instead of the simulator", "wechat_api_base", base)
 	}
-
-	s.Store = dynamo.NewCredentialStore(client, opt.Table)
-	refresher := refresh.New(refresh.Options{
-		Store:           s.Store,
-		WeChat:          wechat.NewClient(wechat.WithBaseURL(base)),
-		Apps:            refreshlambda.AppsFrom(config.NewFileSource(opt.AppsFile)),
-		ForceDailyLimit: opt.ForceDailyLimit,
-		Logger:          log,
-	})
-	s.Refresh = &refreshlambda.Handler{Refresher: refresher, Logger: log}
-	invoke := func(ctx context.Context, payload []byte) ([]byte, error) {
-		out, err := s.Refresh.Invoke(ctx, payload)
-		if err != nil {
+	wecomBase := opt.WeComAPIBase
+	if wecomBase == "" {
+		if s.WeCom, err = startWeComSimulator(apps, opt.TokenLifetime); err != nil {
 			return nil, err
 		}
-		return json.Marshal(out)
+		wecomBase = s.WeCom.URL
+		log.Info("WeCom simulator ready", "url", wecomBase)
+	} else {
+		log.Info("using a real WeCom API base instead of the simulator", "wecom_api_base", wecomBase)
 	}
-	tokens := tokenclient.New(tokenclient.NewStoreReader(s.Store),
-		tokenclient.WithInvalidator(tokenclient.NewDirectInvalidator(invoke)),
-		tokenclient.WithLogger(log))
-	cb, err := callback.NewHandler(callback.Options{
-		Config: cbFile.Load,
-		Store:  dynamo.NewDedupeStore(client, opt.Table),
-		Logger: log,
+
+	// The three functions, built by their own constructors as in Lambda.
+	s.Store = dynamo.NewCredentialStore(client, opt.Table)
+	if s.Refresh, err = refreshlambda.New(refreshlambda.Deps{
+		Store:           s.Store,
+		WeChat:          wechat.NewClient(wechat.WithBaseURL(base)),
+		WeCom:           wechat.NewWeComClient(wechat.WithBaseURL(wecomBase)),
+		Apps:            config.NewFileSource(opt.AppsFile),
+		ForceDailyLimit: opt.ForceDailyLimit,
+		Logger:          log,
+	}); err != nil {
+		return nil, err
+	}
+	tokens, err := tokenlambda.New(tokenlambda.Deps{
+		Reader:      tokenclient.NewStoreReader(s.Store),
+		Invalidator: tokenclient.NewDirectInvalidator(s.Refresh.Invoke),
+		Logger:      log,
 	})
 	if err != nil {
 		return nil, err
 	}
+	cb, err := callbacklambda.New(callbacklambda.Deps{Config: cbFile.Load, Store: dynamo.NewDedupeStore(client, opt.Table), Logger: log})
+	if err != nil {
+		return nil, err
+	}
+	refresher := s.Refresh.Refresher
 
 	// One sweep before serving, so GET /token answers as soon as the
 	// banner is printed.
@@ -188,7 +199,7 @@ func Start(ctx context.Context, opt Options) (st *Stack, err error) {
 
 	s.URL = "http://" + ln.Addr().String()
 	s.server = &http.Server{
-		Handler:           accessLog(log, routes(tokenserver.New(tokens, tokenserver.WithLogger(log)), cb, invoke)),
+		Handler:           accessLog(log, routes(tokens, cb, s.Refresh.Invoke)),
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
@@ -205,11 +216,11 @@ func Start(ctx context.Context, opt Options) (st *Stack, err error) {
 	s.sweeper.Add(1)
 	go s.sweepLoop(sweepCtx, refresher)
 
-	appid := apps.Apps[0].AppID
+	appid := apps.Apps[0].ID()
 	s.State = State{
 		PID: os.Getpid(), URL: s.URL, DynamoDBEndpoint: s.dynalite.Endpoint, Region: Region,
 		Table: opt.Table, AppID: appid, AppsFile: opt.AppsFile, CallbackFile: opt.CallbackFile,
-		WeChatAPIBase: base, ForceDailyLimit: opt.ForceDailyLimit, StartedAt: time.Now().UTC(),
+		WeChatAPIBase: base, WeComAPIBase: wecomBase, ForceDailyLimit: opt.ForceDailyLimit, StartedAt: time.Now().UTC(),
 	}
 	if opt.StatePath != "" {
 		if err := WriteState(opt.StatePath, s.State); err != nil {
@@ -309,6 +320,9 @@ func (s *Stack) Close() error {
 		s.sweeper.Wait()
 		if s.Simulator != nil {
 			s.Simulator.Close()
+		}
+		if s.WeCom != nil {
+			s.WeCom.Close()
 		}
 		if s.dynalite != nil {
 			s.dynalite.Stop()

@@ -29,6 +29,7 @@ type State struct {
 	AppsFile         string    `json:"apps_file"`     // absolute path
 	CallbackFile     string    `json:"callback_file"` // absolute path
 	WeChatAPIBase    string    `json:"wechat_api_base"`
+	WeComAPIBase     string    `json:"wecom_api_base"`
 	ForceDailyLimit  int       `json:"force_daily_limit"`
 	StartedAt        time.Time `json:"started_at"`
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"maps"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -20,6 +21,7 @@ import (
 	"github.com/wxcentral/wxcentral/pkg/callback"
 	"github.com/wxcentral/wxcentral/pkg/callback/callbacktest"
 	"github.com/wxcentral/wxcentral/pkg/config"
+	"github.com/wxcentral/wxcentral/pkg/tokenapi"
 	"github.com/wxcentral/wxcentral/pkg/wechat/wechattest"
 )
 
@@ -42,6 +44,7 @@ func repoFile(t *testing.T, rel string) []byte {
 type world struct {
 	sim      *wechattest.Server
 	appid    string
+	kinds    map[string]int                  // credentials the sweep keeps, by credential id
 	fns      map[string]*lambdatest.Function // by file-name prefix
 	callback callback.AppConfig
 }
@@ -57,10 +60,22 @@ func newWorld(t *testing.T) *world {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sim := wechattest.NewServer()
+	sim, wecom := wechattest.NewServer(), wechattest.NewWeComServer()
 	t.Cleanup(sim.Close)
+	t.Cleanup(wecom.Close)
+	kinds := map[string]int{}
 	for _, a := range apps.Apps {
-		sim.AddApp(a.AppID, a.Secret)
+		switch a.Type {
+		case config.TypeMiniProgram:
+			sim.AddMiniProgram(a.AppID, a.Secret)
+		case config.TypeWeCom:
+			if err := wecom.AddApp(a.CorpID, a.Agent, a.Secret); err != nil {
+				t.Fatal(err)
+			}
+		default:
+			sim.AddApp(a.AppID, a.Secret)
+		}
+		kinds[a.ID()] = len(a.Kinds())
 	}
 	_, table := dynamotest.NewTable(t)
 	aws := fakeaws.New(t)
@@ -73,8 +88,9 @@ func newWorld(t *testing.T) *world {
 	env["CALLBACK_SECRET_ID"] = callbackID
 	env["CALLBACK_MAX_SKEW"] = "0" // the samples carry a fixed, old timestamp
 	env["WECHAT_API_BASE"] = sim.URL
+	env["WECOM_API_BASE"] = wecom.URL
 	env["REFRESH_FUNCTION_NAME"] = refreshFn
-	w := &world{sim: sim, appid: apps.Apps[0].AppID, fns: map[string]*lambdatest.Function{}, callback: cb.Apps[0]}
+	w := &world{sim: sim, appid: apps.Apps[0].AppID, kinds: kinds, fns: map[string]*lambdatest.Function{}, callback: cb.Apps[0]}
 	for _, name := range []string{"refresh", "token", "callback"} {
 		w.fns[name] = lambdatest.Start(t, lambdatest.Build(t, name), env)
 	}
@@ -143,13 +159,18 @@ func (w *world) check(t *testing.T, name string, payload, out []byte) {
 				Version                     int64
 			} `json:"results"`
 		}
-		if err := json.Unmarshal(out, &sum); err != nil || len(sum.Results) != 2 {
+		if err := json.Unmarshal(out, &sum); err != nil {
 			t.Fatalf("sweep answer %s: %v", out, err)
 		}
+		results := map[string]int{}
 		for _, r := range sum.Results {
-			if r.AppID != w.appid || (r.Outcome != "refreshed" && r.Outcome != "fresh") || r.Error != "" || r.Version != 1 {
+			results[r.AppID]++
+			if w.kinds[r.AppID] == 0 || (r.Outcome != "refreshed" && r.Outcome != "fresh") || r.Error != "" || r.Version != 1 {
 				t.Fatalf("sweep result %+v", r)
 			}
+		}
+		if !maps.Equal(results, w.kinds) {
+			t.Fatalf("sweep answer %s: results by app %v, want %v", out, results, w.kinds)
 		}
 	case strings.HasPrefix(name, "token-invoke"):
 		w.checkCredential(t, out)
@@ -170,15 +191,7 @@ func (w *world) check(t *testing.T, name string, payload, out []byte) {
 // accepts now.
 func (w *world) checkCredential(t *testing.T, data []byte) {
 	t.Helper()
-	var c struct {
-		AppID     string `json:"appid"`
-		Kind      string `json:"kind"`
-		Token     string `json:"token"`
-		ExpiresAt int64  `json:"expires_at"`
-		ExpiresIn int64  `json:"expires_in"`
-		Version   int64  `json:"version"`
-		Error     string `json:"error"`
-	}
+	var c tokenapi.Answer
 	if err := json.Unmarshal(data, &c); err != nil || c.Error != "" {
 		t.Fatalf("credential %s: %v", data, err)
 	}

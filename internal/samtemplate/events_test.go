@@ -23,6 +23,7 @@ import (
 
 	"github.com/wxcentral/wxcentral/pkg/callback"
 	"github.com/wxcentral/wxcentral/pkg/config"
+	"github.com/wxcentral/wxcentral/pkg/tokenapi"
 )
 
 const sampleAppID = "wx0123456789abcdef"
@@ -123,12 +124,7 @@ func checkEvent(kind string, data []byte) error {
 			return fmt.Errorf("not a Scheduled Event: %+v", ev)
 		}
 	case "refresh-action":
-		var a struct {
-			Action     string `json:"action"`
-			AppID      string `json:"appid"`
-			Kind       string `json:"kind"`
-			StaleToken string `json:"stale_token"`
-		}
+		var a tokenapi.ForceRequest
 		if err := decodeStrict(data, &a); err != nil {
 			return err
 		}
@@ -145,12 +141,7 @@ func checkEvent(kind string, data []byte) error {
 			return fmt.Errorf("action %q", a.Action)
 		}
 	case "token-invoke":
-		var r struct {
-			Action string `json:"action"`
-			AppID  string `json:"appid"`
-			Kind   string `json:"kind"`
-			Token  string `json:"token"`
-		}
+		var r tokenapi.Request
 		if err := decodeStrict(data, &r); err != nil {
 			return err
 		}
@@ -182,18 +173,14 @@ func checkEvent(kind string, data []byte) error {
 				return errors.New("want GET /token?appid=<sample>&kind=access_token")
 			}
 		case "/token/invalidate":
-			var body struct {
-				AppID string `json:"appid"`
-				Kind  string `json:"kind"`
-				Token string `json:"token"`
-			}
+			var body tokenapi.Request
 			if ev.RequestContext.HTTP.Method != "POST" || ev.IsBase64Encoded {
 				return errors.New("want POST with a plain JSON body")
 			}
 			if err := decodeStrict([]byte(ev.Body), &body); err != nil {
 				return fmt.Errorf("body: %w", err)
 			}
-			if body.AppID != sampleAppID || body.Kind != "access_token" || body.Token == "" {
+			if body.AppID != sampleAppID || body.Kind != "access_token" || body.Token == "" || body.Action != "" {
 				return fmt.Errorf("body %+v", body)
 			}
 		default:

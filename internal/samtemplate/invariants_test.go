@@ -21,7 +21,7 @@ var functions = map[string]string{
 // every function). TestEnvironmentMatchesDesign cross-checks it against the
 // design document when ../shared is present.
 var wantEnv = map[string][]string{
-	"RefreshFunction":  {"APPS_SECRET_ID", "FORCE_REFRESH_DAILY_LIMIT", "LOG_LEVEL", "TABLE_NAME", "WECHAT_API_BASE"},
+	"RefreshFunction":  {"APPS_SECRET_ID", "FORCE_REFRESH_DAILY_LIMIT", "LOG_LEVEL", "TABLE_NAME", "WECHAT_API_BASE", "WECOM_API_BASE"},
 	"TokenFunction":    {"LOG_LEVEL", "REFRESH_FUNCTION_NAME", "TABLE_NAME"},
 	"CallbackFunction": {"CALLBACK_MAX_SKEW", "CALLBACK_SECRET_ID", "EVENT_BUS_NAME", "LOG_LEVEL", "TABLE_NAME"},
 }

@@ -73,14 +73,14 @@ func TestCallbackMaxSkewParameter(t *testing.T) {
 	p := parameter(t, loadTemplate(t), "CallbackMaxSkew")
 	re := regexp.MustCompile(p["AllowedPattern"].(string))
 	def := fmt.Sprint(p["Default"])
-	if d, err := callback.ParseMaxSkew(def); err != nil || d != callback.DefaultMaxSkew {
+	if d, err := config.ParseMaxSkew(def); err != nil || d != callback.DefaultMaxSkew {
 		t.Errorf("Default %q parses to %v, %v; want DefaultMaxSkew", def, d, err)
 	}
 	for _, s := range []string{"0", "5m", "90s", "9m30s", "500ms", "2.5s"} {
 		if !re.MatchString(s) {
 			t.Errorf("AllowedPattern rejects %q", s)
 		}
-		if _, err := callback.ParseMaxSkew(s); err != nil {
+		if _, err := config.ParseMaxSkew(s); err != nil {
 			t.Errorf("%q: %v", s, err)
 		}
 	}
@@ -94,7 +94,7 @@ func TestCallbackMaxSkewParameter(t *testing.T) {
 		if re.MatchString(s) {
 			t.Errorf("AllowedPattern admits %q", s)
 		}
-		if _, err := callback.ParseMaxSkew(s); err == nil {
+		if _, err := config.ParseMaxSkew(s); err == nil {
 			t.Errorf("ParseMaxSkew accepts %q, which the pattern rejects", s)
 		}
 	}

@@ -162,26 +162,6 @@ func (c *Config) App(appid string) (*AppConfig, bool) {
 	return nil, false
 }
 
-// ParseMaxSkew reads CALLBACK_MAX_SKEW: empty means DefaultMaxSkew, "0"
-// disables the check (returned as a negative duration, see Options.MaxSkew);
-// otherwise at most DedupeTTL.
-func ParseMaxSkew(s string) (time.Duration, error) {
-	if s == "" {
-		return DefaultMaxSkew, nil
-	}
-	d, err := time.ParseDuration(s)
-	if err != nil || d < 0 {
-		return 0, fmt.Errorf("CALLBACK_MAX_SKEW: not a non-negative Go duration")
-	}
-	if d == 0 {
-		return -1, nil
-	}
-	if d > DedupeTTL {
-		return 0, fmt.Errorf("CALLBACK_MAX_SKEW: %v exceeds the dedupe record's life (%v)", d, DedupeTTL)
-	}
-	return d, nil
-}
-
 // ErrNotLoaded is what a ConfigSource answers, under a context for which
 // LoadDeferred is true, when it has no configuration in memory.
 var ErrNotLoaded = errors.New("callback config: not loaded yet")

@@ -2,49 +2,9 @@ package callback
 
 import (
 	"context"
-	"log/slog"
 	"strings"
 	"testing"
 )
-
-func TestEnvFrom(t *testing.T) {
-	base := map[string]string{"TABLE_NAME": "t", "CALLBACK_SECRET_ID": "s"}
-	tests := []struct {
-		set     map[string]string
-		wantErr string
-		check   func(Env) bool
-	}{
-		{nil, "", func(e Env) bool {
-			return e.MaxSkew == DefaultMaxSkew && e.LogLevel == slog.LevelInfo && e.EventBusName == ""
-		}},
-		{map[string]string{"CALLBACK_MAX_SKEW": "0", "LOG_LEVEL": "debug", "EVENT_BUS_NAME": "b"}, "", func(e Env) bool {
-			return e.MaxSkew < 0 && e.LogLevel == slog.LevelDebug && e.EventBusName == "b"
-		}},
-		{map[string]string{"TABLE_NAME": ""}, "TABLE_NAME", nil},
-		{map[string]string{"CALLBACK_SECRET_ID": ""}, "CALLBACK_SECRET_ID", nil},
-		{map[string]string{"CALLBACK_MAX_SKEW": "five"}, "CALLBACK_MAX_SKEW", nil},
-		{map[string]string{"LOG_LEVEL": "loud"}, "LOG_LEVEL", nil},
-	}
-	for _, tt := range tests {
-		env := map[string]string{}
-		for k, v := range base {
-			env[k] = v
-		}
-		for k, v := range tt.set {
-			env[k] = v
-		}
-		e, err := EnvFrom(func(k string) string { return env[k] })
-		if tt.wantErr != "" {
-			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-				t.Errorf("%v: err %v, want %s", tt.set, err, tt.wantErr)
-			}
-			continue
-		}
-		if err != nil || !tt.check(e) {
-			t.Errorf("%v: %+v %v", tt.set, e, err)
-		}
-	}
-}
 
 func TestConfigFromJSONReparsesOnChange(t *testing.T) {
 	doc := `{"apps":[{"appid":"wx1","token":"t","mode":"plain"}]}`

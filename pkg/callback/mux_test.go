@@ -84,19 +84,3 @@ func TestParseConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 }
-
-func TestParseMaxSkew(t *testing.T) {
-	for in, want := range map[string]int64{"": int64(DefaultMaxSkew), "0": -1, "0s": -1, "30s": 30e9, "1m": 60e9, "10m": int64(DedupeTTL)} {
-		got, err := ParseMaxSkew(in)
-		if err != nil || int64(got) != want {
-			t.Errorf("%q: %v %v", in, got, err)
-		}
-	}
-	// Negative, not a duration, or longer than the dedupe record lives (a
-	// replay would then find no record and run again).
-	for _, in := range []string{"-1s", "soon", "10m1s", "1h"} {
-		if _, err := ParseMaxSkew(in); err == nil || !strings.Contains(err.Error(), "CALLBACK_MAX_SKEW") {
-			t.Errorf("%q: err %v, want one naming CALLBACK_MAX_SKEW", in, err)
-		}
-	}
-}

@@ -12,15 +12,39 @@ import (
 	"github.com/wxcentral/wxcentral/pkg/credential"
 )
 
+// Account types of an apps document entry (`type`).
+const (
+	TypeOfficialAccount = string(credential.OfficialAccount) // the default
+	TypeMiniProgram     = string(credential.MiniProgram)     // mini-programs and mini-games: stable_token, no tickets
+	TypeWeCom           = string(credential.WeCom)           // a WeCom (企业微信) app: gettoken by corpid and the app's secret
+	// TypeComponent (a third-party platform) is recognised but not
+	// supported yet: an entry of this type is a configuration error.
+	TypeComponent = "component"
+)
+
 // App is one account of the APPS_SECRET_ID document.
 type App struct {
-	AppID   string
-	Secret  string   // the AppSecret: never log it
-	Tickets []string // "jsapi", "wx_card"
+	Type    string   // TypeOfficialAccount, TypeMiniProgram or TypeWeCom; never empty
+	AppID   string   // official_account, miniprogram: the appid
+	CorpID  string   // wecom: the corp id
+	Agent   string   // wecom: the agent id, or a name such as "contacts"
+	Secret  string   // the AppSecret or the WeCom app's secret: never log it
+	Tickets []string // official_account: "jsapi", "wx_card"; wecom: "jsapi", "agent_config"
+}
+
+// ID is the credential id of a, the <appid> of every key and of
+// GET /token?appid=: the appid, or "<corpid>:<agent>" for a WeCom app.
+func (a App) ID() string {
+	if a.Type == TypeWeCom {
+		return credential.WeComID(a.CorpID, a.Agent)
+	}
+	return a.AppID
 }
 
 // String hides the secret from %v and friends.
-func (a App) String() string { return fmt.Sprintf("App{AppID:%s Tickets:%v}", a.AppID, a.Tickets) }
+func (a App) String() string {
+	return fmt.Sprintf("App{Type:%s ID:%s Tickets:%v}", a.Type, a.ID(), a.Tickets)
+}
 
 // GoString hides the secret from %#v.
 func (a App) GoString() string { return a.String() }
@@ -30,11 +54,16 @@ func (a App) GoString() string { return a.String() }
 func (a App) Kinds() []credential.Kind {
 	kinds := []credential.Kind{credential.AccessToken}
 	for _, t := range a.Tickets {
-		if k, ok := credential.KindForTicketType(t); ok {
+		if k, ok := ticketKind(a.Type, t); ok {
 			kinds = append(kinds, k)
 		}
 	}
 	return kinds
+}
+
+// ticketKind maps a `tickets` entry of an account of type typ to its kind.
+func ticketKind(typ, ticket string) (credential.Kind, bool) {
+	return credential.AccountType(typ).TicketKind(ticket)
 }
 
 // Has reports whether kind is configured for a.
@@ -52,10 +81,10 @@ type Apps struct {
 	Apps []App
 }
 
-// Lookup returns the app with appid.
-func (a *Apps) Lookup(appid string) (App, bool) {
+// Lookup returns the app whose credential id (App.ID) is id.
+func (a *Apps) Lookup(id string) (App, bool) {
 	for _, app := range a.Apps {
-		if app.AppID == appid {
+		if app.ID() == id {
 			return app, true
 		}
 	}
@@ -73,9 +102,13 @@ func LoadApps(ctx context.Context, src Source) (*Apps, error) {
 
 // ParseApps validates an APPS_SECRET_ID document:
 //
-//	{"apps": [{"appid": "wx…", "secret": "…", "tickets": ["jsapi", "wx_card"]}]}
+//	{"apps": [{"appid": "wx…", "secret": "…", "tickets": ["jsapi", "wx_card"]},
+//	          {"type": "miniprogram", "appid": "wx…", "secret": "…"},
+//	          {"type": "wecom", "corpid": "ww…", "agent": "1000002", "secret": "…", "tickets": ["jsapi", "agent_config"]}]}
 //
-// Errors name the field (`apps[1].secret: missing`), never a value.
+// Errors name the field (`apps[1].secret: missing`, `apps[2].corpid:
+// missing`), never a value. Two entries with one credential id (App.ID) are
+// an error.
 func ParseApps(data []byte) (*Apps, error) {
 	var doc struct {
 		Apps *[]json.RawMessage `json:"apps"`
@@ -90,46 +123,124 @@ func ParseApps(data []byte) (*Apps, error) {
 		return nil, errors.New("apps document: apps: empty")
 	}
 	out := &Apps{}
-	seen := map[string]int{}
+	type first struct {
+		index   int
+		idField string
+	}
+	seen := map[string]first{}
 	for i, raw := range *doc.Apps {
 		field := fmt.Sprintf("apps[%d]", i)
-		var a struct {
-			AppID   *string   `json:"appid"`
-			Secret  *string   `json:"secret"`
-			Tickets *[]string `json:"tickets"`
+		app, idField, err := parseApp(field, raw)
+		if err != nil {
+			return nil, fmt.Errorf("apps document: %w", err)
 		}
-		if err := decodeStrict(raw, &a); err != nil {
-			return nil, fmt.Errorf("apps document: %s: %w", field, err)
+		if f, dup := seen[app.ID()]; dup {
+			return nil, fmt.Errorf("apps document: %s.%s: duplicate of apps[%d].%s", field, idField, f.index, f.idField)
 		}
-		switch {
-		case a.AppID == nil || *a.AppID == "":
-			return nil, fmt.Errorf("apps document: %s.appid: missing", field)
-		case strings.ContainsAny(*a.AppID, "# \t\r\n"):
-			return nil, fmt.Errorf("apps document: %s.appid: must not contain '#' or whitespace", field)
-		case a.Secret == nil || *a.Secret == "":
-			return nil, fmt.Errorf("apps document: %s.secret: missing", field)
-		}
-		if j, dup := seen[*a.AppID]; dup {
-			return nil, fmt.Errorf("apps document: %s.appid: duplicate of apps[%d].appid", field, j)
-		}
-		seen[*a.AppID] = i
-		app := App{AppID: *a.AppID, Secret: *a.Secret}
-		if a.Tickets != nil {
-			kinds := map[string]int{}
-			for j, t := range *a.Tickets {
-				if _, ok := credential.KindForTicketType(t); !ok {
-					return nil, fmt.Errorf("apps document: %s.tickets[%d]: unknown ticket type (want jsapi or wx_card)", field, j)
-				}
-				if k, dup := kinds[t]; dup {
-					return nil, fmt.Errorf("apps document: %s.tickets[%d]: duplicate of %s.tickets[%d]", field, j, field, k)
-				}
-				kinds[t] = j
-				app.Tickets = append(app.Tickets, t)
-			}
-		}
+		seen[app.ID()] = first{i, idField}
 		out.Apps = append(out.Apps, app)
 	}
 	return out, nil
+}
+
+// appEntry is every field an apps document entry may have; which ones
+// belong depends on its type.
+type appEntry struct {
+	Type    *string   `json:"type"`
+	AppID   *string   `json:"appid"`
+	CorpID  *string   `json:"corpid"`
+	Agent   *string   `json:"agent"`
+	Secret  *string   `json:"secret"`
+	Tickets *[]string `json:"tickets"`
+}
+
+// parseApp validates one entry named field; idField is the field that
+// makes its credential id unique (appid, or agent for WeCom).
+func parseApp(field string, raw json.RawMessage) (App, string, error) {
+	var e appEntry
+	if err := decodeStrict(raw, &e); err != nil {
+		return App{}, "", fmt.Errorf("%s: %w", field, err)
+	}
+	app := App{Type: TypeOfficialAccount}
+	if e.Type != nil {
+		switch *e.Type {
+		case TypeOfficialAccount, TypeMiniProgram, TypeWeCom:
+			app.Type = *e.Type
+		case TypeComponent:
+			return App{}, "", fmt.Errorf("%s.type: component (third-party platform) is not supported yet", field)
+		default:
+			return App{}, "", fmt.Errorf("%s.type: must be official_account, miniprogram or wecom", field)
+		}
+	}
+	// id checks a name that becomes part of a DynamoDB key and of a
+	// credential id: ':' separates a WeCom corpid from its agent.
+	id := func(name string, v *string) (string, error) {
+		switch {
+		case v == nil || *v == "":
+			return "", fmt.Errorf("%s.%s: missing", field, name)
+		case strings.ContainsAny(*v, "#: \t\r\n"):
+			return "", fmt.Errorf("%s.%s: must not contain '#', ':' or whitespace", field, name)
+		}
+		return *v, nil
+	}
+	// absent rejects a field of another account type.
+	absent := func(name string, set bool) error {
+		if set {
+			return fmt.Errorf("%s.%s: not a field of a %s entry", field, name, app.Type)
+		}
+		return nil
+	}
+	var err error
+	idField := "appid"
+	if app.Type == TypeWeCom {
+		idField = "agent"
+		if err = absent("appid", e.AppID != nil); err != nil {
+			return App{}, "", err
+		}
+		if app.CorpID, err = id("corpid", e.CorpID); err != nil {
+			return App{}, "", err
+		}
+		if app.Agent, err = id("agent", e.Agent); err != nil {
+			return App{}, "", err
+		}
+	} else {
+		for _, f := range []struct {
+			name string
+			set  bool
+		}{{"corpid", e.CorpID != nil}, {"agent", e.Agent != nil}} {
+			if err := absent(f.name, f.set); err != nil {
+				return App{}, "", err
+			}
+		}
+		if app.AppID, err = id("appid", e.AppID); err != nil {
+			return App{}, "", err
+		}
+	}
+	if e.Secret == nil || *e.Secret == "" {
+		return App{}, "", fmt.Errorf("%s.secret: missing", field)
+	}
+	app.Secret = *e.Secret
+	if e.Tickets != nil {
+		if app.Type == TypeMiniProgram {
+			return App{}, "", fmt.Errorf("%s.tickets: a miniprogram has no tickets (JS-SDK tickets belong to Official Accounts and WeCom apps)", field)
+		}
+		want := "jsapi or wx_card"
+		if app.Type == TypeWeCom {
+			want = "jsapi or agent_config"
+		}
+		kinds := map[string]int{}
+		for j, t := range *e.Tickets {
+			if _, ok := ticketKind(app.Type, t); !ok {
+				return App{}, "", fmt.Errorf("%s.tickets[%d]: unknown ticket type (want %s)", field, j, want)
+			}
+			if k, dup := kinds[t]; dup {
+				return App{}, "", fmt.Errorf("%s.tickets[%d]: duplicate of %s.tickets[%d]", field, j, field, k)
+			}
+			kinds[t] = j
+			app.Tickets = append(app.Tickets, t)
+		}
+	}
+	return app, idField, nil
 }
 
 // decodeStrict decodes one JSON value into v, rejecting unknown fields and

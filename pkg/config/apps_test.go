@@ -23,9 +23,9 @@ func TestParseAppsValid(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []config.App{
-		{AppID: "wx0123456789abcdef", Secret: secretValue, Tickets: []string{"jsapi", "wx_card"}},
-		{AppID: "wxfedcba9876543210", Secret: "other"},
-		{AppID: "wx3", Secret: "x"},
+		{Type: config.TypeOfficialAccount, AppID: "wx0123456789abcdef", Secret: secretValue, Tickets: []string{"jsapi", "wx_card"}},
+		{Type: config.TypeOfficialAccount, AppID: "wxfedcba9876543210", Secret: "other"},
+		{Type: config.TypeOfficialAccount, AppID: "wx3", Secret: "x"},
 	}
 	if !reflect.DeepEqual(apps.Apps, want) {
 		t.Fatalf("got %#v", apps.Apps)
@@ -47,6 +47,49 @@ func TestParseAppsValid(t *testing.T) {
 	}
 	for _, s := range []string{fmt.Sprint(apps.Apps[0]), fmt.Sprintf("%+v", apps.Apps[0]), fmt.Sprintf("%#v", apps.Apps[0]), fmt.Sprintf("%v", apps)} {
 		if strings.Contains(s, secretValue) {
+			t.Fatalf("formatting shows the secret: %s", s)
+		}
+	}
+}
+
+// Mini-programs and WeCom apps beside Official Accounts: the credential
+// id is the appid, or <corpid>:<agent>; WeCom tickets are jsapi and
+// agent_config.
+func TestParseAppsAccountTypes(t *testing.T) {
+	doc := `{"apps":[{"type":"official_account","appid":"wx0123456789abcdef","secret":"a","tickets":["jsapi"]},
+	                 {"type":"miniprogram","appid":"wxminiprogram00001","secret":"` + secretValue + `"},
+	                 {"type":"wecom","corpid":"ww0123456789abcdef","agent":"1000002","secret":"` + secretValue + `","tickets":["jsapi","agent_config"]},
+	                 {"type":"wecom","corpid":"ww0123456789abcdef","agent":"contacts","secret":"c"}]}`
+	apps, err := config.ParseApps([]byte(doc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []config.App{
+		{Type: config.TypeOfficialAccount, AppID: "wx0123456789abcdef", Secret: "a", Tickets: []string{"jsapi"}},
+		{Type: config.TypeMiniProgram, AppID: "wxminiprogram00001", Secret: secretValue},
+		{Type: config.TypeWeCom, CorpID: "ww0123456789abcdef", Agent: "1000002", Secret: secretValue, Tickets: []string{"jsapi", "agent_config"}},
+		{Type: config.TypeWeCom, CorpID: "ww0123456789abcdef", Agent: "contacts", Secret: "c"},
+	}
+	if !reflect.DeepEqual(apps.Apps, want) {
+		t.Fatalf("got %#v", apps.Apps)
+	}
+	ids := []string{"wx0123456789abcdef", "wxminiprogram00001", "ww0123456789abcdef:1000002", "ww0123456789abcdef:contacts"}
+	for i, id := range ids {
+		if got := apps.Apps[i].ID(); got != id {
+			t.Errorf("apps[%d].ID() = %q, want %q", i, got, id)
+		}
+		if a, ok := apps.Lookup(id); !ok || a.ID() != id {
+			t.Errorf("Lookup(%q) = %v, %v", id, a, ok)
+		}
+	}
+	if k := apps.Apps[1].Kinds(); !reflect.DeepEqual(k, []credential.Kind{credential.AccessToken}) {
+		t.Fatalf("miniprogram kinds %v", k)
+	}
+	if k := apps.Apps[2].Kinds(); len(k) != 3 || k[0] != credential.AccessToken || k[1] != credential.JSAPITicket || k[2] != "agent_config_ticket" {
+		t.Fatalf("wecom kinds %v", k)
+	}
+	for _, a := range apps.Apps {
+		if s := fmt.Sprintf("%v %+v %#v", a, a, a); strings.Contains(s, secretValue) {
 			t.Fatalf("formatting shows the secret: %s", s)
 		}
 	}
@@ -83,6 +126,43 @@ func TestParseAppsErrors(t *testing.T) {
 			"apps document: apps[0].tickets[1]: duplicate of apps[0].tickets[0]"},
 		{"tickets not a list", `{"apps":[{"appid":"wxa","secret":"` + s + `","tickets":"jsapi"}]}`, "apps document: apps[0]: tickets: must be a list"},
 		{"unknown app field", `{"apps":[{"appid":"wxa","secrte":"` + s + `"}]}`, `apps document: apps[0]: unknown field "secrte"`},
+		{"appid with :", `{"apps":[{"appid":"ww1:1000002","secret":"` + s + `"}]}`, "apps document: apps[0].appid: must not contain '#', ':' or whitespace"},
+		// Account types.
+		{"unknown type", `{"apps":[{"type":"service_account","appid":"wxa","secret":"` + s + `"}]}`,
+			"apps document: apps[0].type: must be official_account, miniprogram or wecom"},
+		{"type not a string", `{"apps":[{"type":1,"appid":"wxa","secret":"` + s + `"}]}`, "apps document: apps[0]: type: must be a string"},
+		{"component not yet", `{"apps":[{"type":"component","appid":"wxa","secret":"` + s + `"}]}`,
+			"apps document: apps[0].type: component (third-party platform) is not supported yet"},
+		{"miniprogram tickets", `{"apps":[{"appid":"wxa","secret":"x"},{"type":"miniprogram","appid":"wxb","secret":"` + s + `","tickets":["jsapi"]}]}`,
+			"apps document: apps[1].tickets: a miniprogram has no tickets"},
+		{"miniprogram empty tickets", `{"apps":[{"type":"miniprogram","appid":"wxb","secret":"` + s + `","tickets":[]}]}`,
+			"apps document: apps[0].tickets: a miniprogram has no tickets"},
+		{"miniprogram appid missing", `{"apps":[{"type":"miniprogram","secret":"` + s + `"}]}`, "apps document: apps[0].appid: missing"},
+		{"miniprogram corpid", `{"apps":[{"type":"miniprogram","appid":"wxb","corpid":"ww1","secret":"` + s + `"}]}`,
+			"apps document: apps[0].corpid: not a field of a miniprogram entry"},
+		{"official account agent", `{"apps":[{"appid":"wxb","agent":"1000002","secret":"` + s + `"}]}`,
+			"apps document: apps[0].agent: not a field of a official_account entry"},
+		{"wecom corpid missing", `{"apps":[{"appid":"wxa","secret":"x"},{"appid":"wxb","secret":"x"},{"type":"wecom","agent":"1000002","secret":"` + s + `"}]}`,
+			"apps document: apps[2].corpid: missing"},
+		{"wecom agent missing", `{"apps":[{"type":"wecom","corpid":"ww1","secret":"` + s + `"}]}`, "apps document: apps[0].agent: missing"},
+		{"wecom agent empty", `{"apps":[{"type":"wecom","corpid":"ww1","agent":"","secret":"` + s + `"}]}`, "apps document: apps[0].agent: missing"},
+		{"wecom agent not a string", `{"apps":[{"type":"wecom","corpid":"ww1","agent":1000002,"secret":"` + s + `"}]}`,
+			"apps document: apps[0]: agent: must be a string"},
+		{"wecom corpid with :", `{"apps":[{"type":"wecom","corpid":"ww1:x","agent":"1","secret":"` + s + `"}]}`,
+			"apps document: apps[0].corpid: must not contain '#', ':' or whitespace"},
+		{"wecom agent with space", `{"apps":[{"type":"wecom","corpid":"ww1","agent":"my app","secret":"` + s + `"}]}`,
+			"apps document: apps[0].agent: must not contain '#', ':' or whitespace"},
+		{"wecom appid", `{"apps":[{"type":"wecom","appid":"wxa","corpid":"ww1","agent":"1","secret":"` + s + `"}]}`,
+			"apps document: apps[0].appid: not a field of a wecom entry"},
+		{"wecom secret missing", `{"apps":[{"type":"wecom","corpid":"ww1","agent":"1"}]}`, "apps document: apps[0].secret: missing"},
+		{"wecom wx_card", `{"apps":[{"type":"wecom","corpid":"ww1","agent":"1","secret":"` + s + `","tickets":["wx_card"]}]}`,
+			"apps document: apps[0].tickets[0]: unknown ticket type (want jsapi or agent_config)"},
+		{"official account agent_config", `{"apps":[{"appid":"wxa","secret":"` + s + `","tickets":["agent_config"]}]}`,
+			"apps document: apps[0].tickets[0]: unknown ticket type (want jsapi or wx_card)"},
+		{"duplicate wecom agent", `{"apps":[{"type":"wecom","corpid":"ww1","agent":"1","secret":"x"},{"type":"wecom","corpid":"ww1","agent":"1","secret":"` + s + `"}]}`,
+			"apps document: apps[1].agent: duplicate of apps[0].agent"},
+		{"duplicate miniprogram and official account", `{"apps":[{"appid":"wxa","secret":"x"},{"type":"miniprogram","appid":"wxa","secret":"` + s + `"}]}`,
+			"apps document: apps[1].appid: duplicate of apps[0].appid"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

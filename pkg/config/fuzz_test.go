@@ -28,6 +28,9 @@ var fuzzSeeds = []string{
 	`{"apps":[{"appid":7,"secret":["X-Secret-Value"]}]}`,
 	`{"apps":[{"appid":"wx1","secret":"S1-Secret-Value"}]} {"apps":[]}`,
 	`{"apps":[{"appid":"wx1","token":"Tok-Value-1","encoding_aes_key":"short-Key-Value"}]}`,
+	`{"apps":[{"type":"miniprogram","appid":"wxmini","secret":"S1-Secret-Value"},{"type":"wecom","corpid":"ww1","agent":"1000002","secret":"S2-Secret","tickets":["jsapi","agent_config"]}]}`,
+	`{"apps":[{"type":"wecom","corpid":"ww1","agent":"contacts","secret":"S2-Secret"},{"type":"wecom","corpid":"ww1","agent":"contacts","secret":"S3"}]}`,
+	`{"apps":[{"type":"miniprogram","appid":"wxmini","secret":"S1","tickets":[]},{"type":"component","appid":"wxc","secret":"S4"}]}`,
 	`[]`, `null`, ``, `{`, "\x00\xff",
 }
 
@@ -52,7 +55,10 @@ func FuzzParseApps(f *testing.F) {
 		}
 		seen := map[string]bool{}
 		type doc struct {
-			AppID   string   `json:"appid"`
+			Type    string   `json:"type"`
+			AppID   string   `json:"appid,omitempty"`
+			CorpID  string   `json:"corpid,omitempty"`
+			Agent   string   `json:"agent,omitempty"`
 			Secret  string   `json:"secret"`
 			Tickets []string `json:"tickets,omitempty"`
 		}
@@ -60,19 +66,23 @@ func FuzzParseApps(f *testing.F) {
 			Apps []doc `json:"apps"`
 		}
 		for _, a := range apps.Apps {
-			if a.AppID == "" || a.Secret == "" || seen[a.AppID] || strings.ContainsAny(a.AppID, "# \t\r\n") {
-				t.Fatalf("accepted an invalid app (appid %q)", a.AppID)
+			id := a.ID()
+			wecom := a.Type == config.TypeWeCom
+			if id == "" || a.Secret == "" || seen[id] || strings.ContainsAny(id, "# \t\r\n") ||
+				wecom != (a.AppID == "") || wecom != (a.CorpID != "" && a.Agent != "" && id == a.CorpID+":"+a.Agent) ||
+				(!wecom && strings.Contains(id, ":")) || (a.Type == config.TypeMiniProgram && len(a.Tickets) > 0) {
+				t.Fatalf("accepted an invalid app (type %q, id %q)", a.Type, id)
 			}
-			seen[a.AppID] = true
-			if distinctive(a.Secret) && !strings.Contains(a.AppID, a.Secret) && !strings.Contains(fmt.Sprint(a.Tickets), a.Secret) &&
+			seen[id] = true
+			if distinctive(a.Secret) && !strings.Contains(id, a.Secret) && !strings.Contains(a.Type, a.Secret) && !strings.Contains(fmt.Sprint(a.Tickets), a.Secret) &&
 				(strings.Contains(fmt.Sprint(a), a.Secret) || strings.Contains(fmt.Sprintf("%+v %#v", a, a), a.Secret)) {
-				t.Fatalf("%s: formatting an App shows its secret", a.AppID)
+				t.Fatalf("%s: formatting an App shows its secret", id)
 			}
 			kinds := a.Kinds()
 			if len(kinds) != 1+len(a.Tickets) || kinds[0] != "access_token" {
-				t.Fatalf("%s: kinds %v for tickets %v", a.AppID, kinds, a.Tickets)
+				t.Fatalf("%s: kinds %v for tickets %v", id, kinds, a.Tickets)
 			}
-			again.Apps = append(again.Apps, doc{a.AppID, a.Secret, a.Tickets})
+			again.Apps = append(again.Apps, doc{a.Type, a.AppID, a.CorpID, a.Agent, a.Secret, a.Tickets})
 		}
 		b, err := json.Marshal(again)
 		if err != nil {

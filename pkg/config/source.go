@@ -31,6 +31,14 @@ type SecretsManagerAPI interface {
 	GetSecretValue(ctx context.Context, in *secretsmanager.GetSecretValueInput, optFns ...func(*secretsmanager.Options)) (*secretsmanager.GetSecretValueOutput, error)
 }
 
+// NewSecret is how a function reads a secret document (APPS_SECRET_ID,
+// CALLBACK_SECRET_ID): from Secrets Manager with the SDK configuration cfg,
+// cached for MaxCacheTTL, with the cache's logs and metrics.
+func NewSecret(cfg aws.Config, secretID string, log *slog.Logger, m *metrics.Emitter) *CachedSource {
+	return NewCachedSource(NewSecretsManagerSource(secretsmanager.NewFromConfig(cfg), secretID), MaxCacheTTL, time.Now,
+		WithLogger(log), WithMetrics(m))
+}
+
 // SecretsManagerSource reads the current version of one secret.
 type SecretsManagerSource struct {
 	api SecretsManagerAPI

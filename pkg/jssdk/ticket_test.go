@@ -14,6 +14,7 @@ import (
 	"github.com/wxcentral/wxcentral/pkg/dynamo"
 	"github.com/wxcentral/wxcentral/pkg/jssdk"
 	"github.com/wxcentral/wxcentral/pkg/refresh"
+	"github.com/wxcentral/wxcentral/pkg/tokenapi"
 	"github.com/wxcentral/wxcentral/pkg/tokenclient"
 	"github.com/wxcentral/wxcentral/pkg/wechat"
 	"github.com/wxcentral/wxcentral/pkg/wechat/wechattest"
@@ -53,7 +54,7 @@ func newTicketWorld(t *testing.T) *ticketWorld {
 		ForceDailyLimit: credential.DefaultForceDailyLimit, Backoff: time.Millisecond, WaitPoll: 5 * time.Millisecond,
 	})
 	inv := tokenclient.NewDirectInvalidator(func(ctx context.Context, payload []byte) ([]byte, error) {
-		var req refresh.ForceRequest
+		var req tokenapi.ForceRequest
 		if err := json.Unmarshal(payload, &req); err != nil {
 			return nil, err
 		}

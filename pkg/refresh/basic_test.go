@@ -12,6 +12,7 @@ import (
 	"github.com/wxcentral/wxcentral/pkg/credential"
 	"github.com/wxcentral/wxcentral/pkg/dynamo"
 	"github.com/wxcentral/wxcentral/pkg/refresh"
+	"github.com/wxcentral/wxcentral/pkg/tokenapi"
 	"github.com/wxcentral/wxcentral/pkg/wechat"
 )
 
@@ -35,12 +36,12 @@ func staticApps(apps ...refresh.App) refresh.AppsFunc {
 func TestForceResponseJSON(t *testing.T) {
 	tests := []struct {
 		name string
-		in   refresh.ForceResponse
+		in   tokenapi.Answer
 		want string
 	}{
-		{"credential", refresh.ForceResponse{AppID: "wxa", Kind: credential.AccessToken, Token: "T", ExpiresAt: 100, ExpiresIn: 50, Version: 2},
+		{"credential", tokenapi.Answer{AppID: "wxa", Kind: credential.AccessToken, Token: "T", ExpiresAt: 100, ExpiresIn: 50, Version: 2},
 			`{"appid":"wxa","kind":"access_token","token":"T","expires_at":100,"expires_in":50,"version":2}`},
-		{"error", refresh.ForceResponse{Error: refresh.ErrCodeForceTooSoon, Message: "m"}, `{"error":"force_too_soon","message":"m"}`},
+		{"error", tokenapi.Answer{Error: tokenapi.CodeForceTooSoon, Message: "m"}, `{"error":"force_too_soon","message":"m"}`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -73,16 +74,16 @@ func TestForceRejectsBadRequests(t *testing.T) {
 		Logger: slog.New(slog.NewJSONHandler(io.Discard, nil))})
 	tests := []struct {
 		name      string
-		req       refresh.ForceRequest
+		req       tokenapi.ForceRequest
 		wantError string
 		wantToken string
 	}{
-		{"missing appid", refresh.ForceRequest{Kind: "access_token", StaleToken: "x"}, refresh.ErrCodeBadRequest, ""},
-		{"bad kind", refresh.ForceRequest{AppID: "wxa", Kind: "refresh_token", StaleToken: "x"}, refresh.ErrCodeBadRequest, ""},
-		{"missing stale token", refresh.ForceRequest{AppID: "wxa"}, refresh.ErrCodeBadRequest, ""},
-		{"unknown app", refresh.ForceRequest{AppID: "wxnone", StaleToken: "x"}, refresh.ErrCodeUnknownApp, ""},
-		{"kind not configured", refresh.ForceRequest{AppID: "wxa", Kind: "jsapi_ticket", StaleToken: "x"}, refresh.ErrCodeUnknownApp, ""},
-		{"already rotated: stored value returned", refresh.ForceRequest{AppID: "wxa", StaleToken: "OLD"}, "", "CURRENT"},
+		{"missing appid", tokenapi.ForceRequest{Kind: "access_token", StaleToken: "x"}, tokenapi.CodeBadRequest, ""},
+		{"bad kind", tokenapi.ForceRequest{AppID: "wxa", Kind: "refresh_token", StaleToken: "x"}, tokenapi.CodeBadRequest, ""},
+		{"missing stale token", tokenapi.ForceRequest{AppID: "wxa"}, tokenapi.CodeBadRequest, ""},
+		{"unknown app", tokenapi.ForceRequest{AppID: "wxnone", StaleToken: "x"}, tokenapi.CodeUnknownApp, ""},
+		{"kind not configured", tokenapi.ForceRequest{AppID: "wxa", Kind: "jsapi_ticket", StaleToken: "x"}, tokenapi.CodeUnknownApp, ""},
+		{"already rotated: stored value returned", tokenapi.ForceRequest{AppID: "wxa", StaleToken: "OLD"}, "", "CURRENT"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -2,7 +2,6 @@ package refresh
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -10,59 +9,8 @@ import (
 
 	"github.com/wxcentral/wxcentral/pkg/credential"
 	"github.com/wxcentral/wxcentral/pkg/metrics"
+	"github.com/wxcentral/wxcentral/pkg/tokenapi"
 )
-
-// ForceRequest is the direct-invoke payload of a forced refresh:
-// {"action":"force","appid","kind","stale_token"}, where stale_token is
-// the value a caller saw rejected (40001/40014/42001).
-type ForceRequest struct {
-	Action     string `json:"action"`
-	AppID      string `json:"appid"`
-	Kind       string `json:"kind"`
-	StaleToken string `json:"stale_token"`
-}
-
-// Error codes of a forced refresh's answer.
-const (
-	ErrCodeForceBudgetExhausted = "force_budget_exhausted"
-	ErrCodeForceTooSoon         = "force_too_soon"
-	ErrCodeTokenUnavailable     = "token_unavailable"
-	ErrCodeUnknownApp           = "unknown_app"
-	ErrCodeBadRequest           = "bad_request"
-)
-
-// ForceResponse is a forced refresh's answer: the credential JSON of
-// DESIGN.md §6 ({"appid","kind","token","expires_at","expires_in","version"})
-// or, when Error is set, {"error","message"}. Either is a normal payload.
-type ForceResponse struct {
-	AppID     string
-	Kind      credential.Kind
-	Token     string
-	ExpiresAt int64 // unix seconds
-	ExpiresIn int64 // seconds left at the time of the answer
-	Version   int64
-
-	Error   string // one of the ErrCode constants
-	Message string
-}
-
-// MarshalJSON writes one of the two shapes.
-func (r ForceResponse) MarshalJSON() ([]byte, error) {
-	if r.Error != "" {
-		return json.Marshal(struct {
-			Error   string `json:"error"`
-			Message string `json:"message"`
-		}{r.Error, r.Message})
-	}
-	return json.Marshal(struct {
-		AppID     string          `json:"appid"`
-		Kind      credential.Kind `json:"kind"`
-		Token     string          `json:"token"`
-		ExpiresAt int64           `json:"expires_at"`
-		ExpiresIn int64           `json:"expires_in"`
-		Version   int64           `json:"version"`
-	}{r.AppID, r.Kind, r.Token, r.ExpiresAt, r.ExpiresIn, r.Version})
-}
 
 // Force handles a report that WeChat rejected req.StaleToken (DESIGN.md §5):
 //  1. if the store holds another usable value, it is returned (already rotated);
@@ -76,7 +24,7 @@ func (r ForceResponse) MarshalJSON() ([]byte, error) {
 // one normal-mode probe and one force call. Tickets have no force mode: a
 // rejected ticket is fetched again; nor has a WeCom token, whose report
 // re-fetches at once without a budget (step 2 only).
-func (r *Refresher) Force(ctx context.Context, req ForceRequest) ForceResponse {
+func (r *Refresher) Force(ctx context.Context, req tokenapi.ForceRequest) tokenapi.Answer {
 	start := r.o.Now()
 	rec, kind, f := r.forceRequest(ctx, req)
 	resp := r.answer(rec, kind, f)
@@ -84,7 +32,7 @@ func (r *Refresher) Force(ctx context.Context, req ForceRequest) ForceResponse {
 	if resp.Error != "" {
 		level = slog.LevelWarn
 	}
-	attrs := []slog.Attr{slog.String("appid", req.AppID), slog.String("kind", req.Kind), slog.String("action", "force")}
+	attrs := []slog.Attr{slog.String("appid", req.AppID), slog.String("kind", string(req.Kind)), slog.String("action", "force")}
 	if resp.Error != "" {
 		attrs = append(attrs, slog.String("outcome", "failed"), slog.String("error", resp.Error))
 	} else {
@@ -95,16 +43,16 @@ func (r *Refresher) Force(ctx context.Context, req ForceRequest) ForceResponse {
 	return resp
 }
 
-func (r *Refresher) forceRequest(ctx context.Context, req ForceRequest) (credential.Record, credential.Kind, *failure) {
+func (r *Refresher) forceRequest(ctx context.Context, req tokenapi.ForceRequest) (credential.Record, credential.Kind, *failure) {
 	if req.AppID == "" {
-		return credential.Record{}, "", refuse(ErrCodeBadRequest, "appid: missing")
+		return credential.Record{}, "", refuse(tokenapi.CodeBadRequest, "appid: missing")
 	}
-	kind, err := credential.ParseKind(req.Kind)
+	kind, err := credential.ParseKind(string(req.Kind))
 	if err != nil {
-		return credential.Record{}, "", refuse(ErrCodeBadRequest, err.Error())
+		return credential.Record{}, "", refuse(tokenapi.CodeBadRequest, err.Error())
 	}
 	if req.StaleToken == "" {
-		return credential.Record{}, kind, refuse(ErrCodeBadRequest, "stale_token: missing")
+		return credential.Record{}, kind, refuse(tokenapi.CodeBadRequest, "stale_token: missing")
 	}
 	apps, err := r.o.Apps(ctx)
 	if err != nil {
@@ -112,11 +60,11 @@ func (r *Refresher) forceRequest(ctx context.Context, req ForceRequest) (credent
 		// function error does); the operator needs it in both places.
 		r.o.Logger.LogAttrs(ctx, slog.LevelError, "configuration could not be loaded",
 			slog.String("appid", req.AppID), slog.String("kind", string(kind)), slog.String("error", err.Error()))
-		return credential.Record{}, kind, refuse(ErrCodeTokenUnavailable, "configuration could not be loaded: "+err.Error())
+		return credential.Record{}, kind, refuse(tokenapi.CodeTokenUnavailable, "configuration could not be loaded: "+err.Error())
 	}
 	app, ok := findApp(apps, req.AppID)
 	if !ok || !hasKind(app, kind) {
-		return credential.Record{}, kind, refuse(ErrCodeUnknownApp, fmt.Sprintf("%s/%s is not configured", req.AppID, kind))
+		return credential.Record{}, kind, refuse(tokenapi.CodeUnknownApp, fmt.Sprintf("%s/%s is not configured", req.AppID, kind))
 	}
 	rec, f := r.force(ctx, app, kind, req.StaleToken, r.o.NewOwner())
 	return rec, kind, f
@@ -125,23 +73,20 @@ func (r *Refresher) forceRequest(ctx context.Context, req ForceRequest) (credent
 // answer is a forced refresh's wire answer, mapped in this one place from
 // how it ended: the credential, a refusal's code and message, or
 // token_unavailable naming a classified failure.
-func (r *Refresher) answer(rec credential.Record, kind credential.Kind, f *failure) ForceResponse {
+func (r *Refresher) answer(rec credential.Record, kind credential.Kind, f *failure) tokenapi.Answer {
 	switch {
 	case f == nil:
-		return ForceResponse{
-			AppID: rec.AppID, Kind: rec.Kind, Token: rec.Value, Version: rec.Version,
-			ExpiresAt: rec.ExpiresAt.Unix(), ExpiresIn: int64(rec.ExpiresAt.Sub(r.o.Now()) / time.Second),
-		}
+		return tokenapi.AnswerFor(rec.Credential, r.o.Now())
 	case f.refusal != "":
-		return ForceResponse{Error: f.refusal, Message: f.what}
+		return tokenapi.Fail(f.refusal, f.what)
 	case f.label == classStore:
-		return ForceResponse{Error: ErrCodeTokenUnavailable, Message: "credential store failed (" + f.resultError() + ")"}
+		return tokenapi.Fail(tokenapi.CodeTokenUnavailable, "credential store failed ("+f.resultError()+")")
 	}
 	what := "token"
 	if kind.IsTicket() {
 		what = "ticket"
 	}
-	return ForceResponse{Error: ErrCodeTokenUnavailable, Message: "WeChat did not issue a " + what + " (" + f.resultError() + ")"}
+	return tokenapi.Fail(tokenapi.CodeTokenUnavailable, "WeChat did not issue a "+what+" ("+f.resultError()+")")
 }
 
 // replaced reports whether rec holds a usable value other than stale.
@@ -230,20 +175,20 @@ func askedSince(rec credential.Record, start time.Time) bool {
 func (r *Refresher) settled(app App, rec credential.Record, kind credential.Kind, stale string, start time.Time) *failure {
 	now := r.o.Now()
 	if reachedSince(rec.LastErrorAt, start) {
-		return refuse(ErrCodeTokenUnavailable,
+		return refuse(tokenapi.CodeTokenUnavailable,
 			fmt.Sprintf("a concurrent refresh failed (last_error_code %d); retry later", rec.LastErrorCode))
 	}
 	if kind.IsTicket() || rec.Value != stale || !askedSince(rec, start) {
 		return nil
 	}
 	if !app.policy().ForceBudget {
-		return refuse(ErrCodeTokenUnavailable, msgSameToken)
+		return refuse(tokenapi.CodeTokenUnavailable, msgSameToken)
 	}
 	if rec.ForceUsed(now) >= r.o.ForceDailyLimit {
 		return r.budgetSpent(rec.AppID)
 	}
 	if !rec.ForceSpaced(now) {
-		return refuse(ErrCodeForceTooSoon, msgForceTooSoon)
+		return refuse(tokenapi.CodeForceTooSoon, msgForceTooSoon)
 	}
 	return nil
 }
@@ -254,7 +199,7 @@ const (
 )
 
 func (r *Refresher) budgetSpent(appid string) *failure {
-	return refuse(ErrCodeForceBudgetExhausted,
+	return refuse(tokenapi.CodeForceBudgetExhausted,
 		fmt.Sprintf("the daily forced-refresh limit (%d) for %s is spent", r.o.ForceDailyLimit, appid))
 }
 
@@ -263,7 +208,7 @@ func (r *Refresher) budgetSpent(appid string) *failure {
 func (r *Refresher) waitForLeaseholder(ctx context.Context, appid string, kind credential.Kind, stale string, polls *int) *failure {
 	for ; *polls > 0; *polls-- {
 		if err := r.o.Sleep(ctx, r.o.WaitPoll); err != nil {
-			return refuse(ErrCodeTokenUnavailable, "deadline reached while another refresher held the lease")
+			return refuse(tokenapi.CodeTokenUnavailable, "deadline reached while another refresher held the lease")
 		}
 		rec, err := r.o.Store.Get(ctx, appid, kind, true)
 		if err != nil && !errors.Is(err, credential.ErrNotFound) {
@@ -273,7 +218,7 @@ func (r *Refresher) waitForLeaseholder(ctx context.Context, appid string, kind c
 			return nil
 		}
 	}
-	return refuse(ErrCodeTokenUnavailable, "another refresher still holds the lease; retry")
+	return refuse(tokenapi.CodeTokenUnavailable, "another refresher still holds the lease; retry")
 }
 
 // forceToken runs steps 2 and 3 for an access_token with the lease held.
@@ -301,7 +246,7 @@ func (r *Refresher) forceToken(ctx context.Context, app App, h *held, stale stri
 		} else {
 			h.release(ctx)
 		}
-		return h.rec, refuse(ErrCodeTokenUnavailable, msgSameToken)
+		return h.rec, refuse(tokenapi.CodeTokenUnavailable, msgSameToken)
 	}
 	// WeChat still hands out the rejected token: spend the budget, which
 	// also extends our lease (only while it is live) to cover the force call.
@@ -318,9 +263,9 @@ func (r *Refresher) forceToken(ctx context.Context, app App, h *held, stale stri
 		case errors.Is(err, credential.ErrForceBudgetExhausted):
 			return h.rec, r.budgetSpent(app.AppID)
 		case errors.Is(err, credential.ErrForceTooSoon):
-			return h.rec, refuse(ErrCodeForceTooSoon, msgForceTooSoon)
+			return h.rec, refuse(tokenapi.CodeForceTooSoon, msgForceTooSoon)
 		case errors.Is(err, credential.ErrLeaseLost):
-			return h.rec, refuse(ErrCodeTokenUnavailable, "the lease expired before the forced refresh; retry")
+			return h.rec, refuse(tokenapi.CodeTokenUnavailable, "the lease expired before the forced refresh; retry")
 		}
 		return h.rec, r.storeFail(h.appid, h.kind, "force budget", err)
 	}
@@ -337,7 +282,7 @@ func (r *Refresher) forceToken(ctx context.Context, app App, h *held, stale stri
 		// token: keep its answer, but never serve it as the refreshed one.
 		_, f := r.commitForced(ctx, h, tokenFetched(tok))
 		r.reportFailure(h.appid, h.kind, f)
-		return h.rec, refuse(ErrCodeForceTooSoon, "WeChat returned the rejected token to the forced refresh (a force less than 30s after another); retry after 30s")
+		return h.rec, refuse(tokenapi.CodeForceTooSoon, "WeChat returned the rejected token to the forced refresh (a force less than 30s after another); retry after 30s")
 	}
 	return r.commitForced(ctx, h, tokenFetched(tok))
 }
@@ -399,10 +344,10 @@ func (r *Refresher) served(ctx context.Context, h *held, res Result, f *failure)
 		return h.rec, r.storeFail(h.appid, h.kind, "read", err)
 	}
 	if res.Outcome == OutcomeLeased && rec.Value == h.rec.Value {
-		return rec, refuse(ErrCodeTokenUnavailable, "another refresher took over; retry")
+		return rec, refuse(tokenapi.CodeTokenUnavailable, "another refresher took over; retry")
 	}
 	if !rec.Usable(r.o.Now()) {
-		return rec, refuse(ErrCodeTokenUnavailable, "the refreshed value expires too soon")
+		return rec, refuse(tokenapi.CodeTokenUnavailable, "the refreshed value expires too soon")
 	}
 	return rec, nil
 }

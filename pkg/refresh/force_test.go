@@ -10,17 +10,18 @@ import (
 	"github.com/wxcentral/wxcentral/pkg/credential"
 	"github.com/wxcentral/wxcentral/pkg/dynamo"
 	"github.com/wxcentral/wxcentral/pkg/refresh"
+	"github.com/wxcentral/wxcentral/pkg/tokenapi"
 	"github.com/wxcentral/wxcentral/pkg/wechat/wechattest"
 )
 
-func forceReq(stale string) refresh.ForceRequest {
-	return refresh.ForceRequest{Action: "force", AppID: appA, Kind: "access_token", StaleToken: stale}
+func forceReq(stale string) tokenapi.ForceRequest {
+	return tokenapi.ForceRequest{Action: "force", AppID: appA, Kind: "access_token", StaleToken: stale}
 }
 
 // reportConcurrently sends n forced-refresh reports of stale at once, each
 // from its own refresher (as separate Lambda instances would).
-func reportConcurrently(e *env, n int, stale string) []refresh.ForceResponse {
-	out := make([]refresh.ForceResponse, n)
+func reportConcurrently(e *env, n int, stale string) []tokenapi.Answer {
+	out := make([]tokenapi.Answer, n)
 	var wg sync.WaitGroup
 	for i := range n {
 		r := e.refresher()
@@ -109,11 +110,11 @@ func TestForceBudget(t *testing.T) {
 		wantForce int // simulator force calls so far
 	}{
 		{"first force", time.Minute, "", 1},
-		{"10 s later: too soon", 10 * time.Second, refresh.ErrCodeForceTooSoon, 1},
-		{"29 s after the first: too soon", 19 * time.Second, refresh.ErrCodeForceTooSoon, 1},
+		{"10 s later: too soon", 10 * time.Second, tokenapi.CodeForceTooSoon, 1},
+		{"29 s after the first: too soon", 19 * time.Second, tokenapi.CodeForceTooSoon, 1},
 		{"30 s after the first: allowed", time.Second, "", 2},
-		{"limit of 2 reached", time.Minute, refresh.ErrCodeForceBudgetExhausted, 2},
-		{"still exhausted later that day", time.Hour, refresh.ErrCodeForceBudgetExhausted, 2},
+		{"limit of 2 reached", time.Minute, tokenapi.CodeForceBudgetExhausted, 2},
+		{"still exhausted later that day", time.Hour, tokenapi.CodeForceBudgetExhausted, 2},
 		// 10:00 UTC start + ~1h → 11:02 UTC; Shanghai midnight is 16:00 UTC.
 		{"next Shanghai day", 5 * time.Hour, "", 3},
 	}
@@ -162,7 +163,7 @@ func TestForceConcurrentReportsTooSoon(t *testing.T) {
 		t.Fatalf("WeChat calls %+v", c)
 	}
 	for i, a := range answers {
-		if a.Error != refresh.ErrCodeForceTooSoon {
+		if a.Error != tokenapi.CodeForceTooSoon {
 			t.Fatalf("answer %d: %+v", i, a)
 		}
 	}
@@ -176,7 +177,7 @@ func TestForceTicket(t *testing.T) {
 	stale := e.get(appA, credential.JSAPITicket).Value
 	e.clock.Advance(time.Minute)
 	e.sim.ResetCounters()
-	got := r.Force(context.Background(), refresh.ForceRequest{Action: "force", AppID: appA, Kind: "jsapi_ticket", StaleToken: stale})
+	got := r.Force(context.Background(), tokenapi.ForceRequest{Action: "force", AppID: appA, Kind: "jsapi_ticket", StaleToken: stale})
 	c := e.sim.Counters(appA)
 	if got.Error != "" || got.Kind != credential.JSAPITicket || c.GetTicket != 1 || c.StableTokenNormal+c.StableTokenForce != 0 {
 		t.Fatalf("answer %+v, counters %+v", got, c)
@@ -233,7 +234,7 @@ func TestForceCallFailure(t *testing.T) {
 	// The probe passes (a zero-latency script entry), the force call fails.
 	e.sim.InjectFaults(wechattest.EndpointStableToken, wechattest.LatencyFault(0), wechattest.ErrcodeFault(-1))
 	got := r.Force(context.Background(), forceReq(stale))
-	if got.Error != refresh.ErrCodeTokenUnavailable || got.Message != "WeChat did not issue a token (transient: errcode -1)" {
+	if got.Error != tokenapi.CodeTokenUnavailable || got.Message != "WeChat did not issue a token (transient: errcode -1)" {
 		t.Fatalf("answer %+v", got)
 	}
 	c := e.sim.Counters(appA)
@@ -290,7 +291,7 @@ func TestForceSpacingToTheMillisecond(t *testing.T) {
 	stale := e.get(appA, credential.AccessToken).Value
 	got := r.Force(context.Background(), forceReq(stale))
 	c := e.sim.Counters(appA)
-	if got.Error != refresh.ErrCodeForceTooSoon || got.Token != "" || c.StableTokenForce != 1 {
+	if got.Error != tokenapi.CodeForceTooSoon || got.Token != "" || c.StableTokenForce != 1 {
 		t.Fatalf("second report 29.2 s later: %+v, force calls %d (ignored %d); want force_too_soon and no force call",
 			got, c.StableTokenForce, c.StableTokenForceIgnored)
 	}
@@ -320,7 +321,7 @@ func TestForceAnswerEqualToRejectedTokenIsTooSoon(t *testing.T) {
 	}
 	got := r.Force(context.Background(), forceReq(held.Value))
 	c := e.sim.Counters(appA)
-	if got.Error != refresh.ErrCodeForceTooSoon || got.Token != "" || c.StableTokenForceIgnored != 1 {
+	if got.Error != tokenapi.CodeForceTooSoon || got.Token != "" || c.StableTokenForceIgnored != 1 {
 		t.Fatalf("answer %+v (ignored force calls %d), want force_too_soon", got, c.StableTokenForceIgnored)
 	}
 	if rec, _ := mine.Get(context.Background(), appA, credential.AccessToken, true); rec.LeaseOwner != "" || rec.Value != held.Value {

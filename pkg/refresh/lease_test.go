@@ -8,6 +8,7 @@ import (
 
 	"github.com/wxcentral/wxcentral/pkg/credential"
 	"github.com/wxcentral/wxcentral/pkg/refresh"
+	"github.com/wxcentral/wxcentral/pkg/tokenapi"
 	"github.com/wxcentral/wxcentral/pkg/wechat"
 	"github.com/wxcentral/wxcentral/pkg/wechat/wechattest"
 )
@@ -49,7 +50,7 @@ func TestForceLeaseExpiredDuringProbeSpendsNoBudget(t *testing.T) {
 	got := r.Force(context.Background(), forceReq(stale))
 	c := e.sim.Counters(appA)
 	rec := e.get(appA, credential.AccessToken)
-	if got.Error != refresh.ErrCodeTokenUnavailable || c.StableTokenForce != 0 || rec.ForceCount != 0 {
+	if got.Error != tokenapi.CodeTokenUnavailable || c.StableTokenForce != 0 || rec.ForceCount != 0 {
 		t.Fatalf("answer %+v, force calls %d, force_count %d: want token_unavailable and no budget spent",
 			got, c.StableTokenForce, rec.ForceCount)
 	}

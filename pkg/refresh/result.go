@@ -10,6 +10,7 @@ import (
 
 	"github.com/wxcentral/wxcentral/pkg/credential"
 	"github.com/wxcentral/wxcentral/pkg/metrics"
+	"github.com/wxcentral/wxcentral/pkg/tokenapi"
 	"github.com/wxcentral/wxcentral/pkg/wechat"
 )
 
@@ -82,7 +83,7 @@ func (f failure) answerCode() string {
 	if f.refusal != "" {
 		return f.refusal
 	}
-	return ErrCodeTokenUnavailable
+	return tokenapi.CodeTokenUnavailable
 }
 
 func (f failure) className() string {

@@ -14,6 +14,7 @@ import (
 	"github.com/wxcentral/wxcentral/pkg/credential"
 	"github.com/wxcentral/wxcentral/pkg/dynamo"
 	"github.com/wxcentral/wxcentral/pkg/refresh"
+	"github.com/wxcentral/wxcentral/pkg/tokenapi"
 	"github.com/wxcentral/wxcentral/pkg/wechat/wechattest"
 )
 
@@ -113,7 +114,7 @@ func TestStoreOutageIsAFailureWithItsMetric(t *testing.T) {
 		stale := e.get(appA, credential.AccessToken).Value
 		api.getItem.Store(true)
 		got := r.Force(context.Background(), forceReq(stale))
-		if got.Error != refresh.ErrCodeTokenUnavailable || !strings.Contains(got.Message, "store: AccessDeniedException on read") {
+		if got.Error != tokenapi.CodeTokenUnavailable || !strings.Contains(got.Message, "store: AccessDeniedException on read") {
 			t.Fatalf("answer %+v", got)
 		}
 		if !storeMetric(e.emf.String()) {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/wxcentral/wxcentral/pkg/credential"
 	"github.com/wxcentral/wxcentral/pkg/refresh"
+	"github.com/wxcentral/wxcentral/pkg/tokenapi"
 	"github.com/wxcentral/wxcentral/pkg/wechat"
 	"github.com/wxcentral/wxcentral/pkg/wechat/wechattest"
 )
@@ -231,8 +232,8 @@ func TestForceConfigErrorNamesTheField(t *testing.T) {
 				o.WeChat = noWeChat{t}
 				o.Apps = func(context.Context) ([]refresh.App, error) { return nil, errors.New(tc.loadErr) }
 			})
-			got := r.Force(context.Background(), refresh.ForceRequest{AppID: appA, Kind: "access_token", StaleToken: "T"})
-			if got.Error != refresh.ErrCodeTokenUnavailable || !strings.Contains(got.Message, tc.loadErr) {
+			got := r.Force(context.Background(), tokenapi.ForceRequest{AppID: appA, Kind: "access_token", StaleToken: "T"})
+			if got.Error != tokenapi.CodeTokenUnavailable || !strings.Contains(got.Message, tc.loadErr) {
 				t.Fatalf("answer %+v, want token_unavailable naming %q", got, tc.loadErr)
 			}
 			if !strings.Contains(e.logs.String(), tc.loadErr) {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/wxcentral/wxcentral/pkg/credential"
 	"github.com/wxcentral/wxcentral/pkg/refresh"
+	"github.com/wxcentral/wxcentral/pkg/tokenapi"
 	"github.com/wxcentral/wxcentral/pkg/wechat"
 	"github.com/wxcentral/wxcentral/pkg/wechat/wechattest"
 )
@@ -151,7 +152,7 @@ func TestWeComRevokedTokenReplacedByOneReport(t *testing.T) {
 	}
 	e.wecom.ResetCounters()
 
-	got := r.Force(context.Background(), refresh.ForceRequest{Action: "force", AppID: wecomID, StaleToken: stale})
+	got := r.Force(context.Background(), tokenapi.ForceRequest{Action: "force", AppID: wecomID, StaleToken: stale})
 	rec := e.get(wecomID, credential.AccessToken)
 	if got.Error != "" || got.Token == stale || got.Token != rec.Value || !e.wecom.Valid(wecomID, got.Token, e.clock.Now()) {
 		t.Fatalf("answer %+v: want the new valid token", got)
@@ -172,12 +173,12 @@ func TestWeComConcurrentReportsFetchOnce(t *testing.T) {
 	}
 	e.wecom.ResetCounters()
 	var wg sync.WaitGroup
-	answers := make([]refresh.ForceResponse, 8)
+	answers := make([]tokenapi.Answer, 8)
 	for i := range answers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			answers[i] = e.refresher().Force(context.Background(), refresh.ForceRequest{Action: "force", AppID: wecomID, StaleToken: stale})
+			answers[i] = e.refresher().Force(context.Background(), tokenapi.ForceRequest{Action: "force", AppID: wecomID, StaleToken: stale})
 		}()
 	}
 	wg.Wait()
@@ -202,8 +203,8 @@ func TestWeComSameTokenAgainIsUnavailable(t *testing.T) {
 	current := e.get(wecomID, credential.AccessToken).Value
 	e.wecom.ResetCounters()
 	for i := range 2 {
-		got := r.Force(context.Background(), refresh.ForceRequest{Action: "force", AppID: wecomID, StaleToken: current})
-		if got.Error != refresh.ErrCodeTokenUnavailable {
+		got := r.Force(context.Background(), tokenapi.ForceRequest{Action: "force", AppID: wecomID, StaleToken: current})
+		if got.Error != tokenapi.CodeTokenUnavailable {
 			t.Fatalf("report %d: %+v, want token_unavailable", i, got)
 		}
 	}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/wxcentral/wxcentral/pkg/credential"
+	"github.com/wxcentral/wxcentral/pkg/tokenapi"
 	"github.com/wxcentral/wxcentral/pkg/wechat"
 )
 
@@ -324,13 +325,13 @@ func TestInvalidate(t *testing.T) {
 			return cred("wxa", credential.AccessToken, "tok-b", now.Add(7200*time.Second), 2), nil
 		}, "tok-b", nil},
 		{"budget exhausted", func(time.Time) (credential.Credential, error) {
-			return credential.Credential{}, &RefreshError{Code: CodeForceBudgetExhausted, Message: "10 of 10 used today"}
+			return credential.Credential{}, &RefreshError{Code: tokenapi.CodeForceBudgetExhausted, Message: "10 of 10 used today"}
 		}, "", ErrForceBudgetExhausted},
 		{"too soon", func(time.Time) (credential.Credential, error) {
-			return credential.Credential{}, &RefreshError{Code: CodeForceTooSoon}
+			return credential.Credential{}, &RefreshError{Code: tokenapi.CodeForceTooSoon}
 		}, "", ErrForceTooSoon},
 		{"unknown app", func(time.Time) (credential.Credential, error) {
-			return credential.Credential{}, &RefreshError{Code: CodeUnknownApp}
+			return credential.Credential{}, &RefreshError{Code: tokenapi.CodeUnknownApp}
 		}, "", credential.ErrNotFound},
 		{"answer already expiring", func(now time.Time) (credential.Credential, error) {
 			return cred("wxa", credential.AccessToken, "tok-b", now.Add(5*time.Second), 2), nil
@@ -400,7 +401,7 @@ func TestDo(t *testing.T) {
 		{"42001 retried", []error{&wechat.Error{Code: 42001}, nil}, nil, []string{"tok-a", "tok-b"}, 1, nil},
 		{"40014 retried", []error{&wechat.Error{Code: 40014}, nil}, nil, []string{"tok-a", "tok-b"}, 1, nil},
 		{"retried only once", []error{rejected, rejected}, nil, []string{"tok-a", "tok-b"}, 1, rejected},
-		{"refresh refused", []error{rejected}, &RefreshError{Code: CodeForceTooSoon}, []string{"tok-a"}, 1, ErrForceTooSoon},
+		{"refresh refused", []error{rejected}, &RefreshError{Code: tokenapi.CodeForceTooSoon}, []string{"tok-a"}, 1, ErrForceTooSoon},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

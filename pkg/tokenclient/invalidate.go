@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/wxcentral/wxcentral/pkg/credential"
+	"github.com/wxcentral/wxcentral/pkg/tokenapi"
 	"github.com/wxcentral/wxcentral/pkg/wechat"
 )
 
@@ -37,15 +38,6 @@ var (
 	ErrForceTooSoon         = errors.New("forced refresh too soon")
 )
 
-// Error codes of the refresh and token functions' JSON error answers.
-const (
-	CodeUnknownApp           = "unknown_app"
-	CodeTokenUnavailable     = "token_unavailable"
-	CodeForceBudgetExhausted = "force_budget_exhausted"
-	CodeForceTooSoon         = "force_too_soon"
-	CodeBadRequest           = "bad_request"
-)
-
 // RefreshError is an `{"error","message"}` answer of the refresh function.
 type RefreshError struct {
 	Code    string // e.g. "force_budget_exhausted"
@@ -62,75 +54,32 @@ func (e *RefreshError) Error() string {
 // Is maps the error codes to the package's and credential's sentinels.
 func (e *RefreshError) Is(target error) bool {
 	switch e.Code {
-	case CodeUnknownApp:
+	case tokenapi.CodeUnknownApp:
 		return target == credential.ErrNotFound
-	case CodeTokenUnavailable:
+	case tokenapi.CodeTokenUnavailable:
 		return target == credential.ErrUnavailable
-	case CodeForceBudgetExhausted:
+	case tokenapi.CodeForceBudgetExhausted:
 		return target == ErrForceBudgetExhausted
-	case CodeForceTooSoon:
+	case tokenapi.CodeForceTooSoon:
 		return target == ErrForceTooSoon
 	}
 	return false
 }
 
-// ForceRequest is the direct-invoke payload of a forced refresh.
-type ForceRequest struct {
-	Action     string          `json:"action"` // always "force"
-	AppID      string          `json:"appid"`
-	Kind       credential.Kind `json:"kind"`
-	StaleToken string          `json:"stale_token"`
-}
-
-// Answer is the credential JSON of DESIGN.md §6 or an error object; the
-// refresh function's force answer and the token function's responses both
-// have this shape.
-type Answer struct {
-	AppID     string          `json:"appid,omitempty"`
-	Kind      credential.Kind `json:"kind,omitempty"`
-	Token     string          `json:"token,omitempty"`
-	ExpiresAt int64           `json:"expires_at,omitempty"`
-	ExpiresIn int64           `json:"expires_in,omitempty"`
-	Version   int64           `json:"version,omitempty"`
-	Error     string          `json:"error,omitempty"`
-	Message   string          `json:"message,omitempty"`
-}
-
-// Credential converts a success answer; an error answer is *RefreshError.
-func (a Answer) Credential() (credential.Credential, error) {
-	if a.Error != "" {
-		return credential.Credential{}, &RefreshError{Code: a.Error, Message: a.Message}
-	}
-	if a.Token == "" || a.ExpiresAt <= 0 {
-		return credential.Credential{}, errors.New("answer has no token or no expires_at")
-	}
-	return credential.Credential{
-		AppID: a.AppID, Kind: a.Kind, Value: a.Token,
-		ExpiresAt: time.Unix(a.ExpiresAt, 0), Version: a.Version,
-	}, nil
-}
-
-// AnswerFor is the success answer for cred at now (expires_in counts down).
-func AnswerFor(cred credential.Credential, now time.Time) Answer {
-	in := int64(cred.ExpiresAt.Sub(now) / time.Second)
-	if in < 0 {
-		in = 0
-	}
-	return Answer{AppID: cred.AppID, Kind: cred.Kind, Token: cred.Value,
-		ExpiresAt: cred.ExpiresAt.Unix(), ExpiresIn: in, Version: cred.Version}
-}
-
 // DecodeForceAnswer parses the refresh function's answer to a force request
 // for appid and kind: a credential, or *RefreshError for an error object.
 func DecodeForceAnswer(appid string, kind credential.Kind, payload []byte) (credential.Credential, error) {
-	var a Answer
+	var a tokenapi.Answer
 	if err := json.Unmarshal(payload, &a); err != nil {
 		return credential.Credential{}, fmt.Errorf("force refresh %s/%s: decode answer: %w", appid, kind, err)
 	}
-	cred, err := a.Credential()
-	if err != nil {
-		return credential.Credential{}, fmt.Errorf("force refresh %s/%s: %w", appid, kind, err)
+	if a.Error != "" {
+		return credential.Credential{}, fmt.Errorf("force refresh %s/%s: %w", appid, kind, &RefreshError{Code: a.Error, Message: a.Message})
 	}
+	if a.Token == "" || a.ExpiresAt <= 0 {
+		return credential.Credential{}, fmt.Errorf("force refresh %s/%s: answer has no token or no expires_at", appid, kind)
+	}
+	cred := a.Credential()
 	if cred.AppID == "" {
 		cred.AppID = appid
 	}
@@ -154,7 +103,7 @@ func NewDirectInvalidator(invoke func(ctx context.Context, payload []byte) ([]by
 
 // ForceRefresh implements Invalidator.
 func (d *DirectInvalidator) ForceRefresh(ctx context.Context, appid string, kind credential.Kind, staleToken string) (credential.Credential, error) {
-	payload, err := json.Marshal(ForceRequest{Action: "force", AppID: appid, Kind: kind, StaleToken: staleToken})
+	payload, err := json.Marshal(tokenapi.NewForceRequest(appid, kind, staleToken))
 	if err != nil {
 		return credential.Credential{}, fmt.Errorf("force refresh %s/%s: encode: %w", appid, kind, err)
 	}

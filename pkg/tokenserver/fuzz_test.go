@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/wxcentral/wxcentral/pkg/credential"
+	"github.com/wxcentral/wxcentral/pkg/tokenapi"
 	"github.com/wxcentral/wxcentral/pkg/tokenclient"
 	"github.com/wxcentral/wxcentral/pkg/tokenserver"
 )
@@ -29,7 +30,7 @@ func fuzzServer() *tokenserver.Server {
 	})
 	inv := tokenclient.InvalidatorFunc(func(_ context.Context, appid string, kind credential.Kind, _ string) (credential.Credential, error) {
 		if appid != "wxok" {
-			return credential.Credential{}, &tokenclient.RefreshError{Code: tokenclient.CodeUnknownApp}
+			return credential.Credential{}, &tokenclient.RefreshError{Code: tokenapi.CodeUnknownApp}
 		}
 		return credential.Credential{AppID: appid, Kind: kind, Value: "tok2", ExpiresAt: now.Add(2 * time.Hour), Version: 2}, nil
 	})
@@ -103,7 +104,7 @@ func TestHandleAnswersBeforeDeadline(t *testing.T) {
 	})
 	slow := tokenclient.InvalidatorFunc(func(context.Context, string, credential.Kind, string) (credential.Credential, error) {
 		<-release // a refresher stuck waiting for a lease
-		return credential.Credential{}, &tokenclient.RefreshError{Code: tokenclient.CodeTokenUnavailable}
+		return credential.Credential{}, &tokenclient.RefreshError{Code: tokenapi.CodeTokenUnavailable}
 	})
 	quiet := slog.New(slog.NewJSONHandler(io.Discard, nil))
 	srv := tokenserver.New(tokenclient.New(reader, tokenclient.WithClock(func() time.Time { return now }),

@@ -15,6 +15,7 @@ import (
 	"github.com/wxcentral/wxcentral/pkg/credential"
 	"github.com/wxcentral/wxcentral/pkg/lambdahttp"
 	"github.com/wxcentral/wxcentral/pkg/metrics"
+	"github.com/wxcentral/wxcentral/pkg/tokenapi"
 	"github.com/wxcentral/wxcentral/pkg/tokenclient"
 )
 
@@ -26,13 +27,6 @@ const (
 
 // MaxBodyBytes bounds a POST /token/invalidate body.
 const MaxBodyBytes = 64 << 10
-
-// Error codes beyond tokenclient's (unknown_app, token_unavailable,
-// bad_request, force_budget_exhausted, force_too_soon).
-const (
-	CodeNotFound         = "not_found"
-	CodeMethodNotAllowed = "method_not_allowed"
-)
 
 // Credentials is what the server needs from a tokenclient.Client.
 type Credentials interface {
@@ -86,27 +80,18 @@ func New(creds Credentials, opts ...Option) *Server {
 	return s
 }
 
-// Request is a direct-invoke payload and, without Action, the body of
-// POST /token/invalidate.
-type Request struct {
-	Action string `json:"action,omitempty"` // "" (read) or "invalidate"
-	AppID  string `json:"appid"`
-	Kind   string `json:"kind,omitempty"` // default access_token
-	Token  string `json:"token,omitempty"`
-}
-
 // result is one answer: an HTTP status and the JSON object.
 type result struct {
 	status int
-	body   tokenclient.Answer
+	body   tokenapi.Answer
 }
 
 func failure(status int, code, format string, args ...any) result {
-	return result{status, tokenclient.Answer{Error: code, Message: fmt.Sprintf(format, args...)}}
+	return result{status, tokenapi.Fail(code, fmt.Sprintf(format, args...))}
 }
 
 func badRequest(format string, args ...any) result {
-	return failure(http.StatusBadRequest, tokenclient.CodeBadRequest, format, args...)
+	return failure(http.StatusBadRequest, tokenapi.CodeBadRequest, format, args...)
 }
 
 // get serves the credential of kind for appid.
@@ -128,7 +113,7 @@ func (s *Server) get(ctx context.Context, appid, kindStr string) result {
 	if s.log.Enabled(ctx, slog.LevelDebug) {
 		s.log.DebugContext(ctx, "token served", "op", "get", "appid", appid, "kind", string(kind), "version", cred.Version, "outcome", "ok")
 	}
-	return result{http.StatusOK, tokenclient.AnswerFor(cred, now)}
+	return result{http.StatusOK, tokenapi.AnswerFor(cred, now)}
 }
 
 // invalidate forwards a rejected token to the refresh function.
@@ -150,7 +135,7 @@ func (s *Server) invalidate(ctx context.Context, appid, kindStr, token string) r
 	}
 	s.log.InfoContext(ctx, "invalidation forwarded", "op", "invalidate", "appid", appid, "kind", string(kind),
 		"version", cred.Version, "outcome", "ok")
-	return result{http.StatusOK, tokenclient.AnswerFor(cred, now)}
+	return result{http.StatusOK, tokenapi.AnswerFor(cred, now)}
 }
 
 // parse validates appid and kind; on failure it returns the 400 answer.
@@ -175,23 +160,23 @@ func (s *Server) fail(ctx context.Context, op, appid string, kind credential.Kin
 	var lastFailure *tokenclient.LastFailureError
 	switch {
 	case errors.Is(err, credential.ErrNotFound):
-		r = failure(http.StatusNotFound, tokenclient.CodeUnknownApp, "no %s is stored for appid %s", kind, appid)
+		r = failure(http.StatusNotFound, tokenapi.CodeUnknownApp, "no %s is stored for appid %s", kind, appid)
 	case errors.Is(err, tokenclient.ErrForceBudgetExhausted):
-		r = failure(http.StatusTooManyRequests, tokenclient.CodeForceBudgetExhausted,
+		r = failure(http.StatusTooManyRequests, tokenapi.CodeForceBudgetExhausted,
 			"the forced-refresh budget of appid %s is spent for today", appid)
 	case errors.Is(err, tokenclient.ErrForceTooSoon):
-		r = failure(http.StatusTooManyRequests, tokenclient.CodeForceTooSoon,
+		r = failure(http.StatusTooManyRequests, tokenapi.CodeForceTooSoon,
 			"a forced refresh of appid %s happened less than 30 s ago; retry shortly", appid)
 	case errors.As(err, &lastFailure):
 		// Tell the caller why (e.g. errcode 40164: the IP to whitelist).
-		r = failure(http.StatusServiceUnavailable, tokenclient.CodeTokenUnavailable,
+		r = failure(http.StatusServiceUnavailable, tokenapi.CodeTokenUnavailable,
 			"no %s for appid %s yet: the last refresh failed at %s (errcode %d): %s",
 			kind, appid, lastFailure.At.UTC().Format(time.RFC3339), lastFailure.Code, lastFailure.Message)
 	case errors.Is(err, credential.ErrUnavailable):
-		r = failure(http.StatusServiceUnavailable, tokenclient.CodeTokenUnavailable,
+		r = failure(http.StatusServiceUnavailable, tokenapi.CodeTokenUnavailable,
 			"no usable %s for appid %s right now (expired, about to expire, or the store is unreachable); retry shortly", kind, appid)
 	default:
-		r = failure(http.StatusServiceUnavailable, tokenclient.CodeTokenUnavailable,
+		r = failure(http.StatusServiceUnavailable, tokenapi.CodeTokenUnavailable,
 			"the %s of appid %s could not be obtained right now; retry shortly", kind, appid)
 	}
 	level := slog.LevelInfo
@@ -211,7 +196,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case PathToken:
 		if r.Method != http.MethodGet {
 			w.Header().Set("Allow", http.MethodGet)
-			res = failure(http.StatusMethodNotAllowed, CodeMethodNotAllowed, "%s: method %s not allowed; use GET", PathToken, r.Method)
+			res = failure(http.StatusMethodNotAllowed, tokenapi.CodeMethodNotAllowed, "%s: method %s not allowed; use GET", PathToken, r.Method)
 			break
 		}
 		appid, kind, err := queryParams(r.URL.RawQuery)
@@ -223,28 +208,28 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case PathInvalidate:
 		if r.Method != http.MethodPost {
 			w.Header().Set("Allow", http.MethodPost)
-			res = failure(http.StatusMethodNotAllowed, CodeMethodNotAllowed, "%s: method %s not allowed; use POST", PathInvalidate, r.Method)
+			res = failure(http.StatusMethodNotAllowed, tokenapi.CodeMethodNotAllowed, "%s: method %s not allowed; use POST", PathInvalidate, r.Method)
 			break
 		}
-		var req Request
+		var req tokenapi.Request
 		if bad, ok := decodeBody(w, r, &req); !ok {
 			res = bad
 			break
 		}
-		res = s.invalidate(r.Context(), req.AppID, req.Kind, req.Token)
+		res = s.invalidate(r.Context(), req.AppID, string(req.Kind), req.Token)
 	default:
-		res = failure(http.StatusNotFound, CodeNotFound, "no route for path %q; use GET %s or POST %s", r.URL.Path, PathToken, PathInvalidate)
+		res = failure(http.StatusNotFound, tokenapi.CodeNotFound, "no route for path %q; use GET %s or POST %s", r.URL.Path, PathToken, PathInvalidate)
 	}
 	writeJSON(w, res)
 	_ = s.metrics.Emit(metrics.TokenRequest(res.status))
 }
 
-func decodeBody(w http.ResponseWriter, r *http.Request, into *Request) (result, bool) {
+func decodeBody(w http.ResponseWriter, r *http.Request, into *tokenapi.Request) (result, bool) {
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			return failure(http.StatusRequestEntityTooLarge, tokenclient.CodeBadRequest, "body: larger than %d bytes", MaxBodyBytes), false
+			return failure(http.StatusRequestEntityTooLarge, tokenapi.CodeBadRequest, "body: larger than %d bytes", MaxBodyBytes), false
 		}
 		return badRequest("body: could not be read"), false
 	}
@@ -255,7 +240,7 @@ func decodeBody(w http.ResponseWriter, r *http.Request, into *Request) (result, 
 }
 
 // decodeRequest parses a JSON object into req; the error names the field.
-func decodeRequest(data []byte, req *Request) error {
+func decodeRequest(data []byte, req *tokenapi.Request) error {
 	var probe json.RawMessage
 	if err := json.Unmarshal(data, &probe); err != nil {
 		return errors.New("body: not valid JSON")
@@ -274,7 +259,7 @@ func decodeRequest(data []byte, req *Request) error {
 }
 
 func writeJSON(w http.ResponseWriter, res result) {
-	data := appendAnswer(make([]byte, 0, 256), res.body)
+	data := res.body.AppendJSON(make([]byte, 0, 256))
 	h := w.Header()
 	h.Set("Content-Type", "application/json")
 	h.Set("Cache-Control", "no-store")
@@ -287,21 +272,21 @@ func writeJSON(w http.ResponseWriter, res result) {
 // returned error is always nil (kept for lambda handler signatures).
 func (s *Server) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
 	var res result
-	var req Request
+	var req tokenapi.Request
 	if err := decodeRequest(payload, &req); err != nil {
 		res = badRequest("%v", err)
 	} else {
 		switch req.Action {
 		case "":
-			res = s.get(ctx, req.AppID, req.Kind)
-		case "invalidate":
-			res = s.invalidate(ctx, req.AppID, req.Kind, req.Token)
+			res = s.get(ctx, req.AppID, string(req.Kind))
+		case tokenapi.ActionInvalidate:
+			res = s.invalidate(ctx, req.AppID, string(req.Kind), req.Token)
 		default:
 			res = badRequest("action: must be absent (read) or \"invalidate\"")
 		}
 	}
 	_ = s.metrics.Emit(metrics.TokenRequest(res.status))
-	return appendAnswer(make([]byte, 0, 256), res.body), nil
+	return res.body.AppendJSON(make([]byte, 0, 256)), nil
 }
 
 // deadlineReserve is kept back from the invocation deadline so that a slow

@@ -21,6 +21,7 @@ import (
 	"github.com/wxcentral/wxcentral/pkg/credential"
 	"github.com/wxcentral/wxcentral/pkg/dynamo"
 	"github.com/wxcentral/wxcentral/pkg/metrics"
+	"github.com/wxcentral/wxcentral/pkg/tokenapi"
 	"github.com/wxcentral/wxcentral/pkg/tokenclient"
 	"github.com/wxcentral/wxcentral/pkg/tokenclient/lambdainvoke"
 	"github.com/wxcentral/wxcentral/pkg/tokenserver"
@@ -78,22 +79,22 @@ func newFixture(t *testing.T) *fixture {
 // fixture's apps: the stored value when it differs from the stale one, else
 // a new value committed to the table; scripted refusals for some apps.
 func (f *fixture) fakeRefresh(ctx context.Context, payload []byte) ([]byte, error) {
-	var req tokenclient.ForceRequest
+	var req tokenapi.ForceRequest
 	if err := json.Unmarshal(payload, &req); err != nil || req.Action != "force" {
 		return nil, errors.New("fake refresh: bad payload")
 	}
-	answer := func(a tokenclient.Answer) ([]byte, error) { return json.Marshal(a) }
+	answer := func(a tokenapi.Answer) ([]byte, error) { return json.Marshal(a) }
 	switch req.AppID {
 	case "wxbudget":
-		return answer(tokenclient.Answer{Error: "force_budget_exhausted", Message: "10 of 10 forced refreshes used today"})
+		return answer(tokenapi.Answer{Error: "force_budget_exhausted", Message: "10 of 10 forced refreshes used today"})
 	case "wxtoosoon":
-		return answer(tokenclient.Answer{Error: "force_too_soon", Message: "last forced refresh 3 s ago"})
+		return answer(tokenapi.Answer{Error: "force_too_soon", Message: "last forced refresh 3 s ago"})
 	case "wxdying":
-		return answer(tokenclient.Answer{Error: "token_unavailable", Message: "WeChat unreachable"})
+		return answer(tokenapi.Answer{Error: "token_unavailable", Message: "WeChat unreachable"})
 	}
 	r, err := f.store.Get(ctx, req.AppID, req.Kind, true)
 	if errors.Is(err, credential.ErrNotFound) {
-		return answer(tokenclient.Answer{Error: "unknown_app", Message: "no such app"})
+		return answer(tokenapi.Answer{Error: "unknown_app", Message: "no such app"})
 	}
 	if err != nil {
 		return nil, err
@@ -107,7 +108,7 @@ func (f *fixture) fakeRefresh(ctx context.Context, payload []byte) ([]byte, erro
 			return nil, err
 		}
 	}
-	return answer(tokenclient.AnswerFor(r.Credential, now))
+	return answer(tokenapi.AnswerFor(r.Credential, now))
 }
 
 // call sends one request through the Lambda entry point: as a Function URL

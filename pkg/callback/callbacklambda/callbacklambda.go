@@ -1,71 +1,95 @@
-// Package callbacklambda wires the callback function: callback.Handler
-// behind API Gateway HTTP API (payload 2.0) with the callback document from
-// Secrets Manager (cached), the DynamoDB dedupe store, EventBridge when
-// EVENT_BUS_NAME is set, JSON logs and EMF metrics on one writer.
+// Package callbacklambda is the callback function: New builds it from its
+// dependencies (the callback document, the dedupe store, the event bus),
+// and its Handler serves API Gateway HTTP API events (payload 2.0) and
+// plain HTTP alike. functions/callback, the local stack and the chaos run
+// all build it here.
 package callbacklambda
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
-	"io"
 	"log/slog"
+	"net/http"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
-	awsconfig "github.com/aws/aws-sdk-go-v2/config"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
-	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
 	"github.com/wxcentral/wxcentral/pkg/callback"
-	"github.com/wxcentral/wxcentral/pkg/config"
-	"github.com/wxcentral/wxcentral/pkg/dynamo"
-	"github.com/wxcentral/wxcentral/pkg/eventbus"
 	"github.com/wxcentral/wxcentral/pkg/lambdahttp"
 	"github.com/wxcentral/wxcentral/pkg/metrics"
 )
 
-// Handler is the Lambda entry point for HTTP API events.
-type Handler func(context.Context, events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error)
+// Deps are what the callback function runs on.
+type Deps struct {
+	// Config is the callback document (CALLBACK_SECRET_ID), e.g.
+	// callback.ConfigFromJSON over a cached secret; loaded lazily.
+	Config    callback.ConfigSource
+	Store     callback.DedupeStore    // nil: no de-duplication
+	Publisher callback.Publisher      // nil: nothing is published (EVENT_BUS_NAME unset)
+	Routes    callback.MessageHandler // nil: only the document's built-in replies
+	MaxSkew   time.Duration           // CALLBACK_MAX_SKEW as config.ParseMaxSkew returns it
+	Logger    *slog.Logger
+	Metrics   *metrics.Emitter // nil: none
+	// Tune, when set, adjusts the handler's options after the above are
+	// applied: the chaos run's virtual clock and short polls.
+	Tune func(*callback.Options)
+}
 
-// NewFromEnv builds the handler from the environment read through getenv
-// (DESIGN.md §3: TABLE_NAME, CALLBACK_SECRET_ID, EVENT_BUS_NAME,
-// CALLBACK_MAX_SKEW, LOG_LEVEL) and the AWS SDK's default configuration,
-// which takes endpoints from the AWS_ENDPOINT_URL* variables. Logs and
-// metrics go to out. Errors name the variable.
-func NewFromEnv(ctx context.Context, getenv func(string) string, out io.Writer) (Handler, error) {
-	env, err := callback.EnvFrom(getenv)
+// Handler is the callback function: ServeHTTP for the local stack and any
+// Go server, Invoke for Lambda.
+type Handler struct {
+	http http.Handler // the callback core, its responses counted
+	cfg  callback.ConfigSource
+}
+
+// New builds the callback function from d.
+func New(d Deps) (*Handler, error) {
+	if d.Config == nil {
+		return nil, errors.New("callbacklambda: Config is required")
+	}
+	o := callback.Options{
+		Config:    d.Config,
+		Routes:    d.Routes,
+		Store:     d.Store,
+		Publisher: d.Publisher,
+		MaxSkew:   d.MaxSkew,
+		Logger:    d.Logger,
+		Metrics:   d.Metrics,
+	}
+	if d.Tune != nil {
+		d.Tune(&o)
+	}
+	core, err := callback.NewHandler(o)
 	if err != nil {
 		return nil, err
 	}
-	aws, err := awsconfig.LoadDefaultConfig(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("aws configuration: %w", err)
+	// CallbackErrorsAlarm watches the 5xx of this count.
+	return &Handler{http: d.Metrics.CountResponses(metrics.CallbackRequests, core), cfg: d.Config}, nil
+}
+
+// ServeHTTP serves GET and POST /wechat/{appid}.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.http.ServeHTTP(w, r) }
+
+// Serve answers one HTTP API event. A callback document that cannot be
+// loaded fails the invocation with an error naming the field.
+func (h *Handler) Serve(ctx context.Context, req events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
+	if _, err := h.cfg(ctx); err != nil {
+		return events.APIGatewayV2HTTPResponse{}, err
 	}
-	m := metrics.New(out)
-	logger := slog.New(slog.NewJSONHandler(out, &slog.HandlerOptions{Level: env.LogLevel}))
-	secret := config.NewCachedSource(config.NewSecretsManagerSource(secretsmanager.NewFromConfig(aws), env.SecretID), config.MaxCacheTTL, time.Now,
-		config.WithLogger(logger), config.WithMetrics(m))
-	cfg := callback.ConfigFromJSON(secret.Load) // loaded lazily, on the first request
-	opt := callback.Options{
-		Config:  cfg,
-		Store:   dynamo.NewDedupeStore(dynamodb.NewFromConfig(aws), env.TableName),
-		MaxSkew: env.MaxSkew,
-		Logger:  logger,
-		Metrics: m,
+	return lambdahttp.Serve(ctx, h.http, req)
+}
+
+// Invoke implements aws-lambda-go's lambda.Handler: Serve over JSON.
+func (h *Handler) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
+	var req events.APIGatewayV2HTTPRequest
+	if err := json.Unmarshal(payload, &req); err != nil {
+		return nil, fmt.Errorf("callback: decode HTTP API event: %w", err)
 	}
-	if env.EventBusName != "" {
-		opt.Publisher = eventbus.New(eventbridge.NewFromConfig(aws), env.EventBusName)
-	}
-	core, err := callback.NewHandler(opt)
+	resp, err := h.Serve(ctx, req)
 	if err != nil {
 		return nil, err
 	}
-	h := m.CountResponses(metrics.CallbackRequests, core) // CallbackErrorsAlarm watches its 5xx
-	return func(ctx context.Context, req events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
-		if _, err := cfg(ctx); err != nil { // a bad callback document fails the invocation, naming the field
-			return events.APIGatewayV2HTTPResponse{}, err
-		}
-		return lambdahttp.Serve(ctx, h, req)
-	}, nil
+	return json.Marshal(resp)
 }

@@ -1,7 +1,8 @@
-// Package refreshlambda wires the refresh function: it builds a
-// refresh.Refresher from the environment (DESIGN.md §3) with DynamoDB,
-// Secrets Manager and the WeChat client, and dispatches Lambda events to a
-// sweep or a forced refresh.
+// Package refreshlambda is the refresh function: New builds it from its
+// dependencies (the credential store, the WeChat client, the apps
+// document), and its Handler dispatches Lambda events to a sweep or a
+// forced refresh. functions/refresh, the local stack and the chaos run all
+// build it here.
 package refreshlambda
 
 import (
@@ -9,112 +10,63 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
-	"io"
 	"log/slog"
-	"time"
-
-	"github.com/aws/aws-lambda-go/lambda"
-	awsconfig "github.com/aws/aws-sdk-go-v2/config"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
 	"github.com/wxcentral/wxcentral/pkg/config"
-	"github.com/wxcentral/wxcentral/pkg/dynamo"
+	"github.com/wxcentral/wxcentral/pkg/credential"
 	"github.com/wxcentral/wxcentral/pkg/metrics"
 	"github.com/wxcentral/wxcentral/pkg/refresh"
-	"github.com/wxcentral/wxcentral/pkg/wechat"
+	"github.com/wxcentral/wxcentral/pkg/tokenapi"
 )
 
-// Handler dispatches one Lambda event.
+// Deps are what the refresh function runs on.
+type Deps struct {
+	Store  refresh.Store  // the credential items (pkg/dynamo in production)
+	WeChat refresh.WeChat // WeChat's API: Official Accounts and mini-programs
+	// WeCom is WeCom's API (WECOM_API_BASE), for apps of type wecom.
+	WeCom refresh.WeCom
+	// Apps is the apps document (APPS_SECRET_ID), read on every sweep and
+	// forced refresh; cache it (config.NewCachedSource) where it is remote.
+	Apps            config.Source
+	ForceDailyLimit int // FORCE_REFRESH_DAILY_LIMIT; 0 disables force_refresh
+	Logger          *slog.Logger
+	Metrics         *metrics.Emitter // nil: none
+	// Tune, when set, adjusts the refresher's options after the above are
+	// applied: the chaos run's virtual clock and short waits.
+	Tune func(*refresh.Options)
+}
+
+// Handler is the refresh function. Its Invoke is the Lambda entry point.
 type Handler struct {
 	Refresher *refresh.Refresher
-	Logger    *slog.Logger
+	log       *slog.Logger
 }
 
-// Invoke handles any event: {"action":"force",...} runs a forced refresh
-// and answers its JSON (errors included, as a normal payload); every other
-// event (EventBridge Scheduler input of any shape including {}, an
-// EventBridge rule "Scheduled Event", {"action":"sweep"}) runs a sweep and
-// answers {"results":[...]}. A sweep whose configuration cannot be loaded
-// is a function error naming the field.
-func (h *Handler) Invoke(ctx context.Context, payload json.RawMessage) (any, error) {
-	var probe struct {
-		Action string `json:"action"`
+// New builds the refresh function from d.
+func New(d Deps) (*Handler, error) {
+	if d.Store == nil || d.WeChat == nil || d.Apps == nil {
+		return nil, errors.New("refreshlambda: Store, WeChat and Apps are required")
 	}
-	if bytes.HasPrefix(bytes.TrimSpace(payload), []byte("{")) {
-		_ = json.Unmarshal(payload, &probe)
+	if d.Logger == nil {
+		d.Logger = slog.Default()
 	}
-	switch probe.Action {
-	case "force":
-		var req refresh.ForceRequest
-		if err := json.Unmarshal(payload, &req); err != nil {
-			msg := "force request: malformed JSON"
-			var te *json.UnmarshalTypeError
-			if errors.As(err, &te) && te.Field != "" {
-				msg = te.Field + ": must be a string"
-			}
-			return refresh.ForceResponse{Error: refresh.ErrCodeBadRequest, Message: msg}, nil
-		}
-		return h.Refresher.Force(ctx, req), nil
-	case "", "sweep":
-	default:
-		h.Logger.LogAttrs(ctx, slog.LevelWarn, "unknown action; sweeping", slog.String("action", probe.Action))
+	o := refresh.Options{
+		Store:           d.Store,
+		WeChat:          d.WeChat,
+		WeCom:           d.WeCom,
+		Apps:            appsFrom(d.Apps),
+		ForceDailyLimit: d.ForceDailyLimit,
+		Logger:          d.Logger,
+		Metrics:         d.Metrics,
 	}
-	sum, err := h.Refresher.Sweep(ctx)
-	if err != nil {
-		h.Logger.LogAttrs(ctx, slog.LevelError, "sweep failed", slog.String("error", err.Error()))
-		return nil, err
+	if d.Tune != nil {
+		d.Tune(&o)
 	}
-	return sum, nil
+	return &Handler{Refresher: refresh.New(o), log: d.Logger}, nil
 }
 
-// Lambda returns the handler to pass to lambda.Start. It takes the
-// payload as bytes, so that one which is not JSON at all is still "an event
-// that is not a direct-invoke action" and sweeps (DESIGN.md §5), instead of
-// failing in the runtime library's decoding before Invoke runs.
-func (h *Handler) Lambda() lambda.Handler { return bytesHandler{h} }
-
-type bytesHandler struct{ h *Handler }
-
-func (b bytesHandler) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
-	out, err := b.h.Invoke(ctx, payload)
-	if err != nil {
-		return nil, err
-	}
-	return json.Marshal(out)
-}
-
-// NewFromEnv builds the handler from the environment read through getenv,
-// with the AWS SDK's default configuration (endpoints from AWS_ENDPOINT_URL*
-// variables), logs and EMF metrics on out. Errors name the variable.
-func NewFromEnv(ctx context.Context, getenv func(string) string, out io.Writer) (*Handler, error) {
-	env, err := config.RefreshFromEnv(getenv)
-	if err != nil {
-		return nil, err
-	}
-	logger := slog.New(slog.NewJSONHandler(out, &slog.HandlerOptions{Level: env.LogLevel}))
-	awsCfg, err := awsconfig.LoadDefaultConfig(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("aws configuration: %w", err)
-	}
-	m := metrics.New(out)
-	secrets := config.NewCachedSource(
-		config.NewSecretsManagerSource(secretsmanager.NewFromConfig(awsCfg), env.AppsSecretID), config.MaxCacheTTL, time.Now,
-		config.WithLogger(logger), config.WithMetrics(m))
-	r := refresh.New(refresh.Options{
-		Store:           dynamo.NewCredentialStore(dynamodb.NewFromConfig(awsCfg), env.TableName),
-		WeChat:          wechat.NewClient(wechat.WithBaseURL(env.WeChatAPIBase)),
-		Apps:            AppsFrom(secrets),
-		ForceDailyLimit: env.ForceDailyLimit,
-		Logger:          logger,
-		Metrics:         m,
-	})
-	return &Handler{Refresher: r, Logger: logger}, nil
-}
-
-// AppsFrom adapts a source of the APPS_SECRET_ID document to refresh.AppsFunc.
-func AppsFrom(src config.Source) refresh.AppsFunc {
+// appsFrom maps the apps document to the refresher's apps.
+func appsFrom(src config.Source) refresh.AppsFunc {
 	return func(ctx context.Context) ([]refresh.App, error) {
 		doc, err := config.LoadApps(ctx, src)
 		if err != nil {
@@ -122,8 +74,62 @@ func AppsFrom(src config.Source) refresh.AppsFunc {
 		}
 		apps := make([]refresh.App, 0, len(doc.Apps))
 		for _, a := range doc.Apps {
-			apps = append(apps, refresh.App{AppID: a.AppID, Secret: a.Secret, Kinds: a.Kinds()})
+			apps = append(apps, refreshApp(a))
 		}
 		return apps, nil
 	}
+}
+
+// refreshApp is the one place where a configured account becomes a
+// refresh.App; its AppID is the credential id (App.ID).
+func refreshApp(a config.App) refresh.App {
+	return refresh.App{AppID: a.ID(), Type: credential.AccountType(a.Type), CorpID: a.CorpID, Agent: a.Agent, Secret: a.Secret, Kinds: a.Kinds()}
+}
+
+// Handle handles any event: {"action":"force",...} runs a forced refresh
+// and answers its tokenapi.Answer (errors included, as a normal payload);
+// every other event (EventBridge Scheduler input of any shape including {},
+// an EventBridge rule "Scheduled Event", {"action":"sweep"}, a payload that
+// is not JSON at all) runs a sweep and answers its refresh.Summary. A sweep
+// whose configuration cannot be loaded is a function error naming the field.
+func (h *Handler) Handle(ctx context.Context, payload []byte) (any, error) {
+	var probe struct {
+		Action string `json:"action"`
+	}
+	if bytes.HasPrefix(bytes.TrimSpace(payload), []byte("{")) {
+		_ = json.Unmarshal(payload, &probe)
+	}
+	switch probe.Action {
+	case tokenapi.ActionForce:
+		var req tokenapi.ForceRequest
+		if err := json.Unmarshal(payload, &req); err != nil {
+			msg := "force request: malformed JSON"
+			var te *json.UnmarshalTypeError
+			if errors.As(err, &te) && te.Field != "" {
+				msg = te.Field + ": must be a string"
+			}
+			return tokenapi.Fail(tokenapi.CodeBadRequest, msg), nil
+		}
+		return h.Refresher.Force(ctx, req), nil
+	case "", tokenapi.ActionSweep:
+	default:
+		h.log.LogAttrs(ctx, slog.LevelWarn, "unknown action; sweeping", slog.String("action", probe.Action))
+	}
+	sum, err := h.Refresher.Sweep(ctx)
+	if err != nil {
+		h.log.LogAttrs(ctx, slog.LevelError, "sweep failed", slog.String("error", err.Error()))
+		return nil, err
+	}
+	return sum, nil
+}
+
+// Invoke implements aws-lambda-go's lambda.Handler: Handle, answered as
+// JSON. It takes the payload as bytes so that one which is not JSON at all
+// still sweeps instead of failing in the runtime library's decoding.
+func (h *Handler) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
+	out, err := h.Handle(ctx, payload)
+	if err != nil {
+		return nil, err
+	}
+	return json.Marshal(out)
 }

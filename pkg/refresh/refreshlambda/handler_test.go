@@ -3,7 +3,6 @@ package refreshlambda_test
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"log/slog"
 	"strings"
 	"testing"
@@ -13,6 +12,7 @@ import (
 	"github.com/wxcentral/wxcentral/pkg/dynamo"
 	"github.com/wxcentral/wxcentral/pkg/refresh"
 	"github.com/wxcentral/wxcentral/pkg/refresh/refreshlambda"
+	"github.com/wxcentral/wxcentral/pkg/tokenapi"
 	"github.com/wxcentral/wxcentral/pkg/wechat"
 	"github.com/wxcentral/wxcentral/pkg/wechat/wechattest"
 )
@@ -28,14 +28,17 @@ func newHandler(t *testing.T, doc string) (*refreshlambda.Handler, *wechattest.S
 	var logs bytes.Buffer
 	logger := slog.New(slog.NewJSONHandler(&logs, nil))
 	src := config.SourceFunc(func(context.Context) ([]byte, error) { return []byte(doc), nil })
-	r := refresh.New(refresh.Options{
+	h, err := refreshlambda.New(refreshlambda.Deps{
 		Store:           dynamo.NewCredentialStore(client, table),
 		WeChat:          wechat.NewClient(wechat.WithBaseURL(sim.URL)),
-		Apps:            refreshlambda.AppsFrom(src),
+		Apps:            src,
 		ForceDailyLimit: 10,
 		Logger:          logger,
 	})
-	return &refreshlambda.Handler{Refresher: r, Logger: logger}, sim, &logs
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h, sim, &logs
 }
 
 func TestInvokeDispatch(t *testing.T) {
@@ -53,7 +56,7 @@ func TestInvokeDispatch(t *testing.T) {
 	}
 	for i, tc := range sweeps {
 		t.Run(tc.name, func(t *testing.T) {
-			out, err := h.Invoke(ctx, json.RawMessage(tc.payload))
+			out, err := h.Handle(ctx, []byte(tc.payload))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -74,19 +77,19 @@ func TestInvokeDispatch(t *testing.T) {
 	}
 	token, _ := sim.CurrentToken(appid)
 	t.Run("force", func(t *testing.T) {
-		out, err := h.Invoke(ctx, json.RawMessage(`{"action":"force","appid":"`+appid+`","stale_token":"`+token+`"}`))
+		out, err := h.Handle(ctx, []byte(`{"action":"force","appid":"`+appid+`","stale_token":"`+token+`"}`))
 		if err != nil {
 			t.Fatal(err)
 		}
-		resp, ok := out.(refresh.ForceResponse)
+		resp, ok := out.(tokenapi.Answer)
 		if !ok || resp.Error != "" || resp.Token == token || resp.Version != 2 {
 			t.Fatalf("answer %#v", out)
 		}
 	})
 	t.Run("force with a malformed body", func(t *testing.T) {
-		out, err := h.Invoke(ctx, json.RawMessage(`{"action":"force","appid":12}`))
-		resp, ok := out.(refresh.ForceResponse)
-		if err != nil || !ok || resp.Error != refresh.ErrCodeBadRequest {
+		out, err := h.Handle(ctx, []byte(`{"action":"force","appid":12}`))
+		resp, ok := out.(tokenapi.Answer)
+		if err != nil || !ok || resp.Error != tokenapi.CodeBadRequest {
 			t.Fatalf("answer %#v %v", out, err)
 		}
 	})
@@ -94,7 +97,7 @@ func TestInvokeDispatch(t *testing.T) {
 
 func TestInvokeBadSecretDocument(t *testing.T) {
 	h, _, logs := newHandler(t, `{"apps":[{"appid":"`+appid+`","secret":"secret-0123"},{"appid":"`+appid+`","secret":"secret-0123"}]}`)
-	_, err := h.Invoke(context.Background(), json.RawMessage(`{}`))
+	_, err := h.Handle(context.Background(), []byte(`{}`))
 	if err == nil || !strings.Contains(err.Error(), "apps[1].appid: duplicate of apps[0].appid") {
 		t.Fatalf("err = %v", err)
 	}
@@ -103,11 +106,9 @@ func TestInvokeBadSecretDocument(t *testing.T) {
 	}
 }
 
-func TestNewFromEnvNamesTheVariable(t *testing.T) {
-	env := map[string]string{"TABLE_NAME": "t"}
-	_, err := refreshlambda.NewFromEnv(context.Background(), func(k string) string { return env[k] }, &bytes.Buffer{})
-	if err == nil || err.Error() != "APPS_SECRET_ID: missing" {
-		t.Fatalf("err = %v", err)
+func TestNewRequiresItsDependencies(t *testing.T) {
+	if _, err := refreshlambda.New(refreshlambda.Deps{}); err == nil {
+		t.Fatal("New without a store, a WeChat client and an apps document succeeded")
 	}
 }
 
@@ -122,11 +123,30 @@ func TestInvokeForceBadFieldNamesIt(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			out, err := h.Invoke(context.Background(), json.RawMessage(tc.payload))
-			resp, ok := out.(refresh.ForceResponse)
-			if err != nil || !ok || resp.Error != refresh.ErrCodeBadRequest || !strings.HasPrefix(resp.Message, tc.field+": ") {
+			out, err := h.Handle(context.Background(), []byte(tc.payload))
+			resp, ok := out.(tokenapi.Answer)
+			if err != nil || !ok || resp.Error != tokenapi.CodeBadRequest || !strings.HasPrefix(resp.Message, tc.field+": ") {
 				t.Fatalf("answer %#v %v, want bad_request naming %s", out, err, tc.field)
 			}
 		})
+	}
+}
+
+// A mini-program's access_token is kept like an Official Account's, under
+// its appid; its entry may not ask for tickets.
+func TestMiniProgram(t *testing.T) {
+	h, sim, _ := newHandler(t, `{"apps":[{"appid":"`+appid+`","secret":"secret-0123"},{"type":"miniprogram","appid":"wxmini0123456789ab","secret":"mini-secret"}]}`)
+	sim.AddMiniProgram("wxmini0123456789ab", "mini-secret")
+	out, err := h.Handle(context.Background(), []byte(`{}`))
+	sum, ok := out.(refresh.Summary)
+	if err != nil || !ok || len(sum.Results) != 2 {
+		t.Fatalf("sweep: %#v %v", out, err)
+	}
+	if r := sum.Results[1]; r.AppID != "wxmini0123456789ab" || r.Kind != "access_token" || r.Outcome != refresh.OutcomeRefreshed {
+		t.Fatalf("mini-program result %+v", r)
+	}
+	h, _, _ = newHandler(t, `{"apps":[{"type":"miniprogram","appid":"wxmini0123456789ab","secret":"mini-secret","tickets":["jsapi"]}]}`)
+	if _, err := h.Handle(context.Background(), []byte(`{}`)); err == nil || !strings.Contains(err.Error(), "apps[0].tickets: a miniprogram has no tickets") {
+		t.Fatalf("err = %v", err)
 	}
 }

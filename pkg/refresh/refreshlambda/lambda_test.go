@@ -19,7 +19,7 @@ func TestLambdaHandlerSweepsOnAnyPayload(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			out, err := h.Lambda().Invoke(context.Background(), []byte(tc.payload))
+			out, err := h.Invoke(context.Background(), []byte(tc.payload))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -33,7 +33,7 @@ func TestLambdaHandlerSweepsOnAnyPayload(t *testing.T) {
 			}
 		})
 	}
-	out, err := h.Lambda().Invoke(context.Background(), []byte(`{"action":"force","appid":"wxnone","stale_token":"x"}`))
+	out, err := h.Invoke(context.Background(), []byte(`{"action":"force","appid":"wxnone","stale_token":"x"}`))
 	if err != nil || !strings.Contains(string(out), `"error":"unknown_app"`) {
 		t.Fatalf("force answer %s %v", out, err)
 	}

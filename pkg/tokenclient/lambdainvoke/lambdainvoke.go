@@ -14,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
 
 	"github.com/wxcentral/wxcentral/pkg/credential"
+	"github.com/wxcentral/wxcentral/pkg/tokenapi"
 	"github.com/wxcentral/wxcentral/pkg/tokenclient"
 )
 
@@ -40,7 +41,7 @@ func New(api API, function string) *Invalidator {
 
 // ForceRefresh implements tokenclient.Invalidator.
 func (l *Invalidator) ForceRefresh(ctx context.Context, appid string, kind credential.Kind, staleToken string) (credential.Credential, error) {
-	payload, err := json.Marshal(tokenclient.ForceRequest{Action: "force", AppID: appid, Kind: kind, StaleToken: staleToken})
+	payload, err := json.Marshal(tokenapi.NewForceRequest(appid, kind, staleToken))
 	if err != nil {
 		return credential.Credential{}, fmt.Errorf("force refresh %s/%s: encode: %w", appid, kind, err)
 	}

@@ -12,15 +12,16 @@ import (
 
 	"github.com/wxcentral/wxcentral/internal/fakeaws"
 	"github.com/wxcentral/wxcentral/pkg/credential"
+	"github.com/wxcentral/wxcentral/pkg/tokenapi"
 	"github.com/wxcentral/wxcentral/pkg/tokenclient"
 	"github.com/wxcentral/wxcentral/pkg/tokenclient/lambdainvoke"
 )
 
 func TestForceRefreshOverLambdaInvoke(t *testing.T) {
 	aws := fakeaws.New(t)
-	var got []tokenclient.ForceRequest
+	var got []tokenapi.ForceRequest
 	aws.HandleInvoke("refresh", func(_ context.Context, payload []byte) ([]byte, error) {
-		var req tokenclient.ForceRequest
+		var req tokenapi.ForceRequest
 		if err := json.Unmarshal(payload, &req); err != nil {
 			return nil, err
 		}
@@ -45,7 +46,7 @@ func TestForceRefreshOverLambdaInvoke(t *testing.T) {
 	if err != nil || c != want {
 		t.Fatalf("ForceRefresh = %+v, %v; want %+v", c, err, want)
 	}
-	if got[0] != (tokenclient.ForceRequest{Action: "force", AppID: "wxok", Kind: credential.AccessToken, StaleToken: "tok-old"}) {
+	if got[0] != (tokenapi.ForceRequest{Action: "force", AppID: "wxok", Kind: credential.AccessToken, StaleToken: "tok-old"}) {
 		t.Fatalf("request %+v", got[0])
 	}
 

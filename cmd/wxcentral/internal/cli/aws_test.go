@@ -12,9 +12,9 @@ import (
 
 	"github.com/wxcentral/wxcentral/internal/dynamotest"
 	"github.com/wxcentral/wxcentral/internal/fakeaws"
+	"github.com/wxcentral/wxcentral/pkg/config"
 	"github.com/wxcentral/wxcentral/pkg/credential"
 	"github.com/wxcentral/wxcentral/pkg/dynamo"
-	"github.com/wxcentral/wxcentral/pkg/refresh"
 	"github.com/wxcentral/wxcentral/pkg/refresh/refreshlambda"
 	"github.com/wxcentral/wxcentral/pkg/wechat"
 	"github.com/wxcentral/wxcentral/pkg/wechat/wechattest"
@@ -32,24 +32,18 @@ func TestAgainstAWS(t *testing.T) {
 	sim.AddApp("wxaaaaaaaaaaaaaaaa", "secret-a")
 	sim.AddApp("wxbbbbbbbbbbbbbbbb", "secret-b")
 	store := dynamo.NewCredentialStore(client, table)
-	h := &refreshlambda.Handler{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
-	h.Refresher = refresh.New(refresh.Options{
+	h, err := refreshlambda.New(refreshlambda.Deps{
 		Store: store, WeChat: wechat.NewClient(wechat.WithBaseURL(sim.URL)),
-		Apps: func(context.Context) ([]refresh.App, error) {
-			return []refresh.App{
-				{AppID: "wxaaaaaaaaaaaaaaaa", Secret: "secret-a", Kinds: []credential.Kind{credential.AccessToken}},
-				{AppID: "wxbbbbbbbbbbbbbbbb", Secret: "secret-b", Kinds: []credential.Kind{credential.AccessToken, credential.JSAPITicket}},
-			}, nil
-		},
-		ForceDailyLimit: 10, Logger: h.Logger,
+		Apps: config.SourceFunc(func(context.Context) ([]byte, error) {
+			return []byte(`{"apps":[{"appid":"wxaaaaaaaaaaaaaaaa","secret":"secret-a"},
+				{"appid":"wxbbbbbbbbbbbbbbbb","secret":"secret-b","tickets":["jsapi"]}]}`), nil
+		}),
+		ForceDailyLimit: 10, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
-	fake.HandleInvoke("wxcentral-refresh", func(ctx context.Context, payload []byte) ([]byte, error) {
-		out, err := h.Invoke(ctx, payload)
-		if err != nil {
-			return nil, err
-		}
-		return json.Marshal(out)
-	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fake.HandleInvoke("wxcentral-refresh", h.Invoke)
 
 	// The SDK's default configuration, isolated from the machine's files.
 	dir := t.TempDir()

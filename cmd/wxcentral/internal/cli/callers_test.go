@@ -23,6 +23,7 @@ import (
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 
 	"github.com/wxcentral/wxcentral/internal/modroot"
+	"github.com/wxcentral/wxcentral/pkg/tokenapi"
 )
 
 // Dummy credentials for the caller examples: the local stack ignores the
@@ -70,16 +71,7 @@ func testCallerExample(t *testing.T, interpreter, script string) {
 	proxy := newSigV4Proxy(t, d.stack.URL)
 	appid := d.stack.State.AppID
 
-	type answer struct {
-		AppID     string `json:"appid"`
-		Kind      string `json:"kind"`
-		Token     string `json:"token"`
-		ExpiresAt int64  `json:"expires_at"`
-		ExpiresIn int64  `json:"expires_in"`
-		Version   int64  `json:"version"`
-		Error     string `json:"error"`
-		Message   string `json:"message"`
-	}
+	type answer = tokenapi.Answer
 	// run never logs stdout: it holds tokens.
 	run := func(extraEnv []string, stdin string, args ...string) (answer, int, string) {
 		t.Helper()

@@ -22,8 +22,10 @@ var devCommand = &command{
 	usage:   "dev [--addr HOST:PORT] [--apps FILE] [--callback FILE] [--token-lifetime D] [--sweep-every D] [--table NAME] [--log-format text|json] [--state FILE]",
 	help: `
 Starts dynalite (installed by ` + "`make tools`" + `) and creates the table, starts the
-WeChat simulator with the apps of the apps document (unless WECHAT_API_BASE
-is set, in which case the refresher calls that base instead), runs a first
+WeChat simulator with the Official Accounts and mini-programs of the apps
+document (unless WECHAT_API_BASE is set, in which case the refresher calls
+that base instead) and the WeCom simulator with its WeCom apps (unless
+WECOM_API_BASE is set), runs a first
 sweep so a token exists at once, and serves on one loopback port:
 
   GET  /token?appid=…&kind=…   the token function
@@ -37,7 +39,7 @@ it expires. It writes a state file so that status, token, refresh and send
 find the stack with no flags, and Ctrl-C stops everything, dynalite too.
 
 Environment: WXCENTRAL_ADDR (default for --addr), WECHAT_API_BASE,
-FORCE_REFRESH_DAILY_LIMIT, LOG_LEVEL, WXCENTRAL_STATE.`,
+WECOM_API_BASE, FORCE_REFRESH_DAILY_LIMIT, LOG_LEVEL, WXCENTRAL_STATE.`,
 	flags: func(fs *flag.FlagSet) func(context.Context, Env, []string) error {
 		o := &devFlags{}
 		o.register(fs)
@@ -122,6 +124,7 @@ func (o *devFlags) options(env Env) (devstack.Options, error) {
 		Addr: addr, AppsFile: o.apps, CallbackFile: o.callback, Table: o.table,
 		SweepEvery: o.sweepEvery, TokenLifetime: o.lifetime,
 		WeChatAPIBase:   strings.TrimRight(strings.TrimSpace(env.Getenv("WECHAT_API_BASE")), "/"),
+		WeComAPIBase:    strings.TrimRight(strings.TrimSpace(env.Getenv("WECOM_API_BASE")), "/"),
 		ForceDailyLimit: limit, StatePath: statePath, Logger: slog.New(h),
 	}, nil
 }
@@ -158,10 +161,15 @@ func writeBanner(w io.Writer, st *devstack.Stack, took time.Duration) {
 	if st.Simulator == nil {
 		wechat = "WECHAT_API_BASE " + s.WeChatAPIBase + " (no simulator)"
 	}
+	wecom := "simulator " + s.WeComAPIBase
+	if st.WeCom == nil {
+		wecom = "WECOM_API_BASE " + s.WeComAPIBase + " (no simulator)"
+	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "\nwxcentral local stack is up on %s (started in %s)\n", s.URL, took.Round(100*time.Millisecond))
 	fmt.Fprintf(&b, "  DynamoDB  dynalite %s, table %s\n", s.DynamoDBEndpoint, s.Table)
 	fmt.Fprintf(&b, "  WeChat    %s\n", wechat)
+	fmt.Fprintf(&b, "  WeCom     %s\n", wecom)
 	fmt.Fprintf(&b, "  sample    %s, callback URL %s\n", s.AppID, s.CallbackURL(s.AppID))
 	fmt.Fprintf(&b, "  state     %s\n\n", st.StatePath())
 	b.WriteString("Try it from another shell:\n")

@@ -16,6 +16,9 @@ import (
 	"github.com/wxcentral/wxcentral/internal/devstack"
 	"github.com/wxcentral/wxcentral/internal/dynalite"
 	"github.com/wxcentral/wxcentral/internal/logaudit"
+	"github.com/wxcentral/wxcentral/pkg/credential"
+	"github.com/wxcentral/wxcentral/pkg/tokenapi"
+	"github.com/wxcentral/wxcentral/pkg/wechat"
 	"github.com/wxcentral/wxcentral/pkg/wechat/wechattest"
 )
 
@@ -30,9 +33,9 @@ type devRun struct {
 }
 
 // startDev runs the dev command on a free port with vars as its
-// environment and returns once it serves. Without dynalite it skips the
-// test, or fails it under CI.
-func startDev(t *testing.T, vars map[string]string) *devRun {
+// environment and args as further flags, and returns once it serves.
+// Without dynalite it skips the test, or fails it under CI.
+func startDev(t *testing.T, vars map[string]string, args ...string) *devRun {
 	t.Helper()
 	if _, err := dynalite.Bin(); err != nil {
 		if os.Getenv("CI") != "" {
@@ -43,7 +46,7 @@ func startDev(t *testing.T, vars map[string]string) *devRun {
 	d := &devRun{stdout: &logaudit.Capture{}, stderr: &logaudit.Capture{}, done: make(chan error, 1)}
 	d.env = Env{Stdout: d.stdout, Stderr: d.stderr, Getenv: func(k string) string { return vars[k] }}
 	o := &devFlags{}
-	if err := newDevFlagSet(o).Parse([]string{"--addr", "127.0.0.1:0"}); err != nil {
+	if err := newDevFlagSet(o).Parse(append([]string{"--addr", "127.0.0.1:0"}, args...)); err != nil {
 		t.Fatal(err)
 	}
 	opt, err := o.options(d.env)
@@ -86,13 +89,7 @@ func TestLocalStack(t *testing.T) {
 	}
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	var tok struct {
-		AppID     string `json:"appid"`
-		Kind      string `json:"kind"`
-		Token     string `json:"token"`
-		ExpiresIn int64  `json:"expires_in"`
-		Version   int64  `json:"version"`
-	}
+	var tok tokenapi.Answer
 	if resp.StatusCode != 200 || json.Unmarshal(body, &tok) != nil {
 		t.Fatalf("GET %s: %d %s", m[1], resp.StatusCode, body)
 	}
@@ -136,8 +133,12 @@ func TestLocalStack(t *testing.T) {
 
 	// 3. status lists the credential rows.
 	out, _ := run("status")
-	for _, want := range []string{"APPID", "wx0123456789abcdef  access_token", "wx0123456789abcdef  jsapi_ticket"} {
-		if !strings.Contains(out, want) {
+	// The sample's Official Account with its ticket, its mini-program and
+	// its WeCom app with its ticket.
+	for _, want := range []string{"APPID", "wx0123456789abcdef  access_token", "wx0123456789abcdef  jsapi_ticket", "wx1a2b3c4d5e6f7a8b  access_token",
+		"ww0123456789abcdef:1000002  access_token", "ww0123456789abcdef:1000002  jsapi_ticket"} {
+		// Columns are padded to the longest appid.
+		if !regexp.MustCompile(strings.ReplaceAll(regexp.QuoteMeta(want), "  ", ` +`)).MatchString(out) {
 			t.Errorf("status output lacks %q:\n%s", want, out)
 		}
 	}
@@ -146,7 +147,7 @@ func TestLocalStack(t *testing.T) {
 	}
 	out, _ = run("status", "--json")
 	var rows []statusRow
-	if err := json.Unmarshal([]byte(out), &rows); err != nil || len(rows) != 2 || rows[0].Version != 1 || !rows[0].Usable {
+	if err := json.Unmarshal([]byte(out), &rows); err != nil || len(rows) != 5 || rows[0].Version != 1 || !rows[0].Usable {
 		t.Errorf("status --json: %v %s", err, out)
 	}
 
@@ -158,8 +159,12 @@ func TestLocalStack(t *testing.T) {
 		t.Errorf("token (masked):\n%s", out)
 	}
 
+	if out, _ := run("token", "--appid", "wx1a2b3c4d5e6f7a8b", "--show"); !stack.Simulator.Valid("wx1a2b3c4d5e6f7a8b", strings.TrimSpace(out), time.Now()) {
+		t.Error("token --appid <the sample mini-program> --show: not a token the simulator accepts")
+	}
+
 	// refresh: a sweep right after start finds everything fresh.
-	if out, _ := run("refresh"); strings.Count(out, " fresh ") != 2 {
+	if out, _ := run("refresh"); strings.Count(out, " fresh ") != 5 {
 		t.Errorf("refresh:\n%s", out)
 	}
 	// refresh --force reports the stored token as rejected.
@@ -222,6 +227,60 @@ func TestLocalStackWithWeChatAPIBase(t *testing.T) {
 	rec, err := stack.Store.Get(ctx, doc.Apps[0].AppID, "access_token", true)
 	if err != nil || !wechat.Valid(doc.Apps[0].AppID, rec.Value, time.Now()) {
 		t.Errorf("the stored token does not come from WECHAT_API_BASE: %v", err)
+	}
+	d.cancel()
+	if err := <-d.done; err != nil {
+		t.Errorf("dev returned %v", err)
+	}
+}
+
+// The stack starts the WeCom simulator with the apps document's WeCom apps
+// and points the refresher's WeCom client at it; with WECOM_API_BASE set it
+// starts none.
+func TestLocalStackWeComSimulator(t *testing.T) {
+	const corpid, agent, secret = "ww0123456789abcdef", "1000002", "wecom-dev-secret-0123456789"
+	apps := filepath.Join(t.TempDir(), "apps.json")
+	doc := `{"apps":[{"appid":"wx0123456789abcdef","secret":"s"},{"type":"wecom","corpid":"` + corpid + `","agent":"` + agent + `","secret":"` + secret + `"}]}`
+	if err := os.WriteFile(apps, []byte(doc), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	d := startDev(t, map[string]string{"WXCENTRAL_STATE": filepath.Join(t.TempDir(), "dev.json")}, "--apps", apps)
+	if d.stack.WeCom == nil || d.stack.State.WeComAPIBase != d.stack.WeCom.URL ||
+		!strings.Contains(d.stdout.String(), "WeCom     simulator "+d.stack.WeCom.URL) {
+		t.Fatalf("no WeCom simulator in the stack or its banner:\n%s", d.stdout.String())
+	}
+	tok, err := wechat.NewWeComClient(wechat.WithBaseURL(d.stack.WeCom.URL)).GetToken(d.ctx, corpid, secret)
+	if err != nil {
+		t.Fatalf("the WeCom simulator does not know the configured app: %v", err)
+	}
+	// status and token take the credential id <corpid>:<agent>.
+	id := corpid + ":" + agent
+	if err := d.stack.Store.Put(d.ctx, credential.Record{Credential: credential.Credential{AppID: id, Kind: credential.AccessToken,
+		Value: tok.AccessToken, ExpiresAt: tok.ExpiresAt(), RefreshedAt: tok.ReceivedAt, Version: 1}}); err != nil {
+		t.Fatal(err)
+	}
+	run := func(args ...string) string {
+		var out, errOut logaudit.Capture
+		if code := Main(d.ctx, args, Env{Stdout: &out, Stderr: &errOut, Getenv: d.env.Getenv}); code != ExitOK {
+			t.Fatalf("wxcentral %s: exit %d\n%s", strings.Join(args, " "), code, errOut.String())
+		}
+		return out.String()
+	}
+	if out := run("token", "--appid", id, "--show"); out != tok.AccessToken+"\n" {
+		t.Errorf("token --appid %s --show printed another value", id)
+	}
+	if out := run("status"); !strings.Contains(out, id+"  access_token") {
+		t.Errorf("status lacks the WeCom row:\n%s", out)
+	}
+	d.cancel()
+	if err := <-d.done; err != nil {
+		t.Errorf("dev returned %v", err)
+	}
+
+	d = startDev(t, map[string]string{"WXCENTRAL_STATE": filepath.Join(t.TempDir(), "dev.json"), "WECOM_API_BASE": "http://127.0.0.1:9/"}, "--apps", apps)
+	if d.stack.WeCom != nil || d.stack.State.WeComAPIBase != "http://127.0.0.1:9" ||
+		!strings.Contains(d.stdout.String(), "WECOM_API_BASE http://127.0.0.1:9 (no simulator)") {
+		t.Errorf("a WeCom simulator started despite WECOM_API_BASE:\n%s", d.stdout.String())
 	}
 	d.cancel()
 	if err := <-d.done; err != nil {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/wxcentral/wxcentral/pkg/credential"
 	"github.com/wxcentral/wxcentral/pkg/refresh"
+	"github.com/wxcentral/wxcentral/pkg/tokenapi"
 )
 
 var refreshCommand = &command{
@@ -113,7 +114,7 @@ func forceRefresh(ctx context.Context, env Env, b *backend, appid string, kind c
 	case !errors.Is(err, credential.ErrNotFound):
 		return err
 	}
-	payload, err := json.Marshal(refresh.ForceRequest{Action: "force", AppID: appid, Kind: string(kind), StaleToken: stale})
+	payload, err := json.Marshal(tokenapi.NewForceRequest(appid, kind, stale))
 	if err != nil {
 		return err
 	}
@@ -121,16 +122,7 @@ func forceRefresh(ctx context.Context, env Env, b *backend, appid string, kind c
 	if err != nil {
 		return err
 	}
-	var ans struct {
-		AppID     string `json:"appid"`
-		Kind      string `json:"kind"`
-		Token     string `json:"token"`
-		ExpiresAt int64  `json:"expires_at"`
-		ExpiresIn int64  `json:"expires_in"`
-		Version   int64  `json:"version"`
-		Error     string `json:"error"`
-		Message   string `json:"message"`
-	}
+	var ans tokenapi.Answer
 	if err := json.Unmarshal(out, &ans); err != nil {
 		return fmt.Errorf("force answer: not JSON")
 	}

@@ -2,13 +2,13 @@ package cli
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"time"
 
 	"github.com/wxcentral/wxcentral/pkg/credential"
+	"github.com/wxcentral/wxcentral/pkg/tokenapi"
 )
 
 var tokenCommand = &command{
@@ -61,12 +61,9 @@ or one within 10 s of expiry, is refused as the token function would.`,
 				value = mask(value)
 			}
 			if *asJSON {
-				enc := json.NewEncoder(env.Stdout)
-				enc.SetIndent("", "  ")
-				return enc.Encode(map[string]any{
-					"appid": id, "kind": k, "token": value, "version": rec.Version,
-					"expires_at": rec.ExpiresAt.Unix(), "expires_in": int64(rec.ExpiresAt.Sub(now) / time.Second),
-				})
+				ans := tokenapi.AnswerFor(rec.Credential, now)
+				ans.AppID, ans.Token = id, value
+				return writeJSON(env, ans)
 			}
 			if *show {
 				_, err := fmt.Fprintln(env.Stdout, value)
