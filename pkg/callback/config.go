@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"strings"
 	"time"
 )
 
@@ -62,27 +64,56 @@ func StaticConfig(c *Config) ConfigSource {
 	return func(context.Context) (*Config, error) { return c, nil }
 }
 
-// ParseConfig decodes and validates a callback document. Errors name the
-// field (apps[1].encoding_aes_key), never its value.
+// ParseConfig decodes and validates a callback document. Unknown fields and
+// trailing data are rejected (a misspelt `auto_reply` must not silently turn
+// the replies off). Errors name the field (apps[1].encoding_aes_key), never
+// its value.
 func ParseConfig(data []byte) (*Config, error) {
-	var c Config
-	d := json.NewDecoder(bytes.NewReader(data))
-	if err := d.Decode(&c); err != nil {
-		var typeErr *json.UnmarshalTypeError
-		var syntaxErr *json.SyntaxError
-		switch {
-		case errors.As(err, &typeErr):
-			return nil, fmt.Errorf("callback config: %s: wrong JSON type %s", typeErr.Field, typeErr.Value)
-		case errors.As(err, &syntaxErr):
-			return nil, fmt.Errorf("callback config: not a JSON document (syntax error at offset %d)", syntaxErr.Offset)
-		default:
-			return nil, errors.New("callback config: not a JSON document")
+	var doc struct {
+		Apps []json.RawMessage `json:"apps"`
+	}
+	if err := decodeStrict(data, &doc); err != nil {
+		return nil, fmt.Errorf("callback config: %w", err)
+	}
+	c := &Config{Apps: make([]AppConfig, len(doc.Apps))}
+	for i, raw := range doc.Apps {
+		if err := decodeStrict(raw, &c.Apps[i]); err != nil {
+			return nil, fmt.Errorf("callback config: apps[%d]: %w", i, err)
 		}
 	}
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
-	return &c, nil
+	return c, nil
+}
+
+// decodeStrict decodes one JSON value into v, rejecting unknown fields and
+// trailing data. Its errors name fields and offsets, never the text.
+func decodeStrict(data []byte, v any) error {
+	d := json.NewDecoder(bytes.NewReader(data))
+	d.DisallowUnknownFields()
+	err := d.Decode(v)
+	if err == nil {
+		if _, terr := d.Token(); terr != io.EOF {
+			return errors.New("not a JSON document (trailing data after it)")
+		}
+		return nil
+	}
+	var typeErr *json.UnmarshalTypeError
+	var syntaxErr *json.SyntaxError
+	switch {
+	case errors.As(err, &typeErr) && typeErr.Field != "":
+		return fmt.Errorf("%s: wrong JSON type %s", typeErr.Field, typeErr.Value)
+	case errors.As(err, &typeErr):
+		return fmt.Errorf("wrong JSON type %s", typeErr.Value)
+	case errors.As(err, &syntaxErr):
+		return fmt.Errorf("not a JSON document (syntax error at offset %d)", syntaxErr.Offset)
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		// encoding/json names the field but not its path.
+		return fmt.Errorf("unknown field %s", strings.TrimPrefix(err.Error(), "json: unknown field "))
+	default:
+		return errors.New("not a JSON document")
+	}
 }
 
 // Validate checks every app and fills in the default mode.
