@@ -1,6 +1,10 @@
 package callback
 
-import "testing"
+import (
+	"testing"
+
+	"github.com/wxcentral/wxcentral/pkg/callback/internal/xmlscan"
+)
 
 // TestReplyRandomIsFreshPerReply: with the default crypto/rand, read in
 // batches, every reply still gets its own 16 random bytes, across batch
@@ -19,11 +23,11 @@ func TestReplyRandomIsFreshPerReply(t *testing.T) {
 	seen := map[[16]byte]bool{}
 	for i := 0; i < 3*len(s.rnd)/16+5; i++ {
 		o := h.answer(a, s, []byte("<xml><Content>x</Content></xml>"), c, "nonce", "replied")
-		fields, err := parseXML(string(o.body))
+		fields, err := parseXML(string(o.body), nil)
 		if err != nil {
 			t.Fatal(err)
 		}
-		enc, _ := topField(fields, "Encrypt")
+		enc, _ := xmlscan.Top(fields, "Encrypt")
 		buf := make([]byte, len(enc))
 		random, _, err := c.open(buf, []byte(enc))
 		if err != nil {

@@ -21,10 +21,15 @@
 // DedupeStore and Publisher interfaces on AWS, and callbacktest plays
 // WeChat's side in tests.
 //
-// Pushes are parsed by a small scanner for the shape WeChat sends
-// (elements, text, CDATA, the predefined entities); anything else falls
-// back to encoding/xml, and a differential fuzz test checks that the
-// scanner's result equals encoding/xml's whenever it accepts an input.
-// DOCTYPE and entity declarations are always rejected. Message keeps every
-// element by its XML name, so unknown message and event types lose nothing.
+// Pushes are parsed by internal/xmlscan, a small scanner for the shape
+// WeChat sends that falls back to encoding/xml for anything else and is
+// held to encoding/xml's result by a differential fuzz test. DOCTYPE and
+// entity declarations are always rejected. Message keeps every element by
+// its XML name, so unknown message and event types lose nothing.
+//
+// The files follow the steps of a request: transport.go (path, query,
+// bounded body, answer), verify.go (signatures, replay window, modes,
+// decryption), dedupe.go (claim, wait, complete, release), route.go (the
+// handler under its deadline), seal.go (the encrypted answer) and
+// budget.go (one time budget per request); handler.go runs them in order.
 package callback

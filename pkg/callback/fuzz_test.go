@@ -16,29 +16,6 @@ import (
 	"time"
 )
 
-// FuzzXMLDifferential: whenever the fast scanner accepts an input,
-// encoding/xml (through parseReference) accepts it too and yields the same
-// fields; when it declines, parseXML's answer is encoding/xml's.
-func FuzzXMLDifferential(f *testing.F) {
-	for _, s := range []string{v4Body, "<xml><a>&lt;x&gt;</a><b><c>1</c></b></xml>", "<xml>\n<a><![CDATA[]]]]><![CDATA[>]]></a>\n</xml>"} {
-		f.Add([]byte(s))
-	}
-	f.Fuzz(func(t *testing.T, data []byte) {
-		checkDifferential(t, data)
-		got, err := parseXML(string(data))
-		ref, refErr := parseReference(data)
-		if (err == nil) != (refErr == nil) {
-			t.Fatalf("%q: parseXML err %v, encoding/xml err %v", data, err, refErr)
-		}
-		if err != nil && !errors.Is(err, ErrMalformed) {
-			t.Fatalf("%q: error %v does not wrap ErrMalformed", data, err)
-		}
-		if err == nil && len(got) != len(ref) {
-			t.Fatalf("%q: %d fields, encoding/xml %d", data, len(got), len(ref))
-		}
-	})
-}
-
 // FuzzDecrypt: decryption never panics, fails only with the documented
 // errors, and encrypt→decrypt is the identity.
 func FuzzDecrypt(f *testing.F) {

@@ -951,10 +951,11 @@ func TestTimeBudgetFromArrival(t *testing.T) {
 	t.Run("slow publish, slow handler", func(t *testing.T) {
 		t.Parallel()
 		pub := &timedPublisher{d: 1400 * time.Millisecond}
-		var handlerDeadline time.Time
+		deadlines := make(chan time.Time, 1) // the handler may still run when ServeHTTP returns
 		mux := callback.NewMux()
 		mux.HandleFunc(callback.Match{}, func(ctx context.Context, m *callback.Message) (callback.Reply, error) {
-			handlerDeadline, _ = ctx.Deadline()
+			dl, _ := ctx.Deadline()
+			deadlines <- dl
 			select {
 			case <-time.After(3900 * time.Millisecond):
 			case <-ctx.Done():
@@ -975,7 +976,7 @@ func TestTimeBudgetFromArrival(t *testing.T) {
 		if len(pub.deadlines) != 1 || pub.deadlines[0].After(due) {
 			t.Fatalf("publish deadline %v, want by %v", pub.deadlines, due)
 		}
-		if handlerDeadline.IsZero() || handlerDeadline.After(due) {
+		if handlerDeadline := <-deadlines; handlerDeadline.IsZero() || handlerDeadline.After(due) {
 			t.Fatalf("handler deadline %v after arrival, want at most %v", handlerDeadline.Sub(arrival), callback.DefaultBudget)
 		}
 	})

@@ -6,7 +6,31 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+
+	"github.com/wxcentral/wxcentral/pkg/callback/internal/xmlscan"
 )
+
+// Field is one element of a push. A parsed document is a []Field in
+// document order: index 0 is the root (`<xml>`, Depth 0), its children have
+// Depth 1, and the descendants of element i are the fields i+1 .. End-1.
+type Field = xmlscan.Field
+
+// Errors for a body that is not a WeChat push's XML. ParseMessage's errors
+// wrap ErrMalformed and, for such a body, one of these.
+var (
+	ErrNotXML  = xmlscan.ErrNotXML
+	ErrDoctype = xmlscan.ErrDoctype
+)
+
+// parseXML parses a push document into buf (see xmlscan.Parse); errors
+// wrap ErrMalformed.
+func parseXML(s string, buf []Field) ([]Field, error) {
+	fields, err := xmlscan.Parse(s, buf)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrMalformed, err)
+	}
+	return fields, nil
+}
 
 // Message types (MsgType) of WeChat pushes.
 const (
@@ -68,10 +92,7 @@ func ParseMessage(raw []byte) (*Message, error) {
 func parseMessage(raw string) (*Message, error) {
 	// One allocation holds the Message and, for typical pushes, its fields.
 	m := &Message{Raw: raw}
-	fields, err := scanFast(raw, m.fieldsBuf[:0])
-	if err == errFallback {
-		fields, err = parseReference([]byte(raw))
-	}
+	fields, err := parseXML(raw, m.fieldsBuf[:0])
 	if err != nil {
 		return nil, err
 	}
