@@ -1,6 +1,7 @@
 package callback
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"errors"
@@ -60,9 +61,13 @@ type compiled struct {
 }
 
 type app struct {
-	id      string
+	id      string // the credential id: appid, or corpid:agent
+	kind    AppType
+	agent   string // wecom: the agent its pushes must name
 	token   string
 	mode    Mode
+	json    bool      // pushes and envelopes are JSON (a mini-program's data_format json)
+	noReply bool      // answered `success` whatever the handler replies (mini-programs)
 	ciphers []*Cipher // current, then previous
 	builtin *Mux
 }
@@ -160,15 +165,13 @@ func (h *Handler) apps(ctx context.Context) (*compiled, error) {
 }
 
 func compileApp(ac *AppConfig) (*app, error) {
-	a := &app{id: ac.AppID, token: ac.Token, mode: ac.Mode, builtin: NewMux()}
-	if a.mode == "" {
-		a.mode = ModeSafe
-	}
+	a := &app{id: ac.ID(), kind: cmp.Or(ac.Type, TypeOfficialAccount), agent: ac.Agent, token: ac.Token, mode: cmp.Or(ac.Mode, ModeSafe),
+		json: ac.DataFormat == FormatJSON, noReply: ac.Type == TypeMiniProgram, builtin: NewMux()}
 	for _, k := range []string{ac.EncodingAESKey, ac.PreviousEncodingAESKey} {
 		if k == "" {
 			continue
 		}
-		c, err := NewCipher(k, ac.AppID)
+		c, err := NewCipher(k, ac.ReceiveID())
 		if err != nil {
 			return nil, err
 		}
@@ -242,10 +245,7 @@ func (h *Handler) serve(r *http.Request, s *scratch, due time.Time) (string, out
 		return appid, o, nil
 	}
 	if r.Method == http.MethodGet {
-		if !q.hasEchostr {
-			return appid, reject(http.StatusBadRequest, "missing_echostr"), nil
-		}
-		return appid, outcome{status: 200, name: "handshake", body: []byte(q.echostr), ctype: ctypeText}, nil
+		return appid, h.handshake(a, s, &q), nil
 	}
 	msg, cipher, o := h.open(a, s, &q, body)
 	if o.decided() {
@@ -282,6 +282,9 @@ func (h *Handler) dispatch(ctx context.Context, due time.Time, a *app, s *scratc
 	reply, err, timedOut := h.route(ctx, a, msg, min(h.opt.HandlerTimeout, time.Until(due)-reserve))
 	if err != nil {
 		return h.release(ctx, due, a, cl, "handler", err)
+	}
+	if a.noReply {
+		reply = nil
 	}
 	name := "replied"
 	s.plain = AppendReply(s.plain[:0], reply, msg, h.opt.Clock().Unix())

@@ -78,7 +78,7 @@ type Message struct {
 	Content      string
 	MsgID        string  // MsgId (ordinary messages), else MsgID (template and mass-send results)
 	Fields       []Field // every element in document order; Fields[0] is the root
-	Raw          string  // the plaintext XML as received (after decryption)
+	Raw          string  // the plaintext as received (after decryption): XML, or JSON for a mini-program's JSON push
 
 	fieldsBuf [12]Field
 }
@@ -96,9 +96,17 @@ func parseMessage(raw string) (*Message, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := m.decode(fields); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// decode sets m.Fields and the common fields from them. A repeated
+// top-level element is read as its first occurrence, as Get, the published
+// `fields` and the safe-mode envelope read it.
+func (m *Message) decode(fields []Field) error {
 	m.Fields = fields
-	// A repeated top-level element is read as its first occurrence, as Get,
-	// the published `fields` and the safe-mode envelope read it.
 	var createTime, msgID string
 	var seen uint16
 	for i := 1; i < len(fields); i++ {
@@ -139,11 +147,12 @@ func parseMessage(raw string) (*Message, error) {
 		m.MsgID = msgID
 	}
 	if createTime != "" {
+		var err error
 		if m.CreateTime, err = strconv.ParseInt(strings.TrimSpace(createTime), 10, 64); err != nil {
-			return nil, fmt.Errorf("%w: CreateTime is not an integer", ErrMalformed)
+			return fmt.Errorf("%w: CreateTime is not an integer", ErrMalformed)
 		}
 	}
-	return m, nil
+	return nil
 }
 
 // Get returns the text of the first top-level element named name, or "".

@@ -16,8 +16,10 @@ import (
 // is an authentic, parsed Message; everything else is a 403 or a 400.
 
 // authenticate checks `signature` and the replay window of `timestamp`.
+// WeCom sends no `signature`: its requests are authenticated by
+// msg_signature alone, over the encrypted echostr or Encrypt.
 func (h *Handler) authenticate(a *app, q *params) outcome {
-	if !VerifySignature(q.signature, a.token, q.timestamp, q.nonce) {
+	if a.kind != TypeWeCom && !VerifySignature(q.signature, a.token, q.timestamp, q.nonce) {
 		return reject(http.StatusForbidden, "bad_signature")
 	}
 	if !h.fresh(q.timestamp) {
@@ -58,6 +60,35 @@ func parseUnix(s string) (int64, bool) {
 	return n, true
 }
 
+// handshake answers the GET that checks the callback URL: `echostr` as it
+// came, or for WeCom the plaintext of the encrypted echostr, after its
+// msg_signature.
+func (h *Handler) handshake(a *app, s *scratch, q *params) outcome {
+	if !q.hasEchostr {
+		return reject(http.StatusBadRequest, "missing_echostr")
+	}
+	if a.kind != TypeWeCom {
+		return outcome{status: 200, name: "handshake", body: []byte(q.echostr), ctype: ctypeText}
+	}
+	if !verifyMsgSignature(&s.sha, q.msgSignature, a.token, q.timestamp, q.nonce, q.echostr) {
+		return reject(http.StatusForbidden, "bad_msg_signature")
+	}
+	plain, _, err := a.decrypt(s, q.echostr)
+	if err != nil {
+		return undecryptable(err)
+	}
+	return outcome{status: 200, name: "handshake", body: plain, ctype: ctypeText}
+}
+
+// undecryptable is the answer to an Encrypt or echostr that does not open:
+// 403 when it is for another receive id, 400 when it is not decodable.
+func undecryptable(err error) outcome {
+	if errors.Is(err, ErrAppIDMismatch) {
+		return reject(http.StatusForbidden, "appid_mismatch")
+	}
+	return reject(http.StatusBadRequest, "malformed")
+}
+
 // open turns an authenticated POST body into a Message, following the
 // app's mode. c is the cipher that decrypted it (nil for a plaintext push),
 // with which the reply is encrypted.
@@ -69,6 +100,8 @@ func (h *Handler) open(a *app, s *scratch, q *params, body []byte) (msg *Message
 	var err error
 	encrypted := false
 	switch {
+	case a.kind == TypeWeCom: // always encrypted, and WeCom sends no encrypt_type
+		encrypted = true
 	case a.mode == ModeSafe:
 		if q.encryptType != "aes" {
 			return nil, nil, reject(http.StatusForbidden, "not_encrypted")
@@ -80,20 +113,20 @@ func (h *Handler) open(a *app, s *scratch, q *params, body []byte) (msg *Message
 		// without encrypt_type must not be answered in clear.
 		encrypted = q.encryptType == "aes"
 		if !encrypted {
-			if env, err = s.envelope(text); err != nil {
+			if env, err = s.envelope(text, a.json); err != nil {
 				return nil, nil, reject(http.StatusBadRequest, "malformed")
 			}
 			_, encrypted = xmlscan.Top(env, "Encrypt")
 		}
 	}
 	if !encrypted {
-		if msg, err = parseMessage(text); err != nil || msg.MsgType == "" {
+		if msg, err = a.parse(text); err != nil || msg.MsgType == "" {
 			return nil, nil, reject(http.StatusBadRequest, "malformed")
 		}
 		return msg, nil, outcome{}
 	}
 	if env == nil {
-		if env, err = s.envelope(text); err != nil {
+		if env, err = s.envelope(text, a.json); err != nil {
 			return nil, nil, reject(http.StatusBadRequest, "malformed")
 		}
 	}
@@ -106,24 +139,43 @@ func (h *Handler) open(a *app, s *scratch, q *params, body []byte) (msg *Message
 	}
 	plain, c, err := a.decrypt(s, encrypt)
 	if err != nil {
-		if errors.Is(err, ErrAppIDMismatch) {
-			return nil, nil, reject(http.StatusForbidden, "appid_mismatch")
-		}
-		return nil, nil, reject(http.StatusBadRequest, "malformed")
+		return nil, nil, undecryptable(err)
 	}
-	if msg, err = parseMessage(string(plain)); err != nil || msg.MsgType == "" {
+	if msg, err = a.parse(string(plain)); err != nil || msg.MsgType == "" {
 		return nil, nil, reject(http.StatusBadRequest, "malformed")
 	}
 	if to, ok := xmlscan.Top(env, "ToUserName"); !ok || to != msg.ToUserName {
 		return nil, nil, reject(http.StatusForbidden, "to_mismatch")
 	}
+	// A WeCom push names its agent: one of another agent of the corp, sent
+	// to this agent's URL, is not this app's.
+	if id := msg.Get("AgentID"); a.kind == TypeWeCom && id != "" && numeric(a.agent) && id != a.agent {
+		return nil, nil, reject(http.StatusForbidden, "agent_mismatch")
+	}
 	return msg, c, outcome{}
 }
 
-// envelope parses the outer XML of an encrypted push into s.env. The
-// result aliases body and s: it must not outlive the request.
-func (s *scratch) envelope(body string) ([]Field, error) {
-	env, err := xmlscan.Parse(body, s.env)
+// parse parses a plaintext push in the app's data format.
+func (a *app) parse(text string) (*Message, error) {
+	if a.json {
+		return parseJSONMessage(text)
+	}
+	return parseMessage(text)
+}
+
+func numeric(s string) bool {
+	_, ok := parseUnix(s)
+	return ok
+}
+
+// envelope parses the outer XML (or JSON) of an encrypted push into s.env.
+// The result aliases body and s: it must not outlive the request.
+func (s *scratch) envelope(body string, json bool) ([]Field, error) {
+	parse := xmlscan.Parse
+	if json {
+		parse = parseJSON
+	}
+	env, err := parse(body, s.env)
 	if err == nil {
 		s.env = env
 	}
