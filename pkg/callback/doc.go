@@ -1,6 +1,9 @@
 // Package callback terminates WeChat Official Account message pushes: it
 // verifies signatures, decrypts and encrypts message bodies, parses typed
-// messages, routes them to handlers and writes passive replies.
+// messages, routes them to handlers and writes passive replies. The same
+// path serves mini-programs (XML or JSON pushes, answered `success`) and
+// WeCom apps (encrypted URL check, receive id = corpid), chosen by the
+// entry's type in the callback document.
 //
 // The request path is, in order (DESIGN.md §7): unknown appid → 404, body
 // over 64 KiB → 413, `signature` and `timestamp` (replay window) → 403,
