@@ -1074,3 +1074,24 @@ func TestLostClaimStillAnswers(t *testing.T) {
 		t.Fatalf("handled %d, published %d", rec.handled.Load(), len(rec.published))
 	}
 }
+
+// A handler may keep the Message past its request (a goroutine, a queue):
+// the plaintext of a plain-mode push must not alias the pooled body buffer
+// the next request reads into.
+func TestPlaintextMessageOutlivesRequest(t *testing.T) {
+	var kept []*callback.Message
+	mux := callback.NewMux()
+	mux.HandleFunc(callback.Match{}, func(_ context.Context, m *callback.Message) (callback.Reply, error) {
+		kept = append(kept, m)
+		return nil, nil
+	})
+	h, _ := newHandler(t, mux, nil)
+	s := sender(appPlain, callback.ModePlain)
+	for i, content := range []string{"first push", "other text"} {
+		req, _ := s.Push(s.Text("oUser", now.Unix(), int64(9500+i), content))
+		h.ServeHTTP(httptest.NewRecorder(), req)
+	}
+	if len(kept) != 2 || kept[0].Content != "first push" || !strings.Contains(kept[0].Raw, "first push") {
+		t.Fatalf("the first push's Message changed after later requests: %+v", kept[0])
+	}
+}

@@ -93,8 +93,8 @@ func undecryptable(err error) outcome {
 // app's mode. c is the cipher that decrypted it (nil for a plaintext push),
 // with which the reply is encrypted.
 func (h *Handler) open(a *app, s *scratch, q *params, body []byte) (msg *Message, c *Cipher, o outcome) {
-	// The body is only read during this request, so it is parsed from a
-	// view of the pooled buffer rather than a copy.
+	// The envelope is only read during this request, so it is parsed from
+	// a view of the pooled buffer rather than a copy.
 	text := unsafe.String(unsafe.SliceData(body), len(body))
 	var env []Field
 	var err error
@@ -120,7 +120,8 @@ func (h *Handler) open(a *app, s *scratch, q *params, body []byte) (msg *Message
 		}
 	}
 	if !encrypted {
-		if msg, err = a.parse(text); err != nil || msg.MsgType == "" {
+		// A copy: the Message outlives the request (handlers may keep it).
+		if msg, err = a.parse(string(body)); err != nil || msg.MsgType == "" {
 			return nil, nil, reject(http.StatusBadRequest, "malformed")
 		}
 		return msg, nil, outcome{}
