@@ -50,9 +50,6 @@ type Handler struct {
 	opt      Options
 	compiled atomic.Pointer[compiled]
 	pool     sync.Pool
-	// randomBuffered: Options.Random is the default crypto/rand, read in
-	// batches; a caller's reader is read 16 bytes per reply.
-	randomBuffered bool
 }
 
 type compiled struct {
@@ -110,14 +107,13 @@ func NewHandler(opt Options) (*Handler, error) {
 	if opt.PollInterval <= 0 {
 		opt.PollInterval = 100 * time.Millisecond
 	}
-	buffered := opt.Random == nil
-	if buffered {
+	if opt.Random == nil {
 		opt.Random = rand.Reader
 	}
 	if opt.Logger == nil {
 		opt.Logger = slog.Default()
 	}
-	h := &Handler{opt: opt, randomBuffered: buffered}
+	h := &Handler{opt: opt}
 	h.pool.New = func() any { return new(scratch) }
 	if _, err := h.apps(context.WithValue(context.Background(), deferLoadKey{}, true)); err != nil && !errors.Is(err, ErrNotLoaded) {
 		return nil, err
@@ -130,10 +126,8 @@ type scratch struct {
 	body, dec, plain, seal, out []byte
 	env                         []Field
 	random                      [16]byte
-	rnd                         [256]byte // batch of crypto/rand for random
-	sha                         digest    // SHA-1 state for msg_signature and the reply's
-	rndUsed                     int       // bytes of rnd already used
-	ts                          [20]byte  // reply TimeStamp digits
+	sha                         digest   // SHA-1 state for msg_signature and the reply's
+	ts                          [20]byte // reply TimeStamp digits
 }
 
 func (h *Handler) apps(ctx context.Context) (*compiled, error) {

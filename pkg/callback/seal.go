@@ -22,16 +22,7 @@ func (h *Handler) answer(a *app, s *scratch, plain []byte, c *Cipher, nonce, nam
 		return outcome{status: 200, name: name, body: s.out, ctype: ctypeXML}
 	}
 	random := &s.random
-	if h.randomBuffered {
-		// crypto/rand in batches: one read per len(s.rnd)/16 replies.
-		if s.rndUsed == 0 || s.rndUsed == len(s.rnd) {
-			if _, err := io.ReadFull(h.opt.Random, s.rnd[:]); err != nil {
-				return reject(http.StatusServiceUnavailable, "random_failed")
-			}
-			s.rndUsed = 0
-		}
-		s.rndUsed += copy(random[:], s.rnd[s.rndUsed:])
-	} else if _, err := io.ReadFull(h.opt.Random, random[:]); err != nil {
+	if _, err := io.ReadFull(h.opt.Random, random[:]); err != nil {
 		return reject(http.StatusServiceUnavailable, "random_failed")
 	}
 	ts := strconv.AppendInt(s.ts[:0], h.opt.Clock().Unix(), 10)
