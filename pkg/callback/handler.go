@@ -126,7 +126,6 @@ type scratch struct {
 	body, dec, plain, seal, out []byte
 	env                         []Field
 	random                      [16]byte
-	sha                         digest   // SHA-1 state for msg_signature and the reply's
 	ts                          [20]byte // reply TimeStamp digits
 }
 

@@ -26,6 +26,6 @@ func (h *Handler) answer(a *app, s *scratch, plain []byte, c *Cipher, nonce, nam
 		return reject(http.StatusServiceUnavailable, "random_failed")
 	}
 	ts := strconv.AppendInt(s.ts[:0], h.opt.Clock().Unix(), 10)
-	s.out = appendEncryptedReply(s.out[:0], &s.seal, &s.sha, c, a.token, unsafe.String(unsafe.SliceData(ts), len(ts)), nonce, random, plain)
+	s.out = appendEncryptedReply(s.out[:0], &s.seal, c, a.token, unsafe.String(unsafe.SliceData(ts), len(ts)), nonce, random, plain)
 	return outcome{status: 200, name: name, body: s.out, ctype: ctypeXML}
 }

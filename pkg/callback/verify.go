@@ -70,7 +70,7 @@ func (h *Handler) handshake(a *app, s *scratch, q *params) outcome {
 	if a.kind != TypeWeCom {
 		return outcome{status: 200, name: "handshake", body: []byte(q.echostr), ctype: ctypeText}
 	}
-	if !verifyMsgSignature(&s.sha, q.msgSignature, a.token, q.timestamp, q.nonce, q.echostr) {
+	if !VerifyMsgSignature(q.msgSignature, a.token, q.timestamp, q.nonce, q.echostr) {
 		return reject(http.StatusForbidden, "bad_msg_signature")
 	}
 	plain, _, err := a.decrypt(s, q.echostr)
@@ -135,7 +135,7 @@ func (h *Handler) open(a *app, s *scratch, q *params, body []byte) (msg *Message
 	if !ok {
 		return nil, nil, reject(http.StatusForbidden, "not_encrypted")
 	}
-	if !verifyMsgSignature(&s.sha, q.msgSignature, a.token, q.timestamp, q.nonce, encrypt) {
+	if !VerifyMsgSignature(q.msgSignature, a.token, q.timestamp, q.nonce, encrypt) {
 		return nil, nil, reject(http.StatusForbidden, "bad_msg_signature")
 	}
 	plain, c, err := a.decrypt(s, encrypt)
