@@ -89,7 +89,7 @@ bench: tools
 # Every fuzz target, one at a time, FUZZTIME each (seed corpora live in
 # each package's testdata/fuzz and also run in make test).
 FUZZTIME ?= 60s
-FUZZ_TARGETS := pkg/callback:FuzzDecrypt pkg/callback:FuzzParseMessage pkg/callback:FuzzXMLDifferential \
+FUZZ_TARGETS := pkg/callback:FuzzDecrypt pkg/callback:FuzzParseMessage pkg/callback:FuzzParseJSON pkg/callback/internal/xmlscan:FuzzXMLDifferential \
         pkg/callback:FuzzHandler pkg/config:FuzzParseApps pkg/config:FuzzParseCallbackConfig \
         pkg/tokenserver:FuzzInvoke pkg/tokenserver:FuzzServeHTTP pkg/wechat/wechattest:FuzzHandler
 fuzz:

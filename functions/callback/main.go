@@ -23,7 +23,7 @@ import (
 
 func main() {
 	// An instance serves one event at a time; a second P only adds a
-	// cross-CPU wake-up when an application handler runs on its worker.
+	// cross-CPU wake-up when an application handler runs on its goroutine.
 	if os.Getenv("GOMAXPROCS") == "" {
 		runtime.GOMAXPROCS(1)
 	}

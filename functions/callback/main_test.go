@@ -20,6 +20,7 @@ import (
 	"github.com/wxcentral/wxcentral/internal/dynamotest"
 	"github.com/wxcentral/wxcentral/internal/fakeaws"
 	"github.com/wxcentral/wxcentral/internal/lambdatest"
+	"github.com/wxcentral/wxcentral/pkg/callback"
 	"github.com/wxcentral/wxcentral/pkg/callback/callbacktest"
 )
 
@@ -33,6 +34,11 @@ const (
 
 // httpEvent is the HTTP API (payload 2.0) event for a request to /wechat/{appid}.
 func httpEvent(method, rawQuery, body string, b64 bool) []byte {
+	return httpEventAt(appid, method, rawQuery, body, b64)
+}
+
+// httpEventAt is httpEvent for the route of the credential id id.
+func httpEventAt(appid, method, rawQuery, body string, b64 bool) []byte {
 	q, _ := url.ParseQuery(rawQuery)
 	params := map[string]string{}
 	for k := range q {
@@ -225,5 +231,94 @@ func TestBootstrapEventShapesAndStoredReply(t *testing.T) {
 	}
 	if n := len(aws_.Events()); n != 1 {
 		t.Fatalf("%d events published, want 1 (the duplicate is not published again)", n)
+	}
+}
+
+// A WeCom app and a mini-program beside an Official Account (issue 14):
+// the WeCom URL check is answered with the decrypted echostr, a WeCom push
+// with a reply encrypted for the corp, and a mini-program's JSON push in
+// safe mode with `success` and one publish.
+func TestBootstrapWeComAndMiniProgram(t *testing.T) {
+	const (
+		corpID   = "wx5823bf96d3bd56c7" // WeCom's published sample corp, token and key
+		agent    = "218"
+		wecomTok = "QDG6eK"
+		wecomKey = "jWmYm7qr5nMoAUwZRjGtBxmz3KA1tkAj3ykkR6q2B2C"
+		wecomID  = corpID + ":" + agent
+		miniID   = "wx00000000000000mini"
+	)
+	fn, aws_, client, table := startCallback(t, `{"apps":[
+		{"appid":"`+appid+`","token":"`+token+`","encoding_aes_key":"`+aesKey+`"},
+		{"type":"wecom","corpid":"`+corpID+`","agent":"`+agent+`","token":"`+wecomTok+`","encoding_aes_key":"`+wecomKey+`",
+		 "auto_replies":[{"match":"hello","reply":"hello from wecom"}]},
+		{"type":"miniprogram","appid":"`+miniID+`","token":"`+token+`","encoding_aes_key":"`+aesKey+`","data_format":"json"}]}`, true)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	wc, err := callback.NewCipher(wecomKey, corpID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts, nonce := strconv.FormatInt(time.Now().Unix(), 10), callbacktest.Nonce()
+
+	// URL check: msg_signature over the encrypted echostr, the plaintext back.
+	echo := wc.Encrypt([16]byte{7}, []byte("1616140317555161061"))
+	q := url.Values{"msg_signature": {callback.MsgSignature(wecomTok, ts, nonce, echo)}, "timestamp": {ts}, "nonce": {nonce}, "echostr": {echo}}
+	resp := invokeHTTP(t, ctx, fn, httpEventAt(wecomID, "GET", q.Encode(), "", false))
+	if resp.StatusCode != 200 || resp.Body != "1616140317555161061" {
+		t.Fatalf("WeCom URL check: %d %q", resp.StatusCode, resp.Body)
+	}
+
+	// A push: the auto reply comes back sealed for the corp.
+	plain := "<xml><ToUserName><![CDATA[" + corpID + "]]></ToUserName><FromUserName><![CDATA[mycreate]]></FromUserName><CreateTime>" + ts +
+		"</CreateTime><MsgType><![CDATA[text]]></MsgType><Content><![CDATA[hello]]></Content><MsgId>4561255354251345929</MsgId><AgentID>218</AgentID></xml>"
+	enc := wc.Encrypt([16]byte{8}, []byte(plain))
+	body := "<xml><ToUserName><![CDATA[" + corpID + "]]></ToUserName><Encrypt><![CDATA[" + enc + "]]></Encrypt><AgentID><![CDATA[218]]></AgentID></xml>"
+	q = url.Values{"msg_signature": {callback.MsgSignature(wecomTok, ts, nonce, enc)}, "timestamp": {ts}, "nonce": {nonce}}
+	resp = invokeHTTP(t, ctx, fn, httpEventAt(wecomID, "POST", q.Encode(), body, false))
+	env, err := callback.ParseMessage([]byte(resp.Body))
+	if resp.StatusCode != 200 || err != nil || env.Get("Nonce") != nonce ||
+		!callback.VerifyMsgSignature(env.Get("MsgSignature"), wecomTok, env.Get("TimeStamp"), nonce, env.Get("Encrypt")) {
+		t.Fatalf("WeCom push: %d %q %v", resp.StatusCode, resp.Body, err)
+	}
+	if reply, err := wc.Decrypt(env.Get("Encrypt")); err != nil || !strings.Contains(string(reply), "<Content><![CDATA[hello from wecom]]></Content>") {
+		t.Fatalf("WeCom reply %q %v", reply, err)
+	}
+
+	// A mini-program's JSON push in safe mode: success, published once.
+	mc, _ := callback.NewCipher(aesKey, miniID)
+	msg := `{"ToUserName":"gh_mini","FromUserName":"oMini","CreateTime":` + ts + `,"MsgType":"text","Content":"hi","MsgId":23456789012345678}`
+	enc = mc.Encrypt([16]byte{9}, []byte(msg))
+	q = url.Values{"signature": {callback.Signature(token, ts, nonce)}, "timestamp": {ts}, "nonce": {nonce}, "encrypt_type": {"aes"},
+		"msg_signature": {callback.MsgSignature(token, ts, nonce, enc)}}
+	resp = invokeHTTP(t, ctx, fn, httpEventAt(miniID, "POST", q.Encode(), `{"ToUserName":"gh_mini","Encrypt":"`+enc+`"}`, false))
+	if resp.StatusCode != 200 || resp.Body != "success" {
+		t.Fatalf("mini-program JSON push: %d %q", resp.StatusCode, resp.Body)
+	}
+
+	ev := aws_.Events()
+	if len(ev) != 2 {
+		t.Fatalf("%d events, want 2 (the WeCom push and the mini-program push)", len(ev))
+	}
+	for i, want := range []struct{ appid, raw string }{{wecomID, plain}, {miniID, msg}} {
+		var d struct {
+			AppID  string `json:"appid"`
+			RawXML string `json:"raw_xml"`
+		}
+		if err := json.Unmarshal([]byte(ev[i].Detail), &d); err != nil || d.AppID != want.appid || d.RawXML != want.raw {
+			t.Fatalf("event %d: %s", i, ev[i].Detail)
+		}
+	}
+	// Both are recorded for dedupe under their credential ids.
+	for _, pk := range []string{"msg#" + wecomID + "#4561255354251345929", "msg#" + miniID + "#23456789012345678"} {
+		item, err := client.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(table), ConsistentRead: aws.Bool(true),
+			Key: map[string]types.AttributeValue{"pk": &types.AttributeValueMemberS{Value: pk}}})
+		if err != nil || item.Item == nil || item.Item["status"].(*types.AttributeValueMemberS).Value != "COMPLETED" {
+			t.Fatalf("dedupe item %s: %v %v", pk, item, err)
+		}
+	}
+	for _, s := range []string{wecomKey, wecomTok, aesKey, "hello from wecom"} {
+		if strings.Contains(fn.Logs(), s) {
+			t.Errorf("logs contain %q", s)
+		}
 	}
 }

@@ -54,7 +54,7 @@ func benchRequest(b *testing.B, content string) (*http.Request, *bytes.Reader, [
 //   - auto_reply: the route is a configured auto_replies entry (built-in,
 //     runs inline), as in the deployed callback function.
 //   - app_handler: the route is an application handler on a Mux (library
-//     use), which runs on a worker goroutine under the 4 s deadline; the
+//     use), which runs on its own goroutine under the 4 s deadline; the
 //     extra cost is that hand-off (BenchmarkRoute).
 //
 // Compare with BenchmarkSafeModePipelineReference run in the same

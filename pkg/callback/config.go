@@ -2,10 +2,13 @@ package callback
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"strings"
 	"time"
 )
 
@@ -33,15 +36,54 @@ type Config struct {
 	Apps []AppConfig `json:"apps"`
 }
 
+// AppType is the kind of account an entry configures.
+type AppType string
+
+// Account types (docs/secrets.md, account types).
+const (
+	TypeOfficialAccount AppType = "official_account" // the default
+	TypeMiniProgram     AppType = "miniprogram"      // mini-programs and mini-games: pushes in XML or JSON, answered `success`
+	TypeWeCom           AppType = "wecom"            // a WeCom (企业微信) app: always encrypted, receive id = corpid
+	typeComponent       AppType = "component"        // third-party platforms: not supported yet
+)
+
+// Data formats of a mini-program's pushes.
+const (
+	FormatXML  = "xml" // the default
+	FormatJSON = "json"
+)
+
 // AppConfig is one account's callback settings.
 type AppConfig struct {
-	AppID                  string      `json:"appid"`
+	Type                   AppType     `json:"type,omitempty"` // "": official_account
+	AppID                  string      `json:"appid,omitempty"`
+	CorpID                 string      `json:"corpid,omitempty"` // wecom only
+	Agent                  string      `json:"agent,omitempty"`  // wecom only: an agent id or a name such as contacts
 	Token                  string      `json:"token"`
 	EncodingAESKey         string      `json:"encoding_aes_key"`
 	PreviousEncodingAESKey string      `json:"previous_encoding_aes_key,omitempty"`
 	Mode                   Mode        `json:"mode,omitempty"`
+	DataFormat             string      `json:"data_format,omitempty"` // miniprogram only: xml (default) or json
 	Welcome                string      `json:"welcome,omitempty"`
 	AutoReplies            []AutoReply `json:"auto_replies,omitempty"`
+}
+
+// ID is the entry's credential id, the {appid} of its route
+// /wechat/{appid}: the appid, or `<corpid>:<agent>` for a WeCom app.
+func (a *AppConfig) ID() string {
+	if a.Type == TypeWeCom {
+		return a.CorpID + ":" + a.Agent
+	}
+	return a.AppID
+}
+
+// ReceiveID is the id embedded in encrypted messages and checked on
+// decryption: the appid, or the corpid for a WeCom app.
+func (a *AppConfig) ReceiveID() string {
+	if a.Type == TypeWeCom {
+		return a.CorpID
+	}
+	return a.AppID
 }
 
 // AutoReply answers a text message whose Content equals Match or starts
@@ -62,27 +104,56 @@ func StaticConfig(c *Config) ConfigSource {
 	return func(context.Context) (*Config, error) { return c, nil }
 }
 
-// ParseConfig decodes and validates a callback document. Errors name the
-// field (apps[1].encoding_aes_key), never its value.
+// ParseConfig decodes and validates a callback document. Unknown fields and
+// trailing data are rejected (a misspelt `auto_reply` must not silently turn
+// the replies off). Errors name the field (apps[1].encoding_aes_key), never
+// its value.
 func ParseConfig(data []byte) (*Config, error) {
-	var c Config
-	d := json.NewDecoder(bytes.NewReader(data))
-	if err := d.Decode(&c); err != nil {
-		var typeErr *json.UnmarshalTypeError
-		var syntaxErr *json.SyntaxError
-		switch {
-		case errors.As(err, &typeErr):
-			return nil, fmt.Errorf("callback config: %s: wrong JSON type %s", typeErr.Field, typeErr.Value)
-		case errors.As(err, &syntaxErr):
-			return nil, fmt.Errorf("callback config: not a JSON document (syntax error at offset %d)", syntaxErr.Offset)
-		default:
-			return nil, errors.New("callback config: not a JSON document")
+	var doc struct {
+		Apps []json.RawMessage `json:"apps"`
+	}
+	if err := decodeStrict(data, &doc); err != nil {
+		return nil, fmt.Errorf("callback config: %w", err)
+	}
+	c := &Config{Apps: make([]AppConfig, len(doc.Apps))}
+	for i, raw := range doc.Apps {
+		if err := decodeStrict(raw, &c.Apps[i]); err != nil {
+			return nil, fmt.Errorf("callback config: apps[%d]: %w", i, err)
 		}
 	}
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
-	return &c, nil
+	return c, nil
+}
+
+// decodeStrict decodes one JSON value into v, rejecting unknown fields and
+// trailing data. Its errors name fields and offsets, never the text.
+func decodeStrict(data []byte, v any) error {
+	d := json.NewDecoder(bytes.NewReader(data))
+	d.DisallowUnknownFields()
+	err := d.Decode(v)
+	if err == nil {
+		if _, terr := d.Token(); terr != io.EOF {
+			return errors.New("not a JSON document (trailing data after it)")
+		}
+		return nil
+	}
+	var typeErr *json.UnmarshalTypeError
+	var syntaxErr *json.SyntaxError
+	switch {
+	case errors.As(err, &typeErr) && typeErr.Field != "":
+		return fmt.Errorf("%s: wrong JSON type %s", typeErr.Field, typeErr.Value)
+	case errors.As(err, &typeErr):
+		return fmt.Errorf("wrong JSON type %s", typeErr.Value)
+	case errors.As(err, &syntaxErr):
+		return fmt.Errorf("not a JSON document (syntax error at offset %d)", syntaxErr.Offset)
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		// encoding/json names the field but not its path.
+		return fmt.Errorf("unknown field %s", strings.TrimPrefix(err.Error(), "json: unknown field "))
+	default:
+		return errors.New("not a JSON document")
+	}
 }
 
 // Validate checks every app and fills in the default mode.
@@ -107,55 +178,115 @@ func (c *Config) check() error {
 	seen := make(map[string]int, len(c.Apps))
 	for i := range c.Apps {
 		a := &c.Apps[i]
-		field := func(name string) string { return fmt.Sprintf("apps[%d].%s", i, name) }
-		if a.AppID == "" {
-			return fmt.Errorf("callback config: %s: missing", field("appid"))
+		if err := a.check(); err != nil {
+			return fmt.Errorf("callback config: apps[%d].%w", i, err)
 		}
-		if j, dup := seen[a.AppID]; dup {
-			return fmt.Errorf("callback config: %s: duplicate of apps[%d].appid", field("appid"), j)
+		if j, dup := seen[a.ID()]; dup {
+			name := "appid"
+			if a.Type == TypeWeCom {
+				name = "corpid"
+			}
+			return fmt.Errorf("callback config: apps[%d].%s: duplicate of apps[%d] (credential id %s)", i, name, j, a.ID())
 		}
-		seen[a.AppID] = i
-		if a.Token == "" {
-			return fmt.Errorf("callback config: %s: missing", field("token"))
-		}
-		mode := a.Mode
-		switch mode {
-		case "":
-			mode = ModeSafe
-		case ModeSafe, ModeCompat, ModePlain:
-		default:
-			return fmt.Errorf("callback config: %s: must be safe, compat or plain", field("mode"))
-		}
-		if a.EncodingAESKey == "" && mode != ModePlain {
-			return fmt.Errorf("callback config: %s: missing (required in %s mode)", field("encoding_aes_key"), mode)
-		}
-		if a.EncodingAESKey != "" {
-			if _, err := DecodeAESKey(a.EncodingAESKey); err != nil {
-				return fmt.Errorf("callback config: %s: must be 43 base64 characters", field("encoding_aes_key"))
+		seen[a.ID()] = i
+	}
+	return nil
+}
+
+// check validates one entry; its errors start with the field's name, so
+// that the caller prefixes them with apps[i].
+func (a *AppConfig) check() error {
+	// notFor names the first field set that the type does not use.
+	notFor := func(fields ...string) error {
+		set := map[string]bool{"corpid": a.CorpID != "", "agent": a.Agent != "", "data_format": a.DataFormat != "",
+			"welcome": a.Welcome != "", "auto_replies": len(a.AutoReplies) > 0}
+		for _, f := range fields {
+			if set[f] {
+				return fmt.Errorf("%s: not used by type %s", f, cmp.Or(a.Type, TypeOfficialAccount))
 			}
 		}
-		if a.PreviousEncodingAESKey != "" {
-			if _, err := DecodeAESKey(a.PreviousEncodingAESKey); err != nil {
-				return fmt.Errorf("callback config: %s: must be 43 base64 characters", field("previous_encoding_aes_key"))
+		return nil
+	}
+	switch a.Type {
+	case "", TypeOfficialAccount:
+		if err := notFor("corpid", "agent", "data_format"); err != nil {
+			return err
+		}
+	case TypeMiniProgram:
+		// Mini-programs take no passive reply: a welcome or auto reply would
+		// never be seen.
+		if err := notFor("corpid", "agent", "welcome", "auto_replies"); err != nil {
+			return err
+		}
+		if a.DataFormat != "" && a.DataFormat != FormatXML && a.DataFormat != FormatJSON {
+			return errors.New("data_format: must be xml or json")
+		}
+	case TypeWeCom:
+		if err := notFor("data_format"); err != nil {
+			return err
+		}
+		if a.AppID != "" {
+			return errors.New("appid: not used by type wecom (its id is corpid:agent)")
+		}
+		for _, f := range []struct{ name, v string }{{"corpid", a.CorpID}, {"agent", a.Agent}} {
+			if f.v == "" {
+				return fmt.Errorf("%s: missing", f.name)
+			}
+			// Both become part of a URL path segment and of DynamoDB keys.
+			if strings.ContainsAny(f.v, "#:/?% \t\r\n") {
+				return fmt.Errorf("%s: must not contain '#', ':', '/', '?', '%%' or whitespace", f.name)
 			}
 		}
-		for j, r := range a.AutoReplies {
-			f := fmt.Sprintf("apps[%d].auto_replies[%d]", i, j)
-			if (r.Match == "") == (r.Prefix == "") {
-				return fmt.Errorf("callback config: %s: exactly one of match and prefix is required", f)
-			}
-			if r.Reply == "" {
-				return fmt.Errorf("callback config: %s.reply: missing", f)
-			}
+		if a.Mode != "" && a.Mode != ModeSafe {
+			return errors.New("mode: a WeCom app is always encrypted (safe)")
+		}
+	case typeComponent:
+		return errors.New("type: component (third-party platforms) is not supported yet")
+	default:
+		return errors.New("type: must be official_account, miniprogram or wecom")
+	}
+	if a.Type != TypeWeCom && a.AppID == "" {
+		return errors.New("appid: missing")
+	}
+	if a.Token == "" {
+		return errors.New("token: missing")
+	}
+	mode := a.Mode
+	switch mode {
+	case "":
+		mode = ModeSafe
+	case ModeSafe, ModeCompat, ModePlain:
+	default:
+		return errors.New("mode: must be safe, compat or plain")
+	}
+	if a.EncodingAESKey == "" && mode != ModePlain {
+		return fmt.Errorf("encoding_aes_key: missing (required in %s mode)", mode)
+	}
+	if a.EncodingAESKey != "" {
+		if _, err := DecodeAESKey(a.EncodingAESKey); err != nil {
+			return errors.New("encoding_aes_key: must be 43 base64 characters")
+		}
+	}
+	if a.PreviousEncodingAESKey != "" {
+		if _, err := DecodeAESKey(a.PreviousEncodingAESKey); err != nil {
+			return errors.New("previous_encoding_aes_key: must be 43 base64 characters")
+		}
+	}
+	for j, r := range a.AutoReplies {
+		if (r.Match == "") == (r.Prefix == "") {
+			return fmt.Errorf("auto_replies[%d]: exactly one of match and prefix is required", j)
+		}
+		if r.Reply == "" {
+			return fmt.Errorf("auto_replies[%d].reply: missing", j)
 		}
 	}
 	return nil
 }
 
-// App returns the configuration of appid.
-func (c *Config) App(appid string) (*AppConfig, bool) {
+// App returns the configuration whose credential id (AppConfig.ID) is id.
+func (c *Config) App(id string) (*AppConfig, bool) {
 	for i := range c.Apps {
-		if c.Apps[i].AppID == appid {
+		if c.Apps[i].ID() == id {
 			return &c.Apps[i], true
 		}
 	}

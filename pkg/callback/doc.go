@@ -1,6 +1,9 @@
 // Package callback terminates WeChat Official Account message pushes: it
 // verifies signatures, decrypts and encrypts message bodies, parses typed
-// messages, routes them to handlers and writes passive replies.
+// messages, routes them to handlers and writes passive replies. The same
+// path serves mini-programs (XML or JSON pushes, answered `success`) and
+// WeCom apps (encrypted URL check, receive id = corpid), chosen by the
+// entry's type in the callback document.
 //
 // The request path is, in order (DESIGN.md §7): unknown appid → 404, body
 // over 64 KiB → 413, `signature` and `timestamp` (replay window) → 403,
@@ -21,10 +24,15 @@
 // DedupeStore and Publisher interfaces on AWS, and callbacktest plays
 // WeChat's side in tests.
 //
-// Pushes are parsed by a small scanner for the shape WeChat sends
-// (elements, text, CDATA, the predefined entities); anything else falls
-// back to encoding/xml, and a differential fuzz test checks that the
-// scanner's result equals encoding/xml's whenever it accepts an input.
-// DOCTYPE and entity declarations are always rejected. Message keeps every
-// element by its XML name, so unknown message and event types lose nothing.
+// Pushes are parsed by internal/xmlscan, a small scanner for the shape
+// WeChat sends that falls back to encoding/xml for anything else and is
+// held to encoding/xml's result by a differential fuzz test. DOCTYPE and
+// entity declarations are always rejected. Message keeps every element by
+// its XML name, so unknown message and event types lose nothing.
+//
+// The files follow the steps of a request: transport.go (path, query,
+// bounded body, answer), verify.go (signatures, replay window, modes,
+// decryption), dedupe.go (claim, wait, complete, release), route.go (the
+// handler under its deadline), seal.go (the encrypted answer) and
+// budget.go (one time budget per request); handler.go runs them in order.
 package callback

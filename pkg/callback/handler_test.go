@@ -952,10 +952,11 @@ func TestTimeBudgetFromArrival(t *testing.T) {
 	t.Run("slow publish, slow handler", func(t *testing.T) {
 		t.Parallel()
 		pub := &timedPublisher{d: 1400 * time.Millisecond}
-		var handlerDeadline time.Time
+		deadlines := make(chan time.Time, 1) // the handler may still run when ServeHTTP returns
 		mux := callback.NewMux()
 		mux.HandleFunc(callback.Match{}, func(ctx context.Context, m *callback.Message) (callback.Reply, error) {
-			handlerDeadline, _ = ctx.Deadline()
+			dl, _ := ctx.Deadline()
+			deadlines <- dl
 			select {
 			case <-time.After(3900 * time.Millisecond):
 			case <-ctx.Done():
@@ -976,7 +977,7 @@ func TestTimeBudgetFromArrival(t *testing.T) {
 		if len(pub.deadlines) != 1 || pub.deadlines[0].After(due) {
 			t.Fatalf("publish deadline %v, want by %v", pub.deadlines, due)
 		}
-		if handlerDeadline.IsZero() || handlerDeadline.After(due) {
+		if handlerDeadline := <-deadlines; handlerDeadline.IsZero() || handlerDeadline.After(due) {
 			t.Fatalf("handler deadline %v after arrival, want at most %v", handlerDeadline.Sub(arrival), callback.DefaultBudget)
 		}
 	})
@@ -1072,5 +1073,26 @@ func TestLostClaimStillAnswers(t *testing.T) {
 	}
 	if rec.handled.Load() != 1 || len(rec.published) != 1 {
 		t.Fatalf("handled %d, published %d", rec.handled.Load(), len(rec.published))
+	}
+}
+
+// A handler may keep the Message past its request (a goroutine, a queue):
+// the plaintext of a plain-mode push must not alias the pooled body buffer
+// the next request reads into.
+func TestPlaintextMessageOutlivesRequest(t *testing.T) {
+	var kept []*callback.Message
+	mux := callback.NewMux()
+	mux.HandleFunc(callback.Match{}, func(_ context.Context, m *callback.Message) (callback.Reply, error) {
+		kept = append(kept, m)
+		return nil, nil
+	})
+	h, _ := newHandler(t, mux, nil)
+	s := sender(appPlain, callback.ModePlain)
+	for i, content := range []string{"first push", "other text"} {
+		req, _ := s.Push(s.Text("oUser", now.Unix(), int64(9500+i), content))
+		h.ServeHTTP(httptest.NewRecorder(), req)
+	}
+	if len(kept) != 2 || kept[0].Content != "first push" || !strings.Contains(kept[0].Raw, "first push") {
+		t.Fatalf("the first push's Message changed after later requests: %+v", kept[0])
 	}
 }

@@ -6,7 +6,31 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+
+	"github.com/wxcentral/wxcentral/pkg/callback/internal/xmlscan"
 )
+
+// Field is one element of a push. A parsed document is a []Field in
+// document order: index 0 is the root (`<xml>`, Depth 0), its children have
+// Depth 1, and the descendants of element i are the fields i+1 .. End-1.
+type Field = xmlscan.Field
+
+// Errors for a body that is not a WeChat push's XML. ParseMessage's errors
+// wrap ErrMalformed and, for such a body, one of these.
+var (
+	ErrNotXML  = xmlscan.ErrNotXML
+	ErrDoctype = xmlscan.ErrDoctype
+)
+
+// parseXML parses a push document into buf (see xmlscan.Parse); errors
+// wrap ErrMalformed.
+func parseXML(s string, buf []Field) ([]Field, error) {
+	fields, err := xmlscan.Parse(s, buf)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrMalformed, err)
+	}
+	return fields, nil
+}
 
 // Message types (MsgType) of WeChat pushes.
 const (
@@ -54,7 +78,7 @@ type Message struct {
 	Content      string
 	MsgID        string  // MsgId (ordinary messages), else MsgID (template and mass-send results)
 	Fields       []Field // every element in document order; Fields[0] is the root
-	Raw          string  // the plaintext XML as received (after decryption)
+	Raw          string  // the plaintext as received (after decryption): XML, or JSON for a mini-program's JSON push
 
 	fieldsBuf [12]Field
 }
@@ -68,16 +92,21 @@ func ParseMessage(raw []byte) (*Message, error) {
 func parseMessage(raw string) (*Message, error) {
 	// One allocation holds the Message and, for typical pushes, its fields.
 	m := &Message{Raw: raw}
-	fields, err := scanFast(raw, m.fieldsBuf[:0])
-	if err == errFallback {
-		fields, err = parseReference([]byte(raw))
-	}
+	fields, err := parseXML(raw, m.fieldsBuf[:0])
 	if err != nil {
 		return nil, err
 	}
+	if err := m.decode(fields); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// decode sets m.Fields and the common fields from them. A repeated
+// top-level element is read as its first occurrence, as Get, the published
+// `fields` and the safe-mode envelope read it.
+func (m *Message) decode(fields []Field) error {
 	m.Fields = fields
-	// A repeated top-level element is read as its first occurrence, as Get,
-	// the published `fields` and the safe-mode envelope read it.
 	var createTime, msgID string
 	var seen uint16
 	for i := 1; i < len(fields); i++ {
@@ -118,11 +147,12 @@ func parseMessage(raw string) (*Message, error) {
 		m.MsgID = msgID
 	}
 	if createTime != "" {
+		var err error
 		if m.CreateTime, err = strconv.ParseInt(strings.TrimSpace(createTime), 10, 64); err != nil {
-			return nil, fmt.Errorf("%w: CreateTime is not an integer", ErrMalformed)
+			return fmt.Errorf("%w: CreateTime is not an integer", ErrMalformed)
 		}
 	}
-	return m, nil
+	return nil
 }
 
 // Get returns the text of the first top-level element named name, or "".

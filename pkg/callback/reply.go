@@ -145,17 +145,17 @@ func appendElem(b []byte, name, value string) []byte {
 // plaintext reply to dst: Encrypt, MsgSignature, TimeStamp and Nonce.
 // scratch is reused for the padded plaintext when large enough.
 func AppendEncryptedReply(dst, scratch []byte, c *Cipher, token, timestamp, nonce string, random *[16]byte, plain []byte) []byte {
-	return appendEncryptedReply(dst, &scratch, nil, c, token, timestamp, nonce, random, plain)
+	return appendEncryptedReply(dst, &scratch, c, token, timestamp, nonce, random, plain)
 }
 
-func appendEncryptedReply(dst []byte, scratch *[]byte, dg *digest, c *Cipher, token, timestamp, nonce string, random *[16]byte, plain []byte) []byte {
+func appendEncryptedReply(dst []byte, scratch *[]byte, c *Cipher, token, timestamp, nonce string, random *[16]byte, plain []byte) []byte {
 	dst = append(dst, "<xml><Encrypt><![CDATA["...)
 	start := len(dst)
 	dst = c.appendEncrypt(dst, scratch, random, plain)
 	enc := dst[start:]
 	var sig [40]byte
 	// enc is not modified while it is signed, so a string view is safe.
-	signWith(dg, &sig, token, timestamp, nonce, unsafe.String(unsafe.SliceData(enc), len(enc)), 4)
+	sign(&sig, token, timestamp, nonce, unsafe.String(unsafe.SliceData(enc), len(enc)))
 	dst = append(dst, "]]></Encrypt><MsgSignature><![CDATA["...)
 	dst = append(dst, sig[:]...)
 	dst = append(dst, "]]></MsgSignature><TimeStamp>"...)

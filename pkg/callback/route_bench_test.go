@@ -7,7 +7,7 @@ import (
 )
 
 // BenchmarkRoute is the application-handler hand-off alone: route() with a
-// Mux handler on a worker under the deadline.
+// Mux handler on its own goroutine under context.WithTimeout.
 func BenchmarkRoute(b *testing.B) {
 	mux := NewMux()
 	mux.HandleFunc(Match{MsgType: MsgTypeText}, func(ctx context.Context, m *Message) (Reply, error) {
@@ -30,26 +30,5 @@ func BenchmarkRoute(b *testing.B) {
 				}
 			}
 		})
-	}
-}
-
-// BenchmarkRouteStraightforward is the textbook alternative to route():
-// a goroutine per handler run and context.WithTimeout, for comparison.
-func BenchmarkRouteStraightforward(b *testing.B) {
-	handler := func(ctx context.Context, m *Message) (Reply, error) { return nil, nil }
-	msg := &Message{MsgType: MsgTypeText, Content: "x"}
-	b.ReportAllocs()
-	for b.Loop() {
-		ctx, cancel := context.WithTimeout(context.Background(), 4*time.Second)
-		done := make(chan routeResult, 1)
-		go func() {
-			r, err := handler(ctx, msg)
-			done <- routeResult{r, err}
-		}()
-		select {
-		case <-done:
-		case <-ctx.Done():
-		}
-		cancel()
 	}
 }

@@ -9,7 +9,7 @@ import (
 	"time"
 )
 
-// TestRoute covers route() end to end on the worker: the result, the
+// TestRoute covers route() end to end: the result, the
 // deadline, request cancellation and panics, each racing the others.
 func TestRoute(t *testing.T) {
 	block := make(chan struct{})
@@ -63,9 +63,8 @@ func TestRoute(t *testing.T) {
 			wantErr: context.Canceled.Error(), wantCtxErr: context.Canceled},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			// Several rounds, so that pooled jobs are reused after every
-			// outcome and the races between result, timer and cancellation
-			// go both ways.
+			// Several rounds, so that the races between result, deadline and
+			// cancellation go both ways.
 			for round := 0; round < 20; round++ {
 				got := make(chan seen, 1)
 				mux := NewMux()
@@ -135,9 +134,11 @@ func TestRouteStuckHandlerDoesNotDelayOthers(t *testing.T) {
 	}
 }
 
+type cancelKey struct{}
+
 // TestRouteConcurrentMixedOutcomes: many pushes at once on one Handler,
 // each with its own outcome (reply, deadline, cancelled request), get the
-// outcome they should, and the deadline queue drains afterwards.
+// outcome they should.
 func TestRouteConcurrentMixedOutcomes(t *testing.T) {
 	release := make(chan struct{})
 	mux := NewMux()
@@ -149,6 +150,7 @@ func TestRouteConcurrentMixedOutcomes(t *testing.T) {
 		return TextReply{Content: "late"}, nil
 	})
 	mux.HandleFunc(Match{Content: "cancel"}, func(ctx context.Context, m *Message) (Reply, error) {
+		ctx.Value(cancelKey{}).(context.CancelFunc)() // the request ends while the handler runs
 		<-ctx.Done()
 		return nil, ctx.Err()
 	})
@@ -160,10 +162,12 @@ func TestRouteConcurrentMixedOutcomes(t *testing.T) {
 			for i := 0; i < 150 && err == nil; i++ {
 				kind := []string{"fast", "fast", "stuck", "cancel"}[(g+i)%4]
 				ctx, cancel := context.WithCancel(context.Background())
-				if kind == "cancel" {
-					time.AfterFunc(time.Millisecond, cancel)
+				ctx = context.WithValue(ctx, cancelKey{}, cancel)
+				timeout := time.Hour // only a stuck handler meets its deadline, however slow the machine
+				if kind == "stuck" {
+					timeout = h.opt.HandlerTimeout
 				}
-				reply, rerr, timedOut := h.route(ctx, nil, &Message{MsgType: MsgTypeText, Content: kind}, h.opt.HandlerTimeout)
+				reply, rerr, timedOut := h.route(ctx, nil, &Message{MsgType: MsgTypeText, Content: kind}, timeout)
 				cancel()
 				switch r, _ := reply.(TextReply); {
 				case kind == "fast" && (r.Content != "ok" || rerr != nil || timedOut),
@@ -181,17 +185,4 @@ func TestRouteConcurrentMixedOutcomes(t *testing.T) {
 		}
 	}
 	close(release)
-	deadline := time.Now().Add(2 * time.Second)
-	for {
-		h.deadlines.mu.Lock()
-		n, armed := len(h.deadlines.queue)-h.deadlines.head, h.deadlines.armed
-		h.deadlines.mu.Unlock()
-		if n == 0 && !armed {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("deadline queue not drained: %d jobs, armed %v", n, armed)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
 }

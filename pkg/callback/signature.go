@@ -4,25 +4,15 @@ import (
 	"crypto/sha1"
 	"crypto/subtle"
 	"encoding/hex"
-	"hash"
-	"sync"
+	"slices"
 	"unsafe"
 )
-
-// digest is a pooled SHA-1 state with room for its sum, so hashing long
-// inputs (msg_signature over Encrypt) allocates nothing.
-type digest struct {
-	h   hash.Hash
-	sum [sha1.Size]byte
-}
-
-var sha1Pool = sync.Pool{New: func() any { return &digest{h: sha1.New()} }}
 
 // Signature is WeChat's `signature` query parameter: the lowercase hex SHA-1
 // of token, timestamp and nonce sorted lexicographically and concatenated.
 func Signature(token, timestamp, nonce string) string {
 	var out [40]byte
-	sign(&out, token, timestamp, nonce, "", 3)
+	sign(&out, token, timestamp, nonce)
 	return string(out[:])
 }
 
@@ -30,7 +20,7 @@ func Signature(token, timestamp, nonce string) string {
 // Encrypt text as a fourth element.
 func MsgSignature(token, timestamp, nonce, encrypt string) string {
 	var out [40]byte
-	sign(&out, token, timestamp, nonce, encrypt, 4)
+	sign(&out, token, timestamp, nonce, encrypt)
 	return string(out[:])
 }
 
@@ -38,19 +28,15 @@ func MsgSignature(token, timestamp, nonce, encrypt string) string {
 // and nonce. The comparison takes constant time.
 func VerifySignature(sig, token, timestamp, nonce string) bool {
 	var out [40]byte
-	sign(&out, token, timestamp, nonce, "", 3)
+	sign(&out, token, timestamp, nonce)
 	return equal40(&out, sig)
 }
 
 // VerifyMsgSignature reports whether sig is the MsgSignature of token,
 // timestamp, nonce and encrypt. The comparison takes constant time.
 func VerifyMsgSignature(sig, token, timestamp, nonce, encrypt string) bool {
-	return verifyMsgSignature(nil, sig, token, timestamp, nonce, encrypt)
-}
-
-func verifyMsgSignature(dg *digest, sig, token, timestamp, nonce, encrypt string) bool {
 	var out [40]byte
-	signWith(dg, &out, token, timestamp, nonce, encrypt, 4)
+	sign(&out, token, timestamp, nonce, encrypt)
 	return equal40(&out, sig)
 }
 
@@ -63,49 +49,15 @@ func equal40(want *[40]byte, got string) bool {
 	return subtle.ConstantTimeCompare(want[:], g[:]) == 1
 }
 
-// sign writes the hex digest of the n first parts, sorted, into out. It
-// sorts a fixed array in place so that signing does not allocate.
-func sign(out *[40]byte, a, b, c, d string, n int) { signWith(nil, out, a, b, c, d, n) }
-
-// signWith is sign with the caller's digest for long inputs (the Handler
-// keeps one per pooled scratch); nil takes one from sha1Pool.
-func signWith(dg *digest, out *[40]byte, a, b, c, d string, n int) {
-	parts := [4]string{a, b, c, d}
-	p := parts[:n]
-	for i := 1; i < len(p); i++ {
-		for j := i; j > 0 && p[j] < p[j-1]; j-- {
-			p[j], p[j-1] = p[j-1], p[j]
-		}
-	}
-	total := 0
-	for _, s := range p {
-		total += len(s)
+// sign writes the lowercase hex SHA-1 of parts, sorted and concatenated,
+// into out.
+func sign(out *[40]byte, parts ...string) {
+	slices.Sort(parts)
+	h := sha1.New()
+	for _, p := range parts {
+		// Write only reads its argument, so a byte view of p is safe.
+		h.Write(unsafe.Slice(unsafe.StringData(p), len(p)))
 	}
 	var sum [sha1.Size]byte
-	if total <= 128 {
-		// Short inputs (the `signature` check): concatenate on the stack.
-		var buf [128]byte
-		b := buf[:0]
-		for _, s := range p {
-			b = append(b, s...)
-		}
-		sum = sha1.Sum(b)
-	} else {
-		pooled := dg == nil
-		if pooled {
-			dg = sha1Pool.Get().(*digest)
-		} else if dg.h == nil {
-			dg.h = sha1.New()
-		}
-		dg.h.Reset()
-		for _, s := range p {
-			// Write only reads its argument, so a byte view of s is safe.
-			dg.h.Write(unsafe.Slice(unsafe.StringData(s), len(s)))
-		}
-		sum = [sha1.Size]byte(dg.h.Sum(dg.sum[:0]))
-		if pooled {
-			sha1Pool.Put(dg)
-		}
-	}
-	hex.Encode(out[:], sum[:])
+	hex.Encode(out[:], h.Sum(sum[:0]))
 }

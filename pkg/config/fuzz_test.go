@@ -117,12 +117,12 @@ func FuzzParseCallbackConfig(f *testing.F) {
 			t.Fatal("accepted a document without apps")
 		}
 		for _, a := range cfg.Apps {
-			if a.AppID == "" || a.Token == "" {
-				t.Fatalf("accepted an app without appid or token")
+			if a.ID() == "" || a.ReceiveID() == "" || a.Token == "" {
+				t.Fatalf("accepted an app without its id or token")
 			}
 			switch a.Mode {
 			case callback.ModeSafe, callback.ModeCompat:
-				if _, err := callback.NewCipher(a.EncodingAESKey, a.AppID); err != nil {
+				if _, err := callback.NewCipher(a.EncodingAESKey, a.ReceiveID()); err != nil {
 					t.Fatalf("%s: accepted key makes no cipher: %v", a.AppID, err)
 				}
 			case callback.ModePlain:
@@ -130,12 +130,12 @@ func FuzzParseCallbackConfig(f *testing.F) {
 				t.Fatalf("%s: accepted mode %q", a.AppID, a.Mode)
 			}
 			if a.PreviousEncodingAESKey != "" {
-				if _, err := callback.NewCipher(a.PreviousEncodingAESKey, a.AppID); err != nil {
+				if _, err := callback.NewCipher(a.PreviousEncodingAESKey, a.ReceiveID()); err != nil {
 					t.Fatalf("%s: accepted previous key makes no cipher: %v", a.AppID, err)
 				}
 			}
-			if _, ok := cfg.App(a.AppID); !ok {
-				t.Fatalf("App(%q) does not find it", a.AppID)
+			if _, ok := cfg.App(a.ID()); !ok {
+				t.Fatalf("App(%q) does not find it", a.ID())
 			}
 		}
 		b, err := json.Marshal(cfg)

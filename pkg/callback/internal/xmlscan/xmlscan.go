@@ -1,4 +1,10 @@
-package callback
+// Package xmlscan parses the XML of WeChat pushes into a flat list of
+// elements. A small scanner handles the shape WeChat sends (elements, text,
+// CDATA, the five predefined entities); anything else goes to encoding/xml.
+// Whenever the scanner accepts an input its result equals encoding/xml's,
+// which FuzzXMLDifferential checks; it exists only because a push is parsed
+// twice (envelope, plaintext) and encoding/xml costs most of a push's CPU.
+package xmlscan
 
 import (
 	"bytes"
@@ -11,16 +17,16 @@ import (
 	"unicode/utf8"
 )
 
-// Errors for XML that is not a WeChat push. Both wrap ErrMalformed.
+// Errors for XML that is not a WeChat push.
 var (
-	ErrNotXML  = fmt.Errorf("%w: body is not a single XML element", ErrMalformed)
-	ErrDoctype = fmt.Errorf("%w: XML directives (DOCTYPE, ENTITY) are not accepted", ErrMalformed)
+	ErrNotXML  = errors.New("body is not a single XML element")
+	ErrDoctype = errors.New("XML directives (DOCTYPE, ENTITY) are not accepted")
 )
 
-// maxDepth bounds element nesting; WeChat pushes nest three levels at most.
-const maxDepth = 32
+// MaxDepth bounds element nesting; WeChat pushes nest three levels at most.
+const MaxDepth = 32
 
-// Field is one element of a push. A parsed document is a []Field in
+// Field is one element of a document. A parsed document is a []Field in
 // document order: index 0 is the root (`<xml>`, Depth 0), its children have
 // Depth 1, and the descendants of element i are the fields i+1 .. End-1.
 type Field struct {
@@ -30,23 +36,32 @@ type Field struct {
 	End   int    // index just past this element's last descendant
 }
 
-// parseXML parses a push document. The common shape (elements, text,
-// CDATA, the five predefined entities) is scanned directly; anything else
-// (attributes, comments, processing instructions, character references,
-// CR line ends, non-ASCII names, many text pieces) goes to encoding/xml
-// through parseReference. Whenever the fast scanner accepts an input, its
-// result equals parseReference's (FuzzXMLDifferential). DOCTYPE and entity
-// declarations are rejected either way.
-func parseXML(s string) ([]Field, error) {
-	fields, err := scanFast(s, make([]Field, 0, strings.Count(s, "<")/2+1))
+// Parse parses a push document into buf (reused from its start; nil is
+// fine). The common shape is scanned directly; anything else (attributes,
+// comments, processing instructions, character references, CR line ends,
+// non-ASCII names, many text pieces) goes to encoding/xml through
+// Reference. DOCTYPE and entity declarations are rejected either way.
+// Errors wrap ErrNotXML or ErrDoctype. The fields alias s.
+func Parse(s string, buf []Field) ([]Field, error) {
+	fields, err := scanFast(s, buf[:0])
 	if err == errFallback {
-		return parseReference([]byte(s))
+		return Reference([]byte(s))
 	}
 	return fields, err
 }
 
+// Top returns the value of the first top-level element named name.
+func Top(fields []Field, name string) (string, bool) {
+	for i := 1; i < len(fields); i++ {
+		if fields[i].Depth == 1 && fields[i].Name == name {
+			return fields[i].Value, true
+		}
+	}
+	return "", false
+}
+
 // errFallback means "not in the subset the fast scanner handles".
-var errFallback = errors.New("callback: xml fast path declined")
+var errFallback = errors.New("xmlscan: fast path declined")
 
 // scanFast parses s into out, or returns errFallback for anything outside
 // its subset; it never rejects on its own, so the verdict on malformed
@@ -135,8 +150,8 @@ func endTag(s string, i int, name string) (int, bool) {
 // scanNested is scanFast's general case: any nesting, text in several
 // pieces, entities, self-closing elements.
 func scanNested(s string, out []Field) ([]Field, error) {
-	var stack [maxDepth]int
-	var chunks [maxDepth]uint8 // text pieces joined per open element
+	var stack [MaxDepth]int
+	var chunks [MaxDepth]uint8 // text pieces joined per open element
 	depth := 0
 	rootDone := false
 	i := 0
@@ -209,7 +224,7 @@ func scanNested(s string, out []Field) ([]Field, error) {
 			i += 9 + k + 3
 		default:
 			name, j := scanName(s, i+1)
-			if name == "" || depth == maxDepth {
+			if name == "" || depth == MaxDepth {
 				return nil, errFallback
 			}
 			j = skipSpace(s, j)
@@ -444,9 +459,9 @@ func xmlChar(r rune) bool {
 		r >= 0x20 && r <= 0xD7FF || r >= 0xE000 && r <= 0xFFFD || r >= 0x10000 && r <= 0x10FFFF
 }
 
-// parseReference parses data with encoding/xml into the same []Field form.
-// It is the fallback of parseXML and the oracle of its differential test.
-func parseReference(data []byte) ([]Field, error) {
+// Reference parses data with encoding/xml into the same []Field form. It
+// is the fallback of Parse and the oracle of its differential test.
+func Reference(data []byte) ([]Field, error) {
 	d := xml.NewDecoder(bytes.NewReader(data))
 	var out []Field
 	var stack []int
@@ -468,8 +483,8 @@ func parseReference(data []byte) ([]Field, error) {
 			if t.Name.Space != "" {
 				return nil, fmt.Errorf("%w: namespaced element", ErrNotXML)
 			}
-			if len(stack) == maxDepth {
-				return nil, fmt.Errorf("%w: nested deeper than %d", ErrNotXML, maxDepth)
+			if len(stack) == MaxDepth {
+				return nil, fmt.Errorf("%w: nested deeper than %d", ErrNotXML, MaxDepth)
 			}
 			if n := len(stack); n > 0 {
 				out[stack[n-1]].Value = ""
