@@ -118,7 +118,7 @@ func (r *Refresher) forceRequest(ctx context.Context, req ForceRequest) (credent
 	if !ok || !hasKind(app, kind) {
 		return credential.Record{}, kind, refuse(ErrCodeUnknownApp, fmt.Sprintf("%s/%s is not configured", req.AppID, kind))
 	}
-	rec, f := r.force(ctx, app, kind, req.StaleToken, r.o.NewOwner())
+	rec, f := r.force(ctx, app, kind, req.StaleToken)
 	return rec, kind, f
 }
 
@@ -149,11 +149,10 @@ func (r *Refresher) replaced(rec credential.Record, stale string) bool {
 	return rec.Value != stale && rec.Usable(r.o.Now())
 }
 
-// force is the forced-refresh algorithm; owner is the caller's lease id.
-// A classified failure is reported here, like a sweep result; a refusal is
-// only answered.
-func (r *Refresher) force(ctx context.Context, app App, kind credential.Kind, stale, owner string) (credential.Record, *failure) {
-	rec, f := r.forceSteps(ctx, app, kind, stale, owner)
+// force is the forced-refresh algorithm. A classified failure is reported
+// here, like a sweep result; a refusal is only answered.
+func (r *Refresher) force(ctx context.Context, app App, kind credential.Kind, stale string) (credential.Record, *failure) {
+	rec, f := r.forceSteps(ctx, app, kind, stale)
 	r.reportFailure(app.AppID, kind, f)
 	return rec, f
 }
@@ -167,7 +166,7 @@ func (r *Refresher) reportFailure(appid string, kind credential.Kind, f *failure
 	}
 }
 
-func (r *Refresher) forceSteps(ctx context.Context, app App, kind credential.Kind, stale, owner string) (credential.Record, *failure) {
+func (r *Refresher) forceSteps(ctx context.Context, app App, kind credential.Kind, stale string) (credential.Record, *failure) {
 	start := r.o.Now()
 	polls := int(r.o.MaxWait / r.o.WaitPoll) // shared by every wait of this report
 	for {
@@ -181,7 +180,7 @@ func (r *Refresher) forceSteps(ctx context.Context, app App, kind credential.Kin
 		if f := r.settled(app, rec, kind, stale, start); f != nil {
 			return rec, f
 		}
-		h, err := r.take(ctx, app.AppID, kind, owner)
+		h, err := r.take(ctx, app.AppID, kind)
 		if errors.Is(err, credential.ErrLeaseHeld) {
 			// Another refresher is at work: wait for its commit, re-read.
 			if f := r.waitForLeaseholder(ctx, app.AppID, kind, stale, &polls); f != nil {

@@ -106,8 +106,9 @@ type Options struct {
 	MaxWait  time.Duration
 	// Sleep waits for d or until ctx ends (default: a timer).
 	Sleep func(ctx context.Context, d time.Duration) error
-	// NewOwner returns a lease owner id unique to one invocation
-	// (default: 16 random hex bytes).
+	// NewOwner returns a lease owner id, called once per lease attempt; ids
+	// must never repeat, since the store recognises its own retried writes
+	// by owner (default: 16 random hex bytes).
 	NewOwner func() string
 
 	Logger  *slog.Logger     // default slog.Default()

@@ -22,7 +22,6 @@ func (r *Refresher) Sweep(ctx context.Context) (Summary, error) {
 	if err != nil {
 		return Summary{}, fmt.Errorf("sweep: %w", err)
 	}
-	owner := r.o.NewOwner()
 	type job struct {
 		app  App
 		kind credential.Kind
@@ -47,7 +46,7 @@ func (r *Refresher) Sweep(ctx context.Context) (Summary, error) {
 		g.SetLimit(r.o.Concurrency)
 		for _, j := range phase {
 			g.Go(func() error {
-				results[j.slot] = r.sweepOne(ctx, j.app, j.kind, owner)
+				results[j.slot] = r.sweepOne(ctx, j.app, j.kind)
 				return nil
 			})
 		}
@@ -61,13 +60,13 @@ func fresh(app App, kind credential.Kind, rec credential.Record, now time.Time) 
 	return rec.Value != "" && now.Before(app.policy().DueAt(kind, rec.ExpiresAt))
 }
 
-func (r *Refresher) sweepOne(ctx context.Context, app App, kind credential.Kind, owner string) Result {
-	res, f := r.sweepStep(ctx, app, kind, owner)
+func (r *Refresher) sweepOne(ctx context.Context, app App, kind credential.Kind) Result {
+	res, f := r.sweepStep(ctx, app, kind)
 	r.report(res, f)
 	return res
 }
 
-func (r *Refresher) sweepStep(ctx context.Context, app App, kind credential.Kind, owner string) (Result, *failure) {
+func (r *Refresher) sweepStep(ctx context.Context, app App, kind credential.Kind) (Result, *failure) {
 	// 1. Consistent read: fresh → done, no WeChat call.
 	rec, err := r.o.Store.Get(ctx, app.AppID, kind, true)
 	if err != nil && !errors.Is(err, credential.ErrNotFound) {
@@ -79,7 +78,7 @@ func (r *Refresher) sweepStep(ctx context.Context, app App, kind credential.Kind
 	}
 	// 2. Lease; lost → someone else is refreshing. Re-check on the item
 	// the conditional update returned.
-	h, err := r.take(ctx, app.AppID, kind, owner)
+	h, err := r.take(ctx, app.AppID, kind)
 	if errors.Is(err, credential.ErrLeaseHeld) {
 		return resultOf(rec, app.AppID, kind, OutcomeLeased), nil
 	}
@@ -126,7 +125,7 @@ func ticketFetched(t wechat.Ticket) fetched {
 // rejects that token it refreshes the access_token (compare-and-refresh,
 // the forced-refresh path) and tries once more, inside the ticket's lease.
 func (r *Refresher) fetchTicket(ctx context.Context, app App, h *held) (fetched, *failure) {
-	at, err := r.tokenForTicket(ctx, app.AppID, h.owner)
+	at, err := r.tokenForTicket(ctx, app.AppID)
 	if err != nil && !errors.Is(err, credential.ErrNotFound) {
 		f := storeFailure("access_token read", err)
 		return fetched{}, &f
@@ -139,7 +138,7 @@ func (r *Refresher) fetchTicket(ctx context.Context, app App, h *held) (fetched,
 	if wechat.IsTokenRejected(err) {
 		r.o.Logger.LogAttrs(ctx, slog.LevelWarn, "getticket rejected the stored access_token; refreshing it",
 			slog.String("appid", app.AppID), slog.String("kind", string(h.kind)), slog.Int("errcode", wechat.ErrorCode(err)))
-		cred, ff := r.force(ctx, app, credential.AccessToken, at.Value, h.owner)
+		cred, ff := r.force(ctx, app, credential.AccessToken, at.Value)
 		if ff != nil {
 			f := classify(err, app.Secret, at.Value)
 			f.msg = scrub(f.msg+"; access_token refresh: "+ff.answerCode(), app.Secret, at.Value)
@@ -159,10 +158,11 @@ func (r *Refresher) fetchTicket(ctx context.Context, app App, h *held) (fetched,
 // holds its lease (another sweeper fetching it, say at a deployment's
 // first minute), it waits for that commit with a forced refresh's
 // waitForLeaseholder, for at most half a lease so that the ticket's own
-// lease stays ours.
-func (r *Refresher) tokenForTicket(ctx context.Context, appid, owner string) (credential.Record, error) {
+// lease stays ours. A sibling ticket's refresh of the token is such a
+// leaseholder too: every lease attempt has its own owner.
+func (r *Refresher) tokenForTicket(ctx context.Context, appid string) (credential.Record, error) {
 	at, err := r.o.Store.Get(ctx, appid, credential.AccessToken, true)
-	if now := r.o.Now(); err == nil && !at.Usable(now) && at.LeaseHeld(now) && at.LeaseOwner != owner {
+	if now := r.o.Now(); err == nil && !at.Usable(now) && at.LeaseHeld(now) {
 		polls := int(min(r.o.MaxWait, r.o.LeaseDuration/2) / r.o.WaitPoll)
 		f := r.waitForLeaseholder(ctx, appid, credential.AccessToken, at.Value, &polls)
 		if f == nil {
