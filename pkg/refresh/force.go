@@ -207,9 +207,13 @@ func (r *Refresher) forceSteps(ctx context.Context, app App, kind credential.Kin
 	}
 }
 
-// reachedSince reports whether t (unix seconds in the store) is at or
-// after the report arrived at start, to the second.
-func reachedSince(t, start time.Time) bool { return !t.IsZero() && t.Unix() >= start.Unix() }
+// failedSince reports whether the failure recorded in rec happened at or
+// after the report arrived at start, to the millisecond: a failure from
+// earlier in the same second predates the rejection the caller saw, so it
+// says nothing about the value the report is about.
+func failedSince(rec credential.Record, start time.Time) bool {
+	return !rec.LastErrorAt.IsZero() && rec.LastErrorAt.UnixMilli() >= start.UnixMilli()
+}
 
 // askedSince reports whether WeChat's answer held in rec was obtained at or
 // after the report arrived at start, to the millisecond. An answer from
@@ -228,7 +232,7 @@ func askedSince(rec credential.Record, start time.Time) bool {
 // one, the re-fetch the report asked for is done). nil means "go on".
 func (r *Refresher) settled(app App, rec credential.Record, kind credential.Kind, stale string, start time.Time) *failure {
 	now := r.o.Now()
-	if reachedSince(rec.LastErrorAt, start) {
+	if failedSince(rec, start) {
 		return refuse(ErrCodeTokenUnavailable,
 			fmt.Sprintf("a concurrent refresh failed (last_error_code %d); retry later", rec.LastErrorCode))
 	}
