@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -41,17 +42,29 @@ func (r *Refresher) Sweep(ctx context.Context) (Summary, error) {
 		}
 	}
 	results := make([]Result, n)
+	// Items waiting for their expiry (see dueSoon) wait outside the
+	// concurrency limit, so they hold up no other item.
+	var waiting sync.WaitGroup
 	for _, phase := range [][]job{tokens, tickets} {
 		var g errgroup.Group
 		g.SetLimit(r.o.Concurrency)
 		for _, j := range phase {
 			g.Go(func() error {
-				results[j.slot] = r.sweepOne(ctx, j.app, j.kind)
+				res, due := r.sweepOne(ctx, j.app, j.kind)
+				results[j.slot] = res
+				if !due.IsZero() {
+					waiting.Add(1)
+					go func() {
+						defer waiting.Done()
+						results[j.slot] = r.sweepWhenDue(ctx, j.app, j.kind, due, res)
+					}()
+				}
 				return nil
 			})
 		}
 		_ = g.Wait()
 	}
+	waiting.Wait()
 	return Summary{Results: results}, nil
 }
 
@@ -60,9 +73,54 @@ func fresh(app App, kind credential.Kind, rec credential.Record, now time.Time) 
 	return rec.Value != "" && now.Before(app.policy().DueAt(kind, rec.ExpiresAt))
 }
 
-func (r *Refresher) sweepOne(ctx context.Context, app App, kind credential.Kind) Result {
+// sweepOne refreshes one item if it is due and reports the result; or,
+// for a fresh item that falls due at expiry before the next sweep, returns
+// that time unreported, for sweepWhenDue.
+func (r *Refresher) sweepOne(ctx context.Context, app App, kind credential.Kind) (Result, time.Time) {
 	res, f := r.sweepStep(ctx, app, kind)
-	r.report(res, f)
+	if f == nil && res.Outcome == OutcomeFresh {
+		if due, ok := r.dueSoon(ctx, app, kind, res); ok {
+			return res, due
+		}
+	}
+	r.reportSwept(app, res, f)
+	return res, time.Time{}
+}
+
+// dueWaitMargin is kept free after a wait for an item's expiry, before the
+// invocation's deadline, for its lease, upstream call and commit.
+const dueWaitMargin = 10 * time.Second
+
+// dueSoon reports when a fresh item falls due, if its type has no lead
+// (a WeCom access_token is due at expiry: WeCom hands out the same token
+// until then) and it falls due before the next sweep and early enough in
+// this invocation to be fetched. Left to the next sweep, such an item
+// would leave readers without a value from ReaderMargin before expiry
+// until that sweep, up to a sweep interval later.
+func (r *Refresher) dueSoon(ctx context.Context, app App, kind credential.Kind, res Result) (time.Time, bool) {
+	if app.policy().Lead(kind) > 0 || res.ExpiresAt == 0 {
+		return time.Time{}, false
+	}
+	due := app.policy().DueAt(kind, time.Unix(res.ExpiresAt, 0))
+	wait := due.Sub(r.o.Now())
+	if wait > r.o.SweepInterval {
+		return time.Time{}, false
+	}
+	if dl, ok := ctx.Deadline(); ok && time.Until(dl)-dueWaitMargin < wait {
+		return time.Time{}, false
+	}
+	return due, true
+}
+
+// sweepWhenDue waits until due (on the refresher's clock) and sweeps the
+// item again; a wait cut short by the context reports the fresh result.
+func (r *Refresher) sweepWhenDue(ctx context.Context, app App, kind credential.Kind, due time.Time, fresh Result) Result {
+	if err := r.o.Sleep(ctx, due.Sub(r.o.Now())); err != nil {
+		r.reportSwept(app, fresh, nil)
+		return fresh
+	}
+	res, f := r.sweepStep(ctx, app, kind)
+	r.reportSwept(app, res, f)
 	return res
 }
 
