@@ -70,18 +70,28 @@ func (r *Refresher) Sweep(ctx context.Context) (Summary, error) {
 
 // fresh reports whether rec needs no refresh at now under app's policy.
 func fresh(app App, kind credential.Kind, rec credential.Record, now time.Time) bool {
-	return rec.Value != "" && now.Before(app.policy().DueAt(kind, rec.ExpiresAt))
+	return rec.Value != "" && now.Before(dueAt(app, kind, rec.ExpiresAt))
+}
+
+// dueAt is when a value of kind expiring at expiresAt is due under app's
+// policy. One due at its expiry is due a second after expires_at: the
+// stored expires_at is truncated to the second, and until the value really
+// expired the upstream hands it out again (WeCom, with expires_in 0).
+func dueAt(app App, kind credential.Kind, expiresAt time.Time) time.Time {
+	p := app.policy()
+	if p.Lead(kind) == 0 {
+		return expiresAt.Add(time.Second)
+	}
+	return p.DueAt(kind, expiresAt)
 }
 
 // sweepOne refreshes one item if it is due and reports the result; or,
 // for a fresh item that falls due at expiry before the next sweep, returns
 // that time unreported, for sweepWhenDue.
 func (r *Refresher) sweepOne(ctx context.Context, app App, kind credential.Kind) (Result, time.Time) {
-	res, f := r.sweepStep(ctx, app, kind)
-	if f == nil && res.Outcome == OutcomeFresh {
-		if due, ok := r.dueSoon(ctx, app, kind, res); ok {
-			return res, due
-		}
+	res, f, due := r.sweepStep(ctx, app, kind)
+	if !due.IsZero() {
+		return res, due
 	}
 	r.reportSwept(app, res, f)
 	return res, time.Time{}
@@ -91,70 +101,74 @@ func (r *Refresher) sweepOne(ctx context.Context, app App, kind credential.Kind)
 // invocation's deadline, for its lease, upstream call and commit.
 const dueWaitMargin = 10 * time.Second
 
-// dueSoon reports when a fresh item falls due, if its type has no lead
+// dueSoon returns when a fresh item falls due (zero: not waited for), if
+// its type has no lead
 // (a WeCom access_token is due at expiry: WeCom hands out the same token
 // until then) and it falls due before the next sweep and early enough in
 // this invocation to be fetched. Left to the next sweep, such an item
 // would leave readers without a value from ReaderMargin before expiry
 // until that sweep, up to a sweep interval later.
-func (r *Refresher) dueSoon(ctx context.Context, app App, kind credential.Kind, res Result) (time.Time, bool) {
-	if app.policy().Lead(kind) > 0 || res.ExpiresAt == 0 {
-		return time.Time{}, false
+func (r *Refresher) dueSoon(ctx context.Context, app App, kind credential.Kind, expiresAt time.Time) time.Time {
+	if app.policy().Lead(kind) > 0 || expiresAt.IsZero() {
+		return time.Time{}
 	}
-	due := app.policy().DueAt(kind, time.Unix(res.ExpiresAt, 0))
+	due := dueAt(app, kind, expiresAt)
 	wait := due.Sub(r.o.Now())
 	if wait > r.o.SweepInterval {
-		return time.Time{}, false
+		return time.Time{}
 	}
 	if dl, ok := ctx.Deadline(); ok && time.Until(dl)-dueWaitMargin < wait {
-		return time.Time{}, false
+		return time.Time{}
 	}
-	return due, true
+	return due
 }
 
 // sweepWhenDue waits until due (on the refresher's clock) and sweeps the
 // item again; a wait cut short by the context reports the fresh result.
-func (r *Refresher) sweepWhenDue(ctx context.Context, app App, kind credential.Kind, due time.Time, fresh Result) Result {
+func (r *Refresher) sweepWhenDue(ctx context.Context, app App, kind credential.Kind, due time.Time, before Result) Result {
 	if err := r.o.Sleep(ctx, due.Sub(r.o.Now())); err != nil {
-		r.reportSwept(app, fresh, nil)
-		return fresh
+		r.reportSwept(app, before, nil)
+		return before
 	}
-	res, f := r.sweepStep(ctx, app, kind)
+	res, f, _ := r.sweepStep(ctx, app, kind)
 	r.reportSwept(app, res, f)
 	return res
 }
 
-func (r *Refresher) sweepStep(ctx context.Context, app App, kind credential.Kind) (Result, *failure) {
+// sweepStep is one sweep of one item. For a fresh item that falls due at
+// expiry before the next sweep (dueSoon) it also returns when.
+func (r *Refresher) sweepStep(ctx context.Context, app App, kind credential.Kind) (Result, *failure, time.Time) {
 	// 1. Consistent read: fresh → done, no WeChat call.
 	rec, err := r.o.Store.Get(ctx, app.AppID, kind, true)
 	if err != nil && !errors.Is(err, credential.ErrNotFound) {
 		f := r.storeFail(app.AppID, kind, "read", err)
-		return resultOf(rec, app.AppID, kind, OutcomeFailed).withError(f), f
+		return resultOf(rec, app.AppID, kind, OutcomeFailed).withError(f), f, time.Time{}
 	}
 	if fresh(app, kind, rec, r.o.Now()) {
-		return resultOf(rec, app.AppID, kind, OutcomeFresh), nil
+		return resultOf(rec, app.AppID, kind, OutcomeFresh), nil, r.dueSoon(ctx, app, kind, rec.ExpiresAt)
 	}
 	// 2. Lease; lost → someone else is refreshing. Re-check on the item
 	// the conditional update returned.
 	h, err := r.take(ctx, app.AppID, kind)
 	if errors.Is(err, credential.ErrLeaseHeld) {
-		return resultOf(rec, app.AppID, kind, OutcomeLeased), nil
+		return resultOf(rec, app.AppID, kind, OutcomeLeased), nil, time.Time{}
 	}
 	if err != nil {
 		f := r.storeFail(app.AppID, kind, "lease", err)
-		return resultOf(rec, app.AppID, kind, OutcomeFailed).withError(f), f
+		return resultOf(rec, app.AppID, kind, OutcomeFailed).withError(f), f, time.Time{}
 	}
 	if fresh(app, kind, h.rec, r.o.Now()) {
 		h.release(ctx)
-		return resultOf(h.rec, app.AppID, kind, OutcomeFresh), nil
+		return resultOf(h.rec, app.AppID, kind, OutcomeFresh), nil, time.Time{}
 	}
 	// 3.–5. Call WeChat, commit or record the failure.
 	v, f := r.fetch(ctx, app, h)
 	if f != nil {
 		h.recordFailure(ctx, *f)
-		return resultOf(h.rec, app.AppID, kind, OutcomeFailed).withError(f), f
+		return resultOf(h.rec, app.AppID, kind, OutcomeFailed).withError(f), f, time.Time{}
 	}
-	return h.commit(ctx, v)
+	res, f := h.commit(ctx, v)
+	return res, f, time.Time{}
 }
 
 // fetch asks WeChat for a new value of h's credential with its lease held:
