@@ -284,7 +284,8 @@ func TestRefreshBinaryRecordsFailure(t *testing.T) {
 			}
 			return nil
 		}),
-		"last_error_at": num(before, time.Now().Unix()),
+		"last_error_at":    num(before, time.Now().Unix()),
+		"last_error_at_ms": num(before*1000, time.Now().UnixMilli()),
 	})
 	if !strings.Contains(f.Logs(), `"level":"ERROR","msg":"refresh","appid":"`+appid+`","kind":"access_token"`) {
 		t.Errorf("no error-level log line for the configuration failure")
@@ -294,7 +295,7 @@ func TestRefreshBinaryRecordsFailure(t *testing.T) {
 		t.Fatalf("results %+v", sum.Results)
 	}
 	item := w.item(t, "access_token")
-	for _, a := range []string{"last_error_code", "last_error", "last_error_at", "lease_owner", "lease_until"} {
+	for _, a := range []string{"last_error_code", "last_error", "last_error_at", "last_error_at_ms", "lease_owner", "lease_until"} {
 		if _, ok := item[a]; ok {
 			t.Errorf("%s still present after a success", a)
 		}

@@ -20,6 +20,7 @@ import (
 func emittedDimensionSets() map[string][]string {
 	var ms []metrics.Metric
 	ms = append(ms, metrics.Refresh("failed", "transient")...)
+	ms = append(ms, metrics.SecondsToExpiryDueAtExpiry(string(credential.WeCom), "ww1:1", "access_token", time.Minute, time.Minute)...)
 	ms = append(ms,
 		metrics.SecondsToExpiry("wx1", "access_token", time.Minute),
 		metrics.WeChatCall("stable_token", time.Millisecond),
@@ -87,19 +88,29 @@ func validDimensionValues(v refreshVocabulary) map[string]map[string]bool {
 	for _, k := range credential.Kinds {
 		kinds[string(k)] = true
 	}
+	// Only types with a credential due at expiry publish an AccountType.
+	dueAtExpiry := map[string]bool{}
+	for _, at := range credential.AccountTypes {
+		for _, k := range credential.Kinds {
+			if _, has := at.TicketKind(k.TicketType()); (has || k == credential.AccessToken) && at.Policy().Lead(k) == 0 {
+				dueAtExpiry[string(at)] = true
+			}
+		}
+	}
 	outcomes := v.outcomes // DESIGN.md §5: fresh, refreshed, unchanged, leased, failed
 	return map[string]map[string]bool{
-		metrics.RefreshOutcome + "/" + metrics.DimOutcome:       outcomes,
-		metrics.RefreshFailures + "/" + metrics.DimErrorClass:   classes,
-		metrics.TokenSecondsToExpiry + "/" + metrics.DimKind:    kinds,
-		metrics.ForcedRefreshes + "/" + metrics.DimKind:         kinds,
-		metrics.TokenRequests + "/" + metrics.DimOutcome:        statuses,
-		metrics.CallbackRequests + "/" + metrics.DimOutcome:     statuses,
-		metrics.TokenSecondsToExpiry + "/" + metrics.DimAppID:   nil, // per-app alarms would hard-code an appid
-		metrics.ForcedRefreshes + "/" + metrics.DimAppID:        nil,
-		metrics.CallbackDuplicates + "/" + metrics.DimAppID:     nil,
-		metrics.WeChatCallLatency + "/" + metrics.DimAPI:        {"stable_token": true, "getticket": true},
-		metrics.ConfigReloadFailures + "/" + metrics.DimOutcome: {metrics.ConfigServedStale: true, metrics.ConfigLoadFailed: true},
+		metrics.RefreshOutcome + "/" + metrics.DimOutcome:           outcomes,
+		metrics.RefreshFailures + "/" + metrics.DimErrorClass:       classes,
+		metrics.TokenSecondsToExpiry + "/" + metrics.DimKind:        kinds,
+		metrics.TokenSecondsToExpiry + "/" + metrics.DimAccountType: dueAtExpiry,
+		metrics.ForcedRefreshes + "/" + metrics.DimKind:             kinds,
+		metrics.TokenRequests + "/" + metrics.DimOutcome:            statuses,
+		metrics.CallbackRequests + "/" + metrics.DimOutcome:         statuses,
+		metrics.TokenSecondsToExpiry + "/" + metrics.DimAppID:       nil, // per-app alarms would hard-code an appid
+		metrics.ForcedRefreshes + "/" + metrics.DimAppID:            nil,
+		metrics.CallbackDuplicates + "/" + metrics.DimAppID:         nil,
+		metrics.WeChatCallLatency + "/" + metrics.DimAPI:            {"stable_token": true, "getticket": true},
+		metrics.ConfigReloadFailures + "/" + metrics.DimOutcome:     {metrics.ConfigServedStale: true, metrics.ConfigLoadFailed: true},
 	}
 }
 
@@ -193,20 +204,23 @@ func TestAlarmChecksCatchMistakes(t *testing.T) {
 // The alarms issue 5 asks for exist with the intended thresholds.
 func TestRequiredAlarms(t *testing.T) {
 	tpl := loadTemplate(t)
+	// dim and value name the alarm's whole dimension set: "A,B" and "a,b".
 	type want struct{ namespace, metric, dim, value, comparison string }
 	have := map[want]float64{}
 	for _, a := range tpl.ResourcesOfType("AWS::CloudWatch::Alarm") {
 		p := a.Properties
 		dims, _ := p["Dimensions"].([]any)
+		var names, values []string
 		for _, d := range dims {
 			dm, _ := d.(map[string]any)
 			value, _ := dm["Value"].(string)
 			if References(dm["Value"], "RefreshDeadLetterQueue") {
 				value = "RefreshDeadLetterQueue"
 			}
-			th, _ := p["Threshold"].(float64)
-			have[want{fmt.Sprint(p["Namespace"]), fmt.Sprint(p["MetricName"]), fmt.Sprint(dm["Name"]), value, fmt.Sprint(p["ComparisonOperator"])}] = th
+			names, values = append(names, fmt.Sprint(dm["Name"])), append(values, value)
 		}
+		th, _ := p["Threshold"].(float64)
+		have[want{fmt.Sprint(p["Namespace"]), fmt.Sprint(p["MetricName"]), strings.Join(names, ","), strings.Join(values, ","), fmt.Sprint(p["ComparisonOperator"])}] = th
 	}
 	for _, w := range []struct {
 		want
@@ -219,6 +233,8 @@ func TestRequiredAlarms(t *testing.T) {
 		{want{"wxcentral", metrics.TokenSecondsToExpiry, metrics.DimKind, "access_token", "LessThanThreshold"}, 180},
 		{want{"wxcentral", metrics.TokenSecondsToExpiry, metrics.DimKind, "jsapi_ticket", "LessThanThreshold"}, 300},
 		{want{"wxcentral", metrics.TokenSecondsToExpiry, metrics.DimKind, "wx_card_ticket", "LessThanThreshold"}, 300},
+		// A WeCom token is due at expiry: its alarm fires once it stays past it.
+		{want{"wxcentral", metrics.TokenSecondsToExpiry, metrics.DimAccountType + "," + metrics.DimKind, "wecom,access_token", "LessThanThreshold"}, -90},
 		// Issue 11 item 8: a token-function 503 (its only 5xx) is an alarm.
 		{want{"wxcentral", metrics.TokenRequests, metrics.DimOutcome, "5xx", "GreaterThanOrEqualToThreshold"}, 1},
 		{want{"wxcentral", metrics.RefreshFailures, metrics.DimErrorClass, "store", "GreaterThanOrEqualToThreshold"}, 1},
@@ -348,6 +364,52 @@ func TestEveryRefreshFailureClassHasAnAlarm(t *testing.T) {
 		if !healthy[o] && len(alarmsOn(tpl, metrics.RefreshOutcome, metrics.DimOutcome, o)) == 0 {
 			t.Errorf("no alarm on %s{%s=%s}", metrics.RefreshOutcome, metrics.DimOutcome, o)
 		}
+	}
+}
+
+// Every credential due only at expiry (no lead in its type's policy) has
+// an expiry alarm of its own on [AccountType Kind], below zero: it runs
+// down to zero by design, so it is not in the [Kind] alarms (see
+// metrics.SecondsToExpiryDueAtExpiry).
+func TestEveryDueAtExpiryCredentialHasAnExpiryAlarm(t *testing.T) {
+	tpl := loadTemplate(t)
+	checked := 0
+	for _, at := range credential.AccountTypes {
+		for _, k := range credential.Kinds {
+			if _, has := at.TicketKind(k.TicketType()); !has && k != credential.AccessToken || at.Policy().Lead(k) > 0 {
+				continue
+			}
+			checked++
+			var found []Resource
+			for _, a := range tpl.ResourcesOfType("AWS::CloudWatch::Alarm") {
+				p := a.Properties
+				if p["Namespace"] != metrics.Namespace || p["MetricName"] != metrics.TokenSecondsToExpiry {
+					continue
+				}
+				dims, _ := p["Dimensions"].([]any)
+				set := map[string]any{}
+				for _, d := range dims {
+					dm, _ := d.(map[string]any)
+					set[fmt.Sprint(dm["Name"])] = dm["Value"]
+				}
+				if len(set) == 2 && set[metrics.DimAccountType] == string(at) && set[metrics.DimKind] == string(k) {
+					found = append(found, a)
+				}
+			}
+			if len(found) == 0 {
+				t.Errorf("no expiry alarm for %s %s (due at expiry)", at, k)
+			}
+			for _, a := range found {
+				p := a.Properties
+				th, _ := p["Threshold"].(float64)
+				if p["ComparisonOperator"] != "LessThanThreshold" || p["Statistic"] != "Minimum" || th >= 0 {
+					t.Errorf("%s: want Minimum LessThanThreshold below 0 (past expiry), got %v %v %v", a.LogicalID, p["Statistic"], p["ComparisonOperator"], th)
+				}
+			}
+		}
+	}
+	if checked == 0 {
+		t.Fatal("no account type has a credential due at expiry; the check is vacuous (drop it with the metric)")
 	}
 }
 

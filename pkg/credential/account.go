@@ -82,10 +82,16 @@ func (t AccountType) Policy() Policy {
 	return Policy{TokenLead: AccessTokenLead, TicketLead: TicketLead, ForceBudget: true}
 }
 
+// Lead is how long before expires_at a value of kind k is due; 0 means due
+// only at expiry.
+func (p Policy) Lead(k Kind) time.Duration {
+	if k.IsTicket() {
+		return p.TicketLead
+	}
+	return p.TokenLead
+}
+
 // DueAt is when a value of kind k expiring at expiresAt is due for refresh.
 func (p Policy) DueAt(k Kind, expiresAt time.Time) time.Time {
-	if k.IsTicket() {
-		return expiresAt.Add(-p.TicketLead)
-	}
-	return expiresAt.Add(-p.TokenLead)
+	return expiresAt.Add(-p.Lead(k))
 }

@@ -150,7 +150,7 @@ type Record struct {
 
 	LastErrorCode int
 	LastError     string
-	LastErrorAt   time.Time
+	LastErrorAt   time.Time // millisecond precision (seconds for an item written before last_error_at_ms)
 }
 
 // LeaseHeld reports whether a live lease exists at now.

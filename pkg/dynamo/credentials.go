@@ -40,6 +40,10 @@ const (
 	attrLastErrorCode = "last_error_code"
 	attrLastError     = "last_error"
 	attrLastErrorAt   = "last_error_at"
+	// attrLastErrorAtMs repeats last_error_at in unix milliseconds (not part
+	// of the public contract): a forced refresh must tell a failure from
+	// earlier in a report's second from one after the report arrived.
+	attrLastErrorAtMs = "last_error_at_ms"
 )
 
 // credPrefix starts the partition key of every credential item.
@@ -154,7 +158,12 @@ func decodeCredential(item map[string]types.AttributeValue) (credential.Record, 
 	}
 	r.LastErrorCode = int(d.n(attrLastErrorCode))
 	r.LastError = d.s(attrLastError)
+	// Written before last_error_at_ms existed: read as the start of its
+	// second, so a failure in a report's second counts as earlier.
 	r.LastErrorAt = d.unixSec(attrLastErrorAt)
+	if _, ok := item[attrLastErrorAtMs]; ok {
+		r.LastErrorAt = d.unixMilli(attrLastErrorAtMs)
+	}
 	if d.err != nil {
 		return credential.Record{}, fmt.Errorf("item %s: %w", pk, d.err)
 	}
@@ -272,6 +281,7 @@ func encodeCredential(r credential.Record) map[string]types.AttributeValue {
 	putN(attrLastErrorCode, int64(r.LastErrorCode), !r.LastErrorAt.IsZero())
 	putS(attrLastError, r.LastError)
 	putN(attrLastErrorAt, r.LastErrorAt.Unix(), !r.LastErrorAt.IsZero())
+	putN(attrLastErrorAtMs, r.LastErrorAt.UnixMilli(), !r.LastErrorAt.IsZero())
 	return item
 }
 
@@ -362,6 +372,7 @@ func (s *CredentialStore) Commit(ctx context.Context, appid string, kind credent
 	names := map[string]string{
 		"#lo": attrLeaseOwner, "#lu": attrLeaseUntil, "#v": attrValue, "#exp": attrExpiresAt,
 		"#ref": attrRefreshedAt, "#refms": attrRefreshedAtMs, "#lec": attrLastErrorCode, "#le": attrLastError, "#lea": attrLastErrorAt,
+		"#leams": attrLastErrorAtMs,
 	}
 	values := map[string]types.AttributeValue{
 		":me":    &types.AttributeValueMemberS{Value: c.Owner},
@@ -376,7 +387,7 @@ func (s *CredentialStore) Commit(ctx context.Context, appid string, kind credent
 		values[":one"] = num(1)
 		expr += " ADD #ver :one"
 	}
-	expr += " REMOVE #lo, #lu, #lec, #le, #lea"
+	expr += " REMOVE #lo, #lu, #lec, #le, #lea, #leams"
 	cond := "#lo = :me AND attribute_not_exists(#v)"
 	if c.PrevValue != "" {
 		values[":prev"] = &types.AttributeValueMemberS{Value: c.PrevValue}
@@ -401,10 +412,10 @@ func (s *CredentialStore) CommitUnleased(ctx context.Context, appid string, kind
 		return credential.Record{}, fmt.Errorf("commit %s/%s without lease: value and previous value: missing", appid, kind)
 	}
 	rec, err := s.update(ctx, appid, kind,
-		"SET #v = :val, #exp = :exp, #ref = :ref, #refms = :refms ADD #ver :one REMOVE #lec, #le, #lea",
+		"SET #v = :val, #exp = :exp, #ref = :ref, #refms = :refms ADD #ver :one REMOVE #lec, #le, #lea, #leams",
 		"#v <> :val AND (#v = :prev OR #refms < :refms OR attribute_not_exists(#refms))",
 		map[string]string{"#v": attrValue, "#exp": attrExpiresAt, "#ref": attrRefreshedAt, "#refms": attrRefreshedAtMs,
-			"#ver": attrVersion, "#lec": attrLastErrorCode, "#le": attrLastError, "#lea": attrLastErrorAt},
+			"#ver": attrVersion, "#lec": attrLastErrorCode, "#le": attrLastError, "#lea": attrLastErrorAt, "#leams": attrLastErrorAtMs},
 		map[string]types.AttributeValue{
 			":val":   &types.AttributeValueMemberS{Value: c.Value},
 			":prev":  &types.AttributeValueMemberS{Value: c.PrevValue},
@@ -419,8 +430,8 @@ func (s *CredentialStore) CommitUnleased(ctx context.Context, appid string, kind
 	return rec, nil
 }
 
-// RecordFailure writes last_error_code, last_error and last_error_at and
-// releases the caller's lease, in one update conditional on the lease. A
+// RecordFailure writes last_error_code, last_error and last_error_at
+// (last_error_at_ms to the millisecond) and releases the caller's lease, in one update conditional on the lease. A
 // lost lease returns credential.ErrLeaseLost and writes nothing (the new
 // leaseholder's outcome is the one that counts).
 func (s *CredentialStore) RecordFailure(ctx context.Context, appid string, kind credential.Kind, owner string, f credential.Failure) error {
@@ -429,17 +440,19 @@ func (s *CredentialStore) RecordFailure(ctx context.Context, appid string, kind 
 		msg = "unknown error"
 	}
 	_, err := s.update(ctx, appid, kind,
-		"SET #lec = :code, #le = :msg, #lea = :at REMOVE #lo, #lu",
+		"SET #lec = :code, #le = :msg, #lea = :at, #leams = :atms REMOVE #lo, #lu",
 		"#lo = :me",
-		map[string]string{"#lo": attrLeaseOwner, "#lu": attrLeaseUntil, "#lec": attrLastErrorCode, "#le": attrLastError, "#lea": attrLastErrorAt},
+		map[string]string{"#lo": attrLeaseOwner, "#lu": attrLeaseUntil, "#lec": attrLastErrorCode, "#le": attrLastError,
+			"#lea": attrLastErrorAt, "#leams": attrLastErrorAtMs},
 		map[string]types.AttributeValue{
 			":me":   &types.AttributeValueMemberS{Value: owner},
 			":code": num(int64(f.Code)),
 			":msg":  &types.AttributeValueMemberS{Value: msg},
 			":at":   num(f.At.Unix()),
+			":atms": num(f.At.UnixMilli()),
 		}, credential.ErrLeaseLost,
 		func(cur credential.Record) bool {
-			return cur.LeaseOwner != owner && cur.LastErrorCode == f.Code && cur.LastError == msg && cur.LastErrorAt.Unix() == f.At.Unix()
+			return cur.LeaseOwner != owner && cur.LastErrorCode == f.Code && cur.LastError == msg && cur.LastErrorAt.UnixMilli() == f.At.UnixMilli()
 		})
 	if err != nil {
 		return fmt.Errorf("record failure %s/%s: %w", appid, kind, err)

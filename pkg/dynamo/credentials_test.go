@@ -56,6 +56,7 @@ func TestCredentialItemLayout(t *testing.T) {
 		"lease_owner": "S:owner-1", "lease_until": "N:1800000030123",
 		"force_day": "S:2027-01-15", "force_count": "N:2", "last_force_at": "N:1800000100", "last_force_at_ms": "N:1800000100000",
 		"last_error_code": "N:40164", "last_error": "S:configuration: errcode 40164", "last_error_at": "N:1800000200",
+		"last_error_at_ms": "N:1800000200000",
 	}
 	got := map[string]string{}
 	for k, v := range out.Item {
@@ -181,4 +182,62 @@ func recordsEqual(a, b credential.Record) bool {
 		eqT(a.LeaseUntil, b.LeaseUntil) && a.ForceDay == b.ForceDay && a.ForceCount == b.ForceCount &&
 		eqT(a.LastForceAt, b.LastForceAt) && a.LastErrorCode == b.LastErrorCode && a.LastError == b.LastError &&
 		eqT(a.LastErrorAt, b.LastErrorAt)
+}
+
+// last_error_at stays unix seconds (the public contract); last_error_at_ms
+// beside it keeps the failure's millisecond, which a forced refresh needs to
+// order it against a report from the same second. A commit removes both; an
+// item written before last_error_at_ms reads as the start of its second.
+func TestLastErrorAtKeepsMilliseconds(t *testing.T) {
+	store, client, table := newStore(t)
+	ctx := context.Background()
+	appid := "wx0123456789abcdef"
+	key := map[string]types.AttributeValue{"pk": &types.AttributeValueMemberS{Value: "cred#" + appid + "#access_token"}}
+	raw := func() map[string]types.AttributeValue {
+		t.Helper()
+		out, err := client.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(table), Key: key, ConsistentRead: aws.Bool(true)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out.Item
+	}
+	at := time.UnixMilli(1_800_000_200_750)
+	if _, err := store.TakeLease(ctx, appid, credential.AccessToken, "me", at, 30*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if err := store.RecordFailure(ctx, appid, credential.AccessToken, "me", credential.Failure{Code: -1, Message: "transient", At: at}); err != nil {
+		t.Fatal(err)
+	}
+	item := raw()
+	sec, _ := item["last_error_at"].(*types.AttributeValueMemberN)
+	ms, _ := item["last_error_at_ms"].(*types.AttributeValueMemberN)
+	if sec == nil || sec.Value != "1800000200" || ms == nil || ms.Value != "1800000200750" {
+		t.Fatalf("last_error_at %v, last_error_at_ms %v; want 1800000200 and 1800000200750", item["last_error_at"], item["last_error_at_ms"])
+	}
+	if got, _ := store.Get(ctx, appid, credential.AccessToken, true); !got.LastErrorAt.Equal(at) {
+		t.Fatalf("LastErrorAt %v, want %v", got.LastErrorAt, at)
+	}
+	if _, err := store.TakeLease(ctx, appid, credential.AccessToken, "next", at, 30*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := store.Commit(ctx, appid, credential.AccessToken, credential.Commit{Owner: "next", Value: "TOKEN-A",
+		ExpiresAt: at.Add(2 * time.Hour), RefreshedAt: at}); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"last_error_code", "last_error", "last_error_at", "last_error_at_ms"} {
+		if _, ok := raw()[name]; ok {
+			t.Errorf("%s left after a commit", name)
+		}
+	}
+	// An item from before last_error_at_ms.
+	old := raw()
+	old["last_error_code"] = &types.AttributeValueMemberN{Value: "-1"}
+	old["last_error"] = &types.AttributeValueMemberS{Value: "transient"}
+	old["last_error_at"] = &types.AttributeValueMemberN{Value: "1800000300"}
+	if _, err := client.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(table), Item: old}); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := store.Get(ctx, appid, credential.AccessToken, true); !got.LastErrorAt.Equal(time.Unix(1_800_000_300, 0)) {
+		t.Fatalf("LastErrorAt of an item without last_error_at_ms: %v, want the start of its second", got.LastErrorAt)
+	}
 }

@@ -25,6 +25,9 @@ const (
 	DimAppID      = "AppId"
 	DimKind       = "Kind"
 	DimAPI        = "API"
+	// DimAccountType is the account type (credential.AccountType) of a
+	// value refreshed only at its expiry (see SecondsToExpiryDueAtExpiry).
+	DimAccountType = "AccountType"
 )
 
 // Names lists every metric this package defines, for tests that check
@@ -46,12 +49,29 @@ func Refresh(outcome, errorClass string) []Metric {
 }
 
 // SecondsToExpiry reports how long the stored value of (appid, kind) stays
-// valid; negative once it has expired. The [Kind] rollup carries the alarm.
+// valid; negative once it has expired. The [Kind] rollup carries the
+// alarms, which watch values refreshed ahead of their expiry: one running
+// low means the refresher is not keeping up.
 func SecondsToExpiry(appid, kind string, left time.Duration) Metric {
 	return Metric{
 		Name: TokenSecondsToExpiry, Unit: Seconds, Value: left.Seconds(),
 		Dimensions: []Dimension{{DimAppID, appid}, {DimKind, kind}},
 		Rollups:    [][]string{{DimKind}},
+	}
+}
+
+// SecondsToExpiryDueAtExpiry reports the same for a value of accountType
+// refreshed only once it expires (a WeCom access_token: WeCom hands out the
+// same token until then), which runs down to zero by design. It is
+// published under [AppId Kind] like any value and under [AccountType Kind],
+// whose alarm fires once such a value stays past expiry. Under [Kind] it
+// counts as no less than floor (the time left below which the [Kind]
+// alarms fire), so it shows a sweep ran without raising them.
+func SecondsToExpiryDueAtExpiry(accountType, appid, kind string, left, floor time.Duration) []Metric {
+	return []Metric{
+		{Name: TokenSecondsToExpiry, Unit: Seconds, Value: left.Seconds(), Dimensions: []Dimension{{DimAppID, appid}, {DimKind, kind}}},
+		{Name: TokenSecondsToExpiry, Unit: Seconds, Value: left.Seconds(), Dimensions: []Dimension{{DimAccountType, accountType}, {DimKind, kind}}},
+		{Name: TokenSecondsToExpiry, Unit: Seconds, Value: max(left, floor).Seconds(), Dimensions: []Dimension{{DimKind, kind}}},
 	}
 }
 

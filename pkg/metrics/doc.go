@@ -17,9 +17,11 @@
 //	                                                                          failure); store (2 minutes running),
 //	                                                                          token_unavailable (3), transient
 //	                                                                          and minute_quota (5)
-//	TokenSecondsToExpiry  Seconds       [Kind], [AppId Kind]    refresh      one per kind: access_token Minimum
-//	                                                                          < 180 (missing data breaching),
-//	                                                                          tickets < 300; 2 minutes running
+//	TokenSecondsToExpiry  Seconds       [Kind], [AppId Kind],   refresh      one per kind: access_token Minimum
+//	                                    [AccountType Kind]                   < 180 (missing data breaching),
+//	                                                                          tickets < 300; 2 minutes running;
+//	                                                                          AccountType=wecom access_token
+//	                                                                          < -90 (past expiry)
 //	WeChatCallLatency     Milliseconds  [API]                   refresh      -
 //	ForcedRefreshes       Count         [Kind], [AppId Kind]    refresh      Kind=access_token, 3 or more in an hour
 //	TokenRequests         Count         [Outcome]               token        Outcome=5xx (503 token_unavailable,
@@ -40,6 +42,10 @@
 //     served, see config.CachedSource) or failed (nothing to serve).
 //   - Outcome of TokenRequests and CallbackRequests: the HTTP status class
 //     (2xx, 4xx, 5xx; see StatusClass).
+//   - AccountType of TokenSecondsToExpiry: the account type of a value
+//     refreshed only at its expiry (wecom access_token), published under
+//     [AccountType Kind] instead of [Kind]; under [Kind] it counts as no
+//     less than the access_token lead (SecondsToExpiryDueAtExpiry).
 //   - API: the WeChat endpoint called (e.g. stable_token, getticket).
 //   - AppId appears only after the app was found in the configuration, so a
 //     caller cannot create metrics by sending arbitrary appids.

@@ -54,6 +54,13 @@ func TestEmitExactJSON(t *testing.T) {
 			want: `{"_aws":{` + ts + `,"CloudWatchMetrics":[{"Namespace":"wxcentral","Dimensions":[["AppId","Kind"],["Kind"]],"Metrics":[{"Name":"TokenSecondsToExpiry","Unit":"Seconds"}]}]},"AppId":"wx1","Kind":"jsapi_ticket","TokenSecondsToExpiry":-3}` + "\n",
 		},
 		{
+			name: "seconds to expiry of a value due at expiry: by account type, floored under kind",
+			in:   SecondsToExpiryDueAtExpiry("wecom", "ww1:1000002", "access_token", 30*time.Second, 290*time.Second),
+			want: `{"_aws":{` + ts + `,"CloudWatchMetrics":[{"Namespace":"wxcentral","Dimensions":[["AppId","Kind"]],"Metrics":[{"Name":"TokenSecondsToExpiry","Unit":"Seconds"}]}]},"AppId":"ww1:1000002","Kind":"access_token","TokenSecondsToExpiry":30}` + "\n" +
+				`{"_aws":{` + ts + `,"CloudWatchMetrics":[{"Namespace":"wxcentral","Dimensions":[["AccountType","Kind"]],"Metrics":[{"Name":"TokenSecondsToExpiry","Unit":"Seconds"}]}]},"AccountType":"wecom","Kind":"access_token","TokenSecondsToExpiry":30}` + "\n" +
+				`{"_aws":{` + ts + `,"CloudWatchMetrics":[{"Namespace":"wxcentral","Dimensions":[["Kind"]],"Metrics":[{"Name":"TokenSecondsToExpiry","Unit":"Seconds"}]}]},"Kind":"access_token","TokenSecondsToExpiry":290}` + "\n",
+		},
+		{
 			name: "wechat latency in milliseconds",
 			in:   []Metric{WeChatCall("stable_token", 12345*time.Microsecond)},
 			want: `{"_aws":{` + ts + `,"CloudWatchMetrics":[{"Namespace":"wxcentral","Dimensions":[["API"]],"Metrics":[{"Name":"WeChatCallLatency","Unit":"Milliseconds"}]}]},"API":"stable_token","WeChatCallLatency":12.345}` + "\n",
@@ -281,6 +288,7 @@ func TestCatalogHelpersUseDeclaredNames(t *testing.T) {
 	}
 	var all []Metric
 	all = append(all, Refresh("failed", "transient")...)
+	all = append(all, SecondsToExpiryDueAtExpiry("wecom", "ww1:1", "access_token", -time.Second, time.Minute)...)
 	all = append(all, SecondsToExpiry("wx1", "access_token", time.Minute), WeChatCall("getticket", time.Millisecond),
 		ForcedRefresh("wx1", "access_token"), TokenRequest(200), CallbackRequest(500), CallbackDuplicate("wx1"),
 		ConfigReloadFailure(ConfigServedStale))

@@ -66,7 +66,7 @@ func (r *Refresher) forceRequest(ctx context.Context, req tokenapi.ForceRequest)
 	if !ok || !hasKind(app, kind) {
 		return credential.Record{}, kind, refuse(tokenapi.CodeUnknownApp, fmt.Sprintf("%s/%s is not configured", req.AppID, kind))
 	}
-	rec, f := r.force(ctx, app, kind, req.StaleToken, r.o.NewOwner())
+	rec, f := r.force(ctx, app, kind, req.StaleToken)
 	return rec, kind, f
 }
 
@@ -94,11 +94,10 @@ func (r *Refresher) replaced(rec credential.Record, stale string) bool {
 	return rec.Value != stale && rec.Usable(r.o.Now())
 }
 
-// force is the forced-refresh algorithm; owner is the caller's lease id.
-// A classified failure is reported here, like a sweep result; a refusal is
-// only answered.
-func (r *Refresher) force(ctx context.Context, app App, kind credential.Kind, stale, owner string) (credential.Record, *failure) {
-	rec, f := r.forceSteps(ctx, app, kind, stale, owner)
+// force is the forced-refresh algorithm. A classified failure is reported
+// here, like a sweep result; a refusal is only answered.
+func (r *Refresher) force(ctx context.Context, app App, kind credential.Kind, stale string) (credential.Record, *failure) {
+	rec, f := r.forceSteps(ctx, app, kind, stale)
 	r.reportFailure(app.AppID, kind, f)
 	return rec, f
 }
@@ -112,7 +111,7 @@ func (r *Refresher) reportFailure(appid string, kind credential.Kind, f *failure
 	}
 }
 
-func (r *Refresher) forceSteps(ctx context.Context, app App, kind credential.Kind, stale, owner string) (credential.Record, *failure) {
+func (r *Refresher) forceSteps(ctx context.Context, app App, kind credential.Kind, stale string) (credential.Record, *failure) {
 	start := r.o.Now()
 	polls := int(r.o.MaxWait / r.o.WaitPoll) // shared by every wait of this report
 	for {
@@ -126,7 +125,7 @@ func (r *Refresher) forceSteps(ctx context.Context, app App, kind credential.Kin
 		if f := r.settled(app, rec, kind, stale, start); f != nil {
 			return rec, f
 		}
-		h, err := r.take(ctx, app.AppID, kind, owner)
+		h, err := r.take(ctx, app.AppID, kind)
 		if errors.Is(err, credential.ErrLeaseHeld) {
 			// Another refresher is at work: wait for its commit, re-read.
 			if f := r.waitForLeaseholder(ctx, app.AppID, kind, stale, &polls); f != nil {
@@ -153,9 +152,13 @@ func (r *Refresher) forceSteps(ctx context.Context, app App, kind credential.Kin
 	}
 }
 
-// reachedSince reports whether t (unix seconds in the store) is at or
-// after the report arrived at start, to the second.
-func reachedSince(t, start time.Time) bool { return !t.IsZero() && t.Unix() >= start.Unix() }
+// failedSince reports whether the failure recorded in rec happened at or
+// after the report arrived at start, to the millisecond: a failure from
+// earlier in the same second predates the rejection the caller saw, so it
+// says nothing about the value the report is about.
+func failedSince(rec credential.Record, start time.Time) bool {
+	return !rec.LastErrorAt.IsZero() && rec.LastErrorAt.UnixMilli() >= start.UnixMilli()
+}
 
 // askedSince reports whether WeChat's answer held in rec was obtained at or
 // after the report arrived at start, to the millisecond. An answer from
@@ -174,7 +177,7 @@ func askedSince(rec credential.Record, start time.Time) bool {
 // one, the re-fetch the report asked for is done). nil means "go on".
 func (r *Refresher) settled(app App, rec credential.Record, kind credential.Kind, stale string, start time.Time) *failure {
 	now := r.o.Now()
-	if reachedSince(rec.LastErrorAt, start) {
+	if failedSince(rec, start) {
 		return refuse(tokenapi.CodeTokenUnavailable,
 			fmt.Sprintf("a concurrent refresh failed (last_error_code %d); retry later", rec.LastErrorCode))
 	}

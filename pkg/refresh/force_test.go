@@ -328,3 +328,35 @@ func TestForceAnswerEqualToRejectedTokenIsTooSoon(t *testing.T) {
 		t.Fatalf("item %+v: want the same value and no lease left", rec)
 	}
 }
+
+// A refresh that failed earlier in the same second as a report, before the
+// caller even saw its 40001, does not settle the report: last_error_at is
+// compared with the report's arrival to the millisecond (last_error_at_ms),
+// as last_force_at and refreshed_at are, so the report probes WeChat and
+// finds the token another environment rotated.
+func TestFailureEarlierInTheSecondDoesNotSettleAReport(t *testing.T) {
+	e := newEnv(t, nil, appWith(appA, secretA)).register()
+	r := e.refresher()
+	e.sweep(r)
+	stale := e.get(appA, credential.AccessToken).Value
+	ctx := context.Background()
+	// A sweep's call fails at hh:mm:ss.100 and is recorded.
+	e.clock.Advance(time.Hour + 100*time.Millisecond)
+	if _, err := e.store.TakeLease(ctx, appA, credential.AccessToken, "sweeper", e.clock.Now(), credential.LeaseDuration); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.store.RecordFailure(ctx, appA, credential.AccessToken, "sweeper",
+		credential.Failure{Code: -1, Message: "transient: errcode -1", At: e.clock.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	// Then another environment rotates the token, a caller sees 40001 and
+	// reports it at hh:mm:ss.800.
+	if _, err := e.sim.ForceRotate(appA, wechattest.RevokeNow()); err != nil {
+		t.Fatal(err)
+	}
+	e.clock.Advance(700 * time.Millisecond)
+	got := r.Force(ctx, tokenapi.ForceRequest{Action: "force", AppID: appA, Kind: "access_token", StaleToken: stale})
+	if got.Error != "" || got.Token == stale || !e.sim.Valid(appA, got.Token, e.clock.Now()) {
+		t.Fatalf("report after an earlier failure in the same second: %s %q, want the rotated token from a normal-mode probe", got.Error, got.Message)
+	}
+}

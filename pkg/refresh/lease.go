@@ -42,9 +42,14 @@ func storeContext(ctx context.Context) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.WithoutCancel(ctx), storeTimeout)
 }
 
-// take takes the lease on (appid, kind) for owner: credential.ErrLeaseHeld
-// when another refresher holds a live one.
-func (r *Refresher) take(ctx context.Context, appid string, kind credential.Kind, owner string) (*held, error) {
+// take takes the lease on (appid, kind) under a new owner id:
+// credential.ErrLeaseHeld when another refresher holds a live one. Every
+// attempt has its own owner because the store recognises an SDK-retried
+// write as its own by owner and millisecond; a shared owner (a sweep's
+// sibling tickets both refreshing the access_token) would pass a
+// sibling's lease or force spend off as ours.
+func (r *Refresher) take(ctx context.Context, appid string, kind credential.Kind) (*held, error) {
+	owner := r.o.NewOwner()
 	rec, err := r.o.Store.TakeLease(ctx, appid, kind, owner, r.o.Now(), r.o.LeaseDuration)
 	if err != nil {
 		return nil, err

@@ -74,6 +74,8 @@ const (
 	// DefaultMaxWait bounds how long a forced refresh waits for another
 	// refresher's lease (wall time) before answering token_unavailable.
 	DefaultMaxWait = credential.LeaseDuration
+	// DefaultSweepInterval is the refresh schedule's rate (template.yaml).
+	DefaultSweepInterval = time.Minute
 )
 
 // Options configure a Refresher. Store and Apps are required, and the
@@ -104,10 +106,15 @@ type Options struct {
 	// refresher holds the lease; MaxWait bounds the whole wait.
 	WaitPoll time.Duration
 	MaxWait  time.Duration
+	// SweepInterval is how often sweeps run (the schedule's rate, default
+	// DefaultSweepInterval). A credential due at expiry (a WeCom token)
+	// that falls due within it is waited for by the current sweep.
+	SweepInterval time.Duration
 	// Sleep waits for d or until ctx ends (default: a timer).
 	Sleep func(ctx context.Context, d time.Duration) error
-	// NewOwner returns a lease owner id unique to one invocation
-	// (default: 16 random hex bytes).
+	// NewOwner returns a lease owner id, called once per lease attempt; ids
+	// must never repeat, since the store recognises its own retried writes
+	// by owner (default: 16 random hex bytes).
 	NewOwner func() string
 
 	Logger  *slog.Logger     // default slog.Default()
@@ -141,6 +148,9 @@ func New(o Options) *Refresher {
 	}
 	if o.MaxWait <= 0 {
 		o.MaxWait = DefaultMaxWait
+	}
+	if o.SweepInterval <= 0 {
+		o.SweepInterval = DefaultSweepInterval
 	}
 	if o.ForceDailyLimit < 0 {
 		o.ForceDailyLimit = 0

@@ -229,9 +229,27 @@ func (r *Refresher) report(res Result, f *failure) {
 		attrs = append(attrs, slog.String("error", res.Error), slog.String("error_class", f.className()))
 	}
 	r.o.Logger.LogAttrs(context.Background(), level, "refresh", attrs...)
-	ms := metrics.Refresh(string(res.Outcome), class)
-	if res.ExpiresAt != 0 {
-		ms = append(ms, metrics.SecondsToExpiry(res.AppID, string(res.Kind), time.Unix(res.ExpiresAt, 0).Sub(r.o.Now())))
+	_ = r.o.Metrics.Emit(metrics.Refresh(string(res.Outcome), class)...)
+}
+
+// expiryFloor is what a value due only at expiry counts as under the
+// [Kind] expiry rollup: the access_token lead, above every [Kind] alarm's
+// threshold (template.yaml), so that rollup alarms only on values the
+// refresher should have replaced ahead of expiry.
+const expiryFloor = credential.AccessTokenLead
+
+// reportSwept reports a sweep result of app: report, plus the time left on
+// the stored value (TokenSecondsToExpiry). A value due only at expiry (no
+// lead in app's policy) has its own rollup and alarm, by account type.
+func (r *Refresher) reportSwept(app App, res Result, f *failure) {
+	r.report(res, f)
+	if res.ExpiresAt == 0 {
+		return
 	}
-	_ = r.o.Metrics.Emit(ms...)
+	left := time.Unix(res.ExpiresAt, 0).Sub(r.o.Now())
+	if app.policy().Lead(res.Kind) > 0 {
+		_ = r.o.Metrics.Emit(metrics.SecondsToExpiry(res.AppID, string(res.Kind), left))
+		return
+	}
+	_ = r.o.Metrics.Emit(metrics.SecondsToExpiryDueAtExpiry(string(app.typ()), res.AppID, string(res.Kind), left, expiryFloor)...)
 }

@@ -285,3 +285,36 @@ func TestSweepTicketWaitsForTokenInFlight(t *testing.T) {
 		}
 	})
 }
+
+// A sweep's sibling tickets whose getticket both reject the stored token in
+// the same millisecond share one access_token refresh: at most one
+// normal-mode probe and one force call (DESIGN §5), and WeChat's count of
+// force calls matches force_count. With one lease owner for the whole sweep
+// (and for the nested force), the store's "our own write, retried by the
+// SDK" recognition of TakeLease and SpendForce (same owner, same
+// millisecond) took a sibling's lease and spend for its own.
+func TestSiblingTicketsShareOneForceCall(t *testing.T) {
+	e := newEnv(t, nil, appWith(appA, secretA, credential.JSAPITicket, credential.WXCardTicket)).register()
+	r := e.refresher()
+	e.sweep(r) // token and both tickets stored, all fresh
+	// Tickets are due 600 s before expiry, the token only 290 s before.
+	e.clock.Advance(7200*time.Second - 500*time.Second)
+	e.sim.ResetCounters()
+	// WeChat rejects the stored token on both tickets' getticket.
+	e.sim.InjectFaults(wechattest.EndpointGetTicket, wechattest.ErrcodeFault(40001), wechattest.ErrcodeFault(40001))
+	res := e.sweep(r)
+	c := e.sim.Counters(appA)
+	// Once the force overlap has passed, the stored token must still be
+	// one WeChat accepts: a second force revokes the first one's token.
+	later := e.clock.Now().Add(wechattest.DefaultForceOverlap + time.Second)
+	stored := e.get(appA, credential.AccessToken)
+	valid := !stored.Usable(later) || e.sim.Valid(appA, stored.Value, later)
+	if c.StableTokenForce > 1 || c.StableTokenNormal > 1 || !valid {
+		t.Errorf("one rejected token reported by two sibling tickets: %d normal probes and %d force calls, want at most one of each; "+
+			"stored access_token (v%d) served as fresh and valid on WeChat after the force overlap: %v (results %+v)",
+			c.StableTokenNormal, c.StableTokenForce, stored.Version, valid, res)
+	}
+	if n := e.sim.ForceCount(appA); n != stored.ForceCount {
+		t.Errorf("WeChat counted %d force calls, force_count is %d", n, stored.ForceCount)
+	}
+}

@@ -2,6 +2,10 @@ package refresh_test
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -115,7 +119,7 @@ func TestMixedAccountTypesStoreEveryCredential(t *testing.T) {
 // expiry, not 290 s before (where a WeChat token is due).
 func TestWeComTokenDueAtExpiry(t *testing.T) {
 	e := newEnv(t, nil, wecomApp()).withWeCom()
-	r := e.refresher()
+	r := e.refresher(e.virtualSleep(nil))
 	e.sweep(r)
 	first := e.get(wecomID, credential.AccessToken)
 
@@ -124,9 +128,10 @@ func TestWeComTokenDueAtExpiry(t *testing.T) {
 	if got := e.sweep(r)[wecomID+"/access_token"]; got.Outcome != refresh.OutcomeFresh || e.wecom.Counters(wecomID).GetToken != 0 {
 		t.Fatalf("290 s before expiry: %+v, %d gettoken calls; want fresh and none", got, e.wecom.Counters(wecomID).GetToken)
 	}
-	e.clock.Set(first.ExpiresAt.Add(-time.Second))
-	if got := e.sweep(r)[wecomID+"/access_token"]; got.Outcome != refresh.OutcomeFresh {
-		t.Fatalf("1 s before expiry: %+v, want fresh", got)
+	// Beyond the next sweep: not waited for.
+	e.clock.Set(first.ExpiresAt.Add(-refresh.DefaultSweepInterval - time.Second))
+	if got := e.sweep(r)[wecomID+"/access_token"]; got.Outcome != refresh.OutcomeFresh || !e.clock.Now().Before(first.ExpiresAt) {
+		t.Fatalf("61 s before expiry: %+v at %v, want fresh without waiting", got, e.clock.Now())
 	}
 	e.clock.Set(first.ExpiresAt)
 	got := e.sweep(r)[wecomID+"/access_token"]
@@ -243,5 +248,150 @@ func TestWeComWithoutClientIsConfigurationFailure(t *testing.T) {
 	got := e.sweep(e.refresher())[wecomID+"/access_token"]
 	if got.Outcome != refresh.OutcomeFailed || got.Error != "configuration: no client for type wecom (Options)" {
 		t.Fatalf("%+v", got)
+	}
+}
+
+// virtualSleep makes the refresher's waits advance the virtual clock (and
+// records them in slept, when not nil) instead of sleeping.
+func (e *env) virtualSleep(slept *[]time.Duration) func(*refresh.Options) {
+	var mu sync.Mutex
+	return func(o *refresh.Options) {
+		o.Sleep = func(ctx context.Context, d time.Duration) error {
+			mu.Lock()
+			defer mu.Unlock()
+			if slept != nil {
+				*slept = append(*slept, d)
+			}
+			e.clock.Advance(d)
+			return ctx.Err()
+		}
+	}
+}
+
+// A WeCom token that expires before the next sweep is waited for by this
+// one and fetched at expiry, so readers are without a token only for their
+// own margin (ReaderMargin), not until the next sweep.
+func TestWeComTokenExpiringBeforeNextSweepFetchedAtExpiry(t *testing.T) {
+	e := newEnv(t, nil, wecomApp()).withWeCom()
+	var slept []time.Duration
+	r := e.refresher(e.virtualSleep(&slept))
+	e.clock.Advance(500 * time.Millisecond) // expires_at is not a whole second
+	e.sweep(r)
+	first := e.get(wecomID, credential.AccessToken)
+	e.clock.Set(first.ExpiresAt.Add(-30 * time.Second))
+	e.wecom.ResetCounters()
+	res := e.sweep(r)
+	// expires_at is stored in whole seconds, truncated: the token really
+	// expires within the second after it, when the refresher fetches.
+	got, rec := res[wecomID+"/access_token"], e.get(wecomID, credential.AccessToken)
+	if got.Outcome != refresh.OutcomeRefreshed || rec.Value == first.Value || !e.wecom.Valid(wecomID, rec.Value, e.clock.Now()) ||
+		!rec.Usable(e.clock.Now()) || !rec.RefreshedAt.Equal(first.ExpiresAt.Add(time.Second)) {
+		t.Fatalf("sweep 30 s before a WeCom token's expiry: %+v, stored v%d obtained at %v (expiry %v), want a new valid token obtained in the second after expiry",
+			got, rec.Version, rec.RefreshedAt, first.ExpiresAt)
+	}
+	if n := e.wecom.Counters(wecomID).GetToken; n != 1 || len(slept) != 1 || slept[0] != 31*time.Second {
+		t.Errorf("%d gettoken calls after waits %v; want one call after one 31 s wait", n, slept)
+	}
+}
+
+// The wait for a WeCom token's expiry ends before the invocation's deadline
+// with time for the fetch: a token expiring later is the next sweep's.
+func TestWeComExpiryWaitBoundedByDeadline(t *testing.T) {
+	e := newEnv(t, nil, wecomApp()).withWeCom()
+	var slept []time.Duration
+	r := e.refresher(e.virtualSleep(&slept))
+	e.sweep(r)
+	first := e.get(wecomID, credential.AccessToken)
+	e.clock.Set(first.ExpiresAt.Add(-30 * time.Second))
+	ctx, cancel := context.WithTimeout(context.Background(), 35*time.Second) // 30 s wait + 10 s margin do not fit
+	defer cancel()
+	sum, err := r.Sweep(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := sum.Results[0]; got.Outcome != refresh.OutcomeFresh || len(slept) != 0 {
+		t.Fatalf("%+v after waits %v; want fresh, no wait", got, slept)
+	}
+}
+
+// expiryPoint is one TokenSecondsToExpiry value as published under one
+// dimension set ("AccountType=wecom,Kind=access_token", say).
+type expiryPoint struct {
+	set   string
+	value float64
+}
+
+// expiryPoints parses the EMF lines for TokenSecondsToExpiry, one point per
+// dimension set each line publishes.
+func expiryPoints(t *testing.T, emf string) []expiryPoint {
+	t.Helper()
+	var out []expiryPoint
+	for _, line := range strings.Split(strings.TrimSpace(emf), "\n") {
+		var rec map[string]any
+		if err := json.Unmarshal([]byte(line), &rec); err != nil {
+			t.Fatalf("EMF line %q: %v", line, err)
+		}
+		v, ok := rec["TokenSecondsToExpiry"].(float64)
+		if !ok {
+			continue
+		}
+		var doc struct {
+			CloudWatchMetrics []struct{ Dimensions [][]string }
+		}
+		raw, _ := json.Marshal(rec["_aws"])
+		_ = json.Unmarshal(raw, &doc)
+		for _, set := range doc.CloudWatchMetrics[0].Dimensions {
+			var parts []string
+			for _, d := range set {
+				parts = append(parts, fmt.Sprintf("%s=%v", d, rec[d]))
+			}
+			sort.Strings(parts)
+			out = append(out, expiryPoint{strings.Join(parts, ","), v})
+		}
+	}
+	return out
+}
+
+// Through a WeCom token's whole life and its replacement, sweeping every
+// minute: the access_token expiry alarm's series ([Kind]) never drops to
+// its threshold (180 s) and gets a point every sweep (it treats missing
+// data as breaching), the WeCom series ([AccountType Kind]) never goes past
+// expiry, and readers are without a token only for their own margin.
+func TestWeComExpiryRaisesNoAccessTokenAlarm(t *testing.T) {
+	e := newEnv(t, nil, wecomApp()).withWeCom()
+	r := e.refresher(e.virtualSleep(nil))
+	e.clock.Set(start.Add(-25*time.Second + 300*time.Millisecond)) // the token expires 35.3 s after a sweep
+	e.sweep(r)
+	first := e.get(wecomID, credential.AccessToken)
+	for i := 1; i <= 130; i++ {
+		if at := start.Add(time.Duration(i) * time.Minute); e.clock.Now().Before(at) {
+			e.clock.Set(at)
+		}
+		before := len(e.emf.String())
+		e.sweep(r)
+		kindSeen := false
+		for _, p := range expiryPoints(t, e.emf.String()[before:]) {
+			switch p.set {
+			case "Kind=access_token":
+				kindSeen = true
+				if p.value < 180 {
+					t.Errorf("sweep %d: TokenSecondsToExpiry{Kind=access_token} = %v, below AccessTokenExpiryAlarm's 180", i, p.value)
+				}
+			case "AccountType=wecom,Kind=access_token":
+				if p.value < -90 {
+					t.Errorf("sweep %d: TokenSecondsToExpiry{AccountType=wecom} = %v, past expiry", i, p.value)
+				}
+			}
+		}
+		if !kindSeen {
+			t.Errorf("sweep %d: no TokenSecondsToExpiry{Kind=access_token} point", i)
+		}
+	}
+	// Readers stop serving the first token ReaderMargin before its stored
+	// expiry; the refresher fetches within the second after it.
+	rec := e.get(wecomID, credential.AccessToken)
+	if gap := rec.RefreshedAt.Sub(first.ExpiresAt.Add(-credential.ReaderMargin)); rec.Value == first.Value || gap > credential.ReaderMargin+time.Second {
+		t.Errorf("after 130 minutes: token replaced %v, readers without a token for %v; want at most %v",
+			rec.Value != first.Value, gap, credential.ReaderMargin+time.Second)
 	}
 }
