@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -16,6 +17,7 @@ import (
 	"github.com/wxcentral/wxcentral/pkg/callback"
 	"github.com/wxcentral/wxcentral/pkg/callback/callbacktest"
 	"github.com/wxcentral/wxcentral/pkg/credential"
+	"github.com/wxcentral/wxcentral/pkg/metrics"
 	"github.com/wxcentral/wxcentral/pkg/tokenclient"
 	"github.com/wxcentral/wxcentral/pkg/tokenserver"
 	"github.com/wxcentral/wxcentral/pkg/wechat"
@@ -114,6 +116,7 @@ func (w *world) callTokenFunction(c *caller, now time.Time) {
 	defer cancel()
 	who := fmt.Sprintf("caller %d", c.id)
 	ans, status := c.do(http.MethodGet, "/token?appid="+url.QueryEscape(c.app.ID), "")
+	w.acct.tokenAnswer(w, now, status)
 	if status != http.StatusOK {
 		w.acct.outcome("caller", fmt.Sprintf("GET /token %d %s", status, ans.Error))
 		return
@@ -124,6 +127,7 @@ func (w *world) callTokenFunction(c *caller, now time.Time) {
 		w.acct.rejected(w, who, c.app.ID, now)
 		body, _ := json.Marshal(tokenserver.Request{AppID: c.app.ID, Kind: string(credential.AccessToken), Token: ans.Token})
 		ans, status = c.do(http.MethodPost, tokenserver.PathInvalidate, string(body))
+		w.acct.tokenAnswer(w, now, status)
 		if status != http.StatusOK {
 			w.acct.outcome("caller", fmt.Sprintf("POST /token/invalidate %d %s", status, ans.Error))
 			return
@@ -146,6 +150,7 @@ type message struct {
 	xml       string
 	failFirst bool // the handler fails on its first run
 	putFail   bool // the first publish fails
+	slow      bool // delivered while every PutEvents takes slowPutEvents
 	sender    *callbacktest.Sender
 	query     string
 	body      string
@@ -154,12 +159,19 @@ type message struct {
 }
 
 // planMessages spreads the pushes over the run: a third subscribe events,
-// a third menu clicks, a third text messages.
+// a third menu clicks, a third text messages; then a burst of slowBurst
+// more at the start of the slow-EventBridge phase. Pushes inside that
+// phase neither fail their handler nor their publish: each must be
+// answered 200 and published once.
 func (w *world) planMessages() {
 	n := w.cfg.Messages
-	for j := range n {
+	slowFrom := Start.Add(w.frac(slowAt))
+	for j := range n + slowBurst {
 		a := w.apps[j%len(w.apps)]
 		at := Start.Add(time.Duration(float64(w.cfg.Duration) * (float64(j) + 0.5) / float64(n))).Truncate(w.cfg.Step)
+		if j >= n {
+			at = slowFrom
+		}
 		s := &callbacktest.Sender{AppID: a.ID, Token: a.Token, EncodingAESKey: a.AESKey, Now: w.clock.Now}
 		user := fmt.Sprintf("oChaosUser%05d", j)
 		var xml string
@@ -180,12 +192,18 @@ func (w *world) planMessages() {
 			w.t.Fatalf("chaos: planned push %d does not parse: %v", j, err)
 		}
 		key := pm.DedupeKey()
-		w.msgs = append(w.msgs, &message{
+		m := &message{
 			idx: j, app: a, at: at, key: a.ID + "#" + key, xml: xml, sender: s,
 			failFirst: w.rng.Float64() < handlerFailureRate,
 			putFail:   w.rng.Float64() < putFailureRate,
-		})
+			slow:      !at.Before(slowFrom) && at.Before(slowFrom.Add(slowWindow)),
+		}
+		if m.slow {
+			m.failFirst, m.putFail = false, false
+		}
+		w.msgs = append(w.msgs, m)
 	}
+	slices.SortStableFunc(w.msgs, func(x, y *message) int { return x.at.Compare(y.at) })
 }
 
 // runHandler is the application's handler on every instance: it counts
@@ -213,7 +231,11 @@ func (w *world) deliver(m *message, inst int) int {
 	ctx, cancel := context.WithTimeout(req.Context(), 30*time.Second)
 	defer cancel()
 	rec := httptest.NewRecorder()
-	w.callbacks[inst].ServeHTTP(rec, req.WithContext(ctx))
+	// As in callbacklambda: CallbackRequests by status class.
+	h := w.emf.CountResponses(metrics.CallbackRequests, w.callbacks[inst])
+	start := time.Now() // WeChat's 5 s are real time, whatever the virtual clock says
+	h.ServeHTTP(rec, req.WithContext(ctx))
+	w.acct.answered(w, m, rec.Code, time.Since(start))
 	if rec.Code == http.StatusOK {
 		if _, err := m.sender.OpenReply(rec.Body.Bytes(), m.nonce); err != nil {
 			w.acct.unopenedReply()

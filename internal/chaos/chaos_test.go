@@ -36,6 +36,9 @@ func TestChaos(t *testing.T) {
 	cfg.Logs = logs
 	rep := Run(t, cfg)
 	rep.Write(os.Stdout)
+	if p := os.Getenv("CHAOS_LOGS"); p != "" {
+		_ = os.WriteFile(p, []byte(logs.String()), 0o644)
+	}
 	for _, v := range rep.Violations {
 		t.Error(v)
 	}

@@ -26,6 +26,7 @@ import (
 	"github.com/wxcentral/wxcentral/pkg/credential"
 	"github.com/wxcentral/wxcentral/pkg/dynamo"
 	"github.com/wxcentral/wxcentral/pkg/eventbus"
+	"github.com/wxcentral/wxcentral/pkg/metrics"
 	"github.com/wxcentral/wxcentral/pkg/refresh"
 	"github.com/wxcentral/wxcentral/pkg/tokenclient"
 	"github.com/wxcentral/wxcentral/pkg/tokenserver"
@@ -151,8 +152,10 @@ type world struct {
 	cfg   Config
 	t     testing.TB
 	clock *wechattest.Clock
-	end   time.Time
-	rng   *rand.Rand // the scenario's own randomness (data, which pushes fail)
+	// handlerClock is the callback handlers' view of clock (see stepClock).
+	handlerClock *stepClock
+	end          time.Time
+	rng          *rand.Rand // the scenario's own randomness (data, which pushes fail)
 
 	sim   *wechattest.Server
 	proxy *FaultProxy
@@ -160,6 +163,10 @@ type world struct {
 	table string
 	creds *dynamo.CredentialStore
 	log   *slog.Logger
+	// metrics is where every component's EMF lines go (and the log
+	// writer, for the audit); emf is the emitter they share.
+	metrics *metricLog
+	emf     *metrics.Emitter
 
 	apps       []app
 	refreshers []*refresh.Refresher
@@ -214,6 +221,9 @@ func newWorld(t testing.TB, cfg Config) *world {
 		rng:   rand.New(rand.NewPCG(cfg.Seed, cfg.Seed+1)),
 		log:   slog.New(slog.NewJSONHandler(cfg.Logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	}
+	w.handlerClock = &stepClock{virtual: w.clock, began: time.Now()}
+	w.metrics = &metricLog{}
+	w.emf = metrics.New(io.MultiWriter(w.metrics, cfg.Logs), metrics.WithClock(w.clock.Now))
 	w.sim = wechattest.NewServer(wechattest.WithClock(w.clock.Now), wechattest.WithSeed(cfg.Seed))
 	t.Cleanup(w.sim.Close)
 	backgroundFaults(w.sim)
@@ -281,6 +291,7 @@ func newWorld(t testing.TB, cfg Config) *world {
 			WaitPoll:        5 * time.Millisecond,
 			MaxWait:         5 * time.Second,
 			Logger:          w.log.With("component", "refresh", "sweeper", i, "skew", skew.String()),
+			Metrics:         w.emf,
 		}))
 	}
 
@@ -301,7 +312,7 @@ func newWorld(t testing.TB, cfg Config) *world {
 		l := w.log.With("component", "token", "instance", i)
 		w.callers = append(w.callers, &caller{
 			id: i, app: a, wc: wc,
-			srv: tokenserver.New(w.tokenClient(nil, l), tokenserver.WithClock(w.clock.Now), tokenserver.WithLogger(l)),
+			srv: tokenserver.New(w.tokenClient(nil, l), tokenserver.WithClock(w.clock.Now), tokenserver.WithLogger(l), tokenserver.WithMetrics(w.emf)),
 		})
 	}
 
@@ -319,8 +330,8 @@ func newWorld(t testing.TB, cfg Config) *world {
 		mux.HandleFunc(callback.Match{}, w.runHandler)
 		h, err := callback.NewHandler(callback.Options{
 			Config: callback.StaticConfig(cbcfg), Routes: mux, Store: dedupe, Publisher: publisher,
-			Clock: w.clock.Now, PollInterval: 2 * time.Millisecond,
-			Logger: w.log.With("component", "callback", "instance", i),
+			Clock: w.handlerClock.Now, PollInterval: 2 * time.Millisecond,
+			Logger: w.log.With("component", "callback", "instance", i), Metrics: w.emf,
 		})
 		if err != nil {
 			t.Fatalf("chaos: %v", err)
