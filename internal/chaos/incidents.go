@@ -24,7 +24,7 @@ const (
 	// PutEvents latency (plus one per planned push that falls inside it).
 	slowPutEvents = 2500 * time.Millisecond
 	slowWindow    = time.Minute
-	slowBurst     = 20
+	slowBurst     = 10
 	// accessDenied is how long DynamoDB answers AccessDeniedException.
 	accessDenied = 10 * time.Minute
 	// Where the two phases of issue 11 start, as fractions of the run.

@@ -32,7 +32,6 @@ func Run(t testing.TB, cfg Config) *Report {
 		}
 		w.clock.Set(now)
 		w.handlerClock.step()
-		stepStart := time.Now()
 
 		w.stepIncidents(now)
 		var wg sync.WaitGroup
@@ -72,9 +71,6 @@ func Run(t testing.TB, cfg Config) *Report {
 			run(func() { w.badInput(step) })
 		}
 		wg.Wait()
-		if d := time.Since(stepStart); d > 300*time.Millisecond {
-			println("SLOWSTEP", clockTime(now), d.String())
-		}
 	}
 	for _, m := range pending {
 		w.deliverLast(m)
