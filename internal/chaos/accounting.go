@@ -55,13 +55,16 @@ type accounting struct {
 	lateAnswers   []string      // answered after callbackDeadline
 
 	// callbacks
-	runs       map[string]int // handler runs per push key
-	completed  map[string]int // runs that returned without error
-	failFirst  map[string]bool
-	published  map[string]int
-	eventsSeen int
-	lostAcks   []string
-	unopened   int
+	runs      map[string]int // handler runs per push key
+	completed map[string]int // runs that returned without error
+	// completed runs whose delivery was still not answered 200: each allows
+	// WeChat's next delivery to run the handler again
+	redelivered map[string]int
+	failFirst   map[string]bool
+	published   map[string]int
+	eventsSeen  int
+	lostAcks    []string
+	unopened    int
 
 	// bad input: target and case → status counts
 	badInput map[string]map[int]int
@@ -75,6 +78,7 @@ func (a *accounting) init(w *world) {
 	a.sweepErrors = map[string]int{}
 	a.runs = map[string]int{}
 	a.completed = map[string]int{}
+	a.redelivered = map[string]int{}
 	a.failFirst = map[string]bool{}
 	a.published = map[string]int{}
 	a.badInput = map[string]map[int]int{}
@@ -177,6 +181,12 @@ func (a *accounting) answered(w *world, m *message, status int, took time.Durati
 	if denied {
 		a.deniedDeliveries[status]++
 	}
+}
+
+func (a *accounting) completedUnacked(m *message) {
+	a.mu.Lock()
+	a.redelivered[m.key]++
+	a.mu.Unlock()
 }
 
 func (a *accounting) unopenedReply() {

@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/wxcentral/wxcentral/internal/fakeaws"
@@ -208,7 +209,7 @@ func (w *world) planMessages() {
 
 // runHandler is the application's handler on every instance: it counts
 // runs per push and fails the first run of the chosen pushes.
-func (w *world) runHandler(_ context.Context, m *callback.Message) (callback.Reply, error) {
+func (w *world) runHandler(ctx context.Context, m *callback.Message) (callback.Reply, error) {
 	key := m.AppID + "#" + m.DedupeKey()
 	a := &w.acct
 	a.mu.Lock()
@@ -218,17 +219,27 @@ func (w *world) runHandler(_ context.Context, m *callback.Message) (callback.Rep
 		return nil, errors.New("chaos: handler fails on its first run")
 	}
 	a.completed[key]++
+	if d, ok := ctx.Value(deliveryKey{}).(*delivery); ok {
+		d.completed.Store(true)
+	}
 	if m.MsgType == callback.MsgTypeText {
 		return callback.TextReply{Content: "received"}, nil
 	}
 	return nil, nil
 }
 
+// delivery is one POST of a push, carried in the request context so the
+// handler can mark that it completed during it.
+type delivery struct{ completed atomic.Bool }
+
+type deliveryKey struct{}
+
 // deliver posts the push to callback instance inst, as WeChat would.
 func (w *world) deliver(m *message, inst int) int {
 	req := httptest.NewRequest(http.MethodPost, "/wechat/"+m.app.ID+"?"+m.query, strings.NewReader(m.body))
 	req.Header.Set("Content-Type", "text/xml")
-	ctx, cancel := context.WithTimeout(req.Context(), 30*time.Second)
+	d := &delivery{}
+	ctx, cancel := context.WithTimeout(context.WithValue(req.Context(), deliveryKey{}, d), 30*time.Second)
 	defer cancel()
 	rec := httptest.NewRecorder()
 	// As in callbacklambda: CallbackRequests by status class.
@@ -236,6 +247,12 @@ func (w *world) deliver(m *message, inst int) int {
 	start := time.Now() // WeChat's 5 s are real time, whatever the virtual clock says
 	h.ServeHTTP(rec, req.WithContext(ctx))
 	w.acct.answered(w, m, rec.Code, time.Since(start))
+	if rec.Code != http.StatusOK && d.completed.Load() {
+		// The handler completed but the answer is not 200 (the reply could
+		// not be recorded in time): WeChat delivers again, and a second run
+		// is within its contract.
+		w.acct.completedUnacked(m)
+	}
 	if rec.Code == http.StatusOK {
 		if _, err := m.sender.OpenReply(rec.Body.Bytes(), m.nonce); err != nil {
 			w.acct.unopenedReply()
