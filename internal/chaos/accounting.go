@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -40,14 +41,30 @@ type accounting struct {
 	sweepOutcomes     map[refresh.Outcome]int
 	sweepErrors       map[string]int
 
+	// the AccessDenied phase
+	deniedSweeps        int // sweeps run during it
+	deniedSweepsNoStore int // ... whose summary had no failed result of class store
+	deniedServed        int
+	deniedInvalid       int
+	deniedTokenAnswers  map[int]int // token function statuses during it
+	deniedDeliveries    map[int]int // callback statuses during it
+
+	// callback answers, real time
+	maxAnswer     time.Duration
+	maxSlowAnswer time.Duration // during the slow-EventBridge phase
+	lateAnswers   []string      // answered after callbackDeadline
+
 	// callbacks
-	runs       map[string]int // handler runs per push key
-	completed  map[string]int // runs that returned without error
-	failFirst  map[string]bool
-	published  map[string]int
-	eventsSeen int
-	lostAcks   []string
-	unopened   int
+	runs      map[string]int // handler runs per push key
+	completed map[string]int // runs that returned without error
+	// completed runs whose delivery was still not answered 200: each allows
+	// WeChat's next delivery to run the handler again
+	redelivered map[string]int
+	failFirst   map[string]bool
+	published   map[string]int
+	eventsSeen  int
+	lostAcks    []string
+	unopened    int
 
 	// bad input: target and case → status counts
 	badInput map[string]map[int]int
@@ -61,9 +78,12 @@ func (a *accounting) init(w *world) {
 	a.sweepErrors = map[string]int{}
 	a.runs = map[string]int{}
 	a.completed = map[string]int{}
+	a.redelivered = map[string]int{}
 	a.failFirst = map[string]bool{}
 	a.published = map[string]int{}
 	a.badInput = map[string]map[int]int{}
+	a.deniedTokenAnswers = map[int]int{}
+	a.deniedDeliveries = map[int]int{}
 	for _, m := range w.msgs {
 		if m.failFirst {
 			a.failFirst[m.key] = true
@@ -74,13 +94,19 @@ func (a *accounting) init(w *world) {
 // serve checks a token handed to who against WeChat's oracle at at.
 func (a *accounting) serve(w *world, who, appid, token string, at time.Time) {
 	valid := w.sim.Valid(appid, token, at)
-	outage := w.storeOutageAt(at)
+	outage, denied := w.storeOutageAt(at), w.accessDeniedAt(at)
 	_, inRotation := w.rotationAt(appid, at)
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.served++
 	if outage {
 		a.servedStoreOutage++
+	}
+	if denied {
+		a.deniedServed++
+		if !valid {
+			a.deniedInvalid++
+		}
 	}
 	if !valid {
 		a.bad = append(a.bad, servedBad{Who: who, AppID: appid, At: at, InRotation: inRotation, InOutage: outage})
@@ -104,15 +130,63 @@ func (a *accounting) outcome(kind, outcome string) {
 	}
 }
 
-func (a *accounting) sweep(sum refresh.Summary) {
+func (a *accounting) sweep(w *world, sum refresh.Summary) {
+	denied := w.accessDeniedAt(w.clock.Now())
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	store := false
 	for _, r := range sum.Results {
 		a.sweepOutcomes[r.Outcome]++
 		if r.Error != "" {
 			a.sweepErrors[r.Error]++
 		}
+		// Error is "<class>: <what>".
+		store = store || r.Outcome == refresh.OutcomeFailed && strings.HasPrefix(r.Error, "store: ")
 	}
+	if denied {
+		a.deniedSweeps++
+		if !store {
+			a.deniedSweepsNoStore++
+		}
+	}
+}
+
+// tokenAnswer records a token function answer given at now.
+func (a *accounting) tokenAnswer(w *world, now time.Time, status int) {
+	if !w.accessDeniedAt(now) {
+		return
+	}
+	a.mu.Lock()
+	a.deniedTokenAnswers[status]++
+	a.mu.Unlock()
+}
+
+// callbackDeadline is how long WeChat waits for an answer.
+const callbackDeadline = 5 * time.Second
+
+// answered records one callback delivery's status and its real-time
+// latency.
+func (a *accounting) answered(w *world, m *message, status int, took time.Duration) {
+	now := w.clock.Now()
+	denied, slow := w.accessDeniedAt(now), w.slowBusAt(now)
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.maxAnswer = max(a.maxAnswer, took)
+	if slow {
+		a.maxSlowAnswer = max(a.maxSlowAnswer, took)
+	}
+	if took > callbackDeadline {
+		a.lateAnswers = append(a.lateAnswers, fmt.Sprintf("push %d (%s) answered %d after %v", m.idx, clockTime(m.at), status, took.Round(time.Millisecond)))
+	}
+	if denied {
+		a.deniedDeliveries[status]++
+	}
+}
+
+func (a *accounting) completedUnacked(m *message) {
+	a.mu.Lock()
+	a.redelivered[m.key]++
+	a.mu.Unlock()
 }
 
 func (a *accounting) unopenedReply() {

@@ -9,7 +9,9 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/wxcentral/wxcentral/internal/fakeaws"
@@ -115,6 +117,7 @@ func (w *world) callTokenFunction(c *caller, now time.Time) {
 	defer cancel()
 	who := fmt.Sprintf("caller %d", c.id)
 	ans, status := c.do(http.MethodGet, "/token?appid="+url.QueryEscape(c.app.ID), "")
+	w.acct.tokenAnswer(w, now, status)
 	if status != http.StatusOK {
 		w.acct.outcome("caller", fmt.Sprintf("GET /token %d %s", status, ans.Error))
 		return
@@ -125,6 +128,7 @@ func (w *world) callTokenFunction(c *caller, now time.Time) {
 		w.acct.rejected(w, who, c.app.ID, now)
 		body, _ := json.Marshal(tokenapi.Request{AppID: c.app.ID, Kind: credential.AccessToken, Token: ans.Token})
 		ans, status = c.do(http.MethodPost, tokenserver.PathInvalidate, string(body))
+		w.acct.tokenAnswer(w, now, status)
 		if status != http.StatusOK {
 			w.acct.outcome("caller", fmt.Sprintf("POST /token/invalidate %d %s", status, ans.Error))
 			return
@@ -147,6 +151,7 @@ type message struct {
 	xml       string
 	failFirst bool // the handler fails on its first run
 	putFail   bool // the first publish fails
+	slow      bool // delivered while every PutEvents takes slowPutEvents
 	sender    *callbacktest.Sender
 	query     string
 	body      string
@@ -155,12 +160,19 @@ type message struct {
 }
 
 // planMessages spreads the pushes over the run: a third subscribe events,
-// a third menu clicks, a third text messages.
+// a third menu clicks, a third text messages; then a burst of slowBurst
+// more at the start of the slow-EventBridge phase. Pushes inside that
+// phase neither fail their handler nor their publish: each must be
+// answered 200 and published once.
 func (w *world) planMessages() {
 	n := w.cfg.Messages
-	for j := range n {
+	slowFrom := Start.Add(w.frac(slowAt))
+	for j := range n + slowBurst {
 		a := w.apps[j%len(w.apps)]
 		at := Start.Add(time.Duration(float64(w.cfg.Duration) * (float64(j) + 0.5) / float64(n))).Truncate(w.cfg.Step)
+		if j >= n {
+			at = slowFrom
+		}
 		s := &callbacktest.Sender{AppID: a.ID, Token: a.Token, EncodingAESKey: a.AESKey, Now: w.clock.Now}
 		user := fmt.Sprintf("oChaosUser%05d", j)
 		var xml string
@@ -181,17 +193,23 @@ func (w *world) planMessages() {
 			w.t.Fatalf("chaos: planned push %d does not parse: %v", j, err)
 		}
 		key := pm.DedupeKey()
-		w.msgs = append(w.msgs, &message{
+		m := &message{
 			idx: j, app: a, at: at, key: a.ID + "#" + key, xml: xml, sender: s,
 			failFirst: w.rng.Float64() < handlerFailureRate,
 			putFail:   w.rng.Float64() < putFailureRate,
-		})
+			slow:      !at.Before(slowFrom) && at.Before(slowFrom.Add(slowWindow)),
+		}
+		if m.slow {
+			m.failFirst, m.putFail = false, false
+		}
+		w.msgs = append(w.msgs, m)
 	}
+	slices.SortStableFunc(w.msgs, func(x, y *message) int { return x.at.Compare(y.at) })
 }
 
 // runHandler is the application's handler on every instance: it counts
 // runs per push and fails the first run of the chosen pushes.
-func (w *world) runHandler(_ context.Context, m *callback.Message) (callback.Reply, error) {
+func (w *world) runHandler(ctx context.Context, m *callback.Message) (callback.Reply, error) {
 	key := m.AppID + "#" + m.DedupeKey()
 	a := &w.acct
 	a.mu.Lock()
@@ -201,20 +219,38 @@ func (w *world) runHandler(_ context.Context, m *callback.Message) (callback.Rep
 		return nil, errors.New("chaos: handler fails on its first run")
 	}
 	a.completed[key]++
+	if d, ok := ctx.Value(deliveryKey{}).(*delivery); ok {
+		d.completed.Store(true)
+	}
 	if m.MsgType == callback.MsgTypeText {
 		return callback.TextReply{Content: "received"}, nil
 	}
 	return nil, nil
 }
 
+// delivery is one POST of a push, carried in the request context so the
+// handler can mark that it completed during it.
+type delivery struct{ completed atomic.Bool }
+
+type deliveryKey struct{}
+
 // deliver posts the push to callback instance inst, as WeChat would.
 func (w *world) deliver(m *message, inst int) int {
 	req := httptest.NewRequest(http.MethodPost, "/wechat/"+m.app.ID+"?"+m.query, strings.NewReader(m.body))
 	req.Header.Set("Content-Type", "text/xml")
-	ctx, cancel := context.WithTimeout(req.Context(), 30*time.Second)
+	d := &delivery{}
+	ctx, cancel := context.WithTimeout(context.WithValue(req.Context(), deliveryKey{}, d), 30*time.Second)
 	defer cancel()
 	rec := httptest.NewRecorder()
-	w.callbacks[inst].ServeHTTP(rec, req.WithContext(ctx))
+	start := time.Now() // WeChat's 5 s are real time, whatever the virtual clock says
+	w.callbacks[inst].ServeHTTP(rec, req.WithContext(ctx)) // callbacklambda counts CallbackRequests
+	w.acct.answered(w, m, rec.Code, time.Since(start))
+	if rec.Code != http.StatusOK && d.completed.Load() {
+		// The handler completed but the answer is not 200 (the reply could
+		// not be recorded in time): WeChat delivers again, and a second run
+		// is within its contract.
+		w.acct.completedUnacked(m)
+	}
 	if rec.Code == http.StatusOK {
 		if _, err := m.sender.OpenReply(rec.Body.Bytes(), m.nonce); err != nil {
 			w.acct.unopenedReply()

@@ -16,6 +16,7 @@ var (
 	chaosHours     = flag.Float64("chaos.hours", 4, "simulated hours (24: the full day, with 50 consumers, 5 callers, 1000 pushes)")
 	chaosConsumers = flag.Int("chaos.consumers", 0, "consumers (default: 50 for a full day, 10 otherwise)")
 	chaosSeed      = flag.Uint64("chaos.seed", 1, "seed of the injected faults and data")
+	chaosLogs      = flag.String("chaos.logs", "", "also write every log and EMF metric line of the run to this file")
 )
 
 // TestChaos runs the chaos scenario, prints its report and fails on every
@@ -36,6 +37,11 @@ func TestChaos(t *testing.T) {
 	cfg.Logs = logs
 	rep := Run(t, cfg)
 	rep.Write(os.Stdout)
+	if *chaosLogs != "" {
+		if err := os.WriteFile(*chaosLogs, []byte(logs.String()), 0o600); err != nil {
+			t.Error(err)
+		}
+	}
 	for _, v := range rep.Violations {
 		t.Error(v)
 	}

@@ -34,11 +34,36 @@
 //     injected -1 or timeout are reported beside them, not bounded: each
 //     is a retry the fault forced;
 //   - every push acknowledged with 200 ran its handler to completion
-//     exactly once (pushes whose three deliveries were all refused, as
-//     during the DynamoDB outage, were never acknowledged and are counted
-//     apart) and was on the bus before the answer;
+//     exactly once, plus once more per delivery that completed it but was
+//     not answered 200 (WeChat delivers such a push again; a reply that
+//     could not be recorded in time under load does this), and was on the
+//     bus before the answer; pushes whose three deliveries were all
+//     refused, as during the DynamoDB outage, were never acknowledged and
+//     are counted apart;
+//   - every callback delivery answered within 5 s of real time (WeChat's
+//     wait), whatever the virtual clock says;
+//   - the slow-EventBridge phase (every PutEvents takes 2.5 s of real time
+//     for a minute, opening with a burst of pushes delivered at once):
+//     every delivery of its pushes answered 200 and each push published
+//     exactly once — no 503 cascade;
+//   - the DynamoDB AccessDenied phase (10 minutes of 400
+//     AccessDeniedException): every sweep reports a failed result of class
+//     store, and at least one RefreshFailures{ErrorClass=store} metric is
+//     emitted per sweep; every callback delivery is answered 503 (no claim
+//     is possible); the token function answers a cached token or 503;
 //   - no 5xx and no acceptance for bad input; no invalid token during the
-//     DynamoDB outage; no lease left behind; every reply opens.
+//     DynamoDB outage or AccessDenied; no lease left behind; every reply
+//     opens; every EMF line parses.
+//
+// Metrics: every component emits its EMF lines (RefreshOutcome,
+// RefreshFailures, TokenRequests, CallbackRequests, ...) to one capture,
+// stamped with the virtual clock, so the report counts what the alarms
+// would see in each phase.
+//
+// Time: the callback handlers' clock is the virtual clock running at real
+// speed within a step (stepClock): their budget and waits are real time,
+// and a claim left behind by a failed delivery must age under the retry's
+// wait as it does in production.
 //
 // Faults are drawn from seeded random sources, but concurrent calls take
 // them in scheduling order, so two runs with one seed inject the same

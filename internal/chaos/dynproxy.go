@@ -10,18 +10,26 @@ import (
 )
 
 // FaultProxy is a reverse proxy in front of a DynamoDB-compatible server
-// that can be taken down: while down it answers every request with HTTP
-// 500 InternalServerError or closes the connection without an answer,
-// alternately, so clients see both ways a store outage shows itself.
+// that can take the store away in two ways. Down: every request is
+// answered HTTP 500 InternalServerError or the connection is closed without
+// an answer, alternately, so clients see both ways an outage shows itself.
+// AccessDenied: every request is answered 400 AccessDeniedException, as
+// DynamoDB does when the caller's IAM role lost its permissions (a
+// non-retryable client error).
 type FaultProxy struct {
 	URL string
 
 	srv     *httptest.Server
 	down    atomic.Bool
+	denied  atomic.Bool
 	refused atomic.Int64
+	denials atomic.Int64
 	mu      sync.Mutex
 	flip    bool
 }
+
+// accessDeniedBody is DynamoDB's answer to a caller without permission.
+const accessDeniedBody = `{"__type":"com.amazonaws.dynamodb.v20120810#AccessDeniedException","message":"User: arn:aws:sts::123456789012:assumed-role/wxcentral-chaos/fn is not authorized to perform this action (chaos: access denied)"}`
 
 // NewFaultProxy starts a proxy to the server at target on 127.0.0.1.
 func NewFaultProxy(target string) (*FaultProxy, error) {
@@ -32,6 +40,13 @@ func NewFaultProxy(target string) (*FaultProxy, error) {
 	p := &FaultProxy{}
 	rp := httputil.NewSingleHostReverseProxy(u)
 	p.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if p.denied.Load() {
+			p.denials.Add(1)
+			w.Header().Set("Content-Type", "application/x-amz-json-1.0")
+			w.WriteHeader(http.StatusBadRequest)
+			_, _ = w.Write([]byte(accessDeniedBody))
+			return
+		}
 		if !p.down.Load() {
 			rp.ServeHTTP(w, r)
 			return
@@ -60,8 +75,15 @@ func NewFaultProxy(target string) (*FaultProxy, error) {
 // SetDown takes the store down (true) or brings it back.
 func (p *FaultProxy) SetDown(down bool) { p.down.Store(down) }
 
+// SetAccessDenied makes every request answer AccessDeniedException (true)
+// or lets requests through again.
+func (p *FaultProxy) SetAccessDenied(denied bool) { p.denied.Store(denied) }
+
 // Refused is how many requests were refused while down.
 func (p *FaultProxy) Refused() int64 { return p.refused.Load() }
+
+// Denied is how many requests were answered AccessDeniedException.
+func (p *FaultProxy) Denied() int64 { return p.denials.Load() }
 
 // Close stops the proxy.
 func (p *FaultProxy) Close() { p.srv.Close() }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/wxcentral/wxcentral/internal/fakeaws"
 	"github.com/wxcentral/wxcentral/pkg/wechat/wechattest"
 )
 
@@ -17,6 +18,25 @@ const (
 	// recovery is counted as part of an incident when deciding which
 	// stable_token calls were "outside the injected incidents".
 	recovery = 15 * time.Minute
+	// slowPutEvents is every PutEvents call's wall time during the
+	// slow-EventBridge phase, which lasts slowWindow and opens with a burst
+	// of slowBurst pushes delivered at once, so its wall cost is one
+	// PutEvents latency (plus one per planned push that falls inside it).
+	slowPutEvents = 2500 * time.Millisecond
+	slowWindow    = time.Minute
+	slowBurst     = 10
+	// accessDenied is how long DynamoDB answers AccessDeniedException.
+	accessDenied = 10 * time.Minute
+	// Where the two phases of issue 11 start, as fractions of the run.
+	slowAt   = 0.15
+	deniedAt = 0.5
+)
+
+// Incident names the accounting looks up.
+const (
+	nameStoreOutage  = "DynamoDB outage"
+	nameSlowBus      = "slow EventBridge (2.5 s per PutEvents)"
+	nameAccessDenied = "DynamoDB AccessDenied"
 )
 
 // Incident is one injected event, in virtual time.
@@ -30,6 +50,9 @@ type Incident struct {
 	// Dies + rotationSettled, the end of the rotation window.
 	Rotation bool
 	Dies     time.Time
+	// CallbacksOnly marks an incident the token path never sees (a slow
+	// EventBridge): it excuses no stable_token call.
+	CallbacksOnly bool
 }
 
 // RotationWindow is when a token served to a caller may be rejected
@@ -41,7 +64,7 @@ func (in Incident) RotationWindow() (from, to time.Time) {
 // covers reports whether t is inside the incident or its recovery, for
 // appid.
 func (in Incident) covers(appid string, t time.Time) bool {
-	if in.AppID != "" && in.AppID != appid {
+	if in.CallbacksOnly || in.AppID != "" && in.AppID != appid {
 		return false
 	}
 	end := in.End
@@ -73,8 +96,7 @@ type incidents struct {
 // every incident too. Outages and the quota hour start when an app's
 // token is close to its due time, so they hit a refresh.
 func (w *world) planIncidents() {
-	d := w.cfg.Duration
-	frac := func(f float64) time.Duration { return time.Duration(float64(d) * f).Truncate(w.cfg.Step) }
+	frac := w.frac
 	left := func(appIdx int, within time.Duration) func(time.Time) bool {
 		return func(now time.Time) bool {
 			_, exp := w.sim.CurrentToken(w.apps[appIdx%len(w.apps)].ID)
@@ -95,9 +117,31 @@ func (w *world) planIncidents() {
 			name: "DynamoDB outage (10 min)", from: frac(0.2), to: frac(0.3), ready: left(1, 400*time.Second),
 			start: func(now time.Time) Incident {
 				w.proxy.SetDown(true)
-				return Incident{Name: "DynamoDB outage", Start: now, End: now.Add(storeOutage)}
+				return Incident{Name: nameStoreOutage, Start: now, End: now.Add(storeOutage)}
 			},
 			stop: func() { w.proxy.SetDown(false) },
+		},
+		{
+			// Issue 11: every push still answered 200 inside 5 s and
+			// published once, the publish taking 2.5 s of real time.
+			name: nameSlowBus, from: frac(slowAt), to: frac(slowAt),
+			start: func(now time.Time) Incident {
+				w.aws.FailPutEvents(fakeaws.PutEventsServerError, 0) // no failure left over from earlier pushes
+				w.aws.SetPutEventsLatency(slowPutEvents)
+				return Incident{Name: nameSlowBus, Start: now, End: now.Add(slowWindow), CallbacksOnly: true}
+			},
+			stop: func() { w.aws.SetPutEventsLatency(0) },
+		},
+		{
+			// Issue 11: the refresher's role loses DynamoDB access; every
+			// sweep reports a store failure and its metric, callers get
+			// cached tokens or 503, callbacks 503.
+			name: nameAccessDenied + " (10 min)", from: frac(deniedAt), to: frac(deniedAt),
+			start: func(now time.Time) Incident {
+				w.proxy.SetAccessDenied(true)
+				return Incident{Name: nameAccessDenied, Start: now, End: now.Add(accessDenied)}
+			},
+			stop: func() { w.proxy.SetAccessDenied(false) },
 		},
 		{
 			name: "external force refresh", from: frac(0.35), to: frac(0.35),
@@ -178,15 +222,29 @@ func (w *world) rotationAt(appid string, t time.Time) (*Incident, bool) {
 	return nil, false
 }
 
-// storeOutageAt reports whether t is inside the DynamoDB outage.
-func (w *world) storeOutageAt(t time.Time) bool {
+// frac is the offset f of the way into the run, on a step.
+func (w *world) frac(f float64) time.Duration {
+	return time.Duration(float64(w.cfg.Duration) * f).Truncate(w.cfg.Step)
+}
+
+// inIncident reports whether t is inside the incident named name.
+func (w *world) inIncident(name string, t time.Time) bool {
 	for _, in := range w.incidents.list {
-		if in.Name == "DynamoDB outage" && !t.Before(in.Start) && t.Before(in.End) {
+		if in.Name == name && !t.Before(in.Start) && t.Before(in.End) {
 			return true
 		}
 	}
 	return false
 }
+
+// storeOutageAt reports whether t is inside the DynamoDB outage.
+func (w *world) storeOutageAt(t time.Time) bool { return w.inIncident(nameStoreOutage, t) }
+
+// accessDeniedAt reports whether t is inside the AccessDenied phase.
+func (w *world) accessDeniedAt(t time.Time) bool { return w.inIncident(nameAccessDenied, t) }
+
+// slowBusAt reports whether t is inside the slow-EventBridge phase.
+func (w *world) slowBusAt(t time.Time) bool { return w.inIncident(nameSlowBus, t) }
 
 // incidentAt reports whether a stable_token call for appid at t belongs
 // to an injected incident (or its recovery).

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/wxcentral/wxcentral/pkg/metrics"
 	"github.com/wxcentral/wxcentral/pkg/refresh"
 	"github.com/wxcentral/wxcentral/pkg/wechat/wechattest"
 )
@@ -64,6 +65,37 @@ type Report struct {
 	LostAcks       []string
 	UnopenedReply  int
 	Unexpected     int // handler runs for pushes that were never sent
+	// DoubleCompletions: pushes whose handler completed more than WeChat's
+	// contract allows: once, plus once per delivery that completed it but
+	// was not answered 200 (Redelivered; WeChat delivers such a push again).
+	DoubleCompletions int
+	Redelivered       int
+	// Callback answer latency in real time (WeChat waits 5 s): over the
+	// run, during the slow-EventBridge phase, and every answer past 5 s.
+	MaxAnswer, MaxSlowAnswer time.Duration
+	LateAnswers              []string
+
+	// The slow-EventBridge phase: its pushes, their deliveries by status,
+	// and how many times each was published (publishes → pushes).
+	SlowPushes     int
+	SlowDeliveries map[int]int
+	SlowPublished  map[int]int
+
+	// The AccessDenied phase: sweeps run in it and those without a store
+	// failure; the alarms' metrics emitted in it; what callers and WeChat
+	// were answered.
+	StoreDenied                 int64 // DynamoDB requests answered AccessDeniedException
+	DeniedSweeps, DeniedNoStore int
+	DeniedRefreshStoreFailures  int // RefreshFailures{ErrorClass=store}
+	DeniedTokenRequests5xx      int // TokenRequests{Outcome=5xx}
+	DeniedCallbackRequests5xx   int // CallbackRequests{Outcome=5xx}
+	DeniedServed, DeniedInvalid int
+	DeniedTokenAnswers          map[int]int    // token function status → count
+	DeniedDeliveries            map[int]int    // callback status → count
+	RefreshFailuresByClass      map[string]int // over the run
+	TokenRequestsByOutcome      map[string]int
+	CallbackRequestsByOutcome   map[string]int
+	MalformedMetrics            []string
 
 	BadInput        map[string]map[int]int
 	BadInput5xx     int
@@ -158,6 +190,7 @@ func (w *world) report(wall time.Duration) *Report {
 
 	r.Messages = len(w.msgs)
 	r.Deliveries, r.RunsHist, r.CompletedHist = map[int]int{}, map[int]int{}, map[int]int{}
+	r.SlowDeliveries, r.SlowPublished = map[int]int{}, map[int]int{}
 	sent := map[string]bool{}
 	for _, m := range w.msgs {
 		sent[m.key] = true
@@ -169,14 +202,33 @@ func (w *world) report(wall time.Duration) *Report {
 		runs, done := ac.runs[m.key], ac.completed[m.key]
 		r.RunsHist[runs]++
 		r.CompletedHist[done]++
+		// WeChat's contract: a push not answered 200 is delivered again, so
+		// each completed run whose delivery still failed allows one more.
+		allowed := 1 + ac.redelivered[m.key]
+		r.Redelivered += ac.redelivered[m.key]
+		if done > allowed {
+			r.DoubleCompletions++
+		}
+		if m.slow {
+			r.SlowPushes++
+			r.SlowPublished[ac.published[m.key]]++
+			for _, st := range m.statuses {
+				r.SlowDeliveries[st]++
+			}
+			if ac.published[m.key] != 1 || slices.ContainsFunc(m.statuses, func(st int) bool { return st != http.StatusOK }) {
+				r.Violations = append(r.Violations, fmt.Sprintf("push %d (%s) during the slow EventBridge: answered %v, published %d times (want 200 to every delivery, published once)",
+					m.idx, clockTime(m.at), m.statuses, ac.published[m.key]))
+			}
+		}
 		switch {
 		case !acked:
 			r.Unacknowledged++
-			if done > 1 {
+			if done > allowed {
 				r.Violations = append(r.Violations, fmt.Sprintf("push %d (%s): handler completed %d times", m.idx, clockTime(m.at), done))
 			}
-		case done != 1:
-			r.Violations = append(r.Violations, fmt.Sprintf("push %d (%s) was acknowledged; handler completed %d times (want exactly 1)", m.idx, clockTime(m.at), done))
+		case done < 1 || done > allowed:
+			r.Violations = append(r.Violations, fmt.Sprintf("push %d (%s) was acknowledged; handler completed %d times (want 1, plus one per delivery that completed it but was not answered 200: %d); deliveries answered %v",
+				m.idx, clockTime(m.at), done, allowed-1, m.statuses))
 		}
 		if len(m.statuses) != 3 {
 			r.Violations = append(r.Violations, fmt.Sprintf("push %d: %d deliveries made, want 3", m.idx, len(m.statuses)))
@@ -199,6 +251,15 @@ func (w *world) report(wall time.Duration) *Report {
 	if r.UnopenedReply > 0 {
 		r.Violations = append(r.Violations, fmt.Sprintf("%d replies WeChat could not open", r.UnopenedReply))
 	}
+
+	r.MaxAnswer, r.MaxSlowAnswer, r.LateAnswers = ac.maxAnswer, ac.maxSlowAnswer, slices.Clone(ac.lateAnswers)
+	for _, l := range r.LateAnswers {
+		r.Violations = append(r.Violations, fmt.Sprintf("callback answer later than %v: %s", callbackDeadline, l))
+	}
+	if r.SlowPushes < slowBurst {
+		r.Violations = append(r.Violations, fmt.Sprintf("%d pushes during the slow EventBridge, want at least %d (the phase exercised too little)", r.SlowPushes, slowBurst))
+	}
+	w.reportAccessDenied(r)
 
 	r.BadInput = map[string]map[int]int{}
 	for name, st := range ac.badInput {
@@ -227,8 +288,8 @@ func (w *world) report(wall time.Duration) *Report {
 		r.Violations = append(r.Violations, fmt.Sprintf("%d invalid tokens served during the DynamoDB outage", r.InvalidStoreOutage))
 	}
 	// The scenario itself must have happened, or the bounds prove nothing.
-	if len(r.Incidents) != 5 {
-		r.Violations = append(r.Violations, fmt.Sprintf("%d incidents happened, want 5", len(r.Incidents)))
+	if len(r.Incidents) != 7 {
+		r.Violations = append(r.Violations, fmt.Sprintf("%d incidents happened, want 7", len(r.Incidents)))
 	}
 	if r.ServedStoreOutage == 0 {
 		r.Violations = append(r.Violations, "no token was served during the DynamoDB outage (the outage exercised nothing)")
@@ -240,6 +301,66 @@ func (w *world) report(wall time.Duration) *Report {
 		r.Violations = append(r.Violations, "no consumer or caller call succeeded")
 	}
 	return r
+}
+
+// reportAccessDenied fills the AccessDenied phase's figures and bounds;
+// the caller holds the accounting lock.
+func (w *world) reportAccessDenied(r *Report) {
+	ac := &w.acct
+	r.StoreDenied = w.proxy.Denied()
+	r.DeniedSweeps, r.DeniedNoStore = ac.deniedSweeps, ac.deniedSweepsNoStore
+	r.DeniedServed, r.DeniedInvalid = ac.deniedServed, ac.deniedInvalid
+	r.DeniedTokenAnswers, r.DeniedDeliveries = maps.Clone(ac.deniedTokenAnswers), maps.Clone(ac.deniedDeliveries)
+	r.RefreshFailuresByClass = w.metrics.byDims(metrics.RefreshFailures)
+	r.TokenRequestsByOutcome = w.metrics.byDims(metrics.TokenRequests)
+	r.CallbackRequestsByOutcome = w.metrics.byDims(metrics.CallbackRequests)
+	r.MalformedMetrics = w.metrics.malformedLines()
+	for _, l := range r.MalformedMetrics {
+		r.Violations = append(r.Violations, "EMF line that does not parse: "+l)
+	}
+	var phase *Incident
+	for i := range r.Incidents {
+		if r.Incidents[i].Name == nameAccessDenied {
+			phase = &r.Incidents[i]
+		}
+	}
+	if phase == nil {
+		return // counted with the incidents
+	}
+	dim := func(name, value string) string { return name + "=" + value }
+	r.DeniedRefreshStoreFailures = w.metrics.sum(metrics.RefreshFailures, dim(metrics.DimErrorClass, "store"), phase.Start, phase.End)
+	r.DeniedTokenRequests5xx = w.metrics.sum(metrics.TokenRequests, dim(metrics.DimOutcome, "5xx"), phase.Start, phase.End)
+	r.DeniedCallbackRequests5xx = w.metrics.sum(metrics.CallbackRequests, dim(metrics.DimOutcome, "5xx"), phase.Start, phase.End)
+
+	v := func(format string, args ...any) { r.Violations = append(r.Violations, fmt.Sprintf(format, args...)) }
+	switch {
+	case r.DeniedSweeps == 0:
+		v("no sweep ran during the DynamoDB AccessDenied phase (it exercised nothing)")
+	case r.DeniedNoStore > 0:
+		v("%d of %d sweeps during DynamoDB AccessDenied reported no failure of class store", r.DeniedNoStore, r.DeniedSweeps)
+	}
+	if r.DeniedRefreshStoreFailures < r.DeniedSweeps {
+		v("%d RefreshFailures{ErrorClass=store} emitted during DynamoDB AccessDenied for %d sweeps (want at least one per sweep)", r.DeniedRefreshStoreFailures, r.DeniedSweeps)
+	}
+	if len(r.DeniedDeliveries) == 0 {
+		v("no callback delivery during DynamoDB AccessDenied (it exercised nothing)")
+	}
+	for st, n := range r.DeniedDeliveries {
+		if st != http.StatusServiceUnavailable {
+			v("%d callback deliveries during DynamoDB AccessDenied answered %d (want 503: no claim is possible)", n, st)
+		}
+	}
+	for st, n := range r.DeniedTokenAnswers {
+		if st != http.StatusOK && st != http.StatusServiceUnavailable {
+			v("%d token function answers during DynamoDB AccessDenied were %d (want a cached token or 503)", n, st)
+		}
+	}
+	if r.DeniedServed == 0 && r.DeniedTokenAnswers[http.StatusServiceUnavailable] == 0 {
+		v("no caller or consumer was answered during DynamoDB AccessDenied (it exercised nothing)")
+	}
+	if r.DeniedInvalid > 0 {
+		v("%d invalid tokens served during DynamoDB AccessDenied", r.DeniedInvalid)
+	}
 }
 
 // Write prints the report.
@@ -289,7 +410,24 @@ func (r *Report) Write(out io.Writer) {
 	p("  completed handler runs per push: %s  %s", formatCounts(r.CompletedHist), pass(!hasPrefix(r.Violations, "push ")))
 	p("  pushes never acknowledged (all three deliveries refused, e.g. DynamoDB down): %d", r.Unacknowledged)
 	p("  pushes acknowledged (200) but not published: %d  %s", len(r.LostAcks), pass(len(r.LostAcks) == 0))
+	p("  handler completions beyond WeChat's contract (once, plus once per delivery that completed it but was not answered 200: %d such): %d  %s",
+		r.Redelivered, r.DoubleCompletions, pass(r.DoubleCompletions == 0))
 	p("  replies that did not open (signature, nonce, decryption): %d", r.UnopenedReply)
+	p("  answer latency (real time, WeChat waits %v): max %v over the run, max %v during the slow EventBridge; answers later than %v: %d  %s",
+		callbackDeadline, r.MaxAnswer.Round(time.Millisecond), r.MaxSlowAnswer.Round(time.Millisecond), callbackDeadline, len(r.LateAnswers), pass(len(r.LateAnswers) == 0))
+	p("")
+	p("slow EventBridge (every PutEvents %v, real time) for %v: %d pushes (a burst of %d at once and those planned inside)", slowPutEvents, slowWindow, r.SlowPushes, slowBurst)
+	p("  deliveries by status: %s; publishes per push: %s  %s", formatCounts(r.SlowDeliveries), formatCounts(r.SlowPublished),
+		pass(r.SlowPushes >= slowBurst && len(r.SlowDeliveries) == 1 && r.SlowDeliveries[http.StatusOK] > 0 && len(r.SlowPublished) == 1 && r.SlowPublished[1] > 0))
+	p("")
+	p("DynamoDB AccessDenied for %v: %d DynamoDB requests answered AccessDeniedException", accessDenied, r.StoreDenied)
+	p("  sweeps %d, of which without a failed result of class store %d  %s", r.DeniedSweeps, r.DeniedNoStore, pass(r.DeniedSweeps > 0 && r.DeniedNoStore == 0))
+	p("  metrics emitted in the phase: RefreshFailures{ErrorClass=store} %d (bound: at least one per sweep, %d) %s; TokenRequests{Outcome=5xx} %d; CallbackRequests{Outcome=5xx} %d",
+		r.DeniedRefreshStoreFailures, r.DeniedSweeps, pass(r.DeniedRefreshStoreFailures >= r.DeniedSweeps && r.DeniedSweeps > 0), r.DeniedTokenRequests5xx, r.DeniedCallbackRequests5xx)
+	p("  tokens served %d, invalid %d %s; token function answers by status: %s; callback deliveries by status: %s",
+		r.DeniedServed, r.DeniedInvalid, pass(r.DeniedInvalid == 0), formatCounts(r.DeniedTokenAnswers), formatCounts(r.DeniedDeliveries))
+	p("metrics over the run: RefreshFailures %s; TokenRequests %s; CallbackRequests %s",
+		formatCounts(r.RefreshFailuresByClass), formatCounts(r.TokenRequestsByOutcome), formatCounts(r.CallbackRequestsByOutcome))
 	p("")
 	bad := 0
 	for _, st := range r.BadInput {

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/wxcentral/wxcentral/pkg/refresh"
+	"github.com/wxcentral/wxcentral/pkg/wechat/wechattest"
 )
 
 // badInputEvery is how often (simulated) the bad-input matrix is sent.
@@ -30,6 +31,8 @@ func Run(t testing.TB, cfg Config) *Report {
 			break
 		}
 		w.clock.Set(now)
+		w.handlerClock.step()
+
 		w.stepIncidents(now)
 		var wg sync.WaitGroup
 		run := func(f func()) {
@@ -80,6 +83,36 @@ func Run(t testing.TB, cfg Config) *Report {
 	return w.report(time.Since(wallStart))
 }
 
+// stepClock is the callback handlers' clock: the virtual clock, running at
+// real speed within a step and never backwards across steps. A handler's
+// waits are real time, so the claim leases they wait on must age as they
+// would in production: a claim left by a delivery that failed expires
+// under the retry's wait and is taken over, not waited on forever.
+type stepClock struct {
+	mu      sync.Mutex
+	virtual *wechattest.Clock
+	began   time.Time // wall time the current step began
+	last    time.Time
+}
+
+func (c *stepClock) step() {
+	c.mu.Lock()
+	c.began = time.Now()
+	c.mu.Unlock()
+}
+
+// Now is the handlers' time.
+func (c *stepClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	t := c.virtual.Now().Add(time.Since(c.began))
+	if t.Before(c.last) {
+		t = c.last
+	}
+	c.last = t
+	return t
+}
+
 func (w *world) sweep(r *refresh.Refresher) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -88,5 +121,5 @@ func (w *world) sweep(r *refresh.Refresher) {
 		w.t.Errorf("chaos: sweep: %v", err)
 		return
 	}
-	w.acct.sweep(sum)
+	w.acct.sweep(w, sum)
 }

@@ -28,6 +28,7 @@ import (
 	"github.com/wxcentral/wxcentral/pkg/credential"
 	"github.com/wxcentral/wxcentral/pkg/dynamo"
 	"github.com/wxcentral/wxcentral/pkg/eventbus"
+	"github.com/wxcentral/wxcentral/pkg/metrics"
 	"github.com/wxcentral/wxcentral/pkg/refresh"
 	"github.com/wxcentral/wxcentral/pkg/refresh/refreshlambda"
 	"github.com/wxcentral/wxcentral/pkg/tokenclient"
@@ -154,8 +155,10 @@ type world struct {
 	cfg   Config
 	t     testing.TB
 	clock *wechattest.Clock
-	end   time.Time
-	rng   *rand.Rand // the scenario's own randomness (data, which pushes fail)
+	// handlerClock is the callback handlers' view of clock (see stepClock).
+	handlerClock *stepClock
+	end          time.Time
+	rng          *rand.Rand // the scenario's own randomness (data, which pushes fail)
 
 	sim   *wechattest.Server
 	proxy *FaultProxy
@@ -163,6 +166,10 @@ type world struct {
 	table string
 	creds *dynamo.CredentialStore
 	log   *slog.Logger
+	// metrics is where every component's EMF lines go (and the log
+	// writer, for the audit); emf is the emitter they share.
+	metrics *metricLog
+	emf     *metrics.Emitter
 
 	apps       []app
 	refreshFns []*refreshlambda.Handler // the refresh function, one per sweeper
@@ -218,6 +225,9 @@ func newWorld(t testing.TB, cfg Config) *world {
 		rng:   rand.New(rand.NewPCG(cfg.Seed, cfg.Seed+1)),
 		log:   slog.New(slog.NewJSONHandler(cfg.Logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	}
+	w.handlerClock = &stepClock{virtual: w.clock, began: time.Now()}
+	w.metrics = &metricLog{}
+	w.emf = metrics.New(io.MultiWriter(w.metrics, cfg.Logs), metrics.WithClock(w.clock.Now))
 	w.sim = wechattest.NewServer(wechattest.WithClock(w.clock.Now), wechattest.WithSeed(cfg.Seed))
 	t.Cleanup(w.sim.Close)
 	backgroundFaults(w.sim)
@@ -276,6 +286,7 @@ func newWorld(t testing.TB, cfg Config) *world {
 			Store: w.creds, WeChat: wc, Apps: appsDoc,
 			ForceDailyLimit: credential.DefaultForceDailyLimit,
 			Logger:          w.log.With("component", "refresh", "sweeper", i, "skew", skew.String()),
+			Metrics:         w.emf,
 			Tune: func(o *refresh.Options) {
 				o.Now, o.Backoff, o.WaitPoll, o.MaxWait = now, time.Millisecond, 5*time.Millisecond, 5*time.Second
 			},
@@ -304,7 +315,8 @@ func newWorld(t testing.TB, cfg Config) *world {
 		fn, err := tokenlambda.New(tokenlambda.Deps{
 			Reader: tokenclient.NewStoreReader(w.creds), Invalidator: w.invalidator(),
 			Logger: w.log.With("component", "token", "instance", i), Clock: w.clock.Now,
-			Client: []tokenclient.Option{tokenclient.WithReadTimeout(5 * time.Second)},
+			Metrics: w.emf,
+			Client:  []tokenclient.Option{tokenclient.WithReadTimeout(5 * time.Second)},
 		})
 		if err != nil {
 			t.Fatalf("chaos: %v", err)
@@ -326,8 +338,8 @@ func newWorld(t testing.TB, cfg Config) *world {
 		mux.HandleFunc(callback.Match{}, w.runHandler)
 		h, err := callbacklambda.New(callbacklambda.Deps{
 			Config: callback.StaticConfig(cbcfg), Routes: mux, Store: dedupe, Publisher: publisher,
-			Logger: w.log.With("component", "callback", "instance", i),
-			Tune:   func(o *callback.Options) { o.Clock, o.PollInterval = w.clock.Now, 2*time.Millisecond },
+			Logger: w.log.With("component", "callback", "instance", i), Metrics: w.emf,
+			Tune: func(o *callback.Options) { o.Clock, o.PollInterval = w.handlerClock.Now, 2*time.Millisecond },
 		})
 		if err != nil {
 			t.Fatalf("chaos: %v", err)

@@ -57,6 +57,17 @@ func (s *Server) Events() []Event {
 	return append([]Event(nil), s.events...)
 }
 
+// SetPutEventsLatency makes every PutEvents call take d (wall time) before
+// it is processed and answered, as a slow EventBridge does; 0 restores
+// immediate answers. The entries are accepted after the wait even when the
+// client has given up meanwhile: a request that reached EventBridge is
+// processed whether or not its answer is read.
+func (s *Server) SetPutEventsLatency(d time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.putLatency = max(d, 0)
+}
+
 // FailPutEvents makes the next n PutEvents calls fail as mode says.
 func (s *Server) FailPutEvents(mode PutFailure, n int) {
 	s.mu.Lock()
@@ -105,6 +116,13 @@ func (s *Server) putEvents(w http.ResponseWriter, body []byte) {
 		writeJSONError(w, http.StatusBadRequest, "ValidationException",
 			fmt.Sprintf("Total size of the entries in the request is over the limit (%d > %d bytes).", size, maxPutEventsSize))
 		return
+	}
+
+	s.mu.Lock()
+	latency := s.putLatency
+	s.mu.Unlock()
+	if latency > 0 {
+		time.Sleep(latency) // not under s.mu: concurrent calls wait side by side
 	}
 
 	s.mu.Lock()

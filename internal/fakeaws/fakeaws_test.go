@@ -309,6 +309,45 @@ func TestFailPutEvents(t *testing.T) {
 	}
 }
 
+func TestPutEventsLatency(t *testing.T) {
+	s := fakeaws.New(t)
+	eb := eventbridge.NewFromConfig(s.AWSConfig(), func(o *eventbridge.Options) { o.RetryMaxAttempts = 1 })
+	in := &eventbridge.PutEventsInput{Entries: []ebtypes.PutEventsRequestEntry{entry("s", "d", `{"n":1}`)}}
+	const latency = 300 * time.Millisecond
+	s.SetPutEventsLatency(latency)
+
+	start := time.Now()
+	if _, err := eb.PutEvents(context.Background(), in); err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(start); d < latency {
+		t.Errorf("PutEvents answered after %v, want at least the latency %v", d, latency)
+	}
+	if n := len(s.Events()); n != 1 {
+		t.Fatalf("%d events recorded, want 1", n)
+	}
+
+	// A client that gives up during the wait gets no answer, but the
+	// request reached EventBridge: its entry is accepted once the wait ends.
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if _, err := eb.PutEvents(ctx, in); err == nil {
+		t.Fatal("PutEvents with a 50 ms deadline answered before the 300 ms latency")
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for len(s.Events()) < 2 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := len(s.Events()); n != 2 {
+		t.Fatalf("%d events recorded after the abandoned call's wait, want 2", n)
+	}
+
+	s.SetPutEventsLatency(0)
+	if _, err := eb.PutEvents(context.Background(), in); err != nil || len(s.Events()) != 3 {
+		t.Fatalf("without latency: %v, %d events", err, len(s.Events()))
+	}
+}
+
 type customError struct{}
 
 func (customError) Error() string { return "custom" }

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
@@ -49,6 +50,7 @@ type Server struct {
 	eventSeq     int
 	putFailMode  PutFailure
 	putFailCount int
+	putLatency   time.Duration
 	functions    map[string]InvokeFunc
 	invocations  map[string]int
 	async        sync.WaitGroup
