@@ -337,4 +337,3 @@ func pathAppID(r *http.Request) string {
 	p := strings.TrimSuffix(r.URL.Path, "/")
 	return p[strings.LastIndexByte(p, '/')+1:]
 }
-

@@ -66,4 +66,3 @@ func (s *CredentialStore) PutVerifyTicket(ctx context.Context, componentAppID, t
 	}
 	return false, fmt.Errorf("put %s/%s created %d: %w", componentAppID, kind, ct, credential.ErrSuperseded)
 }
-

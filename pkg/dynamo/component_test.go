@@ -28,11 +28,11 @@ func TestPutVerifyTicket(t *testing.T) {
 		t.Fatal(err)
 	}
 	steps := []struct {
-		ticket    string
-		created   time.Time
-		wrote     bool
+		ticket     string
+		created    time.Time
+		wrote      bool
 		superseded bool
-		want      string
+		want       string
 	}{
 		{"T2", t0.Add(20 * time.Minute), true, false, "T2"},
 		{"T2", t0.Add(20 * time.Minute), false, false, "T2"}, // repeat
