@@ -103,6 +103,9 @@ func (r *Refresher) forceRequest(ctx context.Context, req ForceRequest) (credent
 	if err != nil {
 		return credential.Record{}, "", refuse(ErrCodeBadRequest, err.Error())
 	}
+	if kind.Pushed() {
+		return credential.Record{}, kind, refuse(ErrCodeBadRequest, "kind: "+string(kind)+" is pushed by WeChat, not refreshed")
+	}
 	if req.StaleToken == "" {
 		return credential.Record{}, kind, refuse(ErrCodeBadRequest, "stale_token: missing")
 	}
