@@ -313,15 +313,17 @@ func TestDynamoDBGrantsAreItemScoped(t *testing.T) {
 
 // dynamoProblems checks that every DynamoDB grant is item-level on the one
 // table (or, on a staging stack, the production table it reads), restricted
-// by dynamodb:LeadingKeys to the item family its principal owns (the
-// callback writes only msg# items, everyone else only cred#). present names
-// the functions the stack has.
+// by dynamodb:LeadingKeys to the item families its principal owns (the
+// callback writes only msg# items, the refresh function cred# and a
+// platform's authorizers' auth# items, readers only cred#), and that no one
+// but the refresh function reaches an auth# item (authItemProblems).
+// present names the functions the stack has.
 func dynamoProblems(stmts []Statement, present map[string]bool) []string {
-	wantPrefix := map[string]string{
-		"RefreshFunction":   "cred#*",
-		"TokenFunction":     "cred#*",
-		"CallbackFunction":  "msg#*",
-		"TokenReaderPolicy": "cred#*",
+	wantPrefix := map[string][]any{
+		"RefreshFunction":   {"cred#*", "auth#*"},
+		"TokenFunction":     {"cred#*"},
+		"CallbackFunction":  {"msg#*"},
+		"TokenReaderPolicy": {"cred#*"},
 	}
 	allowed := map[string]bool{"dynamodb:GetItem": true, "dynamodb:PutItem": true, "dynamodb:UpdateItem": true, "dynamodb:DeleteItem": true}
 	readOnly := map[string]bool{"TokenFunction": true, "TokenReaderPolicy": true}
@@ -363,10 +365,11 @@ func dynamoProblems(stmts []Statement, present map[string]bool) []string {
 		}
 		cond, _ := s.Doc["Condition"].(map[string]any)
 		like, _ := cond["ForAllValues:StringLike"].(map[string]any)
-		if got := like["dynamodb:LeadingKeys"]; wantPrefix[who] == "" || !equalJSON(got, []any{wantPrefix[who]}) {
-			problems = append(problems, fmt.Sprintf("%s: LeadingKeys condition %v, want [%s]", s.Source, got, wantPrefix[who]))
+		if got := like["dynamodb:LeadingKeys"]; wantPrefix[who] == nil || !equalJSON(got, wantPrefix[who]) {
+			problems = append(problems, fmt.Sprintf("%s: LeadingKeys condition %v, want %v", s.Source, got, wantPrefix[who]))
 		}
 	}
+	problems = append(problems, authItemProblems(stmts, present)...)
 	for who := range wantPrefix {
 		if _, isFn := functions[who]; isFn && !present[who] {
 			continue
@@ -383,6 +386,100 @@ func dynamoProblems(stmts []Statement, present map[string]bool) []string {
 	}
 	sort.Strings(problems)
 	return problems
+}
+
+// An authorizer's refresh token (auth#<component_appid>#<authorizer_appid>,
+// DESIGN.md §10) buys its access tokens for as long as the authorisation
+// lasts: the refresh function alone may read or write it. The token
+// readers (the token function, TokenReaderPolicy) and the callback must not
+// reach one by any action, and the refresh function must reach it with the
+// calls its store makes.
+func TestAuthItemsOnlyForTheRefreshFunction(t *testing.T) {
+	stmts, _ := allStatements(t, loadTemplate(t))
+	for _, p := range authItemProblems(stmts, allFunctions()) {
+		t.Error(p)
+	}
+}
+
+// authKey is a concrete auth# partition key the grants are evaluated on.
+const authKey = "auth#wxc0mp0nent0000001#wxauth0rizer000001"
+
+// authItemProblems evaluates every DynamoDB grant on authKey and on a
+// cred# key: which principal may call which action on each.
+func authItemProblems(stmts []Statement, present map[string]bool) []string {
+	var problems []string
+	reach := map[string]map[string]bool{} // principal → actions allowed on authKey
+	credReach := map[string]map[string]bool{}
+	for _, s := range stmts {
+		actions := s.ServiceActions("dynamodb")
+		if len(actions) == 0 || s.Effect() != "Allow" {
+			continue
+		}
+		who := s.Principal
+		if who == "" {
+			who = s.Source
+		}
+		for key, m := range map[string]map[string]map[string]bool{authKey: reach, "cred#wxc0mp0nent0000001#component_access_token": credReach} {
+			if !leadingKeysAllow(s, key) {
+				continue
+			}
+			if m[who] == nil {
+				m[who] = map[string]bool{}
+			}
+			for _, a := range actions {
+				m[who][a] = true
+			}
+		}
+	}
+	for who, acts := range reach {
+		if who != "RefreshFunction" {
+			problems = append(problems, fmt.Sprintf("%s can reach auth# items (%v): only the refresh function may", who, keys(acts)))
+		}
+	}
+	if present["RefreshFunction"] {
+		for _, a := range []string{"dynamodb:GetItem", "dynamodb:UpdateItem"} {
+			if !reach["RefreshFunction"][a] {
+				problems = append(problems, "RefreshFunction cannot "+a+" auth# items")
+			}
+			if !credReach["RefreshFunction"][a] {
+				problems = append(problems, "RefreshFunction cannot "+a+" cred# items")
+			}
+		}
+	}
+	return problems
+}
+
+// leadingKeysAllow reports whether the statement's dynamodb:LeadingKeys
+// condition (ForAllValues:StringLike, IAM's * and ? wildcards) admits key;
+// a statement without one admits every key.
+func leadingKeysAllow(s Statement, key string) bool {
+	cond, _ := s.Doc["Condition"].(map[string]any)
+	if len(cond) == 0 {
+		return true
+	}
+	like, _ := cond["ForAllValues:StringLike"].(map[string]any)
+	pats := like["dynamodb:LeadingKeys"]
+	if pats == nil {
+		return true // a condition on something else does not restrict the key
+	}
+	var list []any
+	switch p := pats.(type) {
+	case string:
+		list = []any{p}
+	case []any:
+		list = p
+	}
+	for _, p := range list {
+		ps, ok := p.(string)
+		if !ok {
+			return true // an intrinsic: cannot be evaluated, assume the worst
+		}
+		re := "^" + strings.NewReplacer(`\*`, ".*", `\?`, ".").Replace(regexp.QuoteMeta(ps)) + "$"
+		if regexp.MustCompile(re).MatchString(key) {
+			return true
+		}
+	}
+	return false
 }
 
 // The security checks must be able to fail: each mutation of the real
@@ -441,7 +538,27 @@ func TestSecurityChecksCatchViolations(t *testing.T) {
 		}, "dynamodb:UpdateItem, want read-only GetItem"},
 		{"grant without LeadingKeys", func(t *testing.T, doc map[string]any) {
 			addPolicy(t, doc, "RefreshFunction", stmt("dynamodb:GetItem", tableArn, nil))
-		}, "LeadingKeys condition <nil>, want [cred#*]"},
+		}, "LeadingKeys condition <nil>, want [cred#* auth#*]"},
+		{"token function reads auth# items", func(t *testing.T, doc map[string]any) {
+			addPolicy(t, doc, "TokenFunction", stmt("dynamodb:GetItem", tableArn, map[string]any{"ForAllValues:StringLike": map[string]any{"dynamodb:LeadingKeys": []any{"auth#*"}}}))
+		}, "TokenFunction can reach auth# items"},
+		{"reader policy reads every key", func(t *testing.T, doc map[string]any) {
+			docm := path(t, doc, "Resources", "TokenReaderPolicy", "Properties", "PolicyDocument")
+			docm["Statement"] = append(docm["Statement"].([]any), map[string]any{"Effect": "Allow", "Action": "dynamodb:GetItem", "Resource": tableArn,
+				"Condition": map[string]any{"ForAllValues:StringLike": map[string]any{"dynamodb:LeadingKeys": []any{"*#*"}}}})
+		}, "TokenReaderPolicy can reach auth# items"},
+		{"callback reaches auth# items without a key condition", func(t *testing.T, doc map[string]any) {
+			addPolicy(t, doc, "CallbackFunction", stmt("dynamodb:PutItem", tableArn, nil))
+		}, "CallbackFunction can reach auth# items"},
+		{"refresh loses auth# items", func(t *testing.T, doc map[string]any) {
+			pols := path(t, doc, "Resources", "RefreshFunction", "Properties")["Policies"].([]any)
+			for _, p := range pols {
+				if m, ok := p.(map[string]any); ok && m["Statement"] != nil {
+					st := m["Statement"].([]any)[0].(map[string]any)
+					st["Condition"] = credOnly
+				}
+			}
+		}, "RefreshFunction cannot dynamodb:GetItem auth# items"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -19,20 +19,24 @@ const (
 	// WeCom is a WeCom (企业微信) app of one corp: gettoken by corpid and
 	// the app's secret; its credential id is "<corpid>:<agent>".
 	WeCom AccountType = "wecom"
+	// Component is a third-party platform (开放平台第三方平台): its
+	// component_access_token from api_component_token with the pushed
+	// component_verify_ticket.
+	Component AccountType = "component"
 )
 
 // AccountTypes lists every account type.
-var AccountTypes = []AccountType{OfficialAccount, MiniProgram, WeCom}
+var AccountTypes = []AccountType{OfficialAccount, MiniProgram, WeCom, Component}
 
 // ParseAccountType validates s; the empty string means OfficialAccount.
 func ParseAccountType(s string) (AccountType, error) {
 	switch AccountType(s) {
 	case "":
 		return OfficialAccount, nil
-	case OfficialAccount, MiniProgram, WeCom:
+	case OfficialAccount, MiniProgram, WeCom, Component:
 		return AccountType(s), nil
 	}
-	return "", fmt.Errorf("type: must be one of official_account, miniprogram, wecom")
+	return "", fmt.Errorf("type: must be one of official_account, miniprogram, wecom, component")
 }
 
 // WeComID is the credential id of a WeCom app: "<corpid>:<agent>".
@@ -74,10 +78,16 @@ type Policy struct {
 // Policy returns t's policy. WeChat's stable_token rotates only inside the
 // last 5 minutes of a token's life (AccessTokenLead); WeCom hands out the
 // same token until it expires, so its token is due at expiry and a report
-// re-fetches at once, without a budget.
+// re-fetches at once, without a budget. api_component_token issues a new
+// token on every call and keeps the previous one valid for up to 5 minutes,
+// so a platform token is due AccessTokenLead before expiry (inside that
+// overlap) and a report simply fetches a new one, without a budget.
 func (t AccountType) Policy() Policy {
-	if t == WeCom {
+	switch t {
+	case WeCom:
 		return Policy{TokenLead: 0, TicketLead: TicketLead}
+	case Component:
+		return Policy{TokenLead: AccessTokenLead, TicketLead: TicketLead}
 	}
 	return Policy{TokenLead: AccessTokenLead, TicketLead: TicketLead, ForceBudget: true}
 }
@@ -85,6 +95,11 @@ func (t AccountType) Policy() Policy {
 // Lead is how long before expires_at a value of kind k is due; 0 means due
 // only at expiry.
 func (p Policy) Lead(k Kind) time.Duration {
+	if k == ComponentVerifyTicket {
+		// Never fetched, only watched: "due" once no newer one has arrived
+		// for VerifyTicketMaxAge.
+		return VerifyTicketLifetime - VerifyTicketMaxAge
+	}
 	if k.IsTicket() {
 		return p.TicketLead
 	}

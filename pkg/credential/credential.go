@@ -23,24 +23,36 @@ const (
 	WXCardTicket Kind = "wx_card_ticket"
 	// AgentConfigTicket is a WeCom app's ticket for wx.agentConfig.
 	AgentConfigTicket Kind = "agent_config_ticket"
+	// ComponentAccessToken is a third-party platform's token
+	// (api_component_token), kept like an access_token.
+	ComponentAccessToken Kind = "component_access_token"
+	// ComponentVerifyTicket is the ticket WeChat pushes to a platform every
+	// 10 minutes. It is written by the platform's event intake, never
+	// fetched: the refresher only reads it for api_component_token.
+	ComponentVerifyTicket Kind = "component_verify_ticket"
 )
 
 // Kinds lists every kind, access_token first (tickets need it).
-var Kinds = []Kind{AccessToken, JSAPITicket, WXCardTicket, AgentConfigTicket}
+var Kinds = []Kind{AccessToken, JSAPITicket, WXCardTicket, AgentConfigTicket, ComponentAccessToken, ComponentVerifyTicket}
 
 // ParseKind validates s; the empty string means AccessToken.
 func ParseKind(s string) (Kind, error) {
 	switch Kind(s) {
 	case "":
 		return AccessToken, nil
-	case AccessToken, JSAPITicket, WXCardTicket, AgentConfigTicket:
+	case AccessToken, JSAPITicket, WXCardTicket, AgentConfigTicket, ComponentAccessToken, ComponentVerifyTicket:
 		return Kind(s), nil
 	}
-	return "", fmt.Errorf("kind: must be one of access_token, jsapi_ticket, wx_card_ticket, agent_config_ticket")
+	return "", fmt.Errorf("kind: must be one of access_token, jsapi_ticket, wx_card_ticket, agent_config_ticket, component_access_token, component_verify_ticket")
 }
 
 // IsTicket reports whether k is a JS-SDK ticket (fetched with an access_token).
 func (k Kind) IsTicket() bool { return k == JSAPITicket || k == WXCardTicket || k == AgentConfigTicket }
+
+// Pushed reports whether WeChat pushes k to wxcentral (the platform's
+// event intake writes it) rather than the refresher fetching it: the
+// refresher only watches its age, and a reader's report cannot refresh it.
+func (k Kind) Pushed() bool { return k == ComponentVerifyTicket }
 
 // TicketType is the `type` of k in a secret document's `tickets` and in
 // WeChat's getticket API ("jsapi", "wx_card", "agent_config"), or "" for
@@ -66,8 +78,8 @@ func Key(appid string, kind Kind) string { return "cred#" + appid + "#" + string
 
 // MaxAppIDBytes is the longest appid (credential id) whose credential keys
 // all fit DynamoDB's 2048-byte partition key limit ("cred#" + appid + "#" +
-// the longest kind, agent_config_ticket): no item can exist for a longer one.
-const MaxAppIDBytes = 2048 - len("cred#") - len("#") - len(AgentConfigTicket)
+// the longest kind, component_verify_ticket): no item can exist for a longer one.
+const MaxAppIDBytes = 2048 - len("cred#") - len("#") - len(ComponentVerifyTicket)
 
 // Timing policy. WeChat's stable_token rotates only inside the last 5 minutes
 // of a token's life, so refreshing earlier than that returns the same token.
@@ -86,6 +98,13 @@ const (
 	ForceSpacing = 30 * time.Second
 	// DefaultForceDailyLimit leaves headroom under WeChat's 20 per day.
 	DefaultForceDailyLimit = 10
+	// VerifyTicketLifetime is how long a component_verify_ticket is valid
+	// after its CreateTime (WeChat pushes a new one every 10 minutes).
+	VerifyTicketLifetime = 12 * time.Hour
+	// VerifyTicketMaxAge is how old the newest stored ticket may get before
+	// the refresher asks WeChat to resume the pushes (api_start_push_ticket)
+	// and alarms: three pushes in a row were missed.
+	VerifyTicketMaxAge = 30 * time.Minute
 )
 
 // Errors callers branch on.

@@ -117,7 +117,7 @@ func TestAgentConfigTicketKind(t *testing.T) {
 
 func TestAccountTypes(t *testing.T) {
 	for in, want := range map[string]credential.AccountType{"": credential.OfficialAccount, "official_account": credential.OfficialAccount,
-		"miniprogram": credential.MiniProgram, "wecom": credential.WeCom} {
+		"miniprogram": credential.MiniProgram, "wecom": credential.WeCom, "component": credential.Component} {
 		if got, err := credential.ParseAccountType(in); err != nil || got != want {
 			t.Errorf("ParseAccountType(%q) = %q, %v", in, got, err)
 		}

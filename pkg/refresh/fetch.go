@@ -34,6 +34,10 @@ func (r *Refresher) fetcherOf(app App) (fetcher, *failure) {
 		if r.o.WeCom != nil {
 			return wecomFetcher{r.o.WeCom}, nil
 		}
+	case credential.Component:
+		if r.o.Component != nil {
+			return componentFetcher{r}, nil
+		}
 	default:
 		return nil, configFailure(fmt.Sprintf("type %q is not supported", app.Type))
 	}

@@ -51,6 +51,9 @@ func (r *Refresher) forceRequest(ctx context.Context, req tokenapi.ForceRequest)
 	if err != nil {
 		return credential.Record{}, "", refuse(tokenapi.CodeBadRequest, err.Error())
 	}
+	if kind.Pushed() {
+		return credential.Record{}, kind, refuse(tokenapi.CodeBadRequest, "kind: "+string(kind)+" is pushed by WeChat, not refreshed")
+	}
 	if req.StaleToken == "" {
 		return credential.Record{}, kind, refuse(tokenapi.CodeBadRequest, "stale_token: missing")
 	}

@@ -80,12 +80,14 @@ const (
 
 // Options configure a Refresher. Store and Apps are required, and the
 // client of every account type configured: WeChat for Official Accounts
-// and mini-programs, WeCom for WeCom apps.
+// and mini-programs, WeCom for WeCom apps, Component for third-party
+// platforms (the same *wechat.Client as WeChat serves).
 type Options struct {
-	Store  Store
-	WeChat WeChat
-	WeCom  WeCom
-	Apps   AppsFunc
+	Store     Store
+	WeChat    WeChat
+	WeCom     WeCom
+	Component Component
+	Apps      AppsFunc
 
 	// Now is the clock of every decision and stored timestamp (default time.Now).
 	Now func() time.Time

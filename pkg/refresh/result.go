@@ -99,7 +99,8 @@ func (f failure) resultError() string { return f.className() + ": " + f.what }
 // alarm reports whether the failure needs an operator (logged at error level).
 func (f failure) alarm() bool {
 	return f.class == wechat.ClassConfiguration || f.class == wechat.ClassDailyQuota ||
-		f.class == wechat.ClassCallerBug || (f.class == wechat.ClassUnknown && f.label == localClass{}) || f.label == classStore
+		f.class == wechat.ClassCallerBug || (f.class == wechat.ClassUnknown && f.label == localClass{}) || f.label == classStore ||
+		f.label == classVerifyTicketMissing || f.label == classVerifyTicketStale
 }
 
 // localClass is the error class of a failure that is not WeChat's. It is a
@@ -112,7 +113,7 @@ var (
 	classStore = localClass{"store"}
 	// classTokenUnavailable is a ticket refresh without a usable access_token.
 	classTokenUnavailable = localClass{"token_unavailable"}
-	localClasses          = []localClass{classStore, classTokenUnavailable}
+	localClasses          = []localClass{classStore, classTokenUnavailable, classVerifyTicketMissing, classVerifyTicketStale}
 )
 
 // ErrorClasses is every error class a failed Result (and the

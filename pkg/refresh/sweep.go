@@ -174,6 +174,9 @@ func (r *Refresher) sweepStep(ctx context.Context, app App, kind credential.Kind
 // fetch asks WeChat for a new value of h's credential with its lease held:
 // stable_token in normal mode, or the ticket with the stored access_token.
 func (r *Refresher) fetch(ctx context.Context, app App, h *held) (fetched, *failure) {
+	if h.kind.Pushed() {
+		return r.watchPushed(ctx, app, h)
+	}
 	if h.kind.IsTicket() {
 		return r.fetchTicket(ctx, app, h)
 	}

@@ -68,17 +68,17 @@ type cacheKey struct {
 type slot struct{ e atomic.Pointer[entry] }
 
 // slotTable indexes slots by kind (see kindIndex), then appid.
-type slotTable [3]map[string]*slot
+type slotTable [numKinds]map[string]*slot
+
+// numKinds is len(credential.Kinds) (TestEveryKindIsServed checks it).
+const numKinds = 6
 
 // kindIndex maps a valid kind to its slotTable index, anything else to -1.
 func kindIndex(k credential.Kind) int {
-	switch k {
-	case credential.AccessToken:
-		return 0
-	case credential.JSAPITicket:
-		return 1
-	case credential.WXCardTicket:
-		return 2
+	for i, x := range credential.Kinds {
+		if x == k {
+			return i
+		}
 	}
 	return -1
 }
@@ -175,7 +175,7 @@ func (c *Client) load(ctx context.Context, appid string, kind credential.Kind) (
 		return credential.Credential{}, errors.New("tokenclient: appid is empty")
 	}
 	if kindIndex(kind) < 0 {
-		return credential.Credential{}, fmt.Errorf("tokenclient: %s: kind %q: must be one of access_token, jsapi_ticket, wx_card_ticket", appid, kind)
+		return credential.Credential{}, fmt.Errorf("tokenclient: %s: kind %q: must be one of %v", appid, kind, credential.Kinds)
 	}
 	rctx := context.WithoutCancel(ctx)
 	ch := c.reads.DoChan(appid+"\x00"+string(kind), func() (any, error) {

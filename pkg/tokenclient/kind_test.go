@@ -47,3 +47,23 @@ func TestBadKindIsAnError(t *testing.T) {
 		t.Fatalf("the refresh function was asked %d times for a bad kind", forced)
 	}
 }
+
+// Every kind wxcentral stores is served: WeCom's agent_config_ticket and a
+// platform's component_access_token as much as an access_token.
+func TestEveryKindIsServed(t *testing.T) {
+	if numKinds != len(credential.Kinds) {
+		t.Fatalf("numKinds %d, credential.Kinds has %d", numKinds, len(credential.Kinds))
+	}
+	clk := newClock()
+	store := newMemStore()
+	c := New(store, WithClock(clk.Now), WithLogger(discardLogger()))
+	for i, k := range credential.Kinds {
+		store.put(credential.Credential{AppID: "wxa", Kind: k, Value: "V-" + string(k), ExpiresAt: clk.Now().Add(time.Hour), Version: int64(i + 1)})
+	}
+	for _, k := range credential.Kinds {
+		got, err := c.Get(context.Background(), "wxa", k)
+		if err != nil || got.Value != "V-"+string(k) || got.Kind != k {
+			t.Errorf("Get %s = %+v, %v", k, got, err)
+		}
+	}
+}

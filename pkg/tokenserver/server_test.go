@@ -62,6 +62,7 @@ func newFixture(t *testing.T) *fixture {
 		rec("wxbudget", credential.AccessToken, "tok-budget", now.Add(7200*time.Second), 1),
 		rec("wxtoosoon", credential.AccessToken, "tok-toosoon", now.Add(7200*time.Second), 1),
 		rec("wxdying", credential.AccessToken, "tok-dying", now.Add(7200*time.Second), 1),
+		rec("wxcomponent", credential.ComponentAccessToken, "tok-component", now.Add(7200*time.Second), 4),
 	} {
 		if err := f.store.Put(ctx, r); err != nil {
 			t.Fatal(err)
@@ -230,6 +231,9 @@ func TestContract(t *testing.T) {
 			want{status: 200, token: "tok-ok", kind: "access_token", version: 3, expiresIn: 7200}},
 		{"get jsapi_ticket", &httpReq{"GET", "/token", "appid=wxok&kind=jsapi_ticket", ""}, `{"appid":"wxok","kind":"jsapi_ticket"}`,
 			want{status: 200, token: "ticket-ok", kind: "jsapi_ticket", version: 2, expiresIn: 7000}},
+		{"get a platform's component_access_token", &httpReq{"GET", "/token", "appid=wxcomponent&kind=component_access_token", ""},
+			`{"appid":"wxcomponent","kind":"component_access_token"}`,
+			want{status: 200, token: "tok-component", kind: "component_access_token", version: 4, expiresIn: 7200}},
 		{"11 s left is served", &httpReq{"GET", "/token", "appid=wxjust", ""}, `{"appid":"wxjust"}`,
 			want{status: 200, token: "tok-just", kind: "access_token", version: 1, expiresIn: 11}},
 		{"unknown app", &httpReq{"GET", "/token", "appid=wxnobody", ""}, `{"appid":"wxnobody"}`,
