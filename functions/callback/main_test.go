@@ -217,7 +217,7 @@ func TestBootstrapEventShapesAndStoredReply(t *testing.T) {
 	}
 
 	// The record answers only the push it was written for: its digest is
-	// the hex SHA-256 of that push's plaintext (DESIGN §4).
+	// the hex SHA-256 of that push's plaintext (docs/dynamodb.md).
 	msg := sender.Text("oUser", time.Now().Unix(), 7001, "hi")
 	digest := sha256.Sum256([]byte(msg))
 	stored := "<xml><ToUserName><![CDATA[oUser]]></ToUserName><MsgType><![CDATA[text]]></MsgType><Content><![CDATA[stored]]></Content></xml>"

@@ -75,7 +75,7 @@ func invoke(t *testing.T, f *lambdatest.Function, payload string, out any) {
 	}
 }
 
-// checkItem compares an item with DESIGN.md §4 attribute by attribute:
+// checkItem compares an item with docs/dynamodb.md attribute by attribute:
 // want maps each attribute that must be present to its type ("S"/"N") and
 // a check of its value; every other attribute must be absent.
 func checkItem(t *testing.T, item map[string]types.AttributeValue, want map[string]func(s string, isNum bool) error) {

@@ -242,7 +242,7 @@ func (w *world) deliver(m *message, inst int) int {
 	ctx, cancel := context.WithTimeout(context.WithValue(req.Context(), deliveryKey{}, d), 30*time.Second)
 	defer cancel()
 	rec := httptest.NewRecorder()
-	start := time.Now() // WeChat's 5 s are real time, whatever the virtual clock says
+	start := time.Now()                                    // WeChat's 5 s are real time, whatever the virtual clock says
 	w.callbacks[inst].ServeHTTP(rec, req.WithContext(ctx)) // callbacklambda counts CallbackRequests
 	w.acct.answered(w, m, rec.Code, time.Since(start))
 	if rec.Code != http.StatusOK && d.completed.Load() {

@@ -52,7 +52,7 @@ type Options struct {
 	SweepEvery    time.Duration // sweep period (one sweep also runs at start)
 	TokenLifetime time.Duration // the simulator's expires_in; shorter shows rotations
 	// WeChatAPIBase, when set, replaces the simulator: the refresher talks
-	// to that base only (DESIGN.md §3 WECHAT_API_BASE).
+	// to that base only (WECHAT_API_BASE in docs/architecture.md#environment).
 	WeChatAPIBase string
 	// WeComAPIBase, when set, replaces the WeCom simulator (WECOM_API_BASE).
 	WeComAPIBase    string

@@ -4,7 +4,7 @@
 // three function handlers — token, callback and the refresh function's
 // direct-invoke protocol — on one loopback port, with the sweep on a ticker.
 //
-// Routes (DESIGN.md §8):
+// Routes (docs/operations.md):
 //
 //	GET  /token?appid=…&kind=…     token function (pkg/tokenserver)
 //	POST /token/invalidate          forced refresh through the token function

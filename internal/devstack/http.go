@@ -14,7 +14,7 @@ import (
 // maxInvokeBytes bounds a POST /dev/refresh body.
 const maxInvokeBytes = 64 << 10
 
-// routes mounts the three handlers on one mux (DESIGN.md §8).
+// routes mounts the three handlers on one mux (docs/operations.md).
 func routes(token http.Handler, cb http.Handler, invoke func(context.Context, []byte) ([]byte, error)) http.Handler {
 	mux := http.NewServeMux()
 	// The token server checks methods itself and answers JSON errors.

@@ -100,7 +100,7 @@ func newWorld(t *testing.T) *world {
 }
 
 // TestEveryEventThroughItsBinary invokes each file of events/ on the
-// function its name starts with and checks the answer against DESIGN.md:
+// function its name starts with and checks the answer against docs/:
 // sweeps fill the table with values WeChat accepts, the token function
 // serves them through both shapes, the callback answers the handshake and
 // the encrypted pushes with the configured auto replies.

@@ -97,7 +97,7 @@ func validDimensionValues(v refreshVocabulary) map[string]map[string]bool {
 			}
 		}
 	}
-	outcomes := v.outcomes // DESIGN.md §5: fresh, refreshed, unchanged, leased, failed
+	outcomes := v.outcomes // docs/refresh.md: fresh, refreshed, unchanged, leased, failed
 	return map[string]map[string]bool{
 		metrics.RefreshOutcome + "/" + metrics.DimOutcome:           outcomes,
 		metrics.RefreshFailures + "/" + metrics.DimErrorClass:       classes,

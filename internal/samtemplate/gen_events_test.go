@@ -18,7 +18,7 @@ import (
 
 var update = flag.Bool("update", false, "rewrite the generated sample events in events/")
 
-// sampleApp is one app of examples/local/callback.json (DESIGN.md §3).
+// sampleApp is one app of examples/local/callback.json (docs/secrets.md).
 type sampleApp struct {
 	AppID                  string `json:"appid"`
 	Token                  string `json:"token"`

@@ -17,7 +17,7 @@ var functions = map[string]string{
 	"CallbackFunction": "callback",
 }
 
-// wantEnv is DESIGN.md §3's environment table by function ("all" rows go to
+// wantEnv is the environment table of docs/architecture.md by function ("all" rows go to
 // every function). TestEnvironmentMatchesDesign cross-checks it against the
 // design document when ../shared is present.
 var wantEnv = map[string][]string{
@@ -389,7 +389,7 @@ func dynamoProblems(stmts []Statement, present map[string]bool) []string {
 }
 
 // An authorizer's refresh token (auth#<component_appid>#<authorizer_appid>,
-// DESIGN.md §10) buys its access tokens for as long as the authorisation
+// docs/platform.md) buys its access tokens for as long as the authorisation
 // lasts: the refresh function alone may read or write it. The token
 // readers (the token function, TokenReaderPolicy) and the callback must not
 // reach one by any action, and the refresh function must reach it with the
@@ -635,24 +635,20 @@ func toAny(s []string) []any {
 
 var envRow = regexp.MustCompile("(?m)^\\| `([A-Z_]+)` \\| ([a-z, ]+) \\|")
 
-// envTable returns the documented environment table: the repository's
-// docs/ first (the project's own contract), else ../shared/DESIGN.md when a
-// checkout has it; the test skips when neither documents the table.
+// envTable returns the documented environment table of docs/architecture.md,
+// the project's own contract.
 func envTable(t *testing.T) (string, [][]string) {
 	t.Helper()
-	root := repoRoot(t)
-	docs, _ := filepath.Glob(filepath.Join(root, "docs", "*.md"))
-	for _, f := range append(docs, filepath.Join(root, "..", "shared", "DESIGN.md")) {
-		data, err := os.ReadFile(f)
-		if err != nil {
-			continue
-		}
-		if rows := envRow.FindAllStringSubmatch(string(data), -1); len(rows) > 0 {
-			return f, rows
-		}
+	f := filepath.Join(repoRoot(t), "docs", "architecture.md")
+	data, err := os.ReadFile(f)
+	if err != nil {
+		t.Fatal(err)
 	}
-	t.Skip("no environment table (| `VAR` | functions |) in docs/*.md")
-	return "", nil
+	rows := envRow.FindAllStringSubmatch(string(data), -1)
+	if len(rows) == 0 {
+		t.Fatalf("%s: no environment table (| `VAR` | functions |)", f)
+	}
+	return f, rows
 }
 
 // The hard-coded table above is the documented one, row for row.

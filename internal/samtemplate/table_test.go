@@ -43,7 +43,7 @@ func TestTableKeySchemaMatchesCreateTable(t *testing.T) {
 		t.Errorf("CreateTable key schema %v, template.yaml %v", created, tplKeys)
 	}
 	if fmt.Sprint(tplKeys) != fmt.Sprint([]string{dynamo.AttrPK + " S HASH"}) {
-		t.Errorf("template key schema %v, want [%s S HASH] (DESIGN.md §4)", tplKeys, dynamo.AttrPK)
+		t.Errorf("template key schema %v, want [%s S HASH] (docs/dynamodb.md)", tplKeys, dynamo.AttrPK)
 	}
 	if out.Table.BillingModeSummary != nil && out.Table.BillingModeSummary.BillingMode != "PAY_PER_REQUEST" {
 		t.Errorf("CreateTable billing mode %s, template PAY_PER_REQUEST", out.Table.BillingModeSummary.BillingMode)

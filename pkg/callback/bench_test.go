@@ -161,7 +161,7 @@ func refAutoReply(ctx context.Context, msg *refMessage) (string, error) {
 	return "you said: " + msg.Content, nil
 }
 
-// refAppHandler is an application handler under DESIGN §7's deadline, run
+// refAppHandler is an application handler under docs/callback.md's deadline, run
 // the straightforward way: on its own goroutine with context.WithTimeout,
 // and `success` if it has not answered by then.
 func refAppHandler(ctx context.Context, msg *refMessage) (string, error) {
@@ -275,7 +275,7 @@ func referencePipeline(w http.ResponseWriter, r *http.Request, route refRoute) e
 // BenchmarkSafeModePipelineReference is the same work as each route of
 // BenchmarkSafeModePipeline done the straightforward way: auto_reply
 // answers inline; app_handler runs the handler on a goroutine under a
-// context.WithTimeout of 4 s, as DESIGN §7 requires of handlers.
+// context.WithTimeout of 4 s, as docs/callback.md requires of handlers.
 func BenchmarkSafeModePipelineReference(b *testing.B) {
 	for _, bc := range benchRoutes {
 		b.Run(bc.name, func(b *testing.B) {

@@ -16,7 +16,7 @@ import (
 // only, never by request parameters.
 type Mode string
 
-// Modes of DESIGN.md §3.
+// Modes (docs/callback.md#modes).
 const (
 	ModeSafe   Mode = "safe"   // encrypted only (the default)
 	ModeCompat Mode = "compat" // encrypted when encrypt_type=aes, plaintext otherwise
@@ -26,7 +26,7 @@ const (
 // DefaultMaxSkew is the default replay window for `timestamp`.
 const DefaultMaxSkew = 5 * time.Minute
 
-// DedupeTTL is how long a dedupe record lives (DESIGN.md §4: `ttl` is 10
+// DedupeTTL is how long a dedupe record lives (docs/dynamodb.md: `ttl` is 10
 // minutes on). The replay window must not exceed it, or a replayed push
 // would find no record and run again.
 const DedupeTTL = 10 * time.Minute
@@ -95,7 +95,7 @@ type AutoReply struct {
 }
 
 // ConfigSource returns the current configuration. Implementations cache
-// (DESIGN.md §3: at most 5 minutes); the Handler compiles a configuration
+// (docs/secrets.md: at most 5 minutes); the Handler compiles a configuration
 // once per distinct *Config it is given.
 type ConfigSource func(ctx context.Context) (*Config, error)
 

@@ -5,7 +5,7 @@
 // WeCom apps (encrypted URL check, receive id = corpid), chosen by the
 // entry's type in the callback document.
 //
-// The request path is, in order (DESIGN.md §7): unknown appid → 404, body
+// The request path is, in order (docs/callback.md): unknown appid → 404, body
 // over 64 KiB → 413, `signature` and `timestamp` (replay window) → 403,
 // then in safe mode `msg_signature` over the Encrypt field, decryption with
 // the current then the previous EncodingAESKey, and the AppID and

@@ -627,7 +627,7 @@ func TestDuplicateDeliveriesCounted(t *testing.T) {
 	}
 }
 
-// DESIGN §7: compat mode is "encrypted when encrypt_type=aes, plaintext
+// docs/callback.md: compat mode is "encrypted when encrypt_type=aes, plaintext
 // otherwise": any other encrypt_type value is a plaintext push.
 func TestCompatModePlaintextUnlessAES(t *testing.T) {
 	s := sender(appCompat, callback.ModePlain)
@@ -649,7 +649,7 @@ func TestCompatModePlaintextUnlessAES(t *testing.T) {
 	}
 }
 
-// DESIGN §7 orders "body over 64 KiB → 413" before the signature for every
+// docs/callback.md orders "body over 64 KiB → 413" before the signature for every
 // request, the GET handshake included.
 func TestOversizedGETIs413(t *testing.T) {
 	h, _ := newHandler(t, nil, nil)

@@ -184,7 +184,7 @@ func (m *Message) Children(name string) []Field {
 // IsEvent reports whether the push is an event.
 func (m *Message) IsEvent() bool { return m.MsgType == MsgTypeEvent }
 
-// DedupeKey is the key of DESIGN.md §4: MsgId, else MsgID, else
+// DedupeKey is the key of docs/dynamodb.md: MsgId, else MsgID, else
 // FromUserName|CreateTime| and the first 16 hex digits of the SHA-256 of
 // the plaintext XML. Events carry no id, and two of one user in one second
 // (card events, subscribe_msg_sent_event) differ only in their content;
@@ -204,7 +204,7 @@ func (m *Message) DedupeKey() string {
 }
 
 // Digest is the hex SHA-256 of the plaintext XML: a stored reply is only
-// returned to a push with the same digest (DESIGN.md §4).
+// returned to a push with the same digest (docs/dynamodb.md).
 func (m *Message) Digest() string {
 	sum := sha256.Sum256([]byte(m.Raw))
 	return hex.EncodeToString(sum[:])

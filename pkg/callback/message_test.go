@@ -110,7 +110,7 @@ func TestDedupeKey(t *testing.T) {
 }
 
 // Two different events of one user in one second never share a key; the
-// same plaintext (WeChat's retry) always does (DESIGN §4).
+// same plaintext (WeChat's retry) always does (docs/dynamodb.md).
 func TestDedupeKeyDistinguishesEventsOfOneSecond(t *testing.T) {
 	pushes := []string{
 		"<xml>" + common + `<MsgType>event</MsgType><Event>TEMPLATESENDJOBFINISH</Event><MsgID>100</MsgID><Status>success</Status></xml>`,

@@ -46,7 +46,7 @@ type ClaimRequest struct {
 var ErrClaimLost = errors.New("callback: dedupe claim held by another delivery")
 
 // DedupeStore records which pushes are being or have been handled, shared
-// by every instance of the callback function (DESIGN.md §4, pkg/dynamo).
+// by every instance of the callback function (docs/dynamodb.md, pkg/dynamo).
 // Keys are Message.DedupeKey values; appid scopes them. dedupetest.
 // TestStore checks an implementation against this contract.
 type DedupeStore interface {
@@ -65,7 +65,7 @@ type DedupeStore interface {
 	Release(ctx context.Context, appid, key, owner string) error
 }
 
-// EventBridge fields of a published push (DESIGN.md §7).
+// EventBridge fields of a published push (docs/callback.md).
 const (
 	EventSource       = "wxcentral"
 	DetailTypeMessage = "WeChat Message"

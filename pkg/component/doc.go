@@ -1,7 +1,7 @@
 // Package component is the event intake of a WeChat Open Platform
 // third-party platform (开放平台第三方平台): the http.Handler for
 // `POST /component/{component_appid}`, the "授权事件接收URL" WeChat pushes
-// to (DESIGN.md §10).
+// to (docs/platform.md).
 //
 // Every push is checked like a safe-mode callback (signature, timestamp
 // within the replay window, msg_signature over Encrypt) and decrypted with

@@ -16,7 +16,7 @@ const DetailTypeEvent = "WeChat Component Event"
 
 // secretFields are elements never published: an authorization code (with
 // the platform token every reader may fetch) buys the authorizer's refresh
-// token, which only the refresh function may hold (DESIGN.md §10).
+// token, which only the refresh function may hold (docs/platform.md).
 var secretFields = map[string]bool{"AuthorizationCode": true, "PreAuthCode": true, "ComponentVerifyTicket": true}
 
 // PublisherSink publishes every event to the bus through a

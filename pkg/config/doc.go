@@ -1,5 +1,5 @@
 // Package config loads wxcentral's configuration: the secret documents of
-// DESIGN.md §3 (from Secrets Manager, or a file for local use, behind a
+// docs/secrets.md (from Secrets Manager, or a file for local use, behind a
 // short in-memory cache) and the functions' environment variables.
 //
 // Validation errors name the offending field (`apps[1].secret: missing`)

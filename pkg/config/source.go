@@ -88,7 +88,7 @@ func (f *FileSource) Load(context.Context) ([]byte, error) {
 
 // Cache lifetimes for secret documents.
 const (
-	// MaxCacheTTL is the longest a document is kept (DESIGN.md §3: ≤ 5 min).
+	// MaxCacheTTL is the longest a document is kept (docs/secrets.md: ≤ 5 min).
 	MaxCacheTTL = 5 * time.Minute
 	// DefaultCacheTTL is used when NewCachedSource gets a ttl <= 0.
 	DefaultCacheTTL = MaxCacheTTL

@@ -33,13 +33,13 @@ func (s *CredentialStore) PutVerifyTicket(ctx context.Context, componentAppID, t
 		TableName: aws.String(s.table),
 		Key:       keyOf(componentAppID, kind),
 		UpdateExpression: aws.String("SET #v = :val, #exp = :exp, #ref = :ref, #refms = :refms ADD #ver :one" +
-			" REMOVE #lec, #le, #lea"),
+			" REMOVE #lec, #le, #lea, #leams"),
 		// An item without refreshed_at exists when a sweeper's lease made it
 		// before the first ticket arrived.
 		ConditionExpression: aws.String("attribute_not_exists(#pk) OR attribute_not_exists(#ref) OR #ref < :ref"),
 		ExpressionAttributeNames: map[string]string{
 			"#pk": AttrPK, "#v": attrValue, "#exp": attrExpiresAt, "#ref": attrRefreshedAt, "#refms": attrRefreshedAtMs,
-			"#ver": attrVersion, "#lec": attrLastErrorCode, "#le": attrLastError, "#lea": attrLastErrorAt,
+			"#ver": attrVersion, "#lec": attrLastErrorCode, "#le": attrLastError, "#lea": attrLastErrorAt, "#leams": attrLastErrorAtMs,
 		},
 		ExpressionAttributeValues: map[string]types.AttributeValue{
 			":val":   &types.AttributeValueMemberS{Value: ticket},

@@ -16,7 +16,7 @@ import (
 	"github.com/wxcentral/wxcentral/pkg/credential"
 )
 
-// Credential item attributes (DESIGN.md §4). Every *_at is unix seconds;
+// Credential item attributes (docs/dynamodb.md). Every *_at is unix seconds;
 // lease_until is unix milliseconds.
 const (
 	attrValue       = "value"

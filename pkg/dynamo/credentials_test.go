@@ -36,7 +36,7 @@ func fullRecord() credential.Record {
 	}
 }
 
-// The item layout is the public contract of DESIGN.md §4: check each
+// The item layout is the public contract of docs/dynamodb.md: check each
 // attribute's name, type and unit on the raw item.
 func TestCredentialItemLayout(t *testing.T) {
 	store, client, table := newStore(t)

@@ -14,7 +14,7 @@ import (
 	"github.com/wxcentral/wxcentral/pkg/callback"
 )
 
-// Callback dedupe item attributes (DESIGN.md §4): pk = msg#<appid>#<key>.
+// Callback dedupe item attributes (docs/dynamodb.md): pk = msg#<appid>#<key>.
 const (
 	attrStatus          = "status"
 	attrInProgressUntil = "in_progress_until" // unix milliseconds

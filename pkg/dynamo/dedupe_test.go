@@ -32,7 +32,7 @@ func TestDedupeStoreContract(t *testing.T) {
 	})
 }
 
-// The item follows DESIGN §4: status, owner, digest, reply, ttl.
+// The item follows docs/dynamodb.md: status, owner, digest, reply, ttl.
 func TestDedupeStoreItemAttributes(t *testing.T) {
 	client, table := dynamotest.NewTable(t)
 	s := dynamo.NewDedupeStore(client, table)

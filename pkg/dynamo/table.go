@@ -17,7 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 )
 
-// Table layout (DESIGN.md §4): partition key `pk` (S), no sort key, TTL `ttl`.
+// Table layout (docs/dynamodb.md): partition key `pk` (S), no sort key, TTL `ttl`.
 const (
 	AttrPK  = "pk"
 	AttrTTL = "ttl"

@@ -1,5 +1,5 @@
 // Package refresh keeps every configured WeChat credential fresh in the
-// credential store with exactly one writer per credential (DESIGN.md §5).
+// credential store with exactly one writer per credential (docs/refresh.md).
 //
 // A sweep visits each (app, kind): a consistent read decides whether the
 // value is still fresh (credential.DueAt); if not, the refresher takes the
@@ -30,7 +30,7 @@
 // newer already is. Concurrent reports wait for the leaseholder's commit
 // instead of calling WeChat.
 //
-// One source model serves every account type (DESIGN.md §9): an app's
+// One source model serves every account type (docs/secrets.md): an app's
 // Type chooses its fetcher (fetch.go: stable_token and getticket for
 // Official Accounts and mini-programs, gettoken and the WeCom tickets for
 // WeCom apps) and its credential.Policy; the sweep, lease, fenced commit,

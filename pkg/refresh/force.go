@@ -12,7 +12,7 @@ import (
 	"github.com/wxcentral/wxcentral/pkg/tokenapi"
 )
 
-// Force handles a report that WeChat rejected req.StaleToken (DESIGN.md §5):
+// Force handles a report that WeChat rejected req.StaleToken (docs/refresh.md):
 //  1. if the store holds another usable value, it is returned (already rotated);
 //  2. otherwise the leaseholder calls stable_token in normal mode; a
 //     different token is committed and returned without spending budget;

@@ -25,7 +25,7 @@ type held struct {
 }
 
 // fetched is a value WeChat issued and when: expires_at is the time the
-// response arrived plus expires_in (DESIGN.md §4).
+// response arrived plus expires_in (docs/dynamodb.md).
 type fetched struct {
 	value     string
 	received  time.Time

@@ -17,7 +17,7 @@ import (
 // Outcome of one (app, kind) in a sweep.
 type Outcome string
 
-// Sweep outcomes (DESIGN.md §5).
+// Sweep outcomes (docs/refresh.md).
 const (
 	OutcomeFresh     Outcome = "fresh"     // nothing to do
 	OutcomeRefreshed Outcome = "refreshed" // a new value was committed

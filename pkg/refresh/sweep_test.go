@@ -216,7 +216,7 @@ func TestSweepSlowRefresherCannotOverwrite(t *testing.T) {
 
 // A forced refresh whose configuration cannot be loaded answers
 // token_unavailable as a payload; like a sweep's function error, the answer
-// and the log name the field at fault (DESIGN.md §3), never a value.
+// and the log name the field at fault (docs/secrets.md), never a value.
 func TestForceConfigErrorNamesTheField(t *testing.T) {
 	tests := []struct {
 		name    string
@@ -288,7 +288,7 @@ func TestSweepTicketWaitsForTokenInFlight(t *testing.T) {
 
 // A sweep's sibling tickets whose getticket both reject the stored token in
 // the same millisecond share one access_token refresh: at most one
-// normal-mode probe and one force call (DESIGN §5), and WeChat's count of
+// normal-mode probe and one force call (docs/refresh.md), and WeChat's count of
 // force calls matches force_count. With one lease owner for the whole sweep
 // (and for the nested force), the store's "our own write, retried by the
 // SDK" recognition of TakeLease and SpendForce (same owner, same

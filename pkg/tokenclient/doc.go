@@ -10,7 +10,7 @@
 // credential.ErrUnavailable: a stale token is never returned.
 //
 // When WeChat answers 40001/40014/42001, Invalidate asks the refresh
-// function for a coordinated forced refresh (DESIGN.md §5) through an
+// function for a coordinated forced refresh (docs/refresh.md) through an
 // Invalidator; Do wraps a call so that it is retried once with the new
 // token, and Call/SendCustomMessage/UserInfo are WeChat API calls built on
 // Do.

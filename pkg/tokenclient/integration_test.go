@@ -30,7 +30,7 @@ const (
 
 // world is the real forced-refresh path: the WeChat simulator, dynalite,
 // pkg/refresh with the dynamo store, and a tokenclient whose invalidations
-// reach the refresher through the force request/answer JSON of DESIGN §5.
+// reach the refresher through the force request/answer JSON of docs/refresh.md.
 type world struct {
 	clock *wechattest.Clock
 	sim   *wechattest.Simulator

@@ -12,7 +12,7 @@ import (
 	"github.com/wxcentral/wxcentral/pkg/wechat"
 )
 
-// Invalidator asks the refresh function for a forced refresh (DESIGN.md §5)
+// Invalidator asks the refresh function for a forced refresh (docs/refresh.md)
 // of a value WeChat rejected, and returns the credential to use now.
 // Answers with an `error` field come back as *RefreshError.
 type Invalidator interface {

@@ -1,4 +1,4 @@
-// Package tokenserver is the core of functions/token (DESIGN.md §6): it
+// Package tokenserver is the core of functions/token (docs/token-api.md): it
 // serves stored credentials to callers that cannot read DynamoDB
 // themselves and forwards invalidation reports to the refresh function.
 //

@@ -9,7 +9,7 @@ import (
 )
 
 // The Lambda entry point takes the payload as bytes: a direct invoke that
-// is not JSON at all is a bad request answered as a payload (DESIGN.md §6:
+// is not JSON at all is a bad request answered as a payload (docs/token-api.md:
 // "bad JSON" is 400 bad_request; direct-invoke errors are payloads, not
 // function errors), and the other shapes answer as through Handle.
 func TestLambdaHandler(t *testing.T) {

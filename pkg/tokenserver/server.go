@@ -189,7 +189,7 @@ func (s *Server) fail(ctx context.Context, op, appid string, kind credential.Kin
 	return r
 }
 
-// ServeHTTP implements the Function URL routes of DESIGN.md §6.
+// ServeHTTP implements the Function URL routes of docs/token-api.md.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	var res result
 	switch r.URL.Path {
@@ -317,7 +317,7 @@ func (s *Server) Handle(ctx context.Context, raw json.RawMessage) (any, error) {
 
 // Lambda returns the handler to pass to lambda.Start: Handle, taking the
 // payload as bytes, so that a direct invoke which is not JSON at all is
-// answered bad_request as a payload (DESIGN.md §6) instead of failing as a
+// answered bad_request as a payload (docs/token-api.md) instead of failing as a
 // function error in the runtime library's decoding.
 func (s *Server) Lambda() LambdaHandler { return LambdaHandler{s} }
 

@@ -76,7 +76,7 @@ func newFixture(t *testing.T) *fixture {
 	return f
 }
 
-// fakeRefresh follows the forced-refresh answers of DESIGN.md §5 for the
+// fakeRefresh follows the forced-refresh answers of docs/refresh.md for the
 // fixture's apps: the stored value when it differs from the stale one, else
 // a new value committed to the table; scripted refusals for some apps.
 func (f *fixture) fakeRefresh(ctx context.Context, payload []byte) ([]byte, error) {
@@ -213,7 +213,7 @@ func check(t *testing.T, shape string, status int, body map[string]any, w want, 
 	}
 }
 
-// TestContract covers every row of DESIGN.md §6 in both shapes.
+// TestContract covers every row of docs/token-api.md in both shapes.
 // longAppID is an appid no credential item key can hold.
 var longAppID = strings.Repeat("w", 2100)
 

@@ -113,7 +113,7 @@ func TestNewRequiresItsDependencies(t *testing.T) {
 }
 
 // A force request with a field of the wrong type is answered bad_request
-// naming the field, as a payload (DESIGN.md §5/§6: errors name the field).
+// naming the field, as a payload (docs/refresh.md, docs/token-api.md: errors name the field).
 func TestInvokeForceBadFieldNamesIt(t *testing.T) {
 	h, _, _ := newHandler(t, `{"apps":[{"appid":"`+appid+`","secret":"secret-0123"}]}`)
 	tests := []struct{ name, payload, field string }{

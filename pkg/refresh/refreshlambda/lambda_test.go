@@ -9,7 +9,7 @@ import (
 
 // The Lambda entry point takes the payload as bytes: a payload that is not
 // JSON at all is still "an event that is not a direct-invoke action" and
-// sweeps (DESIGN.md §5) instead of failing in the runtime library.
+// sweeps (docs/refresh.md) instead of failing in the runtime library.
 func TestLambdaHandlerSweepsOnAnyPayload(t *testing.T) {
 	h, _, _ := newHandler(t, `{"apps":[{"appid":"`+appid+`","secret":"secret-0123"}]}`)
 	tests := []struct{ name, payload, outcome string }{

@@ -24,7 +24,7 @@ type API interface {
 }
 
 // Invalidator invokes the refresh function synchronously with a force
-// request (DESIGN.md §5) and decodes its answer; refusals are
+// request (docs/refresh.md) and decodes its answer; refusals are
 // *tokenclient.RefreshError, a function error is a plain error.
 type Invalidator struct {
 	api      API
