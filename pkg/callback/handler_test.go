@@ -1165,3 +1165,44 @@ func TestPlaintextMessageOutlivesRequest(t *testing.T) {
 		t.Fatalf("the first push's Message changed after later requests: %+v", kept[0])
 	}
 }
+
+// writtenTimeoutStore applies the first Claim and then reports it timed
+// out, as a DynamoDB call whose answer is lost after the write.
+type writtenTimeoutStore struct {
+	*callback.MemoryStore
+	once sync.Once
+}
+
+func (s *writtenTimeoutStore) Claim(ctx context.Context, appid, key string, req callback.ClaimRequest) (callback.Claim, error) {
+	c, err := s.MemoryStore.Claim(ctx, appid, key, req)
+	failed := false
+	s.once.Do(func() { failed = true })
+	if failed {
+		return callback.Claim{}, fmt.Errorf("dedupe claim: %w", context.DeadlineExceeded)
+	}
+	return c, err
+}
+
+// A claim call that times out after its write releases the claim before
+// answering 503: WeChat's retry runs the push instead of finding it in
+// progress until the lease runs out.
+func TestTimedOutClaimIsReleased(t *testing.T) {
+	store := &writtenTimeoutStore{MemoryStore: callback.NewMemoryStore()}
+	h, rec := newHandler(t, nil, func(o *callback.Options) {
+		o.Store, o.InProgressWait, o.PollInterval = store, 50*time.Millisecond, 5*time.Millisecond
+	})
+	s := sender(appSafe, callback.ModeSafe)
+	msg := s.Text("oUser", now.Unix(), 9401, "echo retried")
+	req, _ := s.Push(msg)
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, req)
+	if w.Code != http.StatusServiceUnavailable {
+		t.Fatalf("first delivery: %d, want 503", w.Code)
+	}
+	req, nonce := s.Push(msg)
+	w = httptest.NewRecorder()
+	h.ServeHTTP(w, req)
+	if plain, err := s.OpenReply(w.Body.Bytes(), nonce); w.Code != 200 || err != nil || !strings.Contains(plain, "retried") || rec.handled.Load() != 1 {
+		t.Fatalf("retry: %d %q %q %v, handled %d: want the push run and answered", w.Code, w.Body.String(), plain, err, rec.handled.Load())
+	}
+}
