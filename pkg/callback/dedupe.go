@@ -48,6 +48,9 @@ func (h *Handler) claim(ctx context.Context, due time.Time, reserve time.Duratio
 		cancel()
 		if err != nil {
 			h.logError(ctx, a.id, "dedupe claim", err)
+			// A call that timed out may still have been written: release is
+			// fenced on our owner, so WeChat's retry need not wait out the lease.
+			h.releaseClaim(ctx, due, a.id, cl)
 			return cl, reject(http.StatusServiceUnavailable, "store_failed")
 		}
 		if got.State == ClaimInProgress && !collides(got) {
@@ -123,15 +126,20 @@ func (h *Handler) complete(ctx context.Context, due time.Time, a *app, cl claime
 func (h *Handler) release(ctx context.Context, due time.Time, a *app, cl *claimed, stage string, err error) outcome {
 	h.logError(ctx, a.id, stage, err)
 	if cl != nil {
-		// Even past the budget: an unreleased claim delays WeChat's retry.
-		d := min(max(time.Until(due), minReleaseTimeout), h.opt.StoreTimeout)
-		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), d)
-		if rerr := h.opt.Store.Release(rctx, a.id, cl.key, cl.owner); rerr != nil {
-			h.logError(ctx, a.id, "dedupe release", rerr)
-		}
-		cancel()
+		h.releaseClaim(ctx, due, a.id, *cl)
 	}
 	return reject(http.StatusServiceUnavailable, stage+"_failed")
+}
+
+// releaseClaim drops cl if we still own it, even past the budget: an
+// unreleased claim delays WeChat's retry until its lease runs out.
+func (h *Handler) releaseClaim(ctx context.Context, due time.Time, appid string, cl claimed) {
+	d := min(max(time.Until(due), minReleaseTimeout), h.opt.StoreTimeout)
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), d)
+	defer cancel()
+	if err := h.opt.Store.Release(rctx, appid, cl.key, cl.owner); err != nil {
+		h.logError(ctx, appid, "dedupe release", err)
+	}
 }
 
 // newOwner is a random token naming one delivery's claim.

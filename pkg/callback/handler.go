@@ -184,7 +184,7 @@ func compileApp(ac *AppConfig) (*app, error) {
 
 // ServeHTTP implements http.Handler.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	due := time.Now().Add(h.opt.Budget) // one budget from arrival
+	due := h.due(r.Context()) // one budget from arrival
 	s := h.pool.Get().(*scratch)
 	appid, o, msg := h.serve(r, s, due)
 	wh := w.Header()
@@ -220,7 +220,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func (h *Handler) serve(r *http.Request, s *scratch, due time.Time) (string, outcome, *Message) {
 	ctx := r.Context()
 	appid := pathAppID(r)
-	c, err := h.apps(ctx)
+	c, err := h.loadApps(ctx, due)
 	if err != nil {
 		h.opt.Logger.ErrorContext(ctx, "callback configuration", slog.String("error", err.Error()))
 		return appid, reject(http.StatusServiceUnavailable, "config_error"), nil

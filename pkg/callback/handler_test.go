@@ -981,6 +981,75 @@ func TestTimeBudgetFromArrival(t *testing.T) {
 			t.Fatalf("handler deadline %v after arrival, want at most %v", handlerDeadline.Sub(arrival), callback.DefaultBudget)
 		}
 	})
+	// The configuration load (a Secrets Manager read on a cold start and
+	// when the cache is stale) is a step of the budget: a hung service
+	// cannot hold WeChat's answer past 5 s.
+	t.Run("config load", func(t *testing.T) {
+		t.Parallel()
+		deadlines := make(chan time.Time, 1)
+		src := func(ctx context.Context) (*callback.Config, error) {
+			if callback.LoadDeferred(ctx) {
+				return nil, callback.ErrNotLoaded // a lazily loaded document, as callbacklambda builds
+			}
+			dl, ok := ctx.Deadline()
+			if !ok {
+				return nil, errors.New("secrets manager: no deadline on the load (it would hang as long as the service does)")
+			}
+			select {
+			case deadlines <- dl:
+			default:
+			}
+			return testConfig(), nil
+		}
+		h, rec := newHandler(t, nil, func(o *callback.Options) { o.Config = src })
+		s := sender(appSafe, callback.ModeSafe)
+		req, _ := s.Push(s.Text("oUser", now.Unix(), 8804, "echo cfg"))
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, req)
+		served := time.Now() // the request arrived before this
+		if w.Code != 200 || rec.handled.Load() != 1 {
+			t.Fatalf("status %d %q, handled %d: want the push handled with a bounded config load", w.Code, w.Body.String(), rec.handled.Load())
+		}
+		if dl := <-deadlines; dl.After(served.Add(callback.DefaultBudget)) {
+			t.Fatalf("config load deadline %v after the answer, want at most %v", dl.Sub(served), callback.DefaultBudget)
+		}
+	})
+	// An arrival time carried by the request (API Gateway's, so that a
+	// cold start counts) starts the budget; a skewed one is bounded.
+	t.Run("arrival from the request", func(t *testing.T) {
+		t.Parallel()
+		for _, tc := range []struct {
+			name string
+			lag  time.Duration // how long before ServeHTTP the request arrived
+			want func(start time.Time) (lo, hi time.Time)
+		}{
+			{"cold start", 2 * time.Second, func(st time.Time) (time.Time, time.Time) {
+				return st, st.Add(callback.DefaultBudget - 2*time.Second)
+			}},
+			{"clock ahead", -time.Hour, func(st time.Time) (time.Time, time.Time) {
+				return st, time.Now().Add(callback.DefaultBudget)
+			}},
+			{"clock behind", time.Hour, func(st time.Time) (time.Time, time.Time) {
+				return st.Add(callback.MinArrivalBudget - callback.DefaultStoreTimeout), time.Now().Add(callback.DefaultBudget)
+			}},
+		} {
+			pub := &timedPublisher{}
+			h, rec := newHandler(t, nil, func(o *callback.Options) { o.Publisher = pub })
+			s := sender(appSafe, callback.ModeSafe)
+			req, _ := s.Push(s.Text("oUser", now.Unix(), 8805, "echo "+tc.name))
+			start := time.Now()
+			req = req.WithContext(callback.WithArrival(req.Context(), start.Add(-tc.lag)))
+			w := httptest.NewRecorder()
+			h.ServeHTTP(w, req)
+			lo, hi := tc.want(start)
+			if w.Code != 200 || rec.handled.Load() != 1 || len(pub.deadlines) != 1 {
+				t.Fatalf("%s: status %d, handled %d, published %d", tc.name, w.Code, rec.handled.Load(), len(pub.deadlines))
+			}
+			if dl := pub.deadlines[0]; dl.Before(lo) || dl.After(hi) {
+				t.Fatalf("%s: publish deadline %v after the start, want between %v and %v", tc.name, dl.Sub(start), lo.Sub(start), hi.Sub(start))
+			}
+		}
+	})
 	// Every store call has its own short timeout, inside the budget.
 	t.Run("store calls", func(t *testing.T) {
 		t.Parallel()
@@ -1094,5 +1163,46 @@ func TestPlaintextMessageOutlivesRequest(t *testing.T) {
 	}
 	if len(kept) != 2 || kept[0].Content != "first push" || !strings.Contains(kept[0].Raw, "first push") {
 		t.Fatalf("the first push's Message changed after later requests: %+v", kept[0])
+	}
+}
+
+// writtenTimeoutStore applies the first Claim and then reports it timed
+// out, as a DynamoDB call whose answer is lost after the write.
+type writtenTimeoutStore struct {
+	*callback.MemoryStore
+	once sync.Once
+}
+
+func (s *writtenTimeoutStore) Claim(ctx context.Context, appid, key string, req callback.ClaimRequest) (callback.Claim, error) {
+	c, err := s.MemoryStore.Claim(ctx, appid, key, req)
+	failed := false
+	s.once.Do(func() { failed = true })
+	if failed {
+		return callback.Claim{}, fmt.Errorf("dedupe claim: %w", context.DeadlineExceeded)
+	}
+	return c, err
+}
+
+// A claim call that times out after its write releases the claim before
+// answering 503: WeChat's retry runs the push instead of finding it in
+// progress until the lease runs out.
+func TestTimedOutClaimIsReleased(t *testing.T) {
+	store := &writtenTimeoutStore{MemoryStore: callback.NewMemoryStore()}
+	h, rec := newHandler(t, nil, func(o *callback.Options) {
+		o.Store, o.InProgressWait, o.PollInterval = store, 50*time.Millisecond, 5*time.Millisecond
+	})
+	s := sender(appSafe, callback.ModeSafe)
+	msg := s.Text("oUser", now.Unix(), 9401, "echo retried")
+	req, _ := s.Push(msg)
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, req)
+	if w.Code != http.StatusServiceUnavailable {
+		t.Fatalf("first delivery: %d, want 503", w.Code)
+	}
+	req, nonce := s.Push(msg)
+	w = httptest.NewRecorder()
+	h.ServeHTTP(w, req)
+	if plain, err := s.OpenReply(w.Body.Bytes(), nonce); w.Code != 200 || err != nil || !strings.Contains(plain, "retried") || rec.handled.Load() != 1 {
+		t.Fatalf("retry: %d %q %q %v, handled %d: want the push run and answered", w.Code, w.Body.String(), plain, err, rec.handled.Load())
 	}
 }

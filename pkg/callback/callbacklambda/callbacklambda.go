@@ -41,7 +41,7 @@ type Deps struct {
 // Go server, Invoke for Lambda.
 type Handler struct {
 	http http.Handler // the callback core, its responses counted
-	cfg  callback.ConfigSource
+	core *callback.Handler
 }
 
 // New builds the callback function from d.
@@ -66,16 +66,23 @@ func New(d Deps) (*Handler, error) {
 		return nil, err
 	}
 	// CallbackErrorsAlarm watches the 5xx of this count.
-	return &Handler{http: d.Metrics.CountResponses(metrics.CallbackRequests, core), cfg: d.Config}, nil
+	return &Handler{http: d.Metrics.CountResponses(metrics.CallbackRequests, core), core: core}, nil
 }
 
 // ServeHTTP serves GET and POST /wechat/{appid}.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.http.ServeHTTP(w, r) }
 
 // Serve answers one HTTP API event. A callback document that cannot be
-// loaded fails the invocation with an error naming the field.
+// loaded fails the invocation with an error naming the field. The request's
+// budget starts at API Gateway's arrival time, so a cold start counts, and
+// the document's load is inside it.
 func (h *Handler) Serve(ctx context.Context, req events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
-	if _, err := h.cfg(ctx); err != nil {
+	at := time.Now()
+	if ms := req.RequestContext.TimeEpoch; ms > 0 {
+		at = time.UnixMilli(ms) // bounded by the handler against a skewed clock
+	}
+	ctx = callback.WithArrival(ctx, at)
+	if err := h.core.LoadConfig(ctx); err != nil {
 		return events.APIGatewayV2HTTPResponse{}, err
 	}
 	return lambdahttp.Serve(ctx, h.http, req)
