@@ -41,7 +41,7 @@ stack pass --url and --config with that account's callback document.`,
 		event := fs.String("event", "", "send an event instead (subscribe, unsubscribe, CLICK, SCAN, …)")
 		eventKey := fs.String("event-key", "", "the event's EventKey")
 		endpoint := fs.String("url", "", "callback URL (default: the local stack's /wechat/<appid>)")
-		appid := fs.String("appid", "", "the app (default: the local stack's sample app, or the document's only app)")
+		appid := fs.String("appid", "", "the app: an appid, or <corpid>:<agent> for a WeCom app (default: the local stack's sample app, or the document's only app)")
 		cfgPath := fs.String("config", "", "callback document with the app's token and encoding_aes_key (default: the local stack's)")
 		from := fs.String("from", "o_wxcentral_cli_user", "FromUserName: the sender's openid")
 		to := fs.String("to", "", "ToUserName: the account's original id (default gh_wxcentral00, or the corpid of a WeCom app)")
@@ -117,7 +117,9 @@ func resolveSendTarget(env Env, endpoint, appid, cfgPath, statePath string) (sen
 		}
 		st, stateErr = devstack.ReadState(statePath)
 	}
+	sample := false // cfgPath is the committed sample document
 	if cfgPath == "" {
+		sample = stateErr != nil || st.CallbackFile == ""
 		switch {
 		case stateErr == nil && st.CallbackFile != "":
 			cfgPath = st.CallbackFile
@@ -140,8 +142,10 @@ func resolveSendTarget(env Env, endpoint, appid, cfgPath, statePath string) (sen
 		switch {
 		case stateErr == nil && st.AppID != "":
 			appid = st.AppID
-		case len(cfg.Apps) == 1:
-			appid = cfg.Apps[0].AppID
+		case len(cfg.Apps) == 1, sample:
+			// The sample's first app is the Official Account the stack's
+			// state would name.
+			appid = cfg.Apps[0].ID()
 		default:
 			return sendTarget{}, usagef("--appid: required (%s configures %d apps)", cfgPath, len(cfg.Apps))
 		}
