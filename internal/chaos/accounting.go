@@ -36,6 +36,11 @@ type accounting struct {
 	servedStoreOutage int
 	bad               []servedBad
 	rejects           map[string][]rejection // per consumer or caller
+	servedBy          map[string]int         // per appid
+	invalidBy         map[string]int         // per appid: rejected by the oracle when served
+	rejectsBy         map[string]int         // per appid: calls WeChat or WeCom rejected
+	afterReport       map[string]int         // per appid: tokens handed over in answer to a report
+	afterReportBad    []servedBad            // ... that the oracle rejected
 	consumerOutcomes  map[string]int
 	callerOutcomes    map[string]int
 	sweepOutcomes     map[refresh.Outcome]int
@@ -72,6 +77,7 @@ type accounting struct {
 
 func (a *accounting) init(w *world) {
 	a.rejects = map[string][]rejection{}
+	a.servedBy, a.invalidBy, a.rejectsBy, a.afterReport = map[string]int{}, map[string]int{}, map[string]int{}, map[string]int{}
 	a.consumerOutcomes = map[string]int{}
 	a.callerOutcomes = map[string]int{}
 	a.sweepOutcomes = map[refresh.Outcome]int{}
@@ -93,12 +99,29 @@ func (a *accounting) init(w *world) {
 
 // serve checks a token handed to who against WeChat's oracle at at.
 func (a *accounting) serve(w *world, who, appid, token string, at time.Time) {
-	valid := w.sim.Valid(appid, token, at)
+	a.serveAfter(w, who, appid, token, at, false)
+}
+
+// serveAfter is serve; afterReport marks the token handed over in answer
+// to a report of a rejected one (tokenclient.Do's second call, the token
+// function's /token/invalidate).
+func (a *accounting) serveAfter(w *world, who, appid, token string, at time.Time, afterReport bool) {
+	valid := w.valid(appid, token, at)
 	outage, denied := w.storeOutageAt(at), w.accessDeniedAt(at)
 	_, inRotation := w.rotationAt(appid, at)
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.served++
+	a.servedBy[appid]++
+	if !valid {
+		a.invalidBy[appid]++
+	}
+	if afterReport {
+		a.afterReport[appid]++
+		if !valid {
+			a.afterReportBad = append(a.afterReportBad, servedBad{Who: who, AppID: appid, At: at, InOutage: outage})
+		}
+	}
 	if outage {
 		a.servedStoreOutage++
 	}
@@ -118,6 +141,7 @@ func (a *accounting) rejected(_ *world, who, appid string, at time.Time) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.rejects[who] = append(a.rejects[who], rejection{AppID: appid, At: at})
+	a.rejectsBy[appid]++
 }
 
 func (a *accounting) outcome(kind, outcome string) {

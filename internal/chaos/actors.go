@@ -31,7 +31,8 @@ type consumer struct {
 	app      app
 	tc       *tokenclient.Client
 	wc       *wechat.Client
-	userInfo bool // user info; otherwise custom send
+	wecom    *wechat.WeComClient // set for the WeCom app's consumers
+	userInfo bool                // user info; otherwise custom send
 	n        int
 }
 
@@ -40,10 +41,16 @@ func (w *world) consume(c *consumer, now time.Time) {
 	defer cancel()
 	who := fmt.Sprintf("consumer %d", c.id)
 	c.n++
+	attempt := 0
 	err := c.tc.Do(ctx, c.app.ID, func(tok string) error {
-		w.acct.serve(w, who, c.app.ID, tok, now)
+		attempt++
+		// Do calls again only after a report: the token it was given then
+		// must be a valid one (WeCom: within one report).
+		w.acct.serveAfter(w, who, c.app.ID, tok, now, attempt > 1)
 		var err error
-		if c.userInfo {
+		if c.wecom != nil {
+			_, err = c.wecom.AgentConfigTicket(ctx, tok)
+		} else if c.userInfo {
 			_, err = c.wc.UserInfo(ctx, tok, c.app.Follower, "en")
 		} else {
 			content := fmt.Sprintf("chaos custom message %d.%d %016x", c.id, c.n, rand.Uint64())
@@ -88,10 +95,21 @@ func outcomeOf(err error) string {
 // caller uses the token function's HTTP shape: GET /token, and POST
 // /token/invalidate when WeChat rejects the token.
 type caller struct {
-	id  int
-	app app
-	srv *tokenserver.Server
-	wc  *wechat.Client
+	id    int
+	app   app
+	srv   *tokenserver.Server
+	wc    *wechat.Client
+	wecom *wechat.WeComClient // set for the WeCom app's caller
+}
+
+// call is the caller's authenticated API call with tok.
+func (c *caller) call(ctx context.Context, tok string) error {
+	if c.wecom != nil {
+		_, err := c.wecom.AgentConfigTicket(ctx, tok)
+		return err
+	}
+	_, err := c.wc.UserInfo(ctx, tok, c.app.Follower, "en")
+	return err
 }
 
 func (c *caller) do(method, target, body string) (tokenapi.Answer, int) {
@@ -123,7 +141,7 @@ func (w *world) callTokenFunction(c *caller, now time.Time) {
 		return
 	}
 	w.acct.serve(w, who, c.app.ID, ans.Token, now)
-	_, err := c.wc.UserInfo(ctx, ans.Token, c.app.Follower, "en")
+	err := c.call(ctx, ans.Token)
 	if wechat.IsTokenRejected(err) {
 		w.acct.rejected(w, who, c.app.ID, now)
 		body, _ := json.Marshal(tokenapi.Request{AppID: c.app.ID, Kind: credential.AccessToken, Token: ans.Token})
@@ -133,8 +151,8 @@ func (w *world) callTokenFunction(c *caller, now time.Time) {
 			w.acct.outcome("caller", fmt.Sprintf("POST /token/invalidate %d %s", status, ans.Error))
 			return
 		}
-		w.acct.serve(w, who, c.app.ID, ans.Token, now)
-		_, err = c.wc.UserInfo(ctx, ans.Token, c.app.Follower, "en")
+		w.acct.serveAfter(w, who, c.app.ID, ans.Token, now, true)
+		err = c.call(ctx, ans.Token)
 		if wechat.IsTokenRejected(err) {
 			w.acct.rejected(w, who, c.app.ID, now)
 		}

@@ -60,7 +60,9 @@ func TestChaos(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	add("WeCom secret", w.wecomApp.Secret)
 	add("token or ticket", w.sim.IssuedValues()...)
+	add("WeCom token or ticket", w.wecom.IssuedValues()...)
 	add("message content", w.secrets.contents...)
 	findings := sc.Scan("chaos logs", logs.String())
 	fmt.Printf("log audit: %d log lines from refreshers, consumers, token and callback handlers at debug level; scanned for %v; findings %d %s\n",

@@ -3,7 +3,9 @@
 // virtual clock, with a report and bounds (issue 6, `make chaos`).
 //
 // The world: the WeChat simulator (pkg/wechat/wechattest) sharing a
-// virtual clock with everything else; dynalite behind FaultProxy, a
+// virtual clock with everything else, serving the Official Accounts and
+// one mini-program; the WeCom simulator serving one WeCom app, whose
+// token WeCom revokes early once mid-run; dynalite behind FaultProxy, a
 // reverse proxy that can take DynamoDB down; fakeaws's EventBridge. The
 // system under test is wxcentral's own code, unchanged: several
 // refresh.Refresher sweepers per scheduled tick (EventBridge delivers at
@@ -26,6 +28,11 @@
 //     inside an external rotation window (from the rotation until the old
 //     token is dead plus three minutes, the longest a reader may still
 //     cache it);
+//   - the same for the mini-program and the WeCom app, the early WeCom
+//     revocation counting as an external rotation: a reader refused with
+//     40014/42001 reports it (tokenclient.Do, /token/invalidate) and the
+//     token handed over in answer must be valid (replaced within one
+//     report);
 //   - at most one rejected call per consumer or caller per external
 //     rotation, none outside them;
 //   - stable_token calls answered with a token, outside the injected

@@ -30,6 +30,8 @@ const (
 	// Where the two phases of issue 11 start, as fractions of the run.
 	slowAt   = 0.15
 	deniedAt = 0.5
+	// wecomRevokeAt is where WeCom revokes the WeCom app's token early.
+	wecomRevokeAt = 0.4
 )
 
 // Incident names the accounting looks up.
@@ -37,6 +39,7 @@ const (
 	nameStoreOutage  = "DynamoDB outage"
 	nameSlowBus      = "slow EventBridge (2.5 s per PutEvents)"
 	nameAccessDenied = "DynamoDB AccessDenied"
+	nameWeComRevoked = "WeCom token revoked early"
 )
 
 // Incident is one injected event, in virtual time.
@@ -170,6 +173,19 @@ func (w *world) planIncidents() {
 					w.t.Fatalf("chaos: %v", err)
 				}
 				return Incident{} // part of the previous incident
+			},
+		},
+		{
+			// Issue 14: WeCom revokes the WeCom app's token before its
+			// expiry; the first reader to be refused reports it and the
+			// refresher fetches at once.
+			name: nameWeComRevoked, from: frac(wecomRevokeAt), to: frac(wecomRevokeAt),
+			start: func(now time.Time) Incident {
+				tok, err := w.wecom.RevokeToken(w.wecomApp.CorpID, w.wecomApp.Agent)
+				if err != nil || tok == "" {
+					w.t.Fatalf("chaos: WeCom revocation: no valid token to revoke (%v)", err)
+				}
+				return Incident{Name: nameWeComRevoked, AppID: w.wecomApp.ID, Start: now, End: now, Rotation: true, Dies: now}
 			},
 		},
 		{

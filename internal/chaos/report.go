@@ -23,6 +23,7 @@ const refreshPeriod = 7200*time.Second - 290*time.Second
 // AppCalls is what WeChat saw from (and for) one app.
 type AppCalls struct {
 	AppID    string
+	Type     string              // "" (Official Account), miniprogram or wecom
 	Counters wechattest.Counters // the simulator's counters: every call, faulted ones too
 	// stable_token calls the refreshers made, from their side.
 	TokenAnswered, TokenFailed int
@@ -30,6 +31,18 @@ type AppCalls struct {
 	// them, those answered with a token, and the bound for the latter
 	// (the others met an injected -1 or timeout and were retried).
 	CallsOutside, AnsweredOutside, Limit int
+}
+
+// TypeFigures are the token figures of one account of a type beside
+// Official Accounts.
+type TypeFigures struct {
+	Type, AppID string
+	Served      int // tokens served to its consumers and callers
+	Invalid     int // ... that its oracle rejected at the instant served
+	InWindow    int // ... of those, inside its revocation window
+	Rejected    int // calls WeChat or WeCom rejected (40001/40014/42001)
+	AfterReport int // tokens handed over in answer to a report
+	AfterBad    int // ... that the oracle rejected: bound 0
 }
 
 // Report is the outcome of a run: the figures issue 6 asks for and the
@@ -97,6 +110,11 @@ type Report struct {
 	CallbackRequestsByOutcome   map[string]int
 	MalformedMetrics            []string
 
+	// The account types beside Official Accounts, one line each.
+	Types []TypeFigures
+	// WeCom is the WeCom simulator's counters for the WeCom app.
+	WeCom wechattest.WeComCounters
+
 	BadInput        map[string]map[int]int
 	BadInput5xx     int
 	BadInputSuccess int
@@ -113,8 +131,13 @@ func (w *world) report(wall time.Duration) *Report {
 	}
 	limit := int(math.Ceil(float64(w.cfg.Duration)/float64(refreshPeriod))) + 2
 	calls := w.calls.all()
-	for _, a := range w.apps {
-		ac := AppCalls{AppID: a.ID, Counters: w.sim.Counters(a.ID), Limit: min(limit, 15)}
+	all := append(slices.Clone(w.apps), w.wecomApp)
+	r.WeCom = w.wecom.Counters(w.wecomApp.ID)
+	for _, a := range all {
+		ac := AppCalls{AppID: a.ID, Type: a.Type, Limit: min(limit, 15)}
+		if a.Type != typeWeCom {
+			ac.Counters = w.sim.Counters(a.ID)
+		}
 		for _, c := range calls {
 			if c.AppID != a.ID {
 				continue
@@ -136,7 +159,7 @@ func (w *world) report(wall time.Duration) *Report {
 	}
 
 	// Every step's work has finished: no lease may be left on any item.
-	for _, a := range w.apps {
+	for _, a := range all {
 		for _, k := range a.Kinds {
 			rec, err := w.creds.Get(context.Background(), a.ID, k, true)
 			switch {
@@ -185,6 +208,7 @@ func (w *world) report(wall time.Duration) *Report {
 	if r.RejectsOutside > 0 {
 		r.Violations = append(r.Violations, fmt.Sprintf("%d calls rejected by WeChat outside any external rotation (bound 0)", r.RejectsOutside))
 	}
+	w.reportTypes(r, all)
 	r.ConsumerOutcomes, r.CallerOutcomes = maps.Clone(ac.consumerOutcomes), maps.Clone(ac.callerOutcomes)
 	r.SweepOutcomes, r.SweepErrors = maps.Clone(ac.sweepOutcomes), maps.Clone(ac.sweepErrors)
 
@@ -288,8 +312,8 @@ func (w *world) report(wall time.Duration) *Report {
 		r.Violations = append(r.Violations, fmt.Sprintf("%d invalid tokens served during the DynamoDB outage", r.InvalidStoreOutage))
 	}
 	// The scenario itself must have happened, or the bounds prove nothing.
-	if len(r.Incidents) != 7 {
-		r.Violations = append(r.Violations, fmt.Sprintf("%d incidents happened, want 7", len(r.Incidents)))
+	if len(r.Incidents) != 8 {
+		r.Violations = append(r.Violations, fmt.Sprintf("%d incidents happened, want 8", len(r.Incidents)))
 	}
 	if r.ServedStoreOutage == 0 {
 		r.Violations = append(r.Violations, "no token was served during the DynamoDB outage (the outage exercised nothing)")
@@ -301,6 +325,43 @@ func (w *world) report(wall time.Duration) *Report {
 		r.Violations = append(r.Violations, "no consumer or caller call succeeded")
 	}
 	return r
+}
+
+// reportTypes fills the figures and bounds of the mini-program and the
+// WeCom app; the caller holds the accounting lock.
+func (w *world) reportTypes(r *Report, all []app) {
+	ac := &w.acct
+	for _, a := range all {
+		if a.Type == "" {
+			continue
+		}
+		f := TypeFigures{Type: a.Type, AppID: a.ID, Served: ac.servedBy[a.ID], Invalid: ac.invalidBy[a.ID],
+			Rejected: ac.rejectsBy[a.ID], AfterReport: ac.afterReport[a.ID]}
+		for _, b := range ac.bad {
+			if b.AppID == a.ID && b.InRotation {
+				f.InWindow++
+			}
+		}
+		for _, b := range ac.afterReportBad {
+			if b.AppID != a.ID {
+				continue
+			}
+			f.AfterBad++
+			// WeCom has no force mode: a report only re-fetches, and the
+			// token it brings must be valid (within one report).
+			if a.Type == typeWeCom {
+				r.Violations = append(r.Violations, fmt.Sprintf("%s: the token handed to %s at %s in answer to its report was rejected too (bound: replaced within one report)",
+					a.ID, b.Who, clockTime(b.At)))
+			}
+		}
+		switch {
+		case f.Served == 0:
+			r.Violations = append(r.Violations, fmt.Sprintf("%s (%s): no token was served (the run exercised nothing)", a.ID, a.Type))
+		case a.Type == typeWeCom && (f.Rejected == 0 || f.AfterReport == 0):
+			r.Violations = append(r.Violations, fmt.Sprintf("%s: %d calls rejected and %d tokens handed over after a report: the early revocation exercised nothing", a.ID, f.Rejected, f.AfterReport))
+		}
+		r.Types = append(r.Types, f)
+	}
 }
 
 // reportAccessDenied fills the AccessDenied phase's figures and bounds;
@@ -368,8 +429,8 @@ func (r *Report) Write(out io.Writer) {
 	p := func(format string, args ...any) { fmt.Fprintf(out, format+"\n", args...) }
 	c := r.Config
 	p("wxcentral chaos report: %v simulated from %s (seed %d), wall time %v", c.Duration, Start.Format(time.RFC3339), c.Seed, r.Wall.Round(time.Second))
-	p("  %d apps, %d sweepers per scheduled minute (skew ±%v), %d consumers (tokenclient.Do every %v), %d token-function callers (every %v), %d pushes x 3 deliveries",
-		c.Apps, c.Sweepers, c.MaxSkew, c.Consumers, c.ConsumerEvery, c.Callers, c.CallerEvery, c.Messages)
+	p("  %d Official Accounts, 1 mini-program and 1 WeCom app, %d sweepers per scheduled minute (skew ±%v), %d+%d consumers (tokenclient.Do every %v; the second figure the WeCom app's), %d+1 token-function callers (every %v), %d pushes x 3 deliveries",
+		c.Apps, c.Sweepers, c.MaxSkew, c.Consumers, wecomConsumers, c.ConsumerEvery, c.Callers, c.CallerEvery, c.Messages)
 	p("  background WeChat faults on every endpoint: %.0f%% errcode -1, %.0f%% timeouts; %.0f%% of pushes fail their handler's first run, %.0f%% their first publish",
 		rateSystemBusy*100, rateTimeout*100, handlerFailureRate*100, putFailureRate*100)
 	p("")
@@ -381,14 +442,17 @@ func (r *Report) Write(out io.Writer) {
 	p("WeChat calls per app over the run (simulator counters, faulted calls included):")
 	p("  %-18s %8s %6s %8s %10s %12s %10s", "appid", "normal", "force", "(ignored)", "getticket", "custom_send", "user_info")
 	for _, a := range r.Apps {
+		if a.Type == typeWeCom {
+			continue // WeCom's own counters are below
+		}
 		k := a.Counters
 		p("  %-18s %8d %6d %8d %10d %12d %10d", a.AppID, k.StableTokenNormal, k.StableTokenForce, k.StableTokenForceIgnored, k.GetTicket, k.CustomSend, k.UserInfo)
 	}
-	p("stable_token as the refreshers saw it: answered with a token / failed (injected fault, outage, quota); outside the incidents (+%v recovery): all calls, answered calls vs bound:", recovery)
+	p("stable_token (gettoken for the WeCom app) as the refreshers saw it: answered with a token / failed (injected fault, outage, quota); outside the incidents (+%v recovery): all calls, answered calls vs bound:", recovery)
 	force := 0
 	for _, a := range r.Apps {
 		force += a.Counters.StableTokenForce
-		p("  %-18s answered %3d  failed %3d  outside incidents: calls %3d, answered %3d (bound %d) %s",
+		p("  %-26s answered %3d  failed %3d  outside incidents: calls %3d, answered %3d (bound %d) %s",
 			a.AppID, a.TokenAnswered, a.TokenFailed, a.CallsOutside, a.AnsweredOutside, a.Limit, pass(a.AnsweredOutside <= a.Limit))
 	}
 	p("force_refresh calls made by wxcentral: %d (external rotations are absorbed by the normal-mode probe)", force)
@@ -402,6 +466,13 @@ func (r *Report) Write(out io.Writer) {
 	p("  during the DynamoDB outage: %d served, %d invalid  %s (DynamoDB requests refused: %d)", r.ServedStoreOutage, r.InvalidStoreOutage, pass(r.InvalidStoreOutage == 0), r.StoreRefused)
 	p("  calls rejected by WeChat (40001/40014/42001): %d; most per consumer or caller per external rotation %d (bound 1) %s; outside rotations %d",
 		r.RejectedTotal, r.MaxRejectsPerRotaton, pass(r.MaxRejectsPerRotaton <= 1 && r.RejectsOutside == 0), r.RejectsOutside)
+	p("  by account type (the same bounds; a WeCom token revoked early may be served until the first report replaces it, within its window):")
+	for _, f := range r.Types {
+		p("  %-11s %-26s served %5d, rejected by the oracle %d (inside its revocation window %d) %s; calls rejected %d; tokens handed over after a report %d, invalid %d %s",
+			f.Type, f.AppID, f.Served, f.Invalid, f.InWindow, pass(f.Invalid == f.InWindow), f.Rejected, f.AfterReport, f.AfterBad,
+			pass(f.Type != typeWeCom || f.AfterBad == 0 && f.AfterReport > 0))
+	}
+	p("  WeCom calls for %s (simulator counters, faulted calls included): gettoken %d, agent_config ticket %d", r.Types[len(r.Types)-1].AppID, r.WeCom.GetToken, r.WeCom.AgentConfigTicket)
 	p("consumer calls (tokenclient.Do) by outcome: %s", formatCounts(r.ConsumerOutcomes))
 	p("token-function callers by outcome: %s", formatCounts(r.CallerOutcomes))
 	p("")

@@ -9,7 +9,7 @@ import (
 	"time"
 )
 
-// tokenCall is one stable_token request a refresher made, as its client
+// tokenCall is one stable_token (or WeCom gettoken) request a refresher made, as its client
 // saw it.
 type tokenCall struct {
 	AppID string
@@ -24,12 +24,19 @@ type tokenCall struct {
 type tokenCallLog struct {
 	base http.RoundTripper
 	now  func() time.Time
+	// wecomIDs maps corpid NUL secret to the WeCom app's credential id:
+	// gettoken names the app by its secret.
+	wecomIDs map[string]string
 
 	mu    sync.Mutex
 	calls []tokenCall
 }
 
 func (l *tokenCallLog) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.URL.Path == "/cgi-bin/gettoken" {
+		q := r.URL.Query()
+		return l.record(r, tokenCall{AppID: l.wecomIDs[q.Get("corpid")+"\x00"+q.Get("corpsecret")], At: l.now()})
+	}
 	if r.URL.Path != "/cgi-bin/stable_token" || r.Body == nil {
 		return l.base.RoundTrip(r)
 	}
@@ -44,7 +51,11 @@ func (l *tokenCallLog) RoundTrip(r *http.Request) (*http.Response, error) {
 		Force bool   `json:"force_refresh"`
 	}
 	_ = json.Unmarshal(body, &req)
-	call := tokenCall{AppID: req.AppID, Force: req.Force, At: l.now()}
+	return l.record(r, tokenCall{AppID: req.AppID, Force: req.Force, At: l.now()})
+}
+
+// record makes the call and logs whether it was answered with a token.
+func (l *tokenCallLog) record(r *http.Request, call tokenCall) (*http.Response, error) {
 	resp, err := l.base.RoundTrip(r)
 	if err == nil {
 		data, rerr := io.ReadAll(resp.Body)

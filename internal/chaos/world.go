@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -107,6 +108,36 @@ const (
 	handlerFailureRate = 0.05
 )
 
+// The account types beside Official Accounts (the apps document's type).
+const (
+	typeMiniProgram = "miniprogram"
+	typeWeCom       = "wecom"
+	// wecomConsumers read the WeCom app's token through tokenclient.
+	wecomConsumers = 2
+)
+
+// wecomFaults installs the day-long random faults on WeCom: errcode -1
+// and dropped connections (before or after WeCom acted) at the rates of
+// WeChat's.
+func wecomFaults(sim *wechattest.WeComServer) {
+	var choices []wechattest.Fault
+	for range 10 {
+		choices = append(choices, wechattest.ErrcodeFault(wechat.CodeSystemBusy))
+	}
+	choices = append(choices, wechattest.DropFault(), wechattest.Fault{Drop: true, AfterProcessing: true})
+	for _, ep := range []wechattest.Endpoint{wechattest.EndpointWeComGetToken, wechattest.EndpointWeComAgentConfigTicket} {
+		sim.SetFaultRate(ep, rateSystemBusy+rateTimeout, choices...)
+	}
+}
+
+// valid is the oracle of the API that issued appid's tokens.
+func (w *world) valid(appid, token string, at time.Time) bool {
+	if appid == w.wecomApp.ID {
+		return w.wecom.Valid(appid, token, at)
+	}
+	return w.sim.Valid(appid, token, at)
+}
+
 // backgroundFaults installs the day-long random faults.
 func backgroundFaults(sim *wechattest.Server) {
 	busy := wechattest.ErrcodeFault(wechat.CodeSystemBusy)
@@ -140,9 +171,13 @@ func backgroundFaults(sim *wechattest.Server) {
 	}
 }
 
-// app is one configured Official Account.
+// app is one configured account: an Official Account, the mini-program,
+// or the WeCom app (ID <corpid>:<agent>).
 type app struct {
+	Type     string // "", "miniprogram" or "wecom" (the apps document's type)
 	ID       string
+	CorpID   string // wecom
+	Agent    string // wecom
 	Secret   string
 	Token    string // callback token
 	AESKey   string // EncodingAESKey
@@ -161,6 +196,7 @@ type world struct {
 	rng          *rand.Rand // the scenario's own randomness (data, which pushes fail)
 
 	sim   *wechattest.Server
+	wecom *wechattest.WeComServer // the WeCom app's API
 	proxy *FaultProxy
 	aws   *fakeaws.Server
 	table string
@@ -171,7 +207,10 @@ type world struct {
 	metrics *metricLog
 	emf     *metrics.Emitter
 
+	// apps are the Official Accounts (cfg.Apps) and the mini-program, all
+	// on sim; wecomApp is on wecom.
 	apps       []app
+	wecomApp   app
 	refreshFns []*refreshlambda.Handler // the refresh function, one per sweeper
 	refreshers []*refresh.Refresher     // their refreshers
 	calls      *tokenCallLog
@@ -231,6 +270,9 @@ func newWorld(t testing.TB, cfg Config) *world {
 	w.sim = wechattest.NewServer(wechattest.WithClock(w.clock.Now), wechattest.WithSeed(cfg.Seed))
 	t.Cleanup(w.sim.Close)
 	backgroundFaults(w.sim)
+	w.wecom = wechattest.NewWeComServer(wechattest.WithClock(w.clock.Now), wechattest.WithSeed(cfg.Seed+2))
+	t.Cleanup(w.wecom.Close)
+	wecomFaults(w.wecom)
 
 	// DynamoDB: dynalite behind the fault proxy.
 	db := dynamotest.Shared(t)
@@ -270,9 +312,27 @@ func newWorld(t testing.TB, cfg Config) *world {
 			t.Fatalf("chaos: %v", err)
 		}
 	}
+	// One mini-program beside them: stable_token like an Official
+	// Account, pushes answered success, no tickets.
+	mini := app{Type: typeMiniProgram, ID: "wxc4a05mini00000", Secret: w.randomText(32), Token: w.randomText(24),
+		AESKey: base64.StdEncoding.EncodeToString(w.randomBytes(32))[:43], Kinds: []credential.Kind{credential.AccessToken},
+		Follower: "oChaosMiniUser00"}
+	w.apps = append(w.apps, mini)
+	w.sim.AddMiniProgram(mini.ID, mini.Secret)
+	if err := w.sim.AddUser(mini.ID, wechat.UserInfo{Subscribe: 1, OpenID: mini.Follower, Language: "en"}); err != nil {
+		t.Fatalf("chaos: %v", err)
+	}
+	// One WeCom app: gettoken at expiry, revoked early mid-run.
+	w.wecomApp = app{Type: typeWeCom, CorpID: "wwc4a05c0000000001", Agent: "1000002", Secret: w.randomText(43),
+		Kinds: []credential.Kind{credential.AccessToken}}
+	w.wecomApp.ID = wechattest.WeComCredentialID(w.wecomApp.CorpID, w.wecomApp.Agent)
+	if err := w.wecom.AddApp(w.wecomApp.CorpID, w.wecomApp.Agent, w.wecomApp.Secret); err != nil {
+		t.Fatalf("chaos: %v", err)
+	}
 
 	// Refreshers: one per sweeper, each with its own skewed clock.
-	w.calls = &tokenCallLog{base: http.DefaultTransport.(*http.Transport).Clone(), now: w.clock.Now}
+	w.calls = &tokenCallLog{base: http.DefaultTransport.(*http.Transport).Clone(), now: w.clock.Now,
+		wecomIDs: map[string]string{w.wecomApp.CorpID + "\x00" + w.wecomApp.Secret: w.wecomApp.ID}}
 	appsDoc := w.appsDocument()
 	for i := range cfg.Sweepers {
 		skew := time.Duration(0)
@@ -282,8 +342,10 @@ func newWorld(t testing.TB, cfg Config) *world {
 		now := func() time.Time { return w.clock.Now().Add(skew) }
 		wc := wechat.NewClient(wechat.WithBaseURL(w.sim.URL), wechat.WithClock(now),
 			wechat.WithHTTPClient(&http.Client{Timeout: refresherTimeout, Transport: w.calls}))
+		wcc := wechat.NewWeComClient(wechat.WithBaseURL(w.wecom.URL), wechat.WithClock(now),
+			wechat.WithHTTPClient(&http.Client{Timeout: refresherTimeout, Transport: w.calls}))
 		fn, err := refreshlambda.New(refreshlambda.Deps{
-			Store: w.creds, WeChat: wc, Apps: appsDoc,
+			Store: w.creds, WeChat: wc, WeCom: wcc, Apps: appsDoc,
 			ForceDailyLimit: credential.DefaultForceDailyLimit,
 			Logger:          w.log.With("component", "refresh", "sweeper", i, "skew", skew.String()),
 			Metrics:         w.emf,
@@ -309,8 +371,22 @@ func newWorld(t testing.TB, cfg Config) *world {
 			tc: w.tokenClient(wc, w.log.With("component", "consumer", "consumer", i)),
 		})
 	}
-	for i := range cfg.Callers {
-		a := w.apps[i%len(w.apps)]
+	// WeCom consumers: calls WeCom authenticates with the token (the
+	// agent_config ticket), reporting 40014/42001 through Do.
+	wecomClient := wechat.NewWeComClient(wechat.WithBaseURL(w.wecom.URL), wechat.WithClock(w.clock.Now), wechat.WithHTTPClient(consumerHTTP))
+	for i := range wecomConsumers {
+		id := cfg.Consumers + i
+		wc := wechat.NewClient(wechat.WithBaseURL(w.sim.URL), wechat.WithClock(w.clock.Now), wechat.WithHTTPClient(consumerHTTP))
+		w.consumers = append(w.consumers, &consumer{
+			id: id, app: w.wecomApp, wc: wc, wecom: wecomClient,
+			tc: w.tokenClient(wc, w.log.With("component", "consumer", "consumer", id)),
+		})
+	}
+	for i := range cfg.Callers + 1 {
+		a := w.wecomApp // the last caller asks for the WeCom app's token
+		if i < cfg.Callers {
+			a = w.apps[i%len(w.apps)]
+		}
 		wc := wechat.NewClient(wechat.WithBaseURL(w.sim.URL), wechat.WithClock(w.clock.Now), wechat.WithHTTPClient(consumerHTTP))
 		fn, err := tokenlambda.New(tokenlambda.Deps{
 			Reader: tokenclient.NewStoreReader(w.creds), Invalidator: w.invalidator(),
@@ -321,13 +397,17 @@ func newWorld(t testing.TB, cfg Config) *world {
 		if err != nil {
 			t.Fatalf("chaos: %v", err)
 		}
-		w.callers = append(w.callers, &caller{id: i, app: a, wc: wc, srv: fn.Server})
+		c := &caller{id: i, app: a, wc: wc, srv: fn.Server}
+		if a.Type == typeWeCom {
+			c.wecom = wecomClient
+		}
+		w.callers = append(w.callers, c)
 	}
 
 	// Callback handler instances sharing the dedupe table and the bus.
 	cbcfg := &callback.Config{}
 	for _, a := range w.apps {
-		cbcfg.Apps = append(cbcfg.Apps, callback.AppConfig{AppID: a.ID, Token: a.Token, EncodingAESKey: a.AESKey, Mode: callback.ModeSafe})
+		cbcfg.Apps = append(cbcfg.Apps, callback.AppConfig{Type: callback.AppType(a.Type), AppID: a.ID, Token: a.Token, EncodingAESKey: a.AESKey, Mode: callback.ModeSafe})
 	}
 	if err := cbcfg.Validate(); err != nil {
 		t.Fatalf("chaos: callback config: %v", err)
@@ -369,15 +449,23 @@ func (w *world) invalidator() tokenclient.Invalidator {
 // appsDocument is the apps document of the run's accounts.
 func (w *world) appsDocument() config.Source {
 	type entry struct {
-		AppID   string   `json:"appid"`
+		Type    string   `json:"type,omitempty"`
+		AppID   string   `json:"appid,omitempty"`
+		CorpID  string   `json:"corpid,omitempty"`
+		Agent   string   `json:"agent,omitempty"`
 		Secret  string   `json:"secret"`
 		Tickets []string `json:"tickets,omitempty"`
 	}
 	var doc struct {
 		Apps []entry `json:"apps"`
 	}
-	for _, a := range w.apps {
-		e := entry{AppID: a.ID, Secret: a.Secret}
+	for _, a := range append(slices.Clone(w.apps), w.wecomApp) {
+		e := entry{Type: a.Type, Secret: a.Secret}
+		if a.Type == typeWeCom {
+			e.CorpID, e.Agent = a.CorpID, a.Agent
+		} else {
+			e.AppID = a.ID
+		}
 		for _, k := range a.Kinds {
 			if k.IsTicket() {
 				e.Tickets = append(e.Tickets, k.TicketType())

@@ -20,7 +20,11 @@ var update = flag.Bool("update", false, "rewrite the generated sample events in 
 
 // sampleApp is one app of examples/local/callback.json (docs/secrets.md).
 type sampleApp struct {
+	Type                   string `json:"type,omitempty"` // "": the Official Account the events are for
 	AppID                  string `json:"appid"`
+	CorpID                 string `json:"corpid,omitempty"`
+	Agent                  string `json:"agent,omitempty"`
+	DataFormat             string `json:"data_format,omitempty"`
 	Token                  string `json:"token"`
 	EncodingAESKey         string `json:"encoding_aes_key"`
 	PreviousEncodingAESKey string `json:"previous_encoding_aes_key,omitempty"`
@@ -47,10 +51,18 @@ func loadSampleCallback(t testing.TB) sampleApp {
 	if err := dec.Decode(&doc); err != nil {
 		t.Fatalf("examples/local/callback.json: %v", err)
 	}
-	if len(doc.Apps) != 1 {
-		t.Fatalf("examples/local/callback.json: %d apps, want 1", len(doc.Apps))
+	// The events are signed for the sample's Official Account; its
+	// mini-program and WeCom app are `wxcentral send`'s (cli tests).
+	var oa []sampleApp
+	for _, a := range doc.Apps {
+		if a.Type == "" {
+			oa = append(oa, a)
+		}
 	}
-	return doc.Apps[0]
+	if len(oa) != 1 {
+		t.Fatalf("examples/local/callback.json: %d Official Accounts, want 1", len(oa))
+	}
+	return oa[0]
 }
 
 // Wire-format mirror of an API Gateway HTTP API payload 2.0 event, with the

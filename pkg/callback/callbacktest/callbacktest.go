@@ -15,6 +15,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -37,7 +38,8 @@ type Push struct {
 	Content      string // text messages
 	Event        string // events: "subscribe", "CLICK", …
 	EventKey     string
-	MsgID        int64 // ordinary messages carry one; 0 leaves it out
+	MsgID        int64  // ordinary messages carry one; 0 leaves it out
+	AgentID      string // WeCom pushes name their agent; empty leaves it out
 }
 
 // Text is a text message push.
@@ -87,7 +89,43 @@ func (p Push) XML() []byte {
 	if p.MsgID != 0 {
 		b = appendNumber(b, "MsgId", p.MsgID)
 	}
+	if p.AgentID != "" {
+		b = appendCDATA(b, "AgentID", p.AgentID)
+	}
 	return append(b, "</xml>"...)
+}
+
+// JSON is the plaintext push document as a mini-program with data_format
+// json receives it: the XML's fields as one JSON object, numbers bare.
+func (p Push) JSON() []byte {
+	var content *string
+	if p.Content != "" || p.MsgType == callback.MsgTypeText {
+		content = &p.Content
+	}
+	b, err := json.Marshal(struct {
+		ToUserName   string  `json:"ToUserName"`
+		FromUserName string  `json:"FromUserName"`
+		CreateTime   int64   `json:"CreateTime"`
+		MsgType      string  `json:"MsgType"`
+		Content      *string `json:"Content,omitempty"`
+		Event        string  `json:"Event,omitempty"`
+		EventKey     string  `json:"EventKey,omitempty"`
+		MsgID        int64   `json:"MsgId,omitempty"`
+		AgentID      string  `json:"AgentID,omitempty"`
+	}{p.ToUserName, p.FromUserName, p.CreateTime, p.MsgType, content, p.Event, p.EventKey, p.MsgID, p.AgentID})
+	if err != nil { // strings and integers always marshal
+		panic(fmt.Sprintf("callbacktest: %v", err))
+	}
+	return b
+}
+
+// Document is p's plaintext in app's data format: JSON for a mini-program
+// with data_format json, XML otherwise.
+func (p Push) Document(app callback.AppConfig) []byte {
+	if app.DataFormat == callback.FormatJSON {
+		return p.JSON()
+	}
+	return p.XML()
 }
 
 func appendCDATA(b []byte, name, value string) []byte {
@@ -128,10 +166,14 @@ type Request struct {
 }
 
 // Seal signs (and, unless app is in plain mode, encrypts) p as WeChat
-// would for the account app (its AppID, Token, EncodingAESKey and Mode) at
-// timestamp (unix seconds) with nonce and the 16 random bytes of the
-// encryption. Safe mode sends only ToUserName and Encrypt; compat mode
-// sends the plaintext fields and Encrypt.
+// would for the account app (its type, AppID or CorpID, Token,
+// EncodingAESKey, Mode and DataFormat) at timestamp (unix seconds) with
+// nonce and the 16 random bytes of the encryption. Safe mode sends only
+// ToUserName and Encrypt; compat mode sends the plaintext fields and
+// Encrypt. A mini-program with data_format json gets the same in JSON. A
+// WeCom app's push is always encrypted with the corpid as receive id,
+// signed by msg_signature alone, in WeCom's envelope (ToUserName, Encrypt,
+// AgentID).
 func Seal(p Push, app callback.AppConfig, timestamp int64, nonce string, random [16]byte) (Request, error) {
 	if err := p.Validate(); err != nil {
 		return Request{}, err
@@ -139,38 +181,71 @@ func Seal(p Push, app callback.AppConfig, timestamp int64, nonce string, random 
 	if app.Token == "" {
 		return Request{}, errors.New("push: callback token: missing")
 	}
-	return seal(p.XML(), p.ToUserName, p.FromUserName, app, timestamp, nonce, random)
+	return seal(p.Document(app), p.ToUserName, p.FromUserName, p.AgentID, app, timestamp, nonce, random)
 }
 
 // seal is Seal for any plaintext document and account, well-formed or not,
 // so tests can push what a misconfigured or hostile sender would.
-func seal(plain []byte, toUser, openid string, app callback.AppConfig, timestamp int64, nonce string, random [16]byte) (Request, error) {
+func seal(plain []byte, toUser, openid, agentID string, app callback.AppConfig, timestamp int64, nonce string, random [16]byte) (Request, error) {
 	ts := strconv.FormatInt(timestamp, 10)
 	q := url.Values{}
-	q.Set("signature", callback.Signature(app.Token, ts, nonce))
+	wecom := app.Type == callback.TypeWeCom
+	if !wecom { // WeCom authenticates by msg_signature only
+		q.Set("signature", callback.Signature(app.Token, ts, nonce))
+	}
 	q.Set("timestamp", ts)
 	q.Set("nonce", nonce)
-	q.Set("openid", openid)
+	if !wecom {
+		q.Set("openid", openid)
+	}
 	mode := modeOf(app)
-	if mode == callback.ModePlain {
+	if mode == callback.ModePlain && !wecom {
 		return Request{Query: q, Body: plain, Timestamp: ts, Nonce: nonce}, nil
 	}
-	c, err := callback.NewCipher(app.EncodingAESKey, app.AppID)
+	c, err := callback.NewCipher(app.EncodingAESKey, app.ReceiveID())
 	if err != nil {
-		return Request{}, fmt.Errorf("push: encoding_aes_key of %s: %w", app.AppID, err)
+		return Request{}, fmt.Errorf("push: encoding_aes_key of %s: %w", app.ID(), err)
 	}
 	enc := c.Encrypt(random, plain)
-	q.Set("encrypt_type", "aes")
+	if !wecom { // WeCom sends no encrypt_type
+		q.Set("encrypt_type", "aes")
+	}
 	q.Set("msg_signature", callback.MsgSignature(app.Token, ts, nonce, enc))
+	body, err := envelope(plain, toUser, agentID, enc, app)
+	if err != nil {
+		return Request{}, err
+	}
+	return Request{Query: q, Body: body, Timestamp: ts, Nonce: nonce}, nil
+}
+
+// envelope is the body carrying Encrypt in app's data format and mode.
+func envelope(plain []byte, toUser, agentID, enc string, app callback.AppConfig) ([]byte, error) {
+	compat := modeOf(app) == callback.ModeCompat
+	if app.DataFormat == callback.FormatJSON {
+		if !compat {
+			return json.Marshal(struct {
+				ToUserName string `json:"ToUserName"`
+				Encrypt    string `json:"Encrypt"`
+			}{toUser, enc})
+		}
+		// The plaintext object with Encrypt added.
+		e, _ := json.Marshal(enc)
+		body := bytes.TrimSuffix(bytes.TrimSpace(bytes.Clone(plain)), []byte("}"))
+		body = append(body, `,"Encrypt":`...)
+		body = append(body, e...)
+		return append(body, '}'), nil
+	}
 	var body []byte
-	if mode == callback.ModeCompat {
+	if compat {
 		body = bytes.TrimSuffix(bytes.Clone(plain), []byte("</xml>"))
 	} else {
 		body = appendCDATA([]byte("<xml>"), "ToUserName", toUser)
 	}
 	body = appendCDATA(body, "Encrypt", enc)
-	body = append(body, "</xml>"...)
-	return Request{Query: q, Body: body, Timestamp: ts, Nonce: nonce}, nil
+	if app.Type == callback.TypeWeCom && agentID != "" {
+		body = appendCDATA(body, "AgentID", agentID)
+	}
+	return append(body, "</xml>"...), nil
 }
 
 // Nonce returns a random decimal nonce like WeChat's.
@@ -212,11 +287,15 @@ func (r Reply) Text() string {
 
 // Open reads the endpoint's answer to req. An encrypted reply must carry a
 // valid MsgSignature, echo the request's nonce and decrypt to a message for
-// app.AppID; a safe-mode account must not answer in plaintext.
+// app's receive id (the corpid of a WeCom app); a safe-mode account must
+// not answer in plaintext, and a mini-program answers only `success`.
 func Open(body []byte, app callback.AppConfig, req Request) (Reply, error) {
 	trimmed := bytes.TrimSpace(body)
 	if len(trimmed) == 0 || string(trimmed) == "success" {
 		return Reply{None: true}, nil
+	}
+	if app.Type == callback.TypeMiniProgram {
+		return Reply{}, errors.New("reply: a mini-program takes no passive reply, but the endpoint answered other than success")
 	}
 	env, err := callback.ParseMessage(trimmed)
 	if err != nil {
@@ -230,7 +309,7 @@ func Open(body []byte, app callback.AppConfig, req Request) (Reply, error) {
 		}
 		return Reply{Message: env}, nil
 	}
-	if mode == callback.ModePlain {
+	if mode == callback.ModePlain && app.Type != callback.TypeWeCom {
 		return Reply{}, errors.New("reply: plain mode account answered with Encrypt")
 	}
 	ts, nonce := env.Get("TimeStamp"), env.Get("Nonce")
@@ -240,9 +319,9 @@ func Open(body []byte, app callback.AppConfig, req Request) (Reply, error) {
 	if !callback.VerifyMsgSignature(env.Get("MsgSignature"), app.Token, ts, nonce, enc) {
 		return Reply{}, errors.New("reply: MsgSignature does not verify")
 	}
-	c, err := callback.NewCipher(app.EncodingAESKey, app.AppID)
+	c, err := callback.NewCipher(app.EncodingAESKey, app.ReceiveID())
 	if err != nil {
-		return Reply{}, fmt.Errorf("reply: encoding_aes_key of %s: %w", app.AppID, err)
+		return Reply{}, fmt.Errorf("reply: encoding_aes_key of %s: %w", app.ID(), err)
 	}
 	plain, err := c.Decrypt(enc)
 	if err != nil {
@@ -275,7 +354,11 @@ func Send(ctx context.Context, hc *http.Client, endpoint string, app callback.Ap
 	if err != nil {
 		return Reply{}, fmt.Errorf("post %s: %w", endpoint, err)
 	}
-	hr.Header.Set("Content-Type", "text/xml")
+	ctype := "text/xml"
+	if app.DataFormat == callback.FormatJSON {
+		ctype = "application/json"
+	}
+	hr.Header.Set("Content-Type", ctype)
 	resp, err := hc.Do(hr)
 	if err != nil {
 		return Reply{}, fmt.Errorf("post %s: %w", endpoint, err)
@@ -350,7 +433,7 @@ func (s *Sender) Handshake(echostr string) *http.Request {
 // in the Sender's mode, and the nonce it used. It panics on an unusable
 // EncodingAESKey, a mistake in the test itself.
 func (s *Sender) PushParts(msg string) (query, body, nonce string) {
-	req, err := seal([]byte(msg), s.AccountID(), "oUser", s.app(), s.now().Unix(), Nonce(), Random())
+	req, err := seal([]byte(msg), s.AccountID(), "oUser", "", s.app(), s.now().Unix(), Nonce(), Random())
 	if err != nil {
 		panic(fmt.Sprintf("callbacktest: %v", err))
 	}

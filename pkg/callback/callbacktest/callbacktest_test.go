@@ -2,12 +2,14 @@ package callbacktest
 
 import (
 	"bytes"
+	"context"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/wxcentral/wxcentral/pkg/callback"
 )
@@ -244,5 +246,81 @@ func TestSenderPushesWithEmptyToken(t *testing.T) {
 	q := r.URL.Query()
 	if !callback.VerifySignature(q.Get("signature"), "", q.Get("timestamp"), nonce) {
 		t.Errorf("signature over the empty token does not verify: %v", q)
+	}
+}
+
+// Seal, Send and Open for the account types beside Official Accounts,
+// against the real handler: a WeCom app (receive id corpid, msg_signature
+// only, encrypted reply) and a mini-program with JSON pushes in each mode
+// (answered success).
+func TestSealSendOpenAccountTypes(t *testing.T) {
+	wecom := callback.AppConfig{Type: callback.TypeWeCom, CorpID: "ww0123456789abcdef", Agent: "1000002", Token: testToken, EncodingAESKey: testKey,
+		AutoReplies: []callback.AutoReply{{Match: "ping", Reply: "pong"}}}
+	apps := []callback.AppConfig{wecom}
+	for _, mode := range []callback.Mode{callback.ModeSafe, callback.ModeCompat, callback.ModePlain} {
+		apps = append(apps, callback.AppConfig{Type: callback.TypeMiniProgram, AppID: "wxmini" + string(mode), Token: testToken, EncodingAESKey: testKey,
+			Mode: mode, DataFormat: callback.FormatJSON})
+	}
+	cfg := &callback.Config{Apps: apps}
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	h, err := callback.NewHandler(callback.Options{Config: callback.StaticConfig(cfg)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var seen []*http.Request
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		seen = append(seen, r)
+		h.ServeHTTP(w, r)
+	}))
+	defer srv.Close()
+	now := time.Now()
+
+	p := Text(wecom.CorpID, "zhangsan", "ping", now.Unix(), 1)
+	p.AgentID = wecom.Agent
+	req, err := Seal(p, wecom, now.Unix(), Nonce(), Random())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if req.Query.Has("signature") || req.Query.Has("encrypt_type") || !req.Query.Has("msg_signature") {
+		t.Errorf("WeCom query %v: want msg_signature only", req.Query)
+	}
+	reply, err := Send(context.Background(), srv.Client(), srv.URL+"/wechat/"+wecom.ID(), wecom, req)
+	if err != nil || !reply.Encrypted || reply.Text() != "pong" || reply.Message.ToUserName != "zhangsan" {
+		t.Fatalf("WeCom push: %+v %v", reply, err)
+	}
+	// The reply is sealed for the corpid: opening it as another corp fails.
+	other := wecom
+	other.CorpID = "ww0000000000000000"
+	rec := httptest.NewRecorder()
+	r := httptest.NewRequest(http.MethodPost, "/wechat/"+wecom.ID()+"?"+req.Query.Encode(), bytes.NewReader(req.Body))
+	h.ServeHTTP(rec, r)
+	if _, err := Open(rec.Body.Bytes(), other, req); err == nil {
+		t.Error("a WeCom reply opened for another corpid")
+	}
+
+	for _, mini := range apps[1:] {
+		req, err := Seal(Event("gh_0123456789ab", "oUser", "debug_demo", "", now.Unix()), mini, now.Unix(), Nonce(), Random())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.HasPrefix(req.Body, []byte(`{"ToUserName":"gh_0123456789ab"`)) {
+			t.Errorf("%s: body %s is not JSON", mini.Mode, req.Body)
+		}
+		if _, enc := req.Query["encrypt_type"]; enc != (mini.Mode != callback.ModePlain) {
+			t.Errorf("%s: query %v", mini.Mode, req.Query)
+		}
+		reply, err := Send(context.Background(), srv.Client(), srv.URL+"/wechat/"+mini.AppID, mini, req)
+		if err != nil || !reply.None {
+			t.Errorf("%s: mini-program JSON push: %+v %v", mini.Mode, reply, err)
+		}
+		if ct := seen[len(seen)-1].Header.Get("Content-Type"); ct != "application/json" {
+			t.Errorf("%s: Content-Type %q", mini.Mode, ct)
+		}
+	}
+	// A mini-program answering anything but success is an error.
+	if _, err := Open([]byte("<xml><Content>x</Content></xml>"), apps[1], Request{}); err == nil {
+		t.Error("a mini-program's passive reply was accepted")
 	}
 }

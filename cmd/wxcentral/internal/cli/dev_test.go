@@ -121,6 +121,17 @@ func TestLocalStack(t *testing.T) {
 		t.Errorf("send of an unmatched text printed %q", out)
 	}
 
+	// The sample WeCom app: sealed for the corpid, signed by msg_signature
+	// only, its encrypted reply opened.
+	if out, _ := run("send", "--appid", "ww0123456789abcdef:1000002", "--text", "ping"); out != "pong\n" {
+		t.Errorf("send --appid <the sample WeCom app> --text ping printed %q, want pong", out)
+	}
+	// The sample mini-program takes JSON pushes and answers success.
+	if out, errOut := run("send", "--appid", "wx1a2b3c4d5e6f7a8b", "--event", "debug_demo", "--verbose"); out != "(no reply)\n" ||
+		!strings.Contains(errOut, `{"ToUserName":"gh_wxcentral00","FromUserName":"o_wxcentral_cli_user"`) {
+		t.Errorf("send --appid <the sample mini-program> printed %q\n%s", out, errOut)
+	}
+
 	// Explicit --url and --config, as against a deployed callback.
 	if out, _ := run("send", "--text", "ping", "--url", stack.State.CallbackURL("wx0123456789abcdef"), "--config", stack.State.CallbackFile); out != "pong\n" {
 		t.Errorf("send with --url and --config printed %q", out)

@@ -27,6 +27,12 @@ compat or plain), POSTs it to the callback URL, checks and decrypts the
 reply and prints its content: "pong" for --text ping with the sample
 configuration, "(no reply)" for "success".
 
+The app's type in the callback document decides the rest: a WeCom app
+(--appid <corpid>:<agent>) gets WeCom's push (encrypted for the corpid,
+msg_signature only, ToUserName the corpid, its AgentID) and its encrypted
+reply is opened; a mini-program with data_format json gets the JSON push
+and must answer "success" (mini-programs take no passive reply).
+
 Defaults come from the running local stack: its callback URL, sample app
 and callback document (examples/local/callback.json). Against a deployed
 stack pass --url and --config with that account's callback document.`,
@@ -35,10 +41,10 @@ stack pass --url and --config with that account's callback document.`,
 		event := fs.String("event", "", "send an event instead (subscribe, unsubscribe, CLICK, SCAN, …)")
 		eventKey := fs.String("event-key", "", "the event's EventKey")
 		endpoint := fs.String("url", "", "callback URL (default: the local stack's /wechat/<appid>)")
-		appid := fs.String("appid", "", "the app (default: the local stack's sample app, or the document's only app)")
+		appid := fs.String("appid", "", "the app: an appid, or <corpid>:<agent> for a WeCom app (default: the local stack's sample app, or the document's only app)")
 		cfgPath := fs.String("config", "", "callback document with the app's token and encoding_aes_key (default: the local stack's)")
 		from := fs.String("from", "o_wxcentral_cli_user", "FromUserName: the sender's openid")
-		to := fs.String("to", "gh_wxcentral00", "ToUserName: the account's original id")
+		to := fs.String("to", "", "ToUserName: the account's original id (default gh_wxcentral00, or the corpid of a WeCom app)")
 		timeout := fs.Duration("timeout", 10*time.Second, "how long to wait for the reply")
 		verbose := fs.Bool("verbose", false, "also print the plaintext push and reply XML")
 		state := fs.String("state", "", "local stack state file (default: the one `wxcentral dev` writes)")
@@ -60,14 +66,24 @@ stack pass --url and --config with that account's callback document.`,
 				return err
 			}
 			now := time.Now()
+			toUser := *to
+			if toUser == "" {
+				toUser = "gh_wxcentral00"
+				if t.account.Type == callback.TypeWeCom {
+					toUser = t.account.CorpID
+				}
+			}
 			var p callbacktest.Push
 			if *text != "" {
-				p = callbacktest.Text(*to, *from, *text, now.Unix(), now.UnixNano()/1000)
+				p = callbacktest.Text(toUser, *from, *text, now.Unix(), now.UnixNano()/1000)
 			} else {
-				p = callbacktest.Event(*to, *from, *event, *eventKey, now.Unix())
+				p = callbacktest.Event(toUser, *from, *event, *eventKey, now.Unix())
+			}
+			if t.account.Type == callback.TypeWeCom {
+				p.AgentID = t.account.Agent
 			}
 			if *verbose {
-				fmt.Fprintf(env.Stderr, "-> POST %s (%s mode)\n%s\n", t.url, modeName(t.account.Mode), p.XML())
+				fmt.Fprintf(env.Stderr, "-> POST %s (%s mode)\n%s\n", t.url, modeName(t.account.Mode), p.Document(t.account))
 			}
 			ctx, cancel := context.WithTimeout(ctx, *timeout)
 			defer cancel()
@@ -101,7 +117,9 @@ func resolveSendTarget(env Env, endpoint, appid, cfgPath, statePath string) (sen
 		}
 		st, stateErr = devstack.ReadState(statePath)
 	}
+	sample := false // cfgPath is the committed sample document
 	if cfgPath == "" {
+		sample = stateErr != nil || st.CallbackFile == ""
 		switch {
 		case stateErr == nil && st.CallbackFile != "":
 			cfgPath = st.CallbackFile
@@ -124,8 +142,10 @@ func resolveSendTarget(env Env, endpoint, appid, cfgPath, statePath string) (sen
 		switch {
 		case stateErr == nil && st.AppID != "":
 			appid = st.AppID
-		case len(cfg.Apps) == 1:
-			appid = cfg.Apps[0].AppID
+		case len(cfg.Apps) == 1, sample:
+			// The sample's first app is the Official Account the stack's
+			// state would name.
+			appid = cfg.Apps[0].ID()
 		default:
 			return sendTarget{}, usagef("--appid: required (%s configures %d apps)", cfgPath, len(cfg.Apps))
 		}
