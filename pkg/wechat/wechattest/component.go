@@ -302,8 +302,7 @@ func (c *ComponentSimulator) ComponentCounters(componentAppID string) ComponentC
 func (c *ComponentSimulator) ComponentTokenValid(componentAppID, token string, at time.Time) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	g, ok := c.componentTokens[token]
-	return ok && g.appid == componentAppID && g.validAt(at)
+	return validIn(c.componentTokens, componentAppID, token, at)
 }
 
 // VerifyTicketValid is the oracle for component_verify_tickets: whether
@@ -311,8 +310,7 @@ func (c *ComponentSimulator) ComponentTokenValid(componentAppID, token string, a
 func (c *ComponentSimulator) VerifyTicketValid(componentAppID, ticket string, at time.Time) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	g, ok := c.verifyTickets[ticket]
-	return ok && g.appid == componentAppID && g.validAt(at)
+	return validIn(c.verifyTickets, componentAppID, ticket, at)
 }
 
 // LatestVerifyTicket returns the newest ticket WeChat issued for the

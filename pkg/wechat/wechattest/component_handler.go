@@ -116,6 +116,21 @@ func (c *ComponentSimulator) platformBySecret(appid, secret string) (*platform, 
 	return p, 0
 }
 
+// decodeAuthenticated decodes a call authenticated by a
+// component_access_token and finds its platform, or returns the refusal.
+// Callers hold c.mu.
+func (c *ComponentSimulator) decodeAuthenticated(r *http.Request, body []byte, now time.Time) (componentRequest, *platform, any) {
+	req, refused := c.decodeComponent(r, body, now)
+	if refused != nil {
+		return req, nil, refused
+	}
+	p, code := c.platformByToken(r, req.ComponentAppID, now)
+	if code != 0 {
+		return req, nil, c.componentErrAnswer(code, now)
+	}
+	return req, p, nil
+}
+
 // platformByToken checks a component_access_token and that the body names
 // the same platform. Callers hold c.mu.
 func (c *ComponentSimulator) platformByToken(r *http.Request, appid string, now time.Time) (*platform, int) {
@@ -199,13 +214,9 @@ func (c *ComponentSimulator) queryAuth(r *http.Request, body []byte) any {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	now := c.now()
-	req, refused := c.decodeComponent(r, body, now)
+	req, p, refused := c.decodeAuthenticated(r, body, now)
 	if refused != nil {
 		return refused
-	}
-	p, code := c.platformByToken(r, req.ComponentAppID, now)
-	if code != 0 {
-		return c.componentErrAnswer(code, now)
 	}
 	ac, ok := c.codes[req.Code]
 	if !ok || ac.used || ac.component != p.appid || !now.Before(ac.expiresAt) {
@@ -282,13 +293,9 @@ func (c *ComponentSimulator) authorizerToken(r *http.Request, body []byte) any {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	now := c.now()
-	req, refused := c.decodeComponent(r, body, now)
+	req, p, refused := c.decodeAuthenticated(r, body, now)
 	if refused != nil {
 		return refused
-	}
-	p, code := c.platformByToken(r, req.ComponentAppID, now)
-	if code != 0 {
-		return c.componentErrAnswer(code, now)
 	}
 	a, ok := p.authorizers[req.AuthorizerAppID]
 	if !ok || !a.authorized {

@@ -215,6 +215,13 @@ func (g *grant) end() time.Time {
 
 func (g *grant) validAt(t time.Time) bool { return !t.Before(g.issuedAt) && t.Before(g.end()) }
 
+// validIn is every oracle's answer: whether value, looked up in the
+// history of issued values, was issued for appid and valid at t.
+func validIn(history map[string]*grant, appid, value string, t time.Time) bool {
+	g, ok := history[value]
+	return ok && g.appid == appid && g.validAt(t)
+}
+
 // revokeBy shortens g's life to end no later than t.
 func (g *grant) revokeBy(t time.Time) {
 	if g.revokedAt.IsZero() || t.Before(g.revokedAt) {
@@ -376,8 +383,7 @@ func (s *Simulator) CurrentToken(appid string) (string, time.Time) {
 func (s *Simulator) Valid(appid, token string, at time.Time) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	g, ok := s.tokens[token]
-	return ok && g.appid == appid && g.validAt(at)
+	return validIn(s.tokens, appid, token, at)
 }
 
 // TicketValid is the oracle for JS-SDK tickets: whether ticket was a valid
@@ -385,8 +391,7 @@ func (s *Simulator) Valid(appid, token string, at time.Time) bool {
 func (s *Simulator) TicketValid(appid, ticket string, at time.Time) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	g, ok := s.tickets[ticket]
-	return ok && g.appid == appid && g.validAt(at)
+	return validIn(s.tickets, appid, ticket, at)
 }
 
 // Counters counts the calls an app's endpoints received, faulted ones
