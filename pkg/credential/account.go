@@ -23,9 +23,17 @@ const (
 	// component_access_token from api_component_token with the pushed
 	// component_verify_ticket.
 	Component AccountType = "component"
+	// Authorizer is an Official Account or mini-program that authorised a
+	// third-party platform: its access_token comes from the platform
+	// (api_authorizer_token with the authorizer's refresh token). It is
+	// never written in a document: an authorizer appears when the platform's
+	// authorized event is exchanged, and its credential items carry the
+	// platform's appid (component_appid).
+	Authorizer AccountType = "authorizer"
 )
 
-// AccountTypes lists every account type.
+// AccountTypes lists every account type of the documents (Authorizer is
+// not one: see there).
 var AccountTypes = []AccountType{OfficialAccount, MiniProgram, WeCom, Component}
 
 // ParseAccountType validates s; the empty string means OfficialAccount.
@@ -48,7 +56,7 @@ func WeComID(corpid, agent string) string { return corpid + ":" + agent }
 func (t AccountType) TicketKind(ticketType string) (Kind, bool) {
 	var kinds []Kind
 	switch t {
-	case OfficialAccount, "":
+	case OfficialAccount, Authorizer, "":
 		kinds = []Kind{JSAPITicket, WXCardTicket}
 	case WeCom:
 		kinds = []Kind{JSAPITicket, AgentConfigTicket}
@@ -81,12 +89,13 @@ type Policy struct {
 // re-fetches at once, without a budget. api_component_token issues a new
 // token on every call and keeps the previous one valid for up to 5 minutes,
 // so a platform token is due AccessTokenLead before expiry (inside that
-// overlap) and a report simply fetches a new one, without a budget.
+// overlap) and a report simply fetches a new one, without a budget; an
+// authorizer's token (api_authorizer_token) is kept the same way.
 func (t AccountType) Policy() Policy {
 	switch t {
 	case WeCom:
 		return Policy{TokenLead: 0, TicketLead: TicketLead}
-	case Component:
+	case Component, Authorizer:
 		return Policy{TokenLead: AccessTokenLead, TicketLead: TicketLead}
 	}
 	return Policy{TokenLead: AccessTokenLead, TicketLead: TicketLead, ForceBudget: true}

@@ -49,8 +49,12 @@ type App struct {
 	// CorpID and Agent name a WeCom app (gettoken is called with CorpID).
 	CorpID string
 	Agent  string
-	Secret string            // AppSecret or WeCom app secret; never logged
-	Kinds  []credential.Kind // access_token first
+	// ComponentAppID is the platform an Authorizer belongs to (its
+	// credential items' component_appid); its token is fetched with that
+	// platform's component_access_token.
+	ComponentAppID string
+	Secret         string            // AppSecret or WeCom app secret; never logged
+	Kinds          []credential.Kind // access_token first
 }
 
 func (a App) typ() credential.AccountType {
