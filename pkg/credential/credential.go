@@ -170,6 +170,13 @@ type Record struct {
 	LastErrorCode int
 	LastError     string
 	LastErrorAt   time.Time // millisecond precision (seconds for an item written before last_error_at_ms)
+
+	// DueAt is due_at: when a sweep must next look at the item; zero for an
+	// item written before the due index (or one no sweep keeps).
+	DueAt time.Time
+	// ComponentAppID is component_appid: the platform of an Authorizer's
+	// credential; "" otherwise.
+	ComponentAppID string
 }
 
 // LeaseHeld reports whether a live lease exists at now.

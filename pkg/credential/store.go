@@ -30,6 +30,13 @@ type Commit struct {
 	Value       string    // the value WeChat returned
 	ExpiresAt   time.Time // response time + expires_in
 	RefreshedAt time.Time // response time
+	// DueAt is when a sweep must next look at the item (the type's
+	// Policy.DueAt of ExpiresAt), written as due_at so that sweeps find due
+	// items through the table's due index instead of reading every item.
+	DueAt time.Time
+	// ComponentAppID marks an Authorizer's item with its platform
+	// (component_appid); "" for every other type.
+	ComponentAppID string
 }
 
 // Failure is an upstream failure as recorded in last_error_*. Message must
