@@ -16,7 +16,27 @@ const (
 	// ActionInvalidate asks the token function to forward a rejected value
 	// (Request); a Request without an action is a read.
 	ActionInvalidate = "invalidate"
+	// ActionAuthorize asks the refresh function to exchange a third-party
+	// platform's authorization code (AuthorizationRequest): the callback
+	// function forwards every authorized and updateauthorized event, since
+	// only the refresh function may hold an authorizer's refresh token.
+	ActionAuthorize = "authorize"
+	// ActionUnauthorize asks the refresh function to forget an authorizer
+	// (AuthorizationRequest without a code): its auth# item and its
+	// credentials.
+	ActionUnauthorize = "unauthorize"
 )
+
+// AuthorizationRequest is the refresh function's payload for
+// ActionAuthorize and ActionUnauthorize. CreateTime (unix seconds) is the
+// event's: an older event never undoes a newer one.
+type AuthorizationRequest struct {
+	Action            string `json:"action"`
+	ComponentAppID    string `json:"component_appid"`
+	AuthorizerAppID   string `json:"authorizer_appid"`
+	AuthorizationCode string `json:"authorization_code,omitempty"` // ActionAuthorize only; never logged
+	CreateTime        int64  `json:"create_time"`
+}
 
 // Error codes of an {"error","message"} answer.
 const (
