@@ -44,7 +44,12 @@ const (
 	TypeOfficialAccount AppType = "official_account" // the default
 	TypeMiniProgram     AppType = "miniprogram"      // mini-programs and mini-games: pushes in XML or JSON, answered `success`
 	TypeWeCom           AppType = "wecom"            // a WeCom (企业微信) app: always encrypted, receive id = corpid
-	typeComponent       AppType = "component"        // third-party platforms: not supported yet
+	// TypeComponent is a third-party platform (开放平台第三方平台): its token
+	// and key verify the platform's authorization events
+	// (/component/{component_appid}, pkg/component) and the messages of
+	// every authorizer (/wechat/{authorizer_appid}, receive id = the
+	// component appid); the entry itself is no /wechat route.
+	TypeComponent AppType = "component"
 )
 
 // Data formats of a mini-program's pushes.
@@ -240,10 +245,20 @@ func (a *AppConfig) check() error {
 		if a.Mode != "" && a.Mode != ModeSafe {
 			return errors.New("mode: a WeCom app is always encrypted (safe)")
 		}
-	case typeComponent:
-		return errors.New("type: component (third-party platforms) is not supported yet")
+	case TypeComponent:
+		// Its pushes are always encrypted and answered by the platform's
+		// event intake or for its authorizers, never by built-in replies.
+		if err := notFor("corpid", "agent", "data_format", "welcome", "auto_replies"); err != nil {
+			return err
+		}
+		if a.Mode != "" && a.Mode != ModeSafe {
+			return errors.New("mode: a component is always encrypted (safe)")
+		}
+		if strings.ContainsAny(a.AppID, "#:/?% \t\r\n") {
+			return errors.New("appid: must not contain '#', ':', '/', '?', '%' or whitespace")
+		}
 	default:
-		return errors.New("type: must be official_account, miniprogram or wecom")
+		return errors.New("type: must be official_account, miniprogram, wecom or component")
 	}
 	if a.Type != TypeWeCom && a.AppID == "" {
 		return errors.New("appid: missing")

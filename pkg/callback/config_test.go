@@ -38,10 +38,14 @@ func TestParseConfigAccountTypes(t *testing.T) {
 		{"type":"miniprogram","appid":"wxmini","token":"t","encoding_aes_key":"` + key + `","data_format":"json"},
 		{"type":"miniprogram","appid":"wxmini2","token":"t","mode":"plain"},
 		{"type":"wecom","corpid":"ww0123","agent":"1000002","token":"t","encoding_aes_key":"` + key + `","welcome":"hi"},
-		{"type":"wecom","corpid":"ww0123","agent":"contacts","token":"t","encoding_aes_key":"` + key + `","previous_encoding_aes_key":"` + key + `"}]}`
+		{"type":"wecom","corpid":"ww0123","agent":"contacts","token":"t","encoding_aes_key":"` + key + `","previous_encoding_aes_key":"` + key + `"},
+		{"type":"component","appid":"wxc0mp0nent0000001","token":"t","encoding_aes_key":"` + key + `","previous_encoding_aes_key":"` + key + `"}]}`
 	c, err := ParseConfig([]byte(ok))
 	if err != nil {
 		t.Fatal(err)
+	}
+	if a, found := c.App("wxc0mp0nent0000001"); !found || a.Type != TypeComponent || a.ReceiveID() != "wxc0mp0nent0000001" || a.Mode != ModeSafe {
+		t.Fatalf("App(wxc0mp0nent0000001) = %+v %v", a, found)
 	}
 	if a, found := c.App("ww0123:1000002"); !found || a.ReceiveID() != "ww0123" || a.Mode != ModeSafe {
 		t.Fatalf("App(ww0123:1000002) = %+v %v", a, found)
@@ -55,8 +59,17 @@ func TestParseConfigAccountTypes(t *testing.T) {
 	wecom := `"type":"wecom","corpid":"ww0123","agent":"1","token":"t","encoding_aes_key":"` + key + `"`
 	mini := `"type":"miniprogram","appid":"wxmini","token":"t","encoding_aes_key":"` + key + `"`
 	for _, tt := range []struct{ doc, want string }{
-		{`{"type":"component","appid":"wxc","token":"t","encoding_aes_key":"` + key + `"}`, "apps[0].type: component (third-party platforms) is not supported yet"},
-		{`{"type":"service_account","appid":"wx1","token":"t","mode":"plain"}`, "apps[0].type: must be official_account, miniprogram or wecom"},
+		{`{"type":"service_account","appid":"wx1","token":"t","mode":"plain"}`, "apps[0].type: must be official_account, miniprogram, wecom or component"},
+		{`{"type":"component","token":"t","encoding_aes_key":"` + key + `"}`, "apps[0].appid: missing"},
+		{`{"type":"component","appid":"wxc","encoding_aes_key":"` + key + `"}`, "apps[0].token: missing"},
+		{`{"type":"component","appid":"wxc","token":"t"}`, "apps[0].encoding_aes_key: missing"},
+		{`{"type":"component","appid":"wxc","token":"t","encoding_aes_key":"short"}`, "apps[0].encoding_aes_key: must be 43 base64 characters"},
+		{`{"type":"component","appid":"wxc","token":"t","encoding_aes_key":"` + key + `","previous_encoding_aes_key":"x"}`, "apps[0].previous_encoding_aes_key: must be 43"},
+		{`{"type":"component","appid":"wxc","token":"t","mode":"plain"}`, "apps[0].mode: a component is always encrypted"},
+		{`{"type":"component","appid":"wxc","token":"t","encoding_aes_key":"` + key + `","welcome":"hi"}`, "apps[0].welcome: not used by type component"},
+		{`{"type":"component","appid":"wxc","token":"t","encoding_aes_key":"` + key + `","data_format":"json"}`, "apps[0].data_format: not used by type component"},
+		{`{"type":"component","appid":"wx/c","token":"t","encoding_aes_key":"` + key + `"}`, "apps[0].appid: must not contain"},
+		{`{"appid":"wxc","token":"t","mode":"plain"},{"type":"component","appid":"wxc","token":"t","encoding_aes_key":"` + key + `"}`, "apps[1].appid: duplicate of apps[0]"},
 		{`{"type":"wecom","agent":"1","token":"t","encoding_aes_key":"` + key + `"}`, "apps[0].corpid: missing"},
 		{`{"type":"wecom","corpid":"ww0123","token":"t","encoding_aes_key":"` + key + `"}`, "apps[0].agent: missing"},
 		{`{` + wecom + `,"appid":"wx1"}`, "apps[0].appid: not used by type wecom"},

@@ -17,15 +17,16 @@ const (
 	TypeOfficialAccount = string(credential.OfficialAccount) // the default
 	TypeMiniProgram     = string(credential.MiniProgram)     // mini-programs and mini-games: stable_token, no tickets
 	TypeWeCom           = string(credential.WeCom)           // a WeCom (企业微信) app: gettoken by corpid and the app's secret
-	// TypeComponent (a third-party platform) is recognised but not
-	// supported yet: an entry of this type is a configuration error.
-	TypeComponent = "component"
+	// TypeComponent is a third-party platform (开放平台第三方平台): its
+	// appid is the component appid and its secret the platform's AppSecret;
+	// it has no tickets (docs/platform.md).
+	TypeComponent = string(credential.Component)
 )
 
 // App is one account of the APPS_SECRET_ID document.
 type App struct {
-	Type    string   // TypeOfficialAccount, TypeMiniProgram or TypeWeCom; never empty
-	AppID   string   // official_account, miniprogram: the appid
+	Type    string   // TypeOfficialAccount, TypeMiniProgram, TypeWeCom or TypeComponent; never empty
+	AppID   string   // official_account, miniprogram: the appid; component: the component appid
 	CorpID  string   // wecom: the corp id
 	Agent   string   // wecom: the agent id, or a name such as "contacts"
 	Secret  string   // the AppSecret or the WeCom app's secret: never log it
@@ -50,8 +51,13 @@ func (a App) String() string {
 func (a App) GoString() string { return a.String() }
 
 // Kinds lists the credentials wxcentral keeps for a: access_token first,
-// then the configured tickets in document order.
+// then the configured tickets in document order. A platform's are its
+// component_access_token and the pushed component_verify_ticket the sweep
+// watches.
 func (a App) Kinds() []credential.Kind {
+	if a.Type == TypeComponent {
+		return []credential.Kind{credential.ComponentAccessToken, credential.ComponentVerifyTicket}
+	}
 	kinds := []credential.Kind{credential.AccessToken}
 	for _, t := range a.Tickets {
 		if k, ok := ticketKind(a.Type, t); ok {
@@ -104,7 +110,8 @@ func LoadApps(ctx context.Context, src Source) (*Apps, error) {
 //
 //	{"apps": [{"appid": "wx…", "secret": "…", "tickets": ["jsapi", "wx_card"]},
 //	          {"type": "miniprogram", "appid": "wx…", "secret": "…"},
-//	          {"type": "wecom", "corpid": "ww…", "agent": "1000002", "secret": "…", "tickets": ["jsapi", "agent_config"]}]}
+//	          {"type": "wecom", "corpid": "ww…", "agent": "1000002", "secret": "…", "tickets": ["jsapi", "agent_config"]},
+//	          {"type": "component", "appid": "wx…", "secret": "…"}]}
 //
 // Errors name the field (`apps[1].secret: missing`, `apps[2].corpid:
 // missing`), never a value. Two entries with one credential id (App.ID) are
@@ -164,12 +171,10 @@ func parseApp(field string, raw json.RawMessage) (App, string, error) {
 	app := App{Type: TypeOfficialAccount}
 	if e.Type != nil {
 		switch *e.Type {
-		case TypeOfficialAccount, TypeMiniProgram, TypeWeCom:
+		case TypeOfficialAccount, TypeMiniProgram, TypeWeCom, TypeComponent:
 			app.Type = *e.Type
-		case TypeComponent:
-			return App{}, "", fmt.Errorf("%s.type: component (third-party platform) is not supported yet", field)
 		default:
-			return App{}, "", fmt.Errorf("%s.type: must be official_account, miniprogram or wecom", field)
+			return App{}, "", fmt.Errorf("%s.type: must be official_account, miniprogram, wecom or component", field)
 		}
 	}
 	// id checks a name that becomes part of a DynamoDB key and of a
@@ -223,6 +228,10 @@ func parseApp(field string, raw json.RawMessage) (App, string, error) {
 	if e.Tickets != nil {
 		if app.Type == TypeMiniProgram {
 			return App{}, "", fmt.Errorf("%s.tickets: a miniprogram has no tickets (JS-SDK tickets belong to Official Accounts and WeCom apps)", field)
+		}
+		if app.Type == TypeComponent {
+			// Its component_verify_ticket is pushed by WeChat and always kept.
+			return App{}, "", fmt.Errorf("%s.tickets: a component has no tickets to configure (its component_verify_ticket is pushed and always kept)", field)
 		}
 		want := "jsapi or wx_card"
 		if app.Type == TypeWeCom {

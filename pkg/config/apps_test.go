@@ -95,6 +95,36 @@ func TestParseAppsAccountTypes(t *testing.T) {
 	}
 }
 
+// A third-party platform: its kinds are exactly what the refresher keeps
+// for a platform (pkg/refresh's component tests build the same App).
+func TestParseAppsComponent(t *testing.T) {
+	doc := `{"apps":[{"appid":"wx0123456789abcdef","secret":"a"},
+	                 {"type":"component","appid":"wxc0mp0nent0000001","secret":"` + secretValue + `"}]}`
+	apps, err := config.ParseApps([]byte(doc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := config.App{Type: config.TypeComponent, AppID: "wxc0mp0nent0000001", Secret: secretValue}
+	if !reflect.DeepEqual(apps.Apps[1], want) {
+		t.Fatalf("got %#v", apps.Apps[1])
+	}
+	if got := apps.Apps[1].ID(); got != "wxc0mp0nent0000001" {
+		t.Fatalf("ID() = %q", got)
+	}
+	if k := apps.Apps[1].Kinds(); !reflect.DeepEqual(k, []credential.Kind{credential.ComponentAccessToken, credential.ComponentVerifyTicket}) {
+		t.Fatalf("component kinds %v", k)
+	}
+	if apps.Apps[1].Has(credential.AccessToken) || !apps.Apps[1].Has(credential.ComponentVerifyTicket) {
+		t.Fatal("Has disagrees with the component's kinds")
+	}
+	if string(credential.Component) != apps.Apps[1].Type {
+		t.Fatalf("type %q is not credential.Component", apps.Apps[1].Type)
+	}
+	if s := fmt.Sprintf("%v %+v %#v", apps.Apps[1], apps.Apps[1], apps.Apps[1]); strings.Contains(s, secretValue) {
+		t.Fatalf("formatting shows the secret: %s", s)
+	}
+}
+
 func TestParseAppsErrors(t *testing.T) {
 	s := secretValue
 	tests := []struct {
@@ -129,10 +159,16 @@ func TestParseAppsErrors(t *testing.T) {
 		{"appid with :", `{"apps":[{"appid":"ww1:1000002","secret":"` + s + `"}]}`, "apps document: apps[0].appid: must not contain '#', ':' or whitespace"},
 		// Account types.
 		{"unknown type", `{"apps":[{"type":"service_account","appid":"wxa","secret":"` + s + `"}]}`,
-			"apps document: apps[0].type: must be official_account, miniprogram or wecom"},
+			"apps document: apps[0].type: must be official_account, miniprogram, wecom or component"},
 		{"type not a string", `{"apps":[{"type":1,"appid":"wxa","secret":"` + s + `"}]}`, "apps document: apps[0]: type: must be a string"},
-		{"component not yet", `{"apps":[{"type":"component","appid":"wxa","secret":"` + s + `"}]}`,
-			"apps document: apps[0].type: component (third-party platform) is not supported yet"},
+		{"component tickets", `{"apps":[{"type":"component","appid":"wxa","secret":"` + s + `","tickets":["jsapi"]}]}`,
+			"apps document: apps[0].tickets: a component has no tickets"},
+		{"component secret missing", `{"apps":[{"type":"component","appid":"wxa"}]}`, "apps document: apps[0].secret: missing"},
+		{"component appid missing", `{"apps":[{"type":"component","secret":"` + s + `"}]}`, "apps document: apps[0].appid: missing"},
+		{"component corpid", `{"apps":[{"type":"component","appid":"wxa","corpid":"ww1","secret":"` + s + `"}]}`,
+			"apps document: apps[0].corpid: not a field of a component entry"},
+		{"duplicate component and official account", `{"apps":[{"appid":"wxa","secret":"x"},{"type":"component","appid":"wxa","secret":"` + s + `"}]}`,
+			"apps document: apps[1].appid: duplicate of apps[0].appid"},
 		{"miniprogram tickets", `{"apps":[{"appid":"wxa","secret":"x"},{"type":"miniprogram","appid":"wxb","secret":"` + s + `","tickets":["jsapi"]}]}`,
 			"apps document: apps[1].tickets: a miniprogram has no tickets"},
 		{"miniprogram empty tickets", `{"apps":[{"type":"miniprogram","appid":"wxb","secret":"` + s + `","tickets":[]}]}`,

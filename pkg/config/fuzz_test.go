@@ -31,6 +31,9 @@ var fuzzSeeds = []string{
 	`{"apps":[{"type":"miniprogram","appid":"wxmini","secret":"S1-Secret-Value"},{"type":"wecom","corpid":"ww1","agent":"1000002","secret":"S2-Secret","tickets":["jsapi","agent_config"]}]}`,
 	`{"apps":[{"type":"wecom","corpid":"ww1","agent":"contacts","secret":"S2-Secret"},{"type":"wecom","corpid":"ww1","agent":"contacts","secret":"S3"}]}`,
 	`{"apps":[{"type":"miniprogram","appid":"wxmini","secret":"S1","tickets":[]},{"type":"component","appid":"wxc","secret":"S4"}]}`,
+	`{"apps":[{"type":"component","appid":"wxc0mp0nent0000001","secret":"S5-Component-Secret"},{"type":"component","appid":"wxc2","secret":"S6","tickets":["jsapi"]}]}`,
+	`{"apps":[{"type":"component","appid":"wxc0mp0nent0000001","token":"Tok-Component","encoding_aes_key":"abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG","previous_encoding_aes_key":"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789abcdefg"}]}`,
+	`{"apps":[{"type":"component","appid":"wxc1","token":"Tok-C","encoding_aes_key":"abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG","mode":"plain","welcome":"Hi-There"}]}`,
 	`[]`, `null`, ``, `{`, "\x00\xff",
 }
 
@@ -79,7 +82,11 @@ func FuzzParseApps(f *testing.F) {
 				t.Fatalf("%s: formatting an App shows its secret", id)
 			}
 			kinds := a.Kinds()
-			if len(kinds) != 1+len(a.Tickets) || kinds[0] != "access_token" {
+			if a.Type == config.TypeComponent {
+				if len(a.Tickets) > 0 || len(kinds) != 2 || kinds[0] != "component_access_token" || kinds[1] != "component_verify_ticket" {
+					t.Fatalf("%s: component kinds %v, tickets %v", id, kinds, a.Tickets)
+				}
+			} else if len(kinds) != 1+len(a.Tickets) || kinds[0] != "access_token" {
 				t.Fatalf("%s: kinds %v for tickets %v", id, kinds, a.Tickets)
 			}
 			again.Apps = append(again.Apps, doc{a.Type, a.AppID, a.CorpID, a.Agent, a.Secret, a.Tickets})
