@@ -1,7 +1,8 @@
 // Command callback is WeChat's push endpoint behind an API Gateway HTTP
 // API: payload 2.0 events are served by callback.Handler with the DynamoDB
-// dedupe store and, when EVENT_BUS_NAME is set, EventBridge. See
-// pkg/callback/callbacklambda and docs/callback.md.
+// dedupe store and, when EVENT_BUS_NAME is set, EventBridge; a platform's
+// authorization events by pkg/component, handed to REFRESH_FUNCTION_NAME.
+// See pkg/callback/callbacklambda, docs/callback.md and docs/platform.md.
 package main
 
 import (
@@ -11,6 +12,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
+	"github.com/aws/aws-sdk-go-v2/service/lambda"
 
 	"github.com/wxcentral/wxcentral/internal/lambdamain"
 	"github.com/wxcentral/wxcentral/pkg/callback"
@@ -19,6 +21,7 @@ import (
 	"github.com/wxcentral/wxcentral/pkg/dynamo"
 	"github.com/wxcentral/wxcentral/pkg/eventbus"
 	"github.com/wxcentral/wxcentral/pkg/metrics"
+	"github.com/wxcentral/wxcentral/pkg/tokenclient/lambdainvoke"
 )
 
 func main() {
@@ -37,14 +40,18 @@ func main() {
 			return nil, err
 		}
 		log, m := lambdamain.Logger(env.LogLevel), metrics.New(os.Stdout)
-		doc := config.NewSecret(aws, env.CallbackSecretID, log, m)
+		doc, db := config.NewSecret(aws, env.CallbackSecretID, log, m), dynamodb.NewFromConfig(aws)
 		d := callbacklambda.Deps{
-			Config:  callback.ConfigFromJSON(doc.Load),
-			Store:   dynamo.NewDedupeStore(dynamodb.NewFromConfig(aws), env.TableName),
-			MaxSkew: env.MaxSkew, Logger: log, Metrics: m,
+			Config:      callback.ConfigFromJSON(doc.Load),
+			Store:       dynamo.NewDedupeStore(db, env.TableName),
+			Credentials: dynamo.NewCredentialStore(db, env.TableName),
+			MaxSkew:     env.MaxSkew, Logger: log, Metrics: m,
 		}
 		if env.EventBusName != "" {
 			d.Publisher = eventbus.New(eventbridge.NewFromConfig(aws), env.EventBusName)
+		}
+		if env.RefreshFunctionName != "" {
+			d.Refresh = lambdainvoke.NewFunction(lambda.NewFromConfig(aws), env.RefreshFunctionName).Invoke
 		}
 		return callbacklambda.New(d)
 	})

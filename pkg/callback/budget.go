@@ -50,13 +50,20 @@ func WithArrival(ctx context.Context, at time.Time) context.Context {
 // due is the end of the request's budget: Budget from its arrival, the
 // time already passed bounded so a skewed clock can neither lengthen the
 // budget (an arrival in the future) nor leave less than MinArrivalBudget.
-func (h *Handler) due(ctx context.Context) time.Time {
+func (h *Handler) due(ctx context.Context) time.Time { return Due(ctx, h.opt.Budget) }
+
+// Due is the end of a budget of the given length from the arrival ctx
+// carries (WithArrival), or from now without one. The time already passed
+// is bounded so a skewed clock can neither lengthen the budget (an arrival
+// in the future) nor leave less than MinArrivalBudget. The platform's event
+// intake (pkg/component) shares it.
+func Due(ctx context.Context, budget time.Duration) time.Time {
 	now := time.Now()
 	if at, ok := ctx.Value(arrivalKey{}).(time.Time); ok {
-		passed := min(max(now.Sub(at), 0), max(h.opt.Budget-MinArrivalBudget, 0))
-		return now.Add(h.opt.Budget - passed)
+		passed := min(max(now.Sub(at), 0), max(budget-MinArrivalBudget, 0))
+		return now.Add(budget - passed)
 	}
-	return now.Add(h.opt.Budget)
+	return now.Add(budget)
 }
 
 // LoadConfig loads and compiles the configuration as a request arriving

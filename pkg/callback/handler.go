@@ -42,19 +42,28 @@ type Options struct {
 	// Metrics counts WeChat's repeated deliveries (CallbackDuplicates by
 	// AppId, answered from the stored reply or while in progress); nil: none.
 	Metrics *metrics.Emitter
+	// Authorizers finds the platform of an appid without an entry of its
+	// own, whose pushes are then served with that platform's entry
+	// (type component); nil: such an appid is unknown. Its answers are
+	// cached (DefaultAuthorizerTTL, DefaultUnknownTTL).
+	Authorizers AuthorizerLookup
 }
 
 // Handler is the http.Handler for `GET|POST /wechat/{appid}`: it applies
 // docs/callback.md rule by rule. Create it with NewHandler.
 type Handler struct {
-	opt      Options
-	compiled atomic.Pointer[compiled]
-	pool     sync.Pool
+	opt         Options
+	compiled    atomic.Pointer[compiled]
+	pool        sync.Pool
+	authorizers *authorizerCache // nil without Options.Authorizers
 }
 
 type compiled struct {
 	cfg  *Config
 	apps map[string]*app
+	// platforms are the component entries by component appid: no route of
+	// their own, the settings their authorizers' pushes are served with.
+	platforms map[string]*app
 }
 
 type app struct {
@@ -114,6 +123,9 @@ func NewHandler(opt Options) (*Handler, error) {
 		opt.Logger = slog.Default()
 	}
 	h := &Handler{opt: opt}
+	if opt.Authorizers != nil {
+		h.authorizers = newAuthorizerCache(opt.Authorizers, opt.Clock, DefaultAuthorizerCacheSize)
+	}
 	h.pool.New = func() any { return new(scratch) }
 	if _, err := h.apps(context.WithValue(context.Background(), deferLoadKey{}, true)); err != nil && !errors.Is(err, ErrNotLoaded) {
 		return nil, err
@@ -145,11 +157,15 @@ func (h *Handler) apps(ctx context.Context) (*compiled, error) {
 	if err := cfg.check(); err != nil {
 		return nil, err
 	}
-	c := &compiled{cfg: cfg, apps: make(map[string]*app, len(cfg.Apps))}
+	c := &compiled{cfg: cfg, apps: make(map[string]*app, len(cfg.Apps)), platforms: map[string]*app{}}
 	for i := range cfg.Apps {
 		a, err := compileApp(&cfg.Apps[i])
 		if err != nil {
 			return nil, fmt.Errorf("callback config: apps[%d]: %w", i, err)
+		}
+		if a.kind == TypeComponent {
+			c.platforms[a.id] = a
+			continue
 		}
 		c.apps[a.id] = a
 	}
@@ -226,6 +242,12 @@ func (h *Handler) serve(r *http.Request, s *scratch, due time.Time) (string, out
 		return appid, reject(http.StatusServiceUnavailable, "config_error"), nil
 	}
 	a := c.apps[appid]
+	if a == nil {
+		var o outcome
+		if a, o = h.authorizerApp(ctx, due, c, appid); o.decided() {
+			return appid, o, nil
+		}
+	}
 	if a == nil {
 		return appid, reject(http.StatusNotFound, "unknown_app"), nil
 	}

@@ -83,9 +83,12 @@ type Options struct {
 	// MaxSkew is the replay window for `timestamp`, either direction: zero
 	// means DefaultMaxSkew, a negative value disables the check.
 	MaxSkew time.Duration
-	// StoreTimeout bounds the ticket write and the sink call (WeChat waits
-	// 5 s); zero: DefaultStoreTimeout.
+	// StoreTimeout bounds the ticket write (WeChat waits 5 s); zero:
+	// DefaultStoreTimeout.
 	StoreTimeout time.Duration
+	// Budget is a push's time from its arrival (callback.WithArrival): the
+	// event sink gets what is left of it; zero: callback.DefaultBudget.
+	Budget time.Duration
 	Logger       *slog.Logger // nil: slog.Default()
 }
 
@@ -105,6 +108,9 @@ func NewHandler(o Options) (*Handler, error) {
 	}
 	if o.StoreTimeout <= 0 {
 		o.StoreTimeout = DefaultStoreTimeout
+	}
+	if o.Budget <= 0 {
+		o.Budget = callback.DefaultBudget
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
@@ -153,6 +159,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 func (h *Handler) serve(r *http.Request, appid string) (answer, string) {
 	ctx := r.Context()
+	due := callback.Due(ctx, h.o.Budget)
 	if r.Method != http.MethodPost {
 		return refuse(http.StatusMethodNotAllowed, "bad_method", "only POST is accepted"), ""
 	}
@@ -223,11 +230,19 @@ func (h *Handler) serve(r *http.Request, appid string) (answer, string) {
 	if m.CreateTime <= 0 {
 		return refuse(http.StatusBadRequest, "malformed", "CreateTime: missing"), info
 	}
-	sctx, cancel := context.WithTimeout(ctx, h.o.StoreTimeout)
-	defer cancel()
 	if info == InfoVerifyTicket {
+		end := time.Now().Add(h.o.StoreTimeout)
+		if due.Before(end) {
+			end = due
+		}
+		sctx, cancel := context.WithDeadline(ctx, end)
+		defer cancel()
 		return h.ticket(sctx, appid, m), info
 	}
+	// The sink (the refresh function's exchange, the bus) gets what is left
+	// of the budget: WeChat has its answer within 5 s of sending.
+	sctx, cancel := context.WithDeadline(ctx, due)
+	defer cancel()
 	return h.event(sctx, appid, info, m), info
 }
 

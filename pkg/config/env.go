@@ -94,16 +94,22 @@ func TokenFromEnv(getenv func(string) string) (Token, error) {
 
 // Callback is the environment of the callback function.
 type Callback struct {
-	TableName        string        // TABLE_NAME, required: the dedupe items live there
-	CallbackSecretID string        // CALLBACK_SECRET_ID, required
-	EventBusName     string        // EVENT_BUS_NAME, optional
-	MaxSkew          time.Duration // CALLBACK_MAX_SKEW as callback.Options.MaxSkew (see ParseMaxSkew)
-	LogLevel         slog.Level    // LOG_LEVEL
+	TableName        string // TABLE_NAME, required: the dedupe items live there
+	CallbackSecretID string // CALLBACK_SECRET_ID, required
+	EventBusName     string // EVENT_BUS_NAME, optional
+	// RefreshFunctionName is REFRESH_FUNCTION_NAME, optional: the function a
+	// third-party platform's authorization events are handed to. Unset,
+	// those events answer 503 (the callback document's component entries
+	// need it; docs/platform.md).
+	RefreshFunctionName string
+	MaxSkew             time.Duration // CALLBACK_MAX_SKEW as callback.Options.MaxSkew (see ParseMaxSkew)
+	LogLevel            slog.Level    // LOG_LEVEL
 }
 
 // CallbackFromEnv reads the callback function's environment.
 func CallbackFromEnv(getenv func(string) string) (Callback, error) {
-	c := Callback{EventBusName: strings.TrimSpace(getenv("EVENT_BUS_NAME"))}
+	c := Callback{EventBusName: strings.TrimSpace(getenv("EVENT_BUS_NAME")),
+		RefreshFunctionName: strings.TrimSpace(getenv("REFRESH_FUNCTION_NAME"))}
 	var err error
 	if c.TableName, err = required(getenv, "TABLE_NAME"); err != nil {
 		return c, err

@@ -107,8 +107,8 @@ func TestCallbackFromEnv(t *testing.T) {
 	if err != nil || got != (config.Callback{TableName: "t", CallbackSecretID: "s"}) {
 		t.Fatalf("defaults: %+v %v", got, err)
 	}
-	got, err = config.CallbackFromEnv(env("CALLBACK_MAX_SKEW", "0", "LOG_LEVEL", "debug", "EVENT_BUS_NAME", "b"))
-	if err != nil || got.MaxSkew >= 0 || got.LogLevel != slog.LevelDebug || got.EventBusName != "b" {
+	got, err = config.CallbackFromEnv(env("CALLBACK_MAX_SKEW", "0", "LOG_LEVEL", "debug", "EVENT_BUS_NAME", "b", "REFRESH_FUNCTION_NAME", " wxcentral-refresh "))
+	if err != nil || got.MaxSkew >= 0 || got.LogLevel != slog.LevelDebug || got.EventBusName != "b" || got.RefreshFunctionName != "wxcentral-refresh" {
 		t.Fatalf("%+v %v", got, err)
 	}
 	for _, kv := range [][]string{{"TABLE_NAME", ""}, {"CALLBACK_SECRET_ID", ""}, {"CALLBACK_MAX_SKEW", "five"}, {"LOG_LEVEL", "loud"}} {

@@ -164,6 +164,8 @@ func decodeCredential(item map[string]types.AttributeValue) (credential.Record, 
 	if _, ok := item[attrLastErrorAtMs]; ok {
 		r.LastErrorAt = d.unixMilli(attrLastErrorAtMs)
 	}
+	// An authorizer's platform: the callback routes its messages by it.
+	r.ComponentAppID = d.s("component_appid")
 	if d.err != nil {
 		return credential.Record{}, fmt.Errorf("item %s: %w", pk, d.err)
 	}

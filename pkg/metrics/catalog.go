@@ -16,6 +16,9 @@ const (
 	CallbackRequests     = "CallbackRequests"
 	CallbackDuplicates   = "CallbackDuplicates"
 	ConfigReloadFailures = "ConfigReloadFailures"
+	// ComponentAuthorizations counts a platform's authorization events the
+	// callback handed to the refresh function, by Outcome.
+	ComponentAuthorizations = "ComponentAuthorizations"
 )
 
 // Dimension names.
@@ -35,7 +38,7 @@ const (
 var Names = []string{
 	RefreshOutcome, RefreshFailures, TokenSecondsToExpiry, WeChatCallLatency,
 	ForcedRefreshes, TokenRequests, CallbackRequests, CallbackDuplicates,
-	ConfigReloadFailures,
+	ConfigReloadFailures, ComponentAuthorizations,
 }
 
 // Refresh returns the metrics of one sweep result: RefreshOutcome by outcome
@@ -101,6 +104,13 @@ func TokenRequest(status int) Metric {
 // CallbackRequest counts one callback request by the class of its status.
 func CallbackRequest(status int) Metric {
 	return Metric{Name: CallbackRequests, Unit: Count, Value: 1, Dimensions: []Dimension{{DimOutcome, StatusClass(status)}}}
+}
+
+// ComponentAuthorization counts one authorized, updateauthorized or
+// unauthorized event handed to the refresh function, by outcome: done,
+// refused (WeChat refused the code), unknown_app, retry (answered 503).
+func ComponentAuthorization(outcome string) Metric {
+	return Metric{Name: ComponentAuthorizations, Unit: Count, Value: 1, Dimensions: []Dimension{{DimOutcome, outcome}}}
 }
 
 // CallbackDuplicate counts one push WeChat delivered again for a known app.

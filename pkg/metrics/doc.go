@@ -30,6 +30,7 @@
 //	CallbackDuplicates    Count         [AppId]                 callback     -
 //	ConfigReloadFailures  Count         [Outcome]               refresh,     Outcome=stale and Outcome=failed,
 //	                                                            callback     1 or more
+//	ComponentAuthorizations Count       [Outcome]               callback     -
 //
 // Dimension values:
 //   - Outcome of RefreshOutcome: the sweep result outcome (fresh, refreshed,
@@ -40,6 +41,9 @@
 //     token_unavailable: a ticket without a usable access_token).
 //   - Outcome of ConfigReloadFailures: stale (the last good document was
 //     served, see config.CachedSource) or failed (nothing to serve).
+//   - Outcome of ComponentAuthorizations: done, refused (WeChat refused
+//     the authorization code), unknown_app (the platform is not in the
+//     apps document), retry (answered 503, WeChat pushes again).
 //   - Outcome of TokenRequests and CallbackRequests: the HTTP status class
 //     (2xx, 4xx, 5xx; see StatusClass).
 //   - AccountType of TokenSecondsToExpiry: the account type of a value

@@ -291,7 +291,7 @@ func TestCatalogHelpersUseDeclaredNames(t *testing.T) {
 	all = append(all, SecondsToExpiryDueAtExpiry("wecom", "ww1:1", "access_token", -time.Second, time.Minute)...)
 	all = append(all, SecondsToExpiry("wx1", "access_token", time.Minute), WeChatCall("getticket", time.Millisecond),
 		ForcedRefresh("wx1", "access_token"), TokenRequest(200), CallbackRequest(500), CallbackDuplicate("wx1"),
-		ConfigReloadFailure(ConfigServedStale))
+		ConfigReloadFailure(ConfigServedStale), ComponentAuthorization("refused"))
 	used := map[string]bool{}
 	for _, m := range all {
 		if !declared[m.Name] {

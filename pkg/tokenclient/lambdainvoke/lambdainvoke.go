@@ -68,3 +68,41 @@ func (l *Invalidator) ForceRefresh(ctx context.Context, appid string, kind crede
 	}
 	return tokenclient.DecodeForceAnswer(appid, kind, out.Payload)
 }
+
+// Function invokes one function synchronously with a raw payload: the
+// callback function hands a platform's authorization events to the refresh
+// function through it (component.Invoke).
+type Function struct {
+	api  API
+	name string
+}
+
+// NewFunction returns a Function invoking name (a name or ARN, as
+// REFRESH_FUNCTION_NAME holds) through api.
+func NewFunction(api API, name string) *Function { return &Function{api: api, name: name} }
+
+// Invoke returns the function's answer; a transport failure or a function
+// error (its errorType, never its payload beyond 200 bytes) is an error.
+func (f *Function) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
+	out, err := f.api.Invoke(ctx, &lambda.InvokeInput{
+		FunctionName:   aws.String(f.name),
+		InvocationType: types.InvocationTypeRequestResponse,
+		Payload:        payload,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("invoke %s: %w", f.name, err)
+	}
+	if out.FunctionError != nil {
+		var fe struct {
+			ErrorType    string `json:"errorType"`
+			ErrorMessage string `json:"errorMessage"`
+		}
+		_ = json.Unmarshal(out.Payload, &fe)
+		msg := fe.ErrorMessage
+		if len(msg) > 200 {
+			msg = msg[:200] + "…"
+		}
+		return nil, fmt.Errorf("function %s failed (%s): %s %s", f.name, aws.ToString(out.FunctionError), fe.ErrorType, msg)
+	}
+	return out.Payload, nil
+}
