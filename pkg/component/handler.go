@@ -89,7 +89,7 @@ type Options struct {
 	// Budget is a push's time from its arrival (callback.WithArrival): the
 	// event sink gets what is left of it; zero: callback.DefaultBudget.
 	Budget time.Duration
-	Logger       *slog.Logger // nil: slog.Default()
+	Logger *slog.Logger // nil: slog.Default()
 }
 
 // Handler serves `POST /component/{component_appid}`.
