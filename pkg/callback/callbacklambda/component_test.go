@@ -282,14 +282,8 @@ func TestComponentAuthorizationAnswers(t *testing.T) {
 		{"token_unavailable", answerError(tokenapi.CodeTokenUnavailable), http.StatusServiceUnavailable, component.AuthorizationRetry},
 		{"bad_request", answerError(tokenapi.CodeBadRequest), http.StatusOK, component.AuthorizationRefused},
 		{"unknown_app", answerError(tokenapi.CodeUnknownApp), http.StatusOK, component.AuthorizationUnknownApp},
-		{"invoke fails", func(tokenapi.AuthorizationRequest) ([]byte, error) {
-			return nil, errors.New("Lambda: TooManyRequestsException")
-		},
-			http.StatusServiceUnavailable, component.AuthorizationRetry},
-		{"function error", func(tokenapi.AuthorizationRequest) ([]byte, error) {
-			return nil, errors.New("function failed (Unhandled)")
-		},
-			http.StatusServiceUnavailable, component.AuthorizationRetry},
+		{"invoke fails", invokeFails("Lambda: TooManyRequestsException"), http.StatusServiceUnavailable, component.AuthorizationRetry},
+		{"function error", invokeFails("function failed (Unhandled)"), http.StatusServiceUnavailable, component.AuthorizationRetry},
 		{"an older refresh function sweeps", func(tokenapi.AuthorizationRequest) ([]byte, error) { return []byte(`{"results":[]}`), nil },
 			http.StatusServiceUnavailable, component.AuthorizationRetry},
 		{"not JSON", func(tokenapi.AuthorizationRequest) ([]byte, error) { return []byte(`<html>`), nil },
@@ -322,6 +316,10 @@ func TestComponentAuthorizationAnswers(t *testing.T) {
 			}
 		})
 	}
+}
+
+func invokeFails(msg string) func(tokenapi.AuthorizationRequest) ([]byte, error) {
+	return func(tokenapi.AuthorizationRequest) ([]byte, error) { return nil, errors.New(msg) }
 }
 
 func answerError(code string) func(tokenapi.AuthorizationRequest) ([]byte, error) {
