@@ -29,6 +29,7 @@ func emittedDimensionSets() map[string][]string {
 		metrics.CallbackRequest(200),
 		metrics.CallbackDuplicate("wx1"),
 		metrics.ConfigReloadFailure(metrics.ConfigServedStale),
+		metrics.ComponentAuthorization("done"),
 	)
 	sets := map[string][]string{}
 	for _, m := range ms {
@@ -257,15 +258,16 @@ func TestRequiredAlarms(t *testing.T) {
 
 // emitters maps each metric to the pkg/metrics identifiers that publish it.
 var emitters = map[string][]string{
-	metrics.RefreshOutcome:       {"metrics.Refresh(", "metrics.RefreshOutcome"},
-	metrics.RefreshFailures:      {"metrics.Refresh(", "metrics.RefreshFailures"},
-	metrics.TokenSecondsToExpiry: {"metrics.SecondsToExpiry(", "metrics.TokenSecondsToExpiry"},
-	metrics.WeChatCallLatency:    {"metrics.WeChatCall(", "metrics.WeChatCallLatency"},
-	metrics.ForcedRefreshes:      {"metrics.ForcedRefresh(", "metrics.ForcedRefreshes"},
-	metrics.TokenRequests:        {"metrics.TokenRequest(", "metrics.TokenRequests"},
-	metrics.CallbackRequests:     {"metrics.CallbackRequest(", "metrics.CallbackRequests"},
-	metrics.CallbackDuplicates:   {"metrics.CallbackDuplicate(", "metrics.CallbackDuplicates"},
-	metrics.ConfigReloadFailures: {"metrics.ConfigReloadFailure(", "metrics.ConfigReloadFailures"},
+	metrics.RefreshOutcome:          {"metrics.Refresh(", "metrics.RefreshOutcome"},
+	metrics.RefreshFailures:         {"metrics.Refresh(", "metrics.RefreshFailures"},
+	metrics.TokenSecondsToExpiry:    {"metrics.SecondsToExpiry(", "metrics.TokenSecondsToExpiry"},
+	metrics.WeChatCallLatency:       {"metrics.WeChatCall(", "metrics.WeChatCallLatency"},
+	metrics.ForcedRefreshes:         {"metrics.ForcedRefresh(", "metrics.ForcedRefreshes"},
+	metrics.TokenRequests:           {"metrics.TokenRequest(", "metrics.TokenRequests"},
+	metrics.CallbackRequests:        {"metrics.CallbackRequest(", "metrics.CallbackRequests"},
+	metrics.CallbackDuplicates:      {"metrics.CallbackDuplicate(", "metrics.CallbackDuplicates"},
+	metrics.ConfigReloadFailures:    {"metrics.ConfigReloadFailure(", "metrics.ConfigReloadFailures"},
+	metrics.ComponentAuthorizations: {"metrics.ComponentAuthorization(", "metrics.ComponentAuthorizations"},
 }
 
 // An alarm on a metric that no production code publishes would never fire:

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -23,7 +24,7 @@ var functions = map[string]string{
 var wantEnv = map[string][]string{
 	"RefreshFunction":  {"APPS_SECRET_ID", "FORCE_REFRESH_DAILY_LIMIT", "LOG_LEVEL", "TABLE_NAME", "WECHAT_API_BASE", "WECOM_API_BASE"},
 	"TokenFunction":    {"LOG_LEVEL", "REFRESH_FUNCTION_NAME", "TABLE_NAME"},
-	"CallbackFunction": {"CALLBACK_MAX_SKEW", "CALLBACK_SECRET_ID", "EVENT_BUS_NAME", "LOG_LEVEL", "TABLE_NAME"},
+	"CallbackFunction": {"CALLBACK_MAX_SKEW", "CALLBACK_SECRET_ID", "EVENT_BUS_NAME", "LOG_LEVEL", "REFRESH_FUNCTION_NAME", "TABLE_NAME"},
 }
 
 func TestFunctionsBuildAndRuntime(t *testing.T) {
@@ -325,6 +326,12 @@ func dynamoProblems(stmts []Statement, present map[string]bool) []string {
 		"CallbackFunction":  {"msg#*"},
 		"TokenReaderPolicy": {"cred#*"},
 	}
+	// Further statements a principal may have, each with its own keys: the
+	// callback writes a platform's pushed ticket and reads an authorizer's
+	// access_token item for its platform (callbackCredentialProblems).
+	alsoPrefix := map[string][][]any{
+		"CallbackFunction": {{"cred#*#component_verify_ticket"}, {"cred#*#access_token"}},
+	}
 	allowed := map[string]bool{"dynamodb:GetItem": true, "dynamodb:PutItem": true, "dynamodb:UpdateItem": true, "dynamodb:DeleteItem": true}
 	readOnly := map[string]bool{"TokenFunction": true, "TokenReaderPolicy": true}
 	// Exactly the calls each principal's code makes (pkg/dynamo
@@ -333,7 +340,7 @@ func dynamoProblems(stmts []Statement, present map[string]bool) []string {
 	wantActions := map[string]string{
 		"RefreshFunction":   "[dynamodb:GetItem dynamodb:UpdateItem]",
 		"TokenFunction":     "[dynamodb:GetItem]",
-		"CallbackFunction":  "[dynamodb:DeleteItem dynamodb:GetItem dynamodb:PutItem]",
+		"CallbackFunction":  "[dynamodb:DeleteItem dynamodb:GetItem dynamodb:PutItem dynamodb:UpdateItem]",
 		"TokenReaderPolicy": "[dynamodb:GetItem]",
 	}
 	granted := map[string][]string{}
@@ -365,7 +372,12 @@ func dynamoProblems(stmts []Statement, present map[string]bool) []string {
 		}
 		cond, _ := s.Doc["Condition"].(map[string]any)
 		like, _ := cond["ForAllValues:StringLike"].(map[string]any)
-		if got := like["dynamodb:LeadingKeys"]; wantPrefix[who] == nil || !equalJSON(got, wantPrefix[who]) {
+		got := like["dynamodb:LeadingKeys"]
+		ok := wantPrefix[who] != nil && equalJSON(got, wantPrefix[who])
+		for _, also := range alsoPrefix[who] {
+			ok = ok || equalJSON(got, also)
+		}
+		if !ok {
 			problems = append(problems, fmt.Sprintf("%s: LeadingKeys condition %v, want %v", s.Source, got, wantPrefix[who]))
 		}
 	}
@@ -380,6 +392,7 @@ func dynamoProblems(stmts []Statement, present map[string]bool) []string {
 	}
 	for who, acts := range granted {
 		sort.Strings(acts)
+		acts = slices.Compact(acts) // one action may be granted on several key families
 		if want, ok := wantActions[who]; ok && fmt.Sprint(acts) != want {
 			problems = append(problems, fmt.Sprintf("%s: DynamoDB actions %v, want %s", who, acts, want))
 		}
@@ -446,6 +459,44 @@ func authItemProblems(stmts []Statement, present map[string]bool) []string {
 			}
 		}
 	}
+	return problems
+}
+
+// The callback reaches the credential table for third-party platforms
+// only: it writes a platform's pushed component_verify_ticket and reads an
+// authorizer's access_token item (its component_appid), and nothing else
+// of cred#: no fetched credential is written outside the refresh function.
+func TestCallbackCredentialReach(t *testing.T) {
+	stmts, _ := allStatements(t, loadTemplate(t))
+	for _, p := range callbackCredentialProblems(stmts) {
+		t.Error(p)
+	}
+}
+
+func callbackCredentialProblems(stmts []Statement) []string {
+	want := map[string]string{
+		"cred#wxc0mp0nent0000001#component_verify_ticket": "[dynamodb:GetItem dynamodb:UpdateItem]",
+		"cred#wxauth0rizer000001#access_token":            "[dynamodb:GetItem]",
+		"cred#wxc0mp0nent0000001#component_access_token":  "[]",
+		"cred#wxauth0rizer000001#jsapi_ticket":            "[]",
+		authKey:                                           "[]",
+	}
+	var problems []string
+	for key, w := range want {
+		got := map[string]bool{}
+		for _, s := range stmts {
+			if s.Principal != "CallbackFunction" || s.Effect() != "Allow" || !leadingKeysAllow(s, key) {
+				continue
+			}
+			for _, a := range s.ServiceActions("dynamodb") {
+				got[a] = true
+			}
+		}
+		if g := fmt.Sprint(keys(got)); g != w {
+			problems = append(problems, fmt.Sprintf("CallbackFunction on %s: %s, want %s", key, g, w))
+		}
+	}
+	sort.Strings(problems)
 	return problems
 }
 
@@ -583,10 +634,14 @@ func TestSecurityChecksCatchViolations(t *testing.T) {
 
 func TestTokenInvokesRefreshAndCallbackPublishes(t *testing.T) {
 	stmts, _ := allStatements(t, loadTemplate(t))
-	var tokenInvokes, callbackPuts bool
+	var tokenInvokes, callbackPuts, callbackInvokes bool
 	for _, s := range stmts {
 		if s.Principal == "TokenFunction" && grants(s, "lambda:InvokeFunction", "lambda", "RefreshFunction") {
 			tokenInvokes = true
+		}
+		// A platform's authorization events go to the refresh function.
+		if s.Principal == "CallbackFunction" && grants(s, "lambda:InvokeFunction", "lambda", "RefreshFunction") {
+			callbackInvokes = true
 		}
 		if s.Principal == "CallbackFunction" && grants(s, "events:PutEvents", "events", "WeChatEventBus", "EventBusName") {
 			callbackPuts = true
@@ -600,6 +655,9 @@ func TestTokenInvokesRefreshAndCallbackPublishes(t *testing.T) {
 	}
 	if !callbackPuts {
 		t.Error("CallbackFunction cannot put events on its bus")
+	}
+	if !callbackInvokes {
+		t.Error("CallbackFunction cannot invoke RefreshFunction")
 	}
 }
 
@@ -719,8 +777,8 @@ func TestTriggers(t *testing.T) {
 			t.Errorf("%s: route without throttling", name)
 		}
 	}
-	if !routes["GET /wechat/{appid}"] || !routes["POST /wechat/{appid}"] || len(routes) != 2 {
-		t.Errorf("callback routes = %v, want GET and POST /wechat/{appid}", routes)
+	if !routes["GET /wechat/{appid}"] || !routes["POST /wechat/{appid}"] || !routes["POST /component/{component_appid}"] || len(routes) != 3 {
+		t.Errorf("callback routes = %v, want GET and POST /wechat/{appid}, POST /component/{component_appid}", routes)
 	}
 }
 
