@@ -29,9 +29,11 @@ func main() {
 			return nil, err
 		}
 		log, m := lambdamain.Logger(env.LogLevel), metrics.New(os.Stdout)
+		wc := wechat.NewClient(wechat.WithBaseURL(env.WeChatAPIBase)) // also the platforms' API
 		return refreshlambda.New(refreshlambda.Deps{
 			Store:           dynamo.NewCredentialStore(dynamodb.NewFromConfig(aws), env.TableName),
-			WeChat:          wechat.NewClient(wechat.WithBaseURL(env.WeChatAPIBase)),
+			WeChat:          wc,
+			Component:       wc,
 			WeCom:           wechat.NewWeComClient(wechat.WithBaseURL(env.WeComAPIBase)),
 			Apps:            config.NewSecret(aws, env.AppsSecretID, log, m),
 			ForceDailyLimit: env.ForceDailyLimit,

@@ -72,6 +72,10 @@ type Stack struct {
 	Simulator *wechattest.Server
 	// WeCom is the in-process WeCom simulator (nil with WeComAPIBase).
 	WeCom *wechattest.WeComServer
+	// Component is the in-process third-party platform simulator: nil
+	// without a platform in the apps document, or with WeChatAPIBase. Its
+	// ticket pushes are delivered to the callback before every sweep.
+	Component *wechattest.ComponentServer
 	// Store reads the credential items.
 	Store *dynamo.CredentialStore
 	// Refresh is the refresh function's handler (sweep and forced refresh).
@@ -79,6 +83,7 @@ type Stack struct {
 
 	opt      Options
 	log      *slog.Logger
+	cb       http.Handler
 	dynalite *dynalite.Server
 	server   *http.Server
 	served   chan error
@@ -158,12 +163,26 @@ func Start(ctx context.Context, opt Options) (st *Stack, err error) {
 		log.Info("using a real WeCom API base instead of the simulator", "wecom_api_base", wecomBase)
 	}
 
+	componentBase := base
+	if opt.WeChatAPIBase == "" && hasPlatform(apps) {
+		cfg, err := cbFile.Load(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if s.Component, err = startComponentSimulator(apps, cfg, opt.TokenLifetime); err != nil {
+			return nil, err
+		}
+		componentBase = s.Component.URL
+		log.Info("third-party platform simulator ready", "url", componentBase)
+	}
+
 	// The three functions, built by their own constructors as in Lambda.
 	s.Store = dynamo.NewCredentialStore(client, opt.Table)
 	if s.Refresh, err = refreshlambda.New(refreshlambda.Deps{
 		Store:           s.Store,
 		WeChat:          wechat.NewClient(wechat.WithBaseURL(base)),
 		WeCom:           wechat.NewWeComClient(wechat.WithBaseURL(wecomBase)),
+		Component:       wechat.NewClient(wechat.WithBaseURL(componentBase)),
 		Apps:            config.NewFileSource(opt.AppsFile),
 		ForceDailyLimit: opt.ForceDailyLimit,
 		Logger:          log,
@@ -178,11 +197,16 @@ func Start(ctx context.Context, opt Options) (st *Stack, err error) {
 	if err != nil {
 		return nil, err
 	}
-	cb, err := callbacklambda.New(callbacklambda.Deps{Config: cbFile.Load, Store: dynamo.NewDedupeStore(client, opt.Table), Logger: log})
+	// A platform's authorization events go to the refresh function in
+	// process, as the token function's forced refreshes do.
+	cb, err := callbacklambda.New(callbacklambda.Deps{Config: cbFile.Load, Store: dynamo.NewDedupeStore(client, opt.Table),
+		Credentials: s.Store, Refresh: s.Refresh.Invoke, Logger: log})
 	if err != nil {
 		return nil, err
 	}
 	refresher := s.Refresh.Refresher
+	s.cb = cb
+	s.deliverTickets(ctx)
 
 	// One sweep before serving, so GET /token answers as soon as the
 	// banner is printed.
@@ -289,11 +313,23 @@ func (s *Stack) sweepLoop(ctx context.Context, r *refresh.Refresher) {
 			return
 		case <-t.C:
 		}
+		s.deliverTickets(ctx)
 		sctx, cancel := context.WithTimeout(ctx, 50*time.Second)
 		if _, err := r.Sweep(sctx); err != nil && ctx.Err() == nil {
 			s.log.Error("sweep failed", "error", err.Error())
 		}
 		cancel()
+	}
+}
+
+// deliverTickets hands the platform simulator's due ticket pushes to the
+// callback (WeChat pushes one every 10 minutes).
+func (s *Stack) deliverTickets(ctx context.Context) {
+	if s.Component == nil {
+		return
+	}
+	if n := deliverTicketPushes(ctx, s.Component, s.cb, s.log); n > 0 {
+		s.log.Info("platform simulator: component_verify_ticket pushed", "pushes", n)
 	}
 }
 
@@ -323,6 +359,9 @@ func (s *Stack) Close() error {
 		}
 		if s.WeCom != nil {
 			s.WeCom.Close()
+		}
+		if s.Component != nil {
+			s.Component.Close()
 		}
 		if s.dynalite != nil {
 			s.dynalite.Stop()

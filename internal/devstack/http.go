@@ -22,6 +22,7 @@ func routes(token http.Handler, cb http.Handler, invoke func(context.Context, []
 	mux.Handle(tokenserver.PathInvalidate, token)
 	mux.Handle("GET /wechat/{appid}", cb)
 	mux.Handle("POST /wechat/{appid}", cb)
+	mux.Handle("POST /component/{component_appid}", cb)
 	mux.Handle("POST "+PathRefresh, refreshHandler(invoke))
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
@@ -30,6 +31,7 @@ func routes(token http.Handler, cb http.Handler, invoke func(context.Context, []
 			"POST /token/invalidate   {\"appid\",\"kind\",\"token\"}\n"+
 			"GET  /wechat/<appid>     WeChat handshake\n"+
 			"POST /wechat/<appid>     WeChat pushes\n"+
+			"POST /component/<component_appid>  a third-party platform's authorization events\n"+
 			"POST "+PathRefresh+"      {\"action\":\"sweep\"} or {\"action\":\"force\",\"appid\",\"kind\",\"stale_token\"}\n")
 	})
 	return mux

@@ -36,6 +36,8 @@ func TestRoutes(t *testing.T) {
 		{"GET", "/wechat/wx1?signature=s&echostr=e", "", 200, "callback wx1"},
 		{"POST", "/wechat/wx1", "<xml/>", 200, "callback wx1"},
 		{"PUT", "/wechat/wx1", "", 405, ""},
+		{"POST", "/component/wxc1", "<xml/>", 200, "callback"},
+		{"GET", "/component/wxc1", "", 405, ""},
 		{"POST", "/dev/refresh", `{"action":"sweep"}`, 200, `{"results":[]}`},
 		{"POST", "/dev/refresh", "", 200, `{"results":[]}`},
 		{"POST", "/dev/refresh", "not json", 400, "payload is not JSON"},

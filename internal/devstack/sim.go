@@ -1,9 +1,13 @@
 package devstack
 
 import (
+	"context"
 	"fmt"
+	"log/slog"
+	"net/http"
 	"time"
 
+	"github.com/wxcentral/wxcentral/pkg/callback"
 	"github.com/wxcentral/wxcentral/pkg/config"
 	"github.com/wxcentral/wxcentral/pkg/credential"
 	"github.com/wxcentral/wxcentral/pkg/wechat/wechattest"
@@ -55,4 +59,74 @@ func TicketLifetime(tokenLifetime time.Duration) time.Duration {
 		return tokenLifetime + credential.TicketLead
 	}
 	return tokenLifetime
+}
+
+// startComponentSimulator starts the third-party platform simulator with
+// every platform of the apps document, its secret and the token and key of
+// its callback document entry (which sign and encrypt its pushes). A
+// platform without a callback entry is an error: its tickets could not
+// reach the stack.
+func startComponentSimulator(apps *config.Apps, cb *callback.Config, lifetime time.Duration) (*wechattest.ComponentServer, error) {
+	sim := wechattest.NewComponentServer(simOptions(lifetime)...)
+	for _, a := range apps.Apps {
+		if a.Type != config.TypeComponent {
+			continue
+		}
+		entry, ok := cb.App(a.AppID)
+		if !ok || entry.Type != callback.TypeComponent {
+			sim.Close()
+			return nil, fmt.Errorf("platform simulator: platform %s has no component entry in the callback document", a.AppID)
+		}
+		if err := sim.AddPlatform(a.AppID, a.Secret, entry.Token, entry.EncodingAESKey); err != nil {
+			sim.Close()
+			return nil, fmt.Errorf("platform simulator: %w", err)
+		}
+	}
+	return sim, nil
+}
+
+// hasPlatform reports whether the apps document has a third-party platform.
+func hasPlatform(apps *config.Apps) bool {
+	for _, a := range apps.Apps {
+		if a.Type == config.TypeComponent {
+			return true
+		}
+	}
+	return false
+}
+
+// deliverTicketPushes posts every due ticket push of the platform
+// simulator to the callback, as WeChat posts to the authorization-event
+// URL; it returns how many were answered success.
+func deliverTicketPushes(ctx context.Context, sim *wechattest.ComponentServer, h http.Handler, log *slog.Logger) int {
+	n := 0
+	for _, p := range sim.DueTicketPushes() {
+		r, err := p.NewRequest("http://127.0.0.1")
+		if err != nil {
+			log.Error("platform simulator: ticket push", "error", err.Error())
+			continue
+		}
+		w := &statusOnly{header: http.Header{}}
+		h.ServeHTTP(w, r.WithContext(ctx))
+		if w.status == 0 || w.status == http.StatusOK {
+			n++
+		} else {
+			log.Warn("platform simulator: ticket push refused", "component_appid", p.ComponentAppID, "status", w.status)
+		}
+	}
+	return n
+}
+
+// statusOnly is an http.ResponseWriter keeping only the status.
+type statusOnly struct {
+	header http.Header
+	status int
+}
+
+func (w *statusOnly) Header() http.Header         { return w.header }
+func (w *statusOnly) Write(b []byte) (int, error) { return len(b), nil }
+func (w *statusOnly) WriteHeader(status int) {
+	if w.status == 0 {
+		w.status = status
+	}
 }

@@ -25,6 +25,9 @@ type Deps struct {
 	WeChat refresh.WeChat // WeChat's API: Official Accounts and mini-programs
 	// WeCom is WeCom's API (WECOM_API_BASE), for apps of type wecom.
 	WeCom refresh.WeCom
+	// Component is the Open Platform's platform API (the WeChat client),
+	// for apps of type component.
+	Component refresh.Component
 	// Apps is the apps document (APPS_SECRET_ID), read on every sweep and
 	// forced refresh; cache it (config.NewCachedSource) where it is remote.
 	Apps            config.Source
@@ -54,6 +57,7 @@ func New(d Deps) (*Handler, error) {
 		Store:           d.Store,
 		WeChat:          d.WeChat,
 		WeCom:           d.WeCom,
+		Component:       d.Component,
 		Apps:            appsFrom(d.Apps),
 		ForceDailyLimit: d.ForceDailyLimit,
 		Logger:          d.Logger,

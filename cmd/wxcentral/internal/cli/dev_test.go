@@ -144,10 +144,12 @@ func TestLocalStack(t *testing.T) {
 
 	// 3. status lists the credential rows.
 	out, _ := run("status")
-	// The sample's Official Account with its ticket, its mini-program and
-	// its WeCom app with its ticket.
+	// The sample's Official Account with its ticket, its mini-program, its
+	// WeCom app with its ticket and its platform: the token fetched with the
+	// ticket the platform simulator pushed to the component route.
 	for _, want := range []string{"APPID", "wx0123456789abcdef  access_token", "wx0123456789abcdef  jsapi_ticket", "wx1a2b3c4d5e6f7a8b  access_token",
-		"ww0123456789abcdef:1000002  access_token", "ww0123456789abcdef:1000002  jsapi_ticket"} {
+		"ww0123456789abcdef:1000002  access_token", "ww0123456789abcdef:1000002  jsapi_ticket",
+		"wxc0mp0nent0000001  component_access_token", "wxc0mp0nent0000001  component_verify_ticket"} {
 		// Columns are padded to the longest appid.
 		if !regexp.MustCompile(strings.ReplaceAll(regexp.QuoteMeta(want), "  ", ` +`)).MatchString(out) {
 			t.Errorf("status output lacks %q:\n%s", want, out)
@@ -158,7 +160,7 @@ func TestLocalStack(t *testing.T) {
 	}
 	out, _ = run("status", "--json")
 	var rows []statusRow
-	if err := json.Unmarshal([]byte(out), &rows); err != nil || len(rows) != 5 || rows[0].Version != 1 || !rows[0].Usable {
+	if err := json.Unmarshal([]byte(out), &rows); err != nil || len(rows) != 7 || rows[0].Version != 1 || !rows[0].Usable {
 		t.Errorf("status --json: %v %s", err, out)
 	}
 
@@ -175,8 +177,25 @@ func TestLocalStack(t *testing.T) {
 	}
 
 	// refresh: a sweep right after start finds everything fresh.
-	if out, _ := run("refresh"); strings.Count(out, " fresh ") != 5 {
+	if out, _ := run("refresh"); strings.Count(out, " fresh ") != 7 {
 		t.Errorf("refresh:\n%s", out)
+	}
+	// The sample platform: a ticket pushed to its authorization-event URL
+	// is stored (newer than the simulator's); an authorizer's message
+	// through the platform for an appid that authorised nothing is 404.
+	// The newest CreateTime wins: a push in the second of the simulator's
+	// first one would be dropped as a repeat.
+	time.Sleep(time.Until(time.Now().Truncate(time.Second).Add(1100 * time.Millisecond)))
+	if out, _ := run("send", "--ticket", "ticket@@@wxcentral-cli"); out != "(no reply)\n" {
+		t.Errorf("send --ticket printed %q", out)
+	}
+	if rec, err := stack.Store.Get(ctx, "wxc0mp0nent0000001", "component_verify_ticket", true); err != nil || rec.Value != "ticket@@@wxcentral-cli" {
+		t.Errorf("after send --ticket the stored ticket is not the pushed one: %v", err)
+	}
+	var out3, errOut3 logaudit.Capture
+	if code := Main(ctx, []string{"send", "--platform", "wxc0mp0nent0000001", "--appid", "wxauth0rizer000001", "--text", "hi"},
+		Env{Stdout: &out3, Stderr: &errOut3, Getenv: env.Getenv}); code != ExitError || !strings.Contains(errOut3.String(), "HTTP 404") {
+		t.Errorf("send for an appid that authorised nothing: exit %d, %s", code, errOut3.String())
 	}
 	// refresh --force reports the stored token as rejected.
 	// WeChat (the simulator) still returns the same token in normal mode, so
