@@ -42,7 +42,9 @@ func repoFile(t *testing.T, rel string) []byte {
 }
 
 type world struct {
-	sim      *wechattest.Server
+	// sim is WeChat: the Official Account APIs and a third-party
+	// platform's component APIs on one base URL, like api.weixin.qq.com.
+	sim      *wechattest.ComponentServer
 	appid    string
 	kinds    map[string]int                  // credentials the sweep keeps, by credential id
 	fns      map[string]*lambdatest.Function // by file-name prefix
@@ -60,7 +62,11 @@ func newWorld(t *testing.T) *world {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sim, wecom := wechattest.NewServer(), wechattest.NewWeComServer()
+	cbConfig, err := callback.ParseConfig(cbDoc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sim, wecom := wechattest.NewComponentServer(), wechattest.NewWeComServer()
 	t.Cleanup(sim.Close)
 	t.Cleanup(wecom.Close)
 	kinds := map[string]int{}
@@ -70,6 +76,14 @@ func newWorld(t *testing.T) *world {
 			sim.AddMiniProgram(a.AppID, a.Secret)
 		case config.TypeWeCom:
 			if err := wecom.AddApp(a.CorpID, a.Agent, a.Secret); err != nil {
+				t.Fatal(err)
+			}
+		case config.TypeComponent:
+			entry, ok := cbConfig.App(a.AppID)
+			if !ok {
+				t.Fatalf("platform %s has no callback document entry", a.AppID)
+			}
+			if err := sim.AddPlatform(a.AppID, a.Secret, entry.Token, entry.EncodingAESKey); err != nil {
 				t.Fatal(err)
 			}
 		default:
@@ -96,7 +110,29 @@ func newWorld(t *testing.T) *world {
 	}
 	// The token function's forced refreshes reach the real refresh binary.
 	aws.HandleInvoke(refreshFn, w.fns["refresh"].Invoke)
+	w.pushTickets(t)
 	return w
+}
+
+// pushTickets delivers the platform simulator's first ticket pushes to the
+// callback binary, as WeChat does to /component/<component_appid>, so that
+// the sweeps find a ticket to buy the platform's token with.
+func (w *world) pushTickets(t *testing.T) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for _, p := range w.sim.DueTicketPushes() {
+		ev, _ := json.Marshal(events.APIGatewayV2HTTPRequest{Version: "2.0", RouteKey: "POST /component/{component_appid}",
+			RawPath: p.Path(), RawQueryString: p.Query, Body: p.Body, Headers: map[string]string{"content-type": "text/xml"},
+			PathParameters: map[string]string{"component_appid": p.ComponentAppID},
+			RequestContext: events.APIGatewayV2HTTPRequestContext{RouteKey: "POST /component/{component_appid}",
+				HTTP: events.APIGatewayV2HTTPRequestContextHTTPDescription{Method: "POST", Path: p.Path()}}})
+		out, err := w.fns["callback"].Invoke(ctx, ev)
+		var resp events.APIGatewayV2HTTPResponse
+		if err != nil || json.Unmarshal(out, &resp) != nil || resp.StatusCode != 200 {
+			t.Fatalf("ticket push for %s: %s %v\n%s", p.ComponentAppID, out, err, w.fns["callback"].Logs())
+		}
+	}
 }
 
 // TestEveryEventThroughItsBinary invokes each file of events/ on the

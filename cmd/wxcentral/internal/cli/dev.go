@@ -25,12 +25,15 @@ Starts dynalite (installed by ` + "`make tools`" + `) and creates the table, sta
 WeChat simulator with the Official Accounts and mini-programs of the apps
 document (unless WECHAT_API_BASE is set, in which case the refresher calls
 that base instead) and the WeCom simulator with its WeCom apps (unless
-WECOM_API_BASE is set), runs a first
+WECOM_API_BASE is set), the third-party platform simulator with the
+apps document's platforms (unless WECHAT_API_BASE is set), whose
+component_verify_ticket pushes reach the callback before each sweep, runs a first
 sweep so a token exists at once, and serves on one loopback port:
 
   GET  /token?appid=…&kind=…   the token function
   POST /token/invalidate       forced refresh through the token function
   GET|POST /wechat/{appid}     the callback function
+  POST /component/{appid}      the callback function: a platform's events
   POST /dev/refresh            the refresh function's invoke payload
 
 The sweep then runs every --sweep-every. --token-lifetime shortens the
