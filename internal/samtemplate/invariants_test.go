@@ -382,6 +382,9 @@ func dynamoProblems(stmts []Statement, present map[string]bool) []string {
 		}
 	}
 	problems = append(problems, authItemProblems(stmts, present)...)
+	if present["CallbackFunction"] {
+		problems = append(problems, callbackCredentialProblems(stmts)...)
+	}
 	for who := range wantPrefix {
 		if _, isFn := functions[who]; isFn && !present[who] {
 			continue
@@ -584,6 +587,14 @@ func TestSecurityChecksCatchViolations(t *testing.T) {
 		{"callback writes credentials", func(t *testing.T, doc map[string]any) {
 			addPolicy(t, doc, "CallbackFunction", stmt("dynamodb:PutItem", tableArn, credOnly))
 		}, "LeadingKeys condition [cred#*], want [msg#*]"},
+		{"callback writes access tokens", func(t *testing.T, doc map[string]any) {
+			addPolicy(t, doc, "CallbackFunction", stmt("dynamodb:UpdateItem", tableArn,
+				map[string]any{"ForAllValues:StringLike": map[string]any{"dynamodb:LeadingKeys": []any{"cred#*#access_token"}}}))
+		}, "CallbackFunction on cred#wxauth0rizer000001#access_token: [dynamodb:GetItem dynamodb:UpdateItem], want [dynamodb:GetItem]"},
+		{"callback reads platform tokens", func(t *testing.T, doc map[string]any) {
+			addPolicy(t, doc, "CallbackFunction", stmt("dynamodb:GetItem", tableArn,
+				map[string]any{"ForAllValues:StringLike": map[string]any{"dynamodb:LeadingKeys": []any{"cred#*#access_token", "cred#*_token"}}}))
+		}, "CallbackFunction on cred#wxc0mp0nent0000001#component_access_token: [dynamodb:GetItem], want []"},
 		{"token writes", func(t *testing.T, doc map[string]any) {
 			addPolicy(t, doc, "TokenFunction", stmt("dynamodb:UpdateItem", tableArn, credOnly))
 		}, "dynamodb:UpdateItem, want read-only GetItem"},
