@@ -149,7 +149,7 @@ func (r *Refresher) sweepStep(ctx context.Context, app App, kind credential.Kind
 	}
 	// 2. Lease; lost → someone else is refreshing. Re-check on the item
 	// the conditional update returned.
-	h, err := r.take(ctx, app.AppID, kind)
+	h, err := r.take(ctx, app, kind)
 	if errors.Is(err, credential.ErrLeaseHeld) {
 		return resultOf(rec, app.AppID, kind, OutcomeLeased), nil, time.Time{}
 	}
@@ -163,6 +163,10 @@ func (r *Refresher) sweepStep(ctx context.Context, app App, kind credential.Kind
 	}
 	// 3.–5. Call WeChat, commit or record the failure.
 	v, f := r.fetch(ctx, app, h)
+	if f != nil && f.superseded {
+		h.release(ctx)
+		return resultOf(h.rec, app.AppID, kind, OutcomeLeased), nil, time.Time{}
+	}
 	if f != nil {
 		h.recordFailure(ctx, *f)
 		return resultOf(h.rec, app.AppID, kind, OutcomeFailed).withError(f), f, time.Time{}
