@@ -15,8 +15,8 @@ import (
 )
 
 // Sweep refreshes every configured (app, kind) that is due: access tokens
-// first, then tickets (which need them), each phase with bounded
-// concurrency. Per-credential failures are results, not errors; the error
+// first, then tickets and authorizers' tokens (which need them), each
+// phase with bounded concurrency. Per-credential failures are results, not errors; the error
 // is for a configuration that cannot be loaded.
 func (r *Refresher) Sweep(ctx context.Context) (Summary, error) {
 	apps, err := r.o.Apps(ctx)
@@ -34,7 +34,9 @@ func (r *Refresher) Sweep(ctx context.Context) (Summary, error) {
 		for _, k := range app.Kinds {
 			j := job{app: app, kind: k, slot: n}
 			n++
-			if k.IsTicket() {
+			// An authorizer's token is fetched with its platform's token,
+			// as a ticket with its account's: after the tokens.
+			if k.IsTicket() || app.Type == credential.Authorizer {
 				tickets = append(tickets, j)
 			} else {
 				tokens = append(tokens, j)
