@@ -128,7 +128,10 @@ func (h *Handler) Handle(ctx context.Context, payload []byte) (any, error) {
 			msg := probe.Action + " request: malformed JSON"
 			var te *json.UnmarshalTypeError
 			if errors.As(err, &te) && te.Field != "" {
-				msg = te.Field + ": must be a " + te.Type.String()
+				msg = te.Field + ": must be a string"
+				if te.Field == "create_time" {
+					msg = te.Field + ": must be a number (unix seconds)"
+				}
 			}
 			return tokenapi.Fail(tokenapi.CodeBadRequest, msg), nil
 		}
