@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wxcentral/wxcentral/internal/logaudit"
 	"github.com/wxcentral/wxcentral/pkg/credential"
 	"github.com/wxcentral/wxcentral/pkg/dynamo"
 	"github.com/wxcentral/wxcentral/pkg/refresh"
@@ -39,6 +40,20 @@ func newAuthWorld(t *testing.T, mod ...func(*refresh.Options)) *authWorld {
 	w.deliverPushes()
 	aw := &authWorld{platformWorld: w}
 	aw.r = aw.refresher(mod...)
+	// Registered first, so it runs after the test's own cleanups: every
+	// refresh token, authorization code and token ever issued, in any
+	// escaped form, is absent from the logs and metric lines.
+	t.Cleanup(func() {
+		sc := logaudit.NewScanner()
+		if err := sc.Add("issued by the platform simulator", w.comp.IssuedValues()...); err != nil {
+			t.Fatal(err)
+		}
+		for _, src := range []struct{ name, text string }{{"refresh log", w.logs.String()}, {"metrics", w.emf.String()}} {
+			for _, f := range sc.Scan(src.name, src.text) {
+				t.Errorf("log audit: %s", f)
+			}
+		}
+	})
 	if res := w.sweep(aw.r); res[compP+"/component_access_token"].Outcome != refresh.OutcomeRefreshed {
 		t.Fatalf("platform token: %+v", res)
 	}

@@ -16,8 +16,8 @@ import (
 
 // Sweep refreshes every configured (app, kind) that is due: access tokens
 // first, then tickets and authorizers' tokens (which need them), each
-// phase with bounded concurrency. Per-credential failures are results, not errors; the error
-// is for a configuration that cannot be loaded.
+// phase with bounded concurrency. Per-credential failures are results, not
+// errors; the error is for a configuration that cannot be loaded.
 func (r *Refresher) Sweep(ctx context.Context) (Summary, error) {
 	apps, err := r.o.Apps(ctx)
 	if err != nil {
