@@ -30,7 +30,9 @@ func platformOf(apps []App, componentAppID string) (App, bool) {
 
 // authorizerApp resolves an appid that is not configured as an authorizer:
 // its access_token item names its platform (component_appid), which must be
-// configured. ok is false for any other appid.
+// configured. ok is false for any other appid. Its JS-SDK tickets are kept
+// on request only: a report fetches one (getticket with its access token);
+// no sweep refreshes them.
 func (r *Refresher) authorizerApp(ctx context.Context, apps []App, appid string) (App, bool, *failure) {
 	rec, err := r.o.Store.Get(ctx, appid, credential.AccessToken, true)
 	if errors.Is(err, credential.ErrNotFound) {
@@ -43,7 +45,9 @@ func (r *Refresher) authorizerApp(ctx context.Context, apps []App, appid string)
 	if rec.ComponentAppID == "" || !ok {
 		return App{}, false, nil
 	}
-	return authorizerOf(p, appid), true, nil
+	app := authorizerOf(p, appid)
+	app.Kinds = append(app.Kinds, credential.JSAPITicket, credential.WXCardTicket)
+	return app, true, nil
 }
 
 // Authorize handles an authorized or updateauthorized event the callback

@@ -64,6 +64,9 @@ func (w *authWorld) refresher(mod ...func(*refresh.Options)) *refresh.Refresher 
 	return w.env.refresher(append([]func(*refresh.Options){func(o *refresh.Options) {
 		o.Component = wechat.NewClient(wechat.WithBaseURL(w.comp.URL), wechat.WithClock(w.clock.Now))
 		o.Authorizations = w.store
+		// An authorizer's tickets come from the Official Account API of
+		// the same base (one client in production).
+		o.WeChat = o.Component.(refresh.WeChat)
 	}}, mod...)...)
 }
 
@@ -417,4 +420,34 @@ func TestAuthorizerTokenReport(t *testing.T) {
 		t.Fatalf("unknown appid answered %+v", got)
 	}
 	w.checkAudit()
+}
+
+// An authorizer's JS-SDK ticket on request: a report for its jsapi_ticket
+// (nothing stored yet) fetches one with getticket and the authorizer's
+// token; the item has no due_at (never swept). (Its component_appid is
+// written once the store writes Commit.ComponentAppID, the due-index change.)
+func TestAuthorizerTicketOnRequest(t *testing.T) {
+	w := newAuthWorld(t)
+	_, ans := w.authorize(w.r, authA)
+	w.checkServed("authorize", authA, ans)
+	got := w.r.Force(context.Background(), tokenapi.NewForceRequest(authA, credential.JSAPITicket, "none-stored"))
+	if got.Error != "" || got.Kind != credential.JSAPITicket || !w.comp.TicketValid(authA, got.Token, w.clock.Now()) {
+		t.Fatalf("ticket request answered %+v", got)
+	}
+	rec := w.get(authA, credential.JSAPITicket)
+	if !rec.DueAt.IsZero() || rec.Value != got.Token {
+		t.Fatalf("ticket item: due_at %v, value as answered %v", rec.DueAt, rec.Value == got.Token)
+	}
+	// The withdrawal removes it with the token.
+	w.clock.Advance(time.Minute)
+	un, err := w.comp.Unauthorize(compP, authA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a := w.r.Unauthorize(context.Background(), authRequest(un)); a.Error != "" {
+		t.Fatalf("unauthorize answered %+v", a)
+	}
+	if _, err := w.store.Get(context.Background(), authA, credential.JSAPITicket, true); !errors.Is(err, credential.ErrNotFound) {
+		t.Fatalf("ticket after unauthorize: %v", err)
+	}
 }

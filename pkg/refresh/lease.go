@@ -81,8 +81,12 @@ func (h *held) commitOf(v fetched) credential.Commit {
 		ExpiresAt: v.received.Add(v.expiresIn), RefreshedAt: v.received,
 	}
 	if h.app.Type == credential.Authorizer {
-		// Sweeps find an authorizer's items only through the due index.
-		c.DueAt, c.ComponentAppID = dueAt(h.app, h.kind, c.ExpiresAt), h.app.ComponentAppID
+		c.ComponentAppID = h.app.ComponentAppID
+		if !h.kind.IsTicket() {
+			// Sweeps find an authorizer's token only through the due
+			// index; its tickets are fetched on request, never swept.
+			c.DueAt = dueAt(h.app, h.kind, c.ExpiresAt)
+		}
 	}
 	return c
 }
