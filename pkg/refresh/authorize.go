@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/wxcentral/wxcentral/pkg/credential"
@@ -111,6 +112,9 @@ func (r *Refresher) checkAuthorization(ctx context.Context, req tokenapi.Authori
 		return App{}, refuse(tokenapi.CodeBadRequest, "authorizer_appid: missing")
 	case len(req.AuthorizerAppID) > credential.MaxAppIDBytes:
 		return App{}, refuse(tokenapi.CodeBadRequest, "authorizer_appid: too long")
+	case strings.ContainsAny(req.AuthorizerAppID, "#: \t\r\n"):
+		// It becomes part of DynamoDB keys, like a configured appid.
+		return App{}, refuse(tokenapi.CodeBadRequest, "authorizer_appid: must not contain '#', ':' or whitespace")
 	case needCode && req.AuthorizationCode == "":
 		return App{}, refuse(tokenapi.CodeBadRequest, "authorization_code: missing")
 	case req.CreateTime <= 0:

@@ -166,6 +166,8 @@ func TestInvokeAuthorizationActions(t *testing.T) {
 			tokenapi.CodeBadRequest, "create_time: must be a number"},
 		{`{"action":"unauthorize","component_appid":"wxc0mp0nent0000001","create_time":1800000000}`,
 			tokenapi.CodeBadRequest, "authorizer_appid: missing"},
+		{`{"action":"unauthorize","component_appid":"wxc0mp0nent0000001","authorizer_appid":"wx#1","create_time":1800000000}`,
+			tokenapi.CodeBadRequest, "authorizer_appid: must not contain"},
 	}
 	for _, c := range cases {
 		out, err := h.Handle(ctx, []byte(c.payload))
