@@ -209,7 +209,9 @@ func (r *Refresher) authorize(ctx context.Context, req tokenapi.AuthorizationReq
 	case errors.Is(err, credential.ErrSuperseded):
 		return r.authorized(ctx, app)
 	case err != nil:
-		// auth# is stored: the next sweep (or WeChat's retry) fetches the token.
+		// auth# is stored: WeChat's retry of the event (token_unavailable
+		// → 503) finds it and fetches the token with the stored refresh
+		// token; an item that already existed is also swept when due.
 		return credential.Record{}, r.reported(app.AppID, r.storeFail(app.AppID, credential.AccessToken, "commit", err))
 	}
 	return rec, nil
