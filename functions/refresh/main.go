@@ -29,10 +29,14 @@ func main() {
 			return nil, err
 		}
 		log, m := lambdamain.Logger(env.LogLevel), metrics.New(os.Stdout)
+		store := dynamo.NewCredentialStore(dynamodb.NewFromConfig(aws), env.TableName)
+		wc := wechat.NewClient(wechat.WithBaseURL(env.WeChatAPIBase))
 		return refreshlambda.New(refreshlambda.Deps{
-			Store:           dynamo.NewCredentialStore(dynamodb.NewFromConfig(aws), env.TableName),
-			WeChat:          wechat.NewClient(wechat.WithBaseURL(env.WeChatAPIBase)),
+			Store:           store,
+			WeChat:          wc,
 			WeCom:           wechat.NewWeComClient(wechat.WithBaseURL(env.WeComAPIBase)),
+			Component:       wc,
+			Authorizations:  store,
 			Apps:            config.NewSecret(aws, env.AppsSecretID, log, m),
 			ForceDailyLimit: env.ForceDailyLimit,
 			Logger:          log,

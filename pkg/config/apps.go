@@ -17,9 +17,10 @@ const (
 	TypeOfficialAccount = string(credential.OfficialAccount) // the default
 	TypeMiniProgram     = string(credential.MiniProgram)     // mini-programs and mini-games: stable_token, no tickets
 	TypeWeCom           = string(credential.WeCom)           // a WeCom (企业微信) app: gettoken by corpid and the app's secret
-	// TypeComponent (a third-party platform) is recognised but not
-	// supported yet: an entry of this type is a configuration error.
-	TypeComponent = "component"
+	// TypeComponent is a third-party platform (开放平台第三方平台): appid
+	// is the component appid, secret its AppSecret; no tickets. Its
+	// authorizers are never listed: they appear when they authorise it.
+	TypeComponent = string(credential.Component)
 )
 
 // App is one account of the APPS_SECRET_ID document.
@@ -50,8 +51,12 @@ func (a App) String() string {
 func (a App) GoString() string { return a.String() }
 
 // Kinds lists the credentials wxcentral keeps for a: access_token first,
-// then the configured tickets in document order.
+// then the configured tickets in document order; for a platform its
+// component_access_token and the pushed component_verify_ticket.
 func (a App) Kinds() []credential.Kind {
+	if a.Type == TypeComponent {
+		return []credential.Kind{credential.ComponentAccessToken, credential.ComponentVerifyTicket}
+	}
 	kinds := []credential.Kind{credential.AccessToken}
 	for _, t := range a.Tickets {
 		if k, ok := ticketKind(a.Type, t); ok {
@@ -164,12 +169,10 @@ func parseApp(field string, raw json.RawMessage) (App, string, error) {
 	app := App{Type: TypeOfficialAccount}
 	if e.Type != nil {
 		switch *e.Type {
-		case TypeOfficialAccount, TypeMiniProgram, TypeWeCom:
+		case TypeOfficialAccount, TypeMiniProgram, TypeWeCom, TypeComponent:
 			app.Type = *e.Type
-		case TypeComponent:
-			return App{}, "", fmt.Errorf("%s.type: component (third-party platform) is not supported yet", field)
 		default:
-			return App{}, "", fmt.Errorf("%s.type: must be official_account, miniprogram or wecom", field)
+			return App{}, "", fmt.Errorf("%s.type: must be official_account, miniprogram, wecom or component", field)
 		}
 	}
 	// id checks a name that becomes part of a DynamoDB key and of a
@@ -221,8 +224,8 @@ func parseApp(field string, raw json.RawMessage) (App, string, error) {
 	}
 	app.Secret = *e.Secret
 	if e.Tickets != nil {
-		if app.Type == TypeMiniProgram {
-			return App{}, "", fmt.Errorf("%s.tickets: a miniprogram has no tickets (JS-SDK tickets belong to Official Accounts and WeCom apps)", field)
+		if app.Type == TypeMiniProgram || app.Type == TypeComponent {
+			return App{}, "", fmt.Errorf("%s.tickets: a %s has no tickets (JS-SDK tickets belong to Official Accounts and WeCom apps)", field, app.Type)
 		}
 		want := "jsapi or wx_card"
 		if app.Type == TypeWeCom {
