@@ -29,12 +29,14 @@ func main() {
 			return nil, err
 		}
 		log, m := lambdamain.Logger(env.LogLevel), metrics.New(os.Stdout)
-		wc := wechat.NewClient(wechat.WithBaseURL(env.WeChatAPIBase)) // also the platforms' API
+		store := dynamo.NewCredentialStore(dynamodb.NewFromConfig(aws), env.TableName)
+		wc := wechat.NewClient(wechat.WithBaseURL(env.WeChatAPIBase))
 		return refreshlambda.New(refreshlambda.Deps{
-			Store:           dynamo.NewCredentialStore(dynamodb.NewFromConfig(aws), env.TableName),
+			Store:           store,
 			WeChat:          wc,
-			Component:       wc,
 			WeCom:           wechat.NewWeComClient(wechat.WithBaseURL(env.WeComAPIBase)),
+			Component:       wc,
+			Authorizations:  store,
 			Apps:            config.NewSecret(aws, env.AppsSecretID, log, m),
 			ForceDailyLimit: env.ForceDailyLimit,
 			Logger:          log,

@@ -324,9 +324,9 @@ func TestRefreshBinaryBadConfiguration(t *testing.T) {
 		{"WeCom app without corpid", func(w *world) {
 			w.aws.PutSecret(secretID, `{"apps":[{"appid":"wxa","secret":"`+secret+`"},{"type":"wecom","agent":"1000002","secret":"`+secret+`"}]}`)
 		}, "apps document: apps[1].corpid: missing"},
-		{"component", func(w *world) {
-			w.aws.PutSecret(secretID, `{"apps":[{"type":"component","appid":"wxa","secret":"`+secret+`"}]}`)
-		}, "apps document: apps[0].type: component (third-party platform) is not supported yet"},
+		{"component with tickets", func(w *world) {
+			w.aws.PutSecret(secretID, `{"apps":[{"type":"component","appid":"wxa","secret":"`+secret+`","tickets":["jsapi"]}]}`)
+		}, "apps document: apps[0].tickets: a component has no tickets"},
 	}
 	bin := lambdatest.Build(t, "refresh")
 	for _, tc := range tests {

@@ -183,6 +183,7 @@ func Start(ctx context.Context, opt Options) (st *Stack, err error) {
 		WeChat:          wechat.NewClient(wechat.WithBaseURL(base)),
 		WeCom:           wechat.NewWeComClient(wechat.WithBaseURL(wecomBase)),
 		Component:       wechat.NewClient(wechat.WithBaseURL(componentBase)),
+		Authorizations:  s.Store,
 		Apps:            config.NewFileSource(opt.AppsFile),
 		ForceDailyLimit: opt.ForceDailyLimit,
 		Logger:          log,

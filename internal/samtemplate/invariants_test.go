@@ -338,7 +338,7 @@ func dynamoProblems(stmts []Statement, present map[string]bool) []string {
 	// CredentialStore for refresh, DedupeStore for callback, GetItem for
 	// readers): a store that starts using another call fails here first.
 	wantActions := map[string]string{
-		"RefreshFunction":   "[dynamodb:GetItem dynamodb:UpdateItem]",
+		"RefreshFunction":   "[dynamodb:DeleteItem dynamodb:GetItem dynamodb:UpdateItem]",
 		"TokenFunction":     "[dynamodb:GetItem]",
 		"CallbackFunction":  "[dynamodb:DeleteItem dynamodb:GetItem dynamodb:PutItem dynamodb:UpdateItem]",
 		"TokenReaderPolicy": "[dynamodb:GetItem]",
@@ -453,7 +453,7 @@ func authItemProblems(stmts []Statement, present map[string]bool) []string {
 		}
 	}
 	if present["RefreshFunction"] {
-		for _, a := range []string{"dynamodb:GetItem", "dynamodb:UpdateItem"} {
+		for _, a := range []string{"dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"} {
 			if !reach["RefreshFunction"][a] {
 				problems = append(problems, "RefreshFunction cannot "+a+" auth# items")
 			}

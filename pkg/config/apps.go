@@ -17,16 +17,16 @@ const (
 	TypeOfficialAccount = string(credential.OfficialAccount) // the default
 	TypeMiniProgram     = string(credential.MiniProgram)     // mini-programs and mini-games: stable_token, no tickets
 	TypeWeCom           = string(credential.WeCom)           // a WeCom (企业微信) app: gettoken by corpid and the app's secret
-	// TypeComponent is a third-party platform (开放平台第三方平台): its
-	// appid is the component appid and its secret the platform's AppSecret;
-	// it has no tickets (docs/platform.md).
+	// TypeComponent is a third-party platform (开放平台第三方平台): appid
+	// is the component appid, secret its AppSecret; no tickets. Its
+	// authorizers are never listed: they appear when they authorise it.
 	TypeComponent = string(credential.Component)
 )
 
 // App is one account of the APPS_SECRET_ID document.
 type App struct {
-	Type    string   // TypeOfficialAccount, TypeMiniProgram, TypeWeCom or TypeComponent; never empty
-	AppID   string   // official_account, miniprogram: the appid; component: the component appid
+	Type    string   // TypeOfficialAccount, TypeMiniProgram or TypeWeCom; never empty
+	AppID   string   // official_account, miniprogram: the appid
 	CorpID  string   // wecom: the corp id
 	Agent   string   // wecom: the agent id, or a name such as "contacts"
 	Secret  string   // the AppSecret or the WeCom app's secret: never log it
@@ -51,9 +51,8 @@ func (a App) String() string {
 func (a App) GoString() string { return a.String() }
 
 // Kinds lists the credentials wxcentral keeps for a: access_token first,
-// then the configured tickets in document order. A platform's are its
-// component_access_token and the pushed component_verify_ticket the sweep
-// watches.
+// then the configured tickets in document order; for a platform its
+// component_access_token and the pushed component_verify_ticket.
 func (a App) Kinds() []credential.Kind {
 	if a.Type == TypeComponent {
 		return []credential.Kind{credential.ComponentAccessToken, credential.ComponentVerifyTicket}
@@ -110,8 +109,7 @@ func LoadApps(ctx context.Context, src Source) (*Apps, error) {
 //
 //	{"apps": [{"appid": "wx…", "secret": "…", "tickets": ["jsapi", "wx_card"]},
 //	          {"type": "miniprogram", "appid": "wx…", "secret": "…"},
-//	          {"type": "wecom", "corpid": "ww…", "agent": "1000002", "secret": "…", "tickets": ["jsapi", "agent_config"]},
-//	          {"type": "component", "appid": "wx…", "secret": "…"}]}
+//	          {"type": "wecom", "corpid": "ww…", "agent": "1000002", "secret": "…", "tickets": ["jsapi", "agent_config"]}]}
 //
 // Errors name the field (`apps[1].secret: missing`, `apps[2].corpid:
 // missing`), never a value. Two entries with one credential id (App.ID) are
@@ -226,12 +224,8 @@ func parseApp(field string, raw json.RawMessage) (App, string, error) {
 	}
 	app.Secret = *e.Secret
 	if e.Tickets != nil {
-		if app.Type == TypeMiniProgram {
-			return App{}, "", fmt.Errorf("%s.tickets: a miniprogram has no tickets (JS-SDK tickets belong to Official Accounts and WeCom apps)", field)
-		}
-		if app.Type == TypeComponent {
-			// Its component_verify_ticket is pushed by WeChat and always kept.
-			return App{}, "", fmt.Errorf("%s.tickets: a component has no tickets to configure (its component_verify_ticket is pushed and always kept)", field)
+		if app.Type == TypeMiniProgram || app.Type == TypeComponent {
+			return App{}, "", fmt.Errorf("%s.tickets: a %s has no tickets (JS-SDK tickets belong to Official Accounts and WeCom apps)", field, app.Type)
 		}
 		want := "jsapi or wx_card"
 		if app.Type == TypeWeCom {

@@ -59,7 +59,8 @@ func TestParseAppsAccountTypes(t *testing.T) {
 	doc := `{"apps":[{"type":"official_account","appid":"wx0123456789abcdef","secret":"a","tickets":["jsapi"]},
 	                 {"type":"miniprogram","appid":"wxminiprogram00001","secret":"` + secretValue + `"},
 	                 {"type":"wecom","corpid":"ww0123456789abcdef","agent":"1000002","secret":"` + secretValue + `","tickets":["jsapi","agent_config"]},
-	                 {"type":"wecom","corpid":"ww0123456789abcdef","agent":"contacts","secret":"c"}]}`
+	                 {"type":"wecom","corpid":"ww0123456789abcdef","agent":"contacts","secret":"c"},
+	                 {"type":"component","appid":"wxc0mp0nent0000001","secret":"` + secretValue + `"}]}`
 	apps, err := config.ParseApps([]byte(doc))
 	if err != nil {
 		t.Fatal(err)
@@ -69,11 +70,12 @@ func TestParseAppsAccountTypes(t *testing.T) {
 		{Type: config.TypeMiniProgram, AppID: "wxminiprogram00001", Secret: secretValue},
 		{Type: config.TypeWeCom, CorpID: "ww0123456789abcdef", Agent: "1000002", Secret: secretValue, Tickets: []string{"jsapi", "agent_config"}},
 		{Type: config.TypeWeCom, CorpID: "ww0123456789abcdef", Agent: "contacts", Secret: "c"},
+		{Type: config.TypeComponent, AppID: "wxc0mp0nent0000001", Secret: secretValue},
 	}
 	if !reflect.DeepEqual(apps.Apps, want) {
 		t.Fatalf("got %#v", apps.Apps)
 	}
-	ids := []string{"wx0123456789abcdef", "wxminiprogram00001", "ww0123456789abcdef:1000002", "ww0123456789abcdef:contacts"}
+	ids := []string{"wx0123456789abcdef", "wxminiprogram00001", "ww0123456789abcdef:1000002", "ww0123456789abcdef:contacts", "wxc0mp0nent0000001"}
 	for i, id := range ids {
 		if got := apps.Apps[i].ID(); got != id {
 			t.Errorf("apps[%d].ID() = %q, want %q", i, got, id)
@@ -87,6 +89,9 @@ func TestParseAppsAccountTypes(t *testing.T) {
 	}
 	if k := apps.Apps[2].Kinds(); len(k) != 3 || k[0] != credential.AccessToken || k[1] != credential.JSAPITicket || k[2] != "agent_config_ticket" {
 		t.Fatalf("wecom kinds %v", k)
+	}
+	if k := apps.Apps[4].Kinds(); !reflect.DeepEqual(k, []credential.Kind{credential.ComponentAccessToken, credential.ComponentVerifyTicket}) {
+		t.Fatalf("component kinds %v", k)
 	}
 	for _, a := range apps.Apps {
 		if s := fmt.Sprintf("%v %+v %#v", a, a, a); strings.Contains(s, secretValue) {

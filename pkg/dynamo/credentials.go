@@ -164,8 +164,8 @@ func decodeCredential(item map[string]types.AttributeValue) (credential.Record, 
 	if _, ok := item[attrLastErrorAtMs]; ok {
 		r.LastErrorAt = d.unixMilli(attrLastErrorAtMs)
 	}
-	// An authorizer's platform: the callback routes its messages by it.
-	r.ComponentAppID = d.s("component_appid")
+	r.DueAt = d.unixSec(attrCredDueAt)
+	r.ComponentAppID = d.s(attrCredComponent)
 	if d.err != nil {
 		return credential.Record{}, fmt.Errorf("item %s: %w", pk, d.err)
 	}

@@ -38,6 +38,10 @@ func (r *Refresher) fetcherOf(app App) (fetcher, *failure) {
 		if r.o.Component != nil {
 			return componentFetcher{r}, nil
 		}
+	case credential.Authorizer:
+		if r.o.Component != nil && r.o.Authorizations != nil {
+			return authorizerFetcher{r}, nil
+		}
 	default:
 		return nil, configFailure(fmt.Sprintf("type %q is not supported", app.Type))
 	}

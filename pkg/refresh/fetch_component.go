@@ -11,10 +11,12 @@ import (
 )
 
 // Component is the Open Platform's platform API as the refresher uses it
-// (*wechat.Client).
+// (*wechat.Client): the platform's own token, and its authorizers'.
 type Component interface {
 	ComponentToken(ctx context.Context, componentAppID, componentSecret, verifyTicket string) (wechat.Token, error)
 	StartPushTicket(ctx context.Context, componentAppID, componentSecret string) error
+	QueryAuth(ctx context.Context, componentAccessToken, componentAppID, authorizationCode string) (wechat.AuthorizationInfo, error)
+	AuthorizerToken(ctx context.Context, componentAccessToken, componentAppID, authorizerAppID, refreshToken string) (wechat.AuthorizerToken, error)
 }
 
 // The component_verify_ticket failure classes; both alarm.

@@ -66,6 +66,12 @@ func (r *Refresher) forceRequest(ctx context.Context, req tokenapi.ForceRequest)
 		return credential.Record{}, kind, refuse(tokenapi.CodeTokenUnavailable, "configuration could not be loaded: "+err.Error())
 	}
 	app, ok := findApp(apps, req.AppID)
+	if !ok {
+		var f *failure
+		if app, ok, f = r.authorizerApp(ctx, apps, req.AppID); f != nil {
+			return credential.Record{}, kind, f
+		}
+	}
 	if !ok || !hasKind(app, kind) {
 		return credential.Record{}, kind, refuse(tokenapi.CodeUnknownApp, fmt.Sprintf("%s/%s is not configured", req.AppID, kind))
 	}
@@ -128,7 +134,7 @@ func (r *Refresher) forceSteps(ctx context.Context, app App, kind credential.Kin
 		if f := r.settled(app, rec, kind, stale, start); f != nil {
 			return rec, f
 		}
-		h, err := r.take(ctx, app.AppID, kind)
+		h, err := r.take(ctx, app, kind)
 		if errors.Is(err, credential.ErrLeaseHeld) {
 			// Another refresher is at work: wait for its commit, re-read.
 			if f := r.waitForLeaseholder(ctx, app.AppID, kind, stale, &polls); f != nil {
@@ -297,6 +303,10 @@ func (r *Refresher) forceToken(ctx context.Context, app App, h *held, stale stri
 // records it (which releases the lease).
 func (r *Refresher) callFailed(ctx context.Context, app App, h *held, err error, stale string) *failure {
 	f := classify(err, app.Secret, stale)
+	if f.superseded {
+		h.release(ctx)
+		return refuse(tokenapi.CodeTokenUnavailable, "a newer authorization replaced the refresh token; retry")
+	}
 	h.recordFailure(ctx, f)
 	return &f
 }

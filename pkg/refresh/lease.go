@@ -18,6 +18,7 @@ import (
 // unrecorded failure.
 type held struct {
 	r     *Refresher
+	app   App // the account the lease is for (its type stamps the commit)
 	appid string
 	kind  credential.Kind
 	owner string
@@ -48,13 +49,13 @@ func storeContext(ctx context.Context) (context.Context, context.CancelFunc) {
 // write as its own by owner and millisecond; a shared owner (a sweep's
 // sibling tickets both refreshing the access_token) would pass a
 // sibling's lease or force spend off as ours.
-func (r *Refresher) take(ctx context.Context, appid string, kind credential.Kind) (*held, error) {
+func (r *Refresher) take(ctx context.Context, app App, kind credential.Kind) (*held, error) {
 	owner := r.o.NewOwner()
-	rec, err := r.o.Store.TakeLease(ctx, appid, kind, owner, r.o.Now(), r.o.LeaseDuration)
+	rec, err := r.o.Store.TakeLease(ctx, app.AppID, kind, owner, r.o.Now(), r.o.LeaseDuration)
 	if err != nil {
 		return nil, err
 	}
-	return &held{r: r, appid: appid, kind: kind, owner: owner, rec: rec}, nil
+	return &held{r: r, app: app, appid: app.AppID, kind: kind, owner: owner, rec: rec}, nil
 }
 
 // spendForce spends one forced refresh of the day's budget, which also
@@ -75,10 +76,19 @@ func (h *held) commitOf(v fetched) credential.Commit {
 	if v.received.IsZero() {
 		v.received = h.r.o.Now()
 	}
-	return credential.Commit{
+	c := credential.Commit{
 		Owner: h.owner, PrevValue: h.rec.Value, Value: v.value,
 		ExpiresAt: v.received.Add(v.expiresIn), RefreshedAt: v.received,
 	}
+	if h.app.Type == credential.Authorizer {
+		c.ComponentAppID = h.app.ComponentAppID
+		if !h.kind.IsTicket() {
+			// Sweeps find an authorizer's token only through the due
+			// index; its tickets are fetched on request, never swept.
+			c.DueAt = dueAt(h.app, h.kind, c.ExpiresAt)
+		}
+	}
+	return c
 }
 
 // commit writes a fetched value fenced on the lease and removes it. A lost

@@ -91,7 +91,11 @@ type Options struct {
 	WeChat    WeChat
 	WeCom     WeCom
 	Component Component
-	Apps      AppsFunc
+	// Authorizations holds the auth# items of third-party platforms'
+	// authorizers (needed with Component for type Authorizer and the
+	// authorize/unauthorize actions).
+	Authorizations Authorizations
+	Apps           AppsFunc
 
 	// Now is the clock of every decision and stored timestamp (default time.Now).
 	Now func() time.Time

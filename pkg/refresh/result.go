@@ -69,6 +69,10 @@ type failure struct {
 	// refusal is the forced-refresh error code of a refusal, "" for a
 	// classified failure.
 	refusal string
+	// superseded: the value fetched belongs to an authorisation a newer
+	// one replaced (the auth# CAS failed); it is discarded, not recorded
+	// as a failure (outcome leased, like a lost lease).
+	superseded bool
 }
 
 // Error makes a failure an error, so a step that returns errors (a
@@ -100,7 +104,8 @@ func (f failure) resultError() string { return f.className() + ": " + f.what }
 func (f failure) alarm() bool {
 	return f.class == wechat.ClassConfiguration || f.class == wechat.ClassDailyQuota ||
 		f.class == wechat.ClassCallerBug || (f.class == wechat.ClassUnknown && f.label == localClass{}) || f.label == classStore ||
-		f.label == classVerifyTicketMissing || f.label == classVerifyTicketStale
+		f.label == classVerifyTicketMissing || f.label == classVerifyTicketStale ||
+		f.label == classAuthorizerRefreshTokenInvalid
 }
 
 // localClass is the error class of a failure that is not WeChat's. It is a
@@ -113,7 +118,8 @@ var (
 	classStore = localClass{"store"}
 	// classTokenUnavailable is a ticket refresh without a usable access_token.
 	classTokenUnavailable = localClass{"token_unavailable"}
-	localClasses          = []localClass{classStore, classTokenUnavailable, classVerifyTicketMissing, classVerifyTicketStale}
+	localClasses          = []localClass{classStore, classTokenUnavailable, classVerifyTicketMissing, classVerifyTicketStale,
+		classAuthorizerRefreshTokenInvalid}
 )
 
 // ErrorClasses is every error class a failed Result (and the

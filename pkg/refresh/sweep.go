@@ -15,9 +15,9 @@ import (
 )
 
 // Sweep refreshes every configured (app, kind) that is due: access tokens
-// first, then tickets (which need them), each phase with bounded
-// concurrency. Per-credential failures are results, not errors; the error
-// is for a configuration that cannot be loaded.
+// first, then tickets and authorizers' tokens (which need them), each
+// phase with bounded concurrency. Per-credential failures are results, not
+// errors; the error is for a configuration that cannot be loaded.
 func (r *Refresher) Sweep(ctx context.Context) (Summary, error) {
 	apps, err := r.o.Apps(ctx)
 	if err != nil {
@@ -34,7 +34,9 @@ func (r *Refresher) Sweep(ctx context.Context) (Summary, error) {
 		for _, k := range app.Kinds {
 			j := job{app: app, kind: k, slot: n}
 			n++
-			if k.IsTicket() {
+			// An authorizer's token is fetched with its platform's token,
+			// as a ticket with its account's: after the tokens.
+			if k.IsTicket() || app.Type == credential.Authorizer {
 				tickets = append(tickets, j)
 			} else {
 				tokens = append(tokens, j)
@@ -149,7 +151,7 @@ func (r *Refresher) sweepStep(ctx context.Context, app App, kind credential.Kind
 	}
 	// 2. Lease; lost → someone else is refreshing. Re-check on the item
 	// the conditional update returned.
-	h, err := r.take(ctx, app.AppID, kind)
+	h, err := r.take(ctx, app, kind)
 	if errors.Is(err, credential.ErrLeaseHeld) {
 		return resultOf(rec, app.AppID, kind, OutcomeLeased), nil, time.Time{}
 	}
@@ -163,6 +165,10 @@ func (r *Refresher) sweepStep(ctx context.Context, app App, kind credential.Kind
 	}
 	// 3.–5. Call WeChat, commit or record the failure.
 	v, f := r.fetch(ctx, app, h)
+	if f != nil && f.superseded {
+		h.release(ctx)
+		return resultOf(h.rec, app.AppID, kind, OutcomeLeased), nil, time.Time{}
+	}
 	if f != nil {
 		h.recordFailure(ctx, *f)
 		return resultOf(h.rec, app.AppID, kind, OutcomeFailed).withError(f), f, time.Time{}

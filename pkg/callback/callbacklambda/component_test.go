@@ -24,10 +24,13 @@ import (
 	"github.com/wxcentral/wxcentral/pkg/callback/callbacklambda"
 	"github.com/wxcentral/wxcentral/pkg/callback/callbacktest"
 	"github.com/wxcentral/wxcentral/pkg/component"
+	"github.com/wxcentral/wxcentral/pkg/config"
 	"github.com/wxcentral/wxcentral/pkg/credential"
 	"github.com/wxcentral/wxcentral/pkg/dynamo"
 	"github.com/wxcentral/wxcentral/pkg/metrics"
+	"github.com/wxcentral/wxcentral/pkg/refresh/refreshlambda"
 	"github.com/wxcentral/wxcentral/pkg/tokenapi"
+	"github.com/wxcentral/wxcentral/pkg/wechat"
 	"github.com/wxcentral/wxcentral/pkg/wechat/wechattest"
 )
 
@@ -441,5 +444,91 @@ func TestComponentRouteNeedsCredentials(t *testing.T) {
 	h.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/component/"+compID, strings.NewReader("<xml/>")))
 	if rec.Code != http.StatusNotFound {
 		t.Fatalf("status %d, want 404", rec.Code)
+	}
+}
+
+// The whole story with the real refresh function in process: the ticket
+// push is stored, a sweep buys the platform's token, the authorized push
+// is exchanged by the refresh function (the authorizer's access token is
+// stored with its component_appid), a repeat of the push is acknowledged
+// without a second exchange, and the authorizer's messages are then
+// served at /wechat/{authorizer_appid} with the platform's key.
+func TestAuthorizationWithTheRefreshFunction(t *testing.T) {
+	db, table := dynamotest.NewTable(t)
+	store := dynamo.NewCredentialStore(db, table)
+	sim := wechattest.NewComponentServer(wechattest.WithSeed(13))
+	t.Cleanup(sim.Close)
+	if err := sim.AddPlatform(compID, compSecret, compToken, compKey); err != nil {
+		t.Fatal(err)
+	}
+	wc := wechat.NewClient(wechat.WithBaseURL(sim.URL))
+	logs := &syncWriter{w: &bytes.Buffer{}}
+	log := slog.New(slog.NewJSONHandler(logs, nil))
+	refresh, err := refreshlambda.New(refreshlambda.Deps{Store: store, WeChat: wc, Component: wc, Authorizations: store, Logger: log,
+		Apps: config.SourceFunc(func(context.Context) ([]byte, error) {
+			return []byte(`{"apps":[{"type":"component","appid":"` + compID + `","secret":"` + compSecret + `"}]}`), nil
+		})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := callback.ParseConfig([]byte(platformDoc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := callback.NewMux()
+	mux.HandleFunc(callback.Match{MsgType: callback.MsgTypeText}, func(_ context.Context, m *callback.Message) (callback.Reply, error) {
+		return callback.TextReply{Content: "hello " + m.AppID}, nil
+	})
+	h, err := callbacklambda.New(callbacklambda.Deps{Config: callback.StaticConfig(cfg), Store: dynamo.NewDedupeStore(db, table),
+		Routes: mux, Credentials: store, Refresh: refresh.Invoke, Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &platformEnv{t: t, h: h, db: db, table: table, store: store}
+	ctx := context.Background()
+
+	pushes := sim.DueTicketPushes()
+	if len(pushes) == 0 {
+		t.Fatal("no ticket push")
+	}
+	wantStatus(t, e.deliver(pushes[0]), http.StatusOK, "success")
+	if _, err := refresh.Invoke(ctx, []byte(`{"action":"sweep"}`)); err != nil {
+		t.Fatal(err)
+	}
+	code, push, err := sim.Authorize(compID, authz)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantStatus(t, e.deliver(push), http.StatusOK, "success")
+	rec, err := store.Get(ctx, authz, credential.AccessToken, true)
+	if err != nil || rec.ComponentAppID != compID || !sim.AuthorizerTokenValid(authz, rec.Value, time.Now()) {
+		t.Fatalf("authorizer token after the authorized push: %+v %v", rec.ComponentAppID, err)
+	}
+	// WeChat pushes the event again (it saw no success in time): the code
+	// is not exchanged twice, and the answer is still success.
+	wantStatus(t, e.deliver(push), http.StatusOK, "success")
+
+	platform := callback.AppConfig{Type: callback.TypeComponent, AppID: compID, Token: compToken, EncodingAESKey: compKey}
+	req, err := callbacktest.Seal(callbacktest.Text("gh_authorizer0001", "oUser", "hi", time.Now().Unix(), 77), platform,
+		time.Now().Unix(), callbacktest.Nonce(), callbacktest.Random())
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp := e.invoke(http.MethodPost, "/wechat/"+authz, req.Query.Encode(), string(req.Body))
+	reply, err := callbacktest.Open([]byte(resp.Body), platform, req)
+	if resp.StatusCode != 200 || err != nil || reply.Message.Get("Content") != "hello "+authz {
+		t.Fatalf("authorizer message: %d %v %+v", resp.StatusCode, err, reply)
+	}
+
+	unauth, err := sim.Unauthorize(compID, authz)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantStatus(t, e.deliver(unauth), http.StatusOK, "success")
+	if _, err := store.Get(ctx, authz, credential.AccessToken, true); !errors.Is(err, credential.ErrNotFound) {
+		t.Fatalf("after unauthorized the authorizer's token is still stored: %v", err)
+	}
+	if strings.Contains(logs.w.(*bytes.Buffer).String(), code) {
+		t.Fatal("the logs hold the authorization code")
 	}
 }

@@ -25,9 +25,12 @@ type Deps struct {
 	WeChat refresh.WeChat // WeChat's API: Official Accounts and mini-programs
 	// WeCom is WeCom's API (WECOM_API_BASE), for apps of type wecom.
 	WeCom refresh.WeCom
-	// Component is the Open Platform's platform API (the WeChat client),
-	// for apps of type component.
-	Component refresh.Component
+	// Component is the Open Platform's API (the WeChat client), for
+	// platforms of type component and their authorizers; Authorizations
+	// holds the authorizers' auth# items (the credential store). Both are
+	// needed for the authorize and unauthorize actions.
+	Component      refresh.Component
+	Authorizations refresh.Authorizations
 	// Apps is the apps document (APPS_SECRET_ID), read on every sweep and
 	// forced refresh; cache it (config.NewCachedSource) where it is remote.
 	Apps            config.Source
@@ -58,6 +61,7 @@ func New(d Deps) (*Handler, error) {
 		WeChat:          d.WeChat,
 		WeCom:           d.WeCom,
 		Component:       d.Component,
+		Authorizations:  d.Authorizations,
 		Apps:            appsFrom(d.Apps),
 		ForceDailyLimit: d.ForceDailyLimit,
 		Logger:          d.Logger,
@@ -92,6 +96,9 @@ func refreshApp(a config.App) refresh.App {
 
 // Handle handles any event: {"action":"force",...} runs a forced refresh
 // and answers its tokenapi.Answer (errors included, as a normal payload);
+// {"action":"authorize"|"unauthorize",...} (tokenapi.AuthorizationRequest,
+// from the callback function) stores or removes a third-party platform's
+// authorizer and answers a tokenapi.Answer the same way;
 // every other event (EventBridge Scheduler input of any shape including {},
 // an EventBridge rule "Scheduled Event", {"action":"sweep"}, a payload that
 // is not JSON at all) runs a sweep and answers its refresh.Summary. A sweep
@@ -115,6 +122,23 @@ func (h *Handler) Handle(ctx context.Context, payload []byte) (any, error) {
 			return tokenapi.Fail(tokenapi.CodeBadRequest, msg), nil
 		}
 		return h.Refresher.Force(ctx, req), nil
+	case tokenapi.ActionAuthorize, tokenapi.ActionUnauthorize:
+		var req tokenapi.AuthorizationRequest
+		if err := json.Unmarshal(payload, &req); err != nil {
+			msg := probe.Action + " request: malformed JSON"
+			var te *json.UnmarshalTypeError
+			if errors.As(err, &te) && te.Field != "" {
+				msg = te.Field + ": must be a string"
+				if te.Field == "create_time" {
+					msg = te.Field + ": must be a number (unix seconds)"
+				}
+			}
+			return tokenapi.Fail(tokenapi.CodeBadRequest, msg), nil
+		}
+		if probe.Action == tokenapi.ActionAuthorize {
+			return h.Refresher.Authorize(ctx, req), nil
+		}
+		return h.Refresher.Unauthorize(ctx, req), nil
 	case "", tokenapi.ActionSweep:
 	default:
 		h.log.LogAttrs(ctx, slog.LevelWarn, "unknown action; sweeping", slog.String("action", probe.Action))

@@ -150,3 +150,36 @@ func TestMiniProgram(t *testing.T) {
 		t.Fatalf("err = %v", err)
 	}
 }
+
+// The authorize and unauthorize actions are dispatched to the refresher;
+// a platform the apps document does not configure is unknown_app, a
+// malformed payload bad_request naming the field.
+func TestInvokeAuthorizationActions(t *testing.T) {
+	h, _, logs := newHandler(t, `{"apps":[{"appid":"`+appid+`","secret":"secret-0123"}]}`)
+	ctx := context.Background()
+	cases := []struct{ payload, code, msg string }{
+		{`{"action":"authorize","component_appid":"wxc0mp0nent0000001","authorizer_appid":"wxauth0rizer00000a","authorization_code":"queryauthcode@@@secret-code","create_time":1800000000}`,
+			tokenapi.CodeUnknownApp, "wxc0mp0nent0000001"},
+		{`{"action":"unauthorize","component_appid":"wxc0mp0nent0000001","authorizer_appid":"wxauth0rizer00000a","create_time":1800000000}`,
+			tokenapi.CodeUnknownApp, "type component"},
+		{`{"action":"authorize","component_appid":"wxc0mp0nent0000001","authorizer_appid":"wxauth0rizer00000a","create_time":"soon"}`,
+			tokenapi.CodeBadRequest, "create_time: must be a number"},
+		{`{"action":"unauthorize","component_appid":"wxc0mp0nent0000001","create_time":1800000000}`,
+			tokenapi.CodeBadRequest, "authorizer_appid: missing"},
+		{`{"action":"unauthorize","component_appid":"wxc0mp0nent0000001","authorizer_appid":"wx#1","create_time":1800000000}`,
+			tokenapi.CodeBadRequest, "authorizer_appid: must not contain"},
+	}
+	for _, c := range cases {
+		out, err := h.Handle(ctx, []byte(c.payload))
+		if err != nil {
+			t.Fatal(err)
+		}
+		a, ok := out.(tokenapi.Answer)
+		if !ok || a.Error != c.code || !strings.Contains(a.Message, c.msg) {
+			t.Errorf("%s answered %#v", c.payload, out)
+		}
+	}
+	if strings.Contains(logs.String(), "secret-code") {
+		t.Error("an authorization code was logged")
+	}
+}
