@@ -192,6 +192,15 @@ func TestLocalStack(t *testing.T) {
 	if rec, err := stack.Store.Get(ctx, "wxc0mp0nent0000001", "component_verify_ticket", true); err != nil || rec.Value != "ticket@@@wxcentral-cli" {
 		t.Errorf("after send --ticket the stored ticket is not the pushed one: %v", err)
 	}
+	// An authorized event with a code WeChat never issued: the refresh
+	// function's exchange is refused (bad_request), which a retry cannot
+	// fix, so the push is acknowledged and the refusal logged.
+	if out, _ := run("send", "--authorized", "wxauth0rizer000001", "--code", "queryauthcode@@@made-up"); out != "(no reply)\n" {
+		t.Errorf("send --authorized printed %q", out)
+	}
+	if !strings.Contains(stderr.String(), `"outcome":"refused"`) && !strings.Contains(stderr.String(), "outcome=refused") {
+		t.Errorf("no refused authorization in the stack's log:\n%s", stderr.String())
+	}
 	var out3, errOut3 logaudit.Capture
 	if code := Main(ctx, []string{"send", "--platform", "wxc0mp0nent0000001", "--appid", "wxauth0rizer000001", "--text", "hi"},
 		Env{Stdout: &out3, Stderr: &errOut3, Getenv: env.Getenv}); code != ExitError || !strings.Contains(errOut3.String(), "HTTP 404") {
