@@ -259,6 +259,14 @@ func (w *world) checkCallback(t *testing.T, payload []byte, resp events.APIGatew
 	if resp.StatusCode != 200 {
 		t.Fatalf("status %d: %s", resp.StatusCode, body)
 	}
+	if strings.HasPrefix(ev.RawPath, "/component/") {
+		// A platform's ticket push (older than the one already stored, so
+		// it is dropped) is answered success.
+		if body != "success" {
+			t.Fatalf("component push answered %q, want success", body)
+		}
+		return
+	}
 	if ev.RequestContext.HTTP.Method == "GET" {
 		if body != q.Get("echostr") || !strings.HasPrefix(resp.Headers["Content-Type"], "text/plain") {
 			t.Fatalf("handshake answered %q (%v), want the echostr", body, resp.Headers)

@@ -43,6 +43,7 @@ var eventKinds = map[string]string{
 	"callback-get.json":              "http-api",
 	"callback-post-safe.json":        "http-api",
 	"callback-post-safe-base64.json": "http-api",
+	"callback-component-ticket.json": "component-http-api",
 }
 
 func decodeStrict(data []byte, v any) error {
@@ -219,6 +220,18 @@ func checkEvent(kind string, data []byte) error {
 		}
 		if ev.PathParameters["appid"] != sampleAppID || ev.RawPath != "/wechat/"+sampleAppID || ev.RequestContext.HTTP.Path != ev.RawPath {
 			return fmt.Errorf("path %q, pathParameters %v", ev.RawPath, ev.PathParameters)
+		}
+		return checkQuery(ev.RawQueryString, ev.QueryStringParameters)
+	case "component-http-api":
+		var ev events.APIGatewayV2HTTPRequest
+		if err := json.Unmarshal(data, &ev); err != nil {
+			return err
+		}
+		const route = "POST /component/{component_appid}"
+		id := ev.PathParameters["component_appid"]
+		if ev.Version != "2.0" || ev.RouteKey != route || ev.RequestContext.RouteKey != route || id == "" ||
+			ev.RawPath != "/component/"+id || ev.RequestContext.HTTP.Path != ev.RawPath {
+			return fmt.Errorf("routeKey %q, path %q, pathParameters %v", ev.RouteKey, ev.RawPath, ev.PathParameters)
 		}
 		return checkQuery(ev.RawQueryString, ev.QueryStringParameters)
 	default:

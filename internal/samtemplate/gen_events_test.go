@@ -65,6 +65,62 @@ func loadSampleCallback(t testing.TB) sampleApp {
 	return oa[0]
 }
 
+// loadSamplePlatform is the third-party platform of
+// examples/local/callback.json (its component entry).
+func loadSamplePlatform(t testing.TB) callback.AppConfig {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(repoRoot(t), "examples", "local", "callback.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := callback.ParseConfig(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range cfg.Apps {
+		if a.Type == callback.TypeComponent {
+			return a
+		}
+	}
+	t.Fatal("examples/local/callback.json has no component entry")
+	return callback.AppConfig{}
+}
+
+// componentTicketPush is the push WeChat makes to the sample platform's
+// authorization-event URL with a component_verify_ticket.
+func componentTicketPush(t testing.TB, p callback.AppConfig, requestID, nonce string) httpAPIEvent {
+	t.Helper()
+	c, err := callback.NewCipher(p.EncodingAESKey, p.AppID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := strconv.Itoa(sampleTimestamp)
+	msg := "<xml><AppId><![CDATA[" + p.AppID + "]]></AppId>\n<CreateTime>" + ts + "</CreateTime>\n" +
+		"<InfoType><![CDATA[component_verify_ticket]]></InfoType>\n" +
+		"<ComponentVerifyTicket><![CDATA[ticket@@@wxcentralSampleVerifyTicket]]></ComponentVerifyTicket>\n</xml>"
+	var random [16]byte
+	sum := sha256.Sum256([]byte("wxcentral sample " + requestID))
+	copy(random[:], sum[:])
+	encrypt := c.Encrypt(random, []byte(msg))
+	body := "<xml><AppId><![CDATA[" + p.AppID + "]]></AppId><Encrypt><![CDATA[" + encrypt + "]]></Encrypt></xml>"
+	q := query{
+		{"signature", callback.Signature(p.Token, ts, nonce)},
+		{"timestamp", ts},
+		{"nonce", nonce},
+		{"encrypt_type", "aes"},
+		{"msg_signature", callback.MsgSignature(p.Token, ts, nonce, encrypt)},
+	}
+	ev := newCallbackEvent(sampleApp{AppID: p.AppID}, "POST", requestID, q)
+	path := "/component/" + p.AppID
+	ev.RouteKey, ev.RequestContext.RouteKey = "POST /component/{component_appid}", "POST /component/{component_appid}"
+	ev.RawPath, ev.RequestContext.HTTP.Path = path, path
+	ev.PathParameters = map[string]string{"component_appid": p.AppID}
+	ev.Headers["content-length"] = strconv.Itoa(len(body))
+	ev.Headers["content-type"] = "text/xml"
+	ev.Body = body
+	return ev
+}
+
 // Wire-format mirror of an API Gateway HTTP API payload 2.0 event, with the
 // fields in the order AWS documents them (aws-lambda-go's type would add an
 // empty "authentication" object real events do not carry).
@@ -224,6 +280,7 @@ func generatedEvents(t testing.TB) map[string][]byte {
 		"callback-get.json":              get,
 		"callback-post-safe.json":        safePost(t, app, "7e1d3b5a-9c2f-4a60-8e14-b3d5f7091a2c", "405291637", "ping", 24321000000000001, false),
 		"callback-post-safe-base64.json": safePost(t, app, "2f8a6c4e-0d1b-4b73-95e2-6a8c0e2d4f61", "937114580", "help me", 24321000000000002, true),
+		"callback-component-ticket.json": componentTicketPush(t, loadSamplePlatform(t), "5b0e7d2a-3c4f-4d81-a6b9-1e2f3a4b5c6d", "582937164"),
 	}
 	out := map[string][]byte{}
 	for name, ev := range events {
