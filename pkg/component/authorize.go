@@ -85,7 +85,7 @@ func (s AuthorizationSink) Event(ctx context.Context, e Event) error {
 // less the reserve, and classifies its answer. Errors never carry the code.
 func (s AuthorizationSink) hand(ctx context.Context, req tokenapi.AuthorizationRequest) (string, error) {
 	if s.Invoke == nil {
-		return AuthorizationRetry, errors.New("no refresh function to hand the event to")
+		return AuthorizationRetry, errors.New("no refresh function to hand the event to (REFRESH_FUNCTION_NAME unset)")
 	}
 	reserve := s.Reserve
 	if reserve <= 0 {
