@@ -532,3 +532,27 @@ func TestAuthorizationWithTheRefreshFunction(t *testing.T) {
 		t.Fatal("the logs hold the authorization code")
 	}
 }
+
+// Without REFRESH_FUNCTION_NAME (Deps.Refresh nil) tickets are still
+// stored, but an authorization event answers 503, naming the variable in
+// the log: acknowledging it would lose the code.
+func TestAuthorizationWithoutRefreshFunction(t *testing.T) {
+	e := newPlatformEnv(t, nil)
+	cfg, err := callback.ParseConfig([]byte(platformDoc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e.h, err = callbacklambda.New(callbacklambda.Deps{Config: callback.StaticConfig(cfg), Credentials: e.store, MaxSkew: -1,
+		Logger: slog.New(slog.NewJSONHandler(&syncWriter{w: e.logs}, nil))}); err != nil {
+		t.Fatal(err)
+	}
+	wantStatus(t, e.deliver(e.nextTicketPush()), http.StatusOK, "success")
+	_, push, err := e.sim.Authorize(compID, authz)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantStatus(t, e.deliver(push), http.StatusServiceUnavailable, "")
+	if !strings.Contains(e.logs.String(), "REFRESH_FUNCTION_NAME") {
+		t.Fatalf("the log does not name REFRESH_FUNCTION_NAME:\n%s", e.logs)
+	}
+}
