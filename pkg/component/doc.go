@@ -9,7 +9,9 @@
 // component appid. A component_verify_ticket (pushed every 10 minutes,
 // valid 12 h) is stored through a TicketStore so that the newest CreateTime
 // wins; authorized, updateauthorized, unauthorized and any other InfoType
-// go to an EventSink (PublisherSink puts them on the EventBridge bus). The
-// answer is `success`. Bad input is a 4xx naming what is wrong; a store or
+// go to an EventSink: AuthorizationSink hands the authorization events to
+// the refresh function (the only holder of refresh tokens) within what is
+// left of the push's budget, PublisherSink puts every event on the
+// EventBridge bus, Sinks chains them. The answer is `success`. Bad input is a 4xx naming what is wrong; a store or
 // sink failure is a 503 so that WeChat pushes again.
 package component
