@@ -58,7 +58,7 @@ func TestCredentialItemLayout(t *testing.T) {
 		"force_day": "S:2027-01-15", "force_count": "N:2", "last_force_at": "N:1800000100", "last_force_at_ms": "N:1800000100000",
 		"last_error_code": "N:40164", "last_error": "S:configuration: errcode 40164", "last_error_at": "N:1800000200",
 		"last_error_at_ms": "N:1800000200000",
-		"due_at": "N:1800006910", "due_shard": "S:0", "component_appid": "S:wxc0mp0nent0000001",
+		"due_at":           "N:1800006910", "due_shard": "S:0", "component_appid": "S:wxc0mp0nent0000001",
 	}
 	got := map[string]string{}
 	for k, v := range out.Item {
