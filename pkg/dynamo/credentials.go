@@ -285,10 +285,14 @@ func encodeCredential(r credential.Record) map[string]types.AttributeValue {
 	putN(attrLastErrorAt, r.LastErrorAt.Unix(), !r.LastErrorAt.IsZero())
 	putN(attrLastErrorAtMs, r.LastErrorAt.UnixMilli(), !r.LastErrorAt.IsZero())
 	due := r.DueAt
-	if due.IsZero() && r.Value != "" && !r.ExpiresAt.IsZero() {
-		// The earliest any type's policy gives (an early due_at costs a
-		// read, a late one a missed refresh).
-		due = credential.DueAt(r.Kind, r.ExpiresAt)
+	if r.Value != "" && !r.ExpiresAt.IsZero() {
+		// No later than the earliest any type's policy gives for the value
+		// (an early due_at costs a sweep a read, a late one a missed
+		// refresh): a record seeded with another expiry than its DueAt's
+		// is still due in time.
+		if d := credential.DueAt(r.Kind, r.ExpiresAt); due.IsZero() || d.Before(due) {
+			due = d
+		}
 	}
 	if !due.IsZero() {
 		item[AttrDueAt] = num(due.Unix())
@@ -300,8 +304,8 @@ func encodeCredential(r credential.Record) map[string]types.AttributeValue {
 
 // Put writes r as a whole item, unconditionally. It is for seeding tests and
 // the local stack; refreshers use the conditional methods. The item is in
-// the due index: at r.DueAt, or when that is zero and r holds a value, at
-// credential.DueAt of its expiry.
+// the due index at r.DueAt or, when r holds a value, at credential.DueAt of
+// its expiry if that is earlier (or r.DueAt is zero).
 func (s *CredentialStore) Put(ctx context.Context, r credential.Record) error {
 	_, err := s.api.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(s.table), Item: encodeCredential(r)})
 	if err != nil {

@@ -111,26 +111,24 @@ func (s *CredentialStore) Unindex(ctx context.Context, appid string, kind creden
 	return nil
 }
 
-// SweepDigest returns the digest stored in the sweep meta item, "" when
-// there is none. The read is eventually consistent: a stale answer only
-// makes a sweep do one more full pass.
-func (s *CredentialStore) SweepDigest(ctx context.Context) (string, error) {
+// SweepDigest returns the digest stored in the sweep meta item and when it
+// was written, "" when there is none. The read is eventually consistent: a
+// stale answer only makes a sweep do one more full pass.
+func (s *CredentialStore) SweepDigest(ctx context.Context) (string, time.Time, error) {
 	out, err := s.api.GetItem(ctx, &dynamodb.GetItemInput{
-		TableName:                aws.String(s.table),
-		Key:                      map[string]types.AttributeValue{AttrPK: &types.AttributeValueMemberS{Value: SweepMetaKey}},
-		ProjectionExpression:     aws.String("#d"),
-		ExpressionAttributeNames: map[string]string{"#d": attrSweepDigest},
+		TableName: aws.String(s.table),
+		Key:       map[string]types.AttributeValue{AttrPK: &types.AttributeValueMemberS{Value: SweepMetaKey}},
 	})
 	if err != nil {
-		return "", fmt.Errorf("get %s: %w", SweepMetaKey, err)
+		return "", time.Time{}, fmt.Errorf("get %s: %w", SweepMetaKey, err)
 	}
 	d := decoder{item: out.Item}
-	digest := d.s(attrSweepDigest)
+	digest, at := d.s(attrSweepDigest), d.unixSec(attrSweepDigestAt)
 	if d.err != nil {
 		// Unreadable: treated as no digest, so the next full pass rewrites it.
-		return "", nil
+		return "", time.Time{}, nil
 	}
-	return digest, nil
+	return digest, at, nil
 }
 
 // PutSweepDigest stores digest (and when, at) in the sweep meta item. It

@@ -208,14 +208,14 @@ func TestMarkDueAndUnindex(t *testing.T) {
 func TestSweepDigest(t *testing.T) {
 	store, _, _ := newStore(t)
 	ctx := context.Background()
-	if d, err := store.SweepDigest(ctx); err != nil || d != "" {
+	if d, _, err := store.SweepDigest(ctx); err != nil || d != "" {
 		t.Fatalf("no meta item: %q %v", d, err)
 	}
 	if err := store.PutSweepDigest(ctx, "abc", time.Unix(1_800_000_000, 0)); err != nil {
 		t.Fatal(err)
 	}
-	if d, err := store.SweepDigest(ctx); err != nil || d != "abc" {
-		t.Fatalf("digest %q %v", d, err)
+	if d, at, err := store.SweepDigest(ctx); err != nil || d != "abc" || at.Unix() != 1_800_000_000 {
+		t.Fatalf("digest %q at %v: %v", d, at, err)
 	}
 	if recs, err := store.List(ctx); err != nil || len(recs) != 0 {
 		t.Fatalf("the meta item listed as a credential: %v %v", recs, err)

@@ -67,7 +67,7 @@ func TestSweepErrcodeClasses(t *testing.T) {
 			})
 			e.sweep(r)
 			prior := e.get(appA, credential.AccessToken)
-			e.clock.Set(prior.DueAt())
+			e.clock.Set(prior.DueAt)
 			e.sim.ResetCounters()
 			tc.setup(e)
 			res := e.sweep(r)[appA+"/access_token"]

@@ -128,7 +128,7 @@ func (r *Refresher) forceSteps(ctx context.Context, app App, kind credential.Kin
 		if f := r.settled(app, rec, kind, stale, start); f != nil {
 			return rec, f
 		}
-		h, err := r.take(ctx, app.AppID, kind)
+		h, err := r.take(ctx, app, kind)
 		if errors.Is(err, credential.ErrLeaseHeld) {
 			// Another refresher is at work: wait for its commit, re-read.
 			if f := r.waitForLeaseholder(ctx, app.AppID, kind, stale, &polls); f != nil {

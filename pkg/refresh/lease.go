@@ -18,6 +18,7 @@ import (
 // unrecorded failure.
 type held struct {
 	r     *Refresher
+	app   App // whose policy gives the due_at a commit writes
 	appid string
 	kind  credential.Kind
 	owner string
@@ -48,13 +49,13 @@ func storeContext(ctx context.Context) (context.Context, context.CancelFunc) {
 // write as its own by owner and millisecond; a shared owner (a sweep's
 // sibling tickets both refreshing the access_token) would pass a
 // sibling's lease or force spend off as ours.
-func (r *Refresher) take(ctx context.Context, appid string, kind credential.Kind) (*held, error) {
+func (r *Refresher) take(ctx context.Context, app App, kind credential.Kind) (*held, error) {
 	owner := r.o.NewOwner()
-	rec, err := r.o.Store.TakeLease(ctx, appid, kind, owner, r.o.Now(), r.o.LeaseDuration)
+	rec, err := r.o.Store.TakeLease(ctx, app.AppID, kind, owner, r.o.Now(), r.o.LeaseDuration)
 	if err != nil {
 		return nil, err
 	}
-	return &held{r: r, appid: appid, kind: kind, owner: owner, rec: rec}, nil
+	return &held{r: r, app: app, appid: app.AppID, kind: kind, owner: owner, rec: rec}, nil
 }
 
 // spendForce spends one forced refresh of the day's budget, which also
@@ -75,9 +76,13 @@ func (h *held) commitOf(v fetched) credential.Commit {
 	if v.received.IsZero() {
 		v.received = h.r.o.Now()
 	}
+	exp := v.received.Add(v.expiresIn)
+	// Every commit, the sweep's and the forced refresh's, moves the item's
+	// due_at in the due index to when the new value falls due.
 	return credential.Commit{
 		Owner: h.owner, PrevValue: h.rec.Value, Value: v.value,
-		ExpiresAt: v.received.Add(v.expiresIn), RefreshedAt: v.received,
+		ExpiresAt: exp, RefreshedAt: v.received,
+		DueAt: dueAt(h.app, h.kind, exp), ComponentAppID: h.app.ComponentAppID,
 	}
 }
 

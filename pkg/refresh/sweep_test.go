@@ -173,7 +173,7 @@ func TestSweepSlowRefresherCannotOverwrite(t *testing.T) {
 	e := newEnv(t, nil, appWith(appA, secretA)).register()
 	e.sweep(e.refresher())
 	old := e.get(appA, credential.AccessToken)
-	e.clock.Set(old.DueAt())
+	e.clock.Set(old.DueAt)
 
 	slow, fast := e.refresher(), e.refresher()
 	e.sim.InjectFaults(wechattest.EndpointStableToken, wechattest.LatencyFault(2*time.Second))
