@@ -168,7 +168,7 @@ func (r *Refresher) plan(ctx context.Context, apps []App) *sweepPass {
 			continue
 		}
 		p.notRead++
-		p.results[j.slot] = Result{AppID: j.app.AppID, Kind: j.kind, Outcome: OutcomeFresh}
+		p.results[j.slot] = r.unread(j.app, j.kind, now)
 		// Not in the index's answer: due_at is past now, so the value
 		// lives at least its lead longer (one due at expiry counts as
 		// expiryFloor under the [Kind] rollup, see reportSwept).
@@ -182,6 +182,33 @@ func (r *Refresher) plan(ctx context.Context, apps []App) *sweepPass {
 	}
 	r.unindexGone(ctx, gone, now)
 	return p
+}
+
+// unread is the result of a configured credential a sweep did not read:
+// fresh, with the version and expires_at this instance last saw when those
+// agree with the index (not due at now), else 0.
+func (r *Refresher) unread(app App, kind credential.Kind, now time.Time) Result {
+	r.seenMu.Lock()
+	last, ok := r.seen[credential.Key(app.AppID, kind)]
+	r.seenMu.Unlock()
+	if !ok || last.ExpiresAt == 0 || !now.Before(dueAt(app, kind, time.Unix(last.ExpiresAt, 0))) {
+		return Result{AppID: app.AppID, Kind: kind, Outcome: OutcomeFresh}
+	}
+	return Result{AppID: app.AppID, Kind: kind, Outcome: OutcomeFresh, Version: last.Version, ExpiresAt: last.ExpiresAt}
+}
+
+// remember keeps the version and expires_at of the credentials a sweep read.
+func (r *Refresher) remember(results []Result) {
+	r.seenMu.Lock()
+	defer r.seenMu.Unlock()
+	if r.seen == nil {
+		r.seen = map[string]Result{}
+	}
+	for _, res := range results {
+		if res.ExpiresAt != 0 {
+			r.seen[credential.Key(res.AppID, res.Kind)] = Result{Version: res.Version, ExpiresAt: res.ExpiresAt}
+		}
+	}
 }
 
 // unindexGone takes the index entries of credentials no longer configured
@@ -230,6 +257,7 @@ func (r *Refresher) keepIndexed(ctx context.Context, p *sweepPass, app App, kind
 // finish ends a sweep: a full pass that left every item indexed writes its
 // digest; an index pass publishes the floor of the values it did not read.
 func (r *Refresher) finish(ctx context.Context, p *sweepPass) {
+	r.remember(p.results)
 	for k, left := range p.floor {
 		_ = r.o.Metrics.Emit(metrics.SecondsToExpiryAtLeast(string(k), left))
 	}

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/wxcentral/wxcentral/pkg/credential"
@@ -147,6 +148,12 @@ type Options struct {
 // Refresher runs sweeps and forced refreshes. It is safe for concurrent use.
 type Refresher struct {
 	o Options
+
+	// seen is what this instance last read or wrote of each credential
+	// (version, expires_at), for the results of credentials a sweep does
+	// not read (sweepPass.notRead).
+	seenMu sync.Mutex
+	seen   map[string]Result
 }
 
 // New returns a Refresher, filling defaults.
