@@ -320,7 +320,7 @@ func TestDynamoDBGrantsAreItemScoped(t *testing.T) {
 // present names the functions the stack has.
 func dynamoProblems(stmts []Statement, present map[string]bool) []string {
 	wantPrefix := map[string][]any{
-		"RefreshFunction":   {"cred#*", "auth#*"},
+		"RefreshFunction":   {"cred#*", "auth#*", "meta#sweep"},
 		"TokenFunction":     {"cred#*"},
 		"CallbackFunction":  {"msg#*"},
 		"TokenReaderPolicy": {"cred#*"},
@@ -331,7 +331,7 @@ func dynamoProblems(stmts []Statement, present map[string]bool) []string {
 	// CredentialStore for refresh, DedupeStore for callback, GetItem for
 	// readers): a store that starts using another call fails here first.
 	wantActions := map[string]string{
-		"RefreshFunction":   "[dynamodb:GetItem dynamodb:UpdateItem]",
+		"RefreshFunction":   "[dynamodb:GetItem dynamodb:Query dynamodb:UpdateItem]",
 		"TokenFunction":     "[dynamodb:GetItem]",
 		"CallbackFunction":  "[dynamodb:DeleteItem dynamodb:GetItem dynamodb:PutItem]",
 		"TokenReaderPolicy": "[dynamodb:GetItem]",
@@ -350,6 +350,15 @@ func dynamoProblems(stmts []Statement, present map[string]bool) []string {
 		}
 		seen[who] = true
 		granted[who] = append(granted[who], actions...)
+		if indexQuery(s) {
+			// The sweep's Query of the due index: the refresh function's
+			// only non-item action, on the index alone (it holds keys and
+			// due times, never a value).
+			if who != "RefreshFunction" {
+				problems = append(problems, fmt.Sprintf("%s: queries the due index; only the refresh function may", s.Source))
+			}
+			continue
+		}
 		for _, a := range actions {
 			if !allowed[a] {
 				problems = append(problems, fmt.Sprintf("%s: %s is not an item-level action (LeadingKeys cannot scope it)", s.Source, a))
@@ -386,6 +395,22 @@ func dynamoProblems(stmts []Statement, present map[string]bool) []string {
 	}
 	sort.Strings(problems)
 	return problems
+}
+
+// indexQuery reports whether s grants exactly dynamodb:Query on the table's
+// due index (Fn::Sub "${Table.Arn}/index/due") and nothing else.
+func indexQuery(s Statement) bool {
+	acts := s.ServiceActions("dynamodb")
+	if len(acts) != 1 || acts[0] != "dynamodb:Query" {
+		return false
+	}
+	res := s.Resources()
+	if len(res) != 1 {
+		return false
+	}
+	m, _ := res[0].(map[string]any)
+	sub, _ := m["Fn::Sub"].(string)
+	return sub == "${Table.Arn}/index/due"
 }
 
 // An authorizer's refresh token (auth#<component_appid>#<authorizer_appid>,
@@ -538,7 +563,10 @@ func TestSecurityChecksCatchViolations(t *testing.T) {
 		}, "dynamodb:UpdateItem, want read-only GetItem"},
 		{"grant without LeadingKeys", func(t *testing.T, doc map[string]any) {
 			addPolicy(t, doc, "RefreshFunction", stmt("dynamodb:GetItem", tableArn, nil))
-		}, "LeadingKeys condition <nil>, want [cred#* auth#*]"},
+		}, "LeadingKeys condition <nil>, want [cred#* auth#* meta#sweep]"},
+		{"token queries the due index", func(t *testing.T, doc map[string]any) {
+			addPolicy(t, doc, "TokenFunction", stmt("dynamodb:Query", map[string]any{"Fn::Sub": "${Table.Arn}/index/due"}, nil))
+		}, "queries the due index; only the refresh function may"},
 		{"token function reads auth# items", func(t *testing.T, doc map[string]any) {
 			addPolicy(t, doc, "TokenFunction", stmt("dynamodb:GetItem", tableArn, map[string]any{"ForAllValues:StringLike": map[string]any{"dynamodb:LeadingKeys": []any{"auth#*"}}}))
 		}, "TokenFunction can reach auth# items"},
