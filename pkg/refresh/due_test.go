@@ -300,3 +300,21 @@ func TestSweepAuthorizerEntry(t *testing.T) {
 		t.Fatal("the authorizer's item left the index")
 	}
 }
+
+// A forced refresh's commit moves due_at like a sweep's: the index keeps
+// up with a token rotated between sweeps.
+func TestForceCommitMovesDueAt(t *testing.T) {
+	e := newEnv(t, nil, appWith(appA, secretA)).register()
+	r := e.refresher()
+	e.sweep(r)
+	old := e.get(appA, credential.AccessToken)
+	e.clock.Advance(10 * time.Minute)
+	ans := r.Force(context.Background(), forceReq(old.Value))
+	if ans.Error != "" {
+		t.Fatalf("force: %+v", ans)
+	}
+	got := e.get(appA, credential.AccessToken)
+	if got.Value == old.Value || !got.DueAt.Equal(got.ExpiresAt.Add(-credential.AccessTokenLead)) || !got.DueAt.After(old.DueAt) {
+		t.Fatalf("after the force: due_at %v, expires_at %v (before: due_at %v)", got.DueAt, got.ExpiresAt, old.DueAt)
+	}
+}
