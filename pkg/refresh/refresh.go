@@ -149,7 +149,7 @@ type Options struct {
 type Refresher struct {
 	o Options
 
-	// seen is what this instance last read or wrote of each credential
+	// seen is what this instance's sweeps last saw of each credential
 	// (version, expires_at), for the results of credentials a sweep does
 	// not read (sweepPass.notRead).
 	seenMu sync.Mutex
