@@ -119,7 +119,7 @@ func TestEveryValueWriteCarriesDueAt(t *testing.T) {
 }
 
 // The index query returns the entries due by its bound, and only those, in
-// due_at order; an item without due_at is not in it.
+// due_at order; an item without due_at is not in it, a foreign one is skipped.
 func TestDueItemsFindsDueOnly(t *testing.T) {
 	store, client, table := newStore(t)
 	ctx := context.Background()
@@ -141,6 +141,13 @@ func TestDueItemsFindsDueOnly(t *testing.T) {
 	if _, err := client.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(table), Item: map[string]types.AttributeValue{
 		"pk": &types.AttributeValueMemberS{Value: credential.Key("wxold", credential.AccessToken)}, "value": &types.AttributeValueMemberS{Value: "OLD"},
 		"expires_at": &types.AttributeValueMemberN{Value: "1"}}}); err != nil {
+		t.Fatal(err)
+	}
+	// A foreign item that found its way into the index is skipped, never an
+	// error that would stop every sweep.
+	if _, err := client.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(table), Item: map[string]types.AttributeValue{
+		"pk": &types.AttributeValueMemberS{Value: "msg#wxa#1"}, "due_shard": &types.AttributeValueMemberS{Value: dynamo.DueShardAll},
+		"due_at": &types.AttributeValueMemberN{Value: "1"}, "component_appid": &types.AttributeValueMemberN{Value: "7"}}}); err != nil {
 		t.Fatal(err)
 	}
 	got, err := store.DueItems(ctx, now)

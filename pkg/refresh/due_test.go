@@ -11,6 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
+	"github.com/wxcentral/wxcentral/internal/dynamotest"
 	"github.com/wxcentral/wxcentral/pkg/credential"
 	"github.com/wxcentral/wxcentral/pkg/dynamo"
 	"github.com/wxcentral/wxcentral/pkg/refresh"
@@ -316,5 +317,72 @@ func TestForceCommitMovesDueAt(t *testing.T) {
 	got := e.get(appA, credential.AccessToken)
 	if got.Value == old.Value || !got.DueAt.Equal(got.ExpiresAt.Add(-credential.AccessTokenLead)) || !got.DueAt.After(old.DueAt) {
 		t.Fatalf("after the force: due_at %v, expires_at %v (before: due_at %v)", got.DueAt, got.ExpiresAt, old.DueAt)
+	}
+}
+
+// A full pass that cannot tell every item is indexed (here: the write that
+// indexes an old item is refused) writes no digest, so the next sweep
+// reads everything again; once it can, the digest is written.
+func TestFullPassWithoutIndexingWritesNoDigest(t *testing.T) {
+	e := newEnv(t, nil, appWith(appA, secretA)).register()
+	api, use := e.deniedStore("AccessDeniedException")
+	r := e.refresher(use)
+	e.sweep(r)
+	e.stripDue(appA, credential.AccessToken)
+	if _, err := e.db.DeleteItem(context.Background(), &dynamodb.DeleteItemInput{TableName: aws.String(e.table),
+		Key: map[string]types.AttributeValue{dynamo.AttrPK: &types.AttributeValueMemberS{Value: dynamo.SweepMetaKey}}}); err != nil {
+		t.Fatal(err)
+	}
+	api.update = func(in *dynamodb.UpdateItemInput) bool {
+		return in.ConditionExpression != nil && *in.ConditionExpression == "#exp = :exp"
+	}
+	api.updateSet.Store(true)
+	if res := e.sweep(r)[appA+"/access_token"]; res.Outcome != refresh.OutcomeFresh {
+		t.Fatalf("result %+v", res)
+	}
+	if d, _, err := e.store.SweepDigest(context.Background()); err != nil || d != "" {
+		t.Fatalf("digest %q written after a refused index write (%v)", d, err)
+	}
+	if !storeMetric(e.emf.String()) {
+		t.Fatal("no store failure metric for the refused index write")
+	}
+	api.updateSet.Store(false)
+	e.sweep(r)
+	if d, _, _ := e.store.SweepDigest(context.Background()); d == "" {
+		t.Fatal("no digest after a full pass that indexed every item")
+	}
+	if _, ok := e.dueEntries()[appA+"/access_token"]; !ok {
+		t.Fatal("not indexed")
+	}
+}
+
+// A table without the due index (one made by hand) still gets every
+// credential refreshed: the failed query is a store incident, and the sweep
+// reads every credential as before the index.
+func TestSweepWithoutDueIndex(t *testing.T) {
+	e := newEnv(t, nil, appWith(appA, secretA)).register()
+	client := dynamotest.Shared(t).Client()
+	table := fmt.Sprintf("wxcentral-noindex-%d", time.Now().UnixNano())
+	ctx := context.Background()
+	if _, err := client.CreateTable(ctx, &dynamodb.CreateTableInput{TableName: aws.String(table),
+		AttributeDefinitions: []types.AttributeDefinition{{AttributeName: aws.String(dynamo.AttrPK), AttributeType: types.ScalarAttributeTypeS}},
+		KeySchema:            []types.KeySchemaElement{{AttributeName: aws.String(dynamo.AttrPK), KeyType: types.KeyTypeHash}},
+		BillingMode:          types.BillingModePayPerRequest}); err != nil {
+		t.Fatal(err)
+	}
+	e.store, e.db, e.table = dynamo.NewCredentialStore(client, table), client, table
+	r := e.refresher()
+	for i := 0; i < 2; i++ {
+		if res := e.sweep(r)[appA+"/access_token"]; res.Outcome != refresh.OutcomeRefreshed && res.Outcome != refresh.OutcomeFresh || res.Version != 1 {
+			t.Fatalf("sweep %d: %+v", i, res)
+		}
+		e.clock.Advance(time.Minute)
+	}
+	if !storeMetric(e.emf.String()) {
+		t.Fatal("a failed index query raised no store failure metric")
+	}
+	e.clock.Advance(2 * time.Hour)
+	if res := e.sweep(r)[appA+"/access_token"]; res.Outcome != refresh.OutcomeRefreshed {
+		t.Fatalf("at due: %+v", res)
 	}
 }
