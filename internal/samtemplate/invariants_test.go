@@ -314,9 +314,11 @@ func TestDynamoDBGrantsAreItemScoped(t *testing.T) {
 // dynamoProblems checks that every DynamoDB grant is item-level on the one
 // table (or, on a staging stack, the production table it reads), restricted
 // by dynamodb:LeadingKeys to the item families its principal owns (the
-// callback writes only msg# items, the refresh function cred# and a
-// platform's authorizers' auth# items, readers only cred#), and that no one
-// but the refresh function reaches an auth# item (authItemProblems).
+// callback writes only msg# items, the refresh function cred#, a
+// platform's authorizers' auth# items and its meta#sweep item, readers only
+// cred#), that the one non-item action is the refresh function's Query of
+// the due index, and that no one but the refresh function reaches an auth#
+// item (authItemProblems).
 // present names the functions the stack has.
 func dynamoProblems(stmts []Statement, present map[string]bool) []string {
 	wantPrefix := map[string][]any{
