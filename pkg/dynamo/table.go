@@ -1,6 +1,7 @@
 // Package dynamo implements wxcentral's stores on Amazon DynamoDB: the
 // credential store (consistent reads, leases, fenced commits, error
-// records, forced-refresh budget) and the callback de-duplication store.
+// records, forced-refresh budget, the due index a sweep queries for the
+// credentials that are due) and the callback de-duplication store.
 //
 // Every write is a single-item conditional write: no transactions, so the
 // same code runs against DynamoDB-compatible local servers such as dynalite.
