@@ -58,6 +58,16 @@ func TestCostFormula(t *testing.T) {
 	if d, want := c2.lambda-c.lambda, 43800*0.005*gbs; math.Abs(d-want) > 1e-9 {
 		t.Errorf("fixed sweep call adds %.7f, want %.7f", d, want)
 	}
+	// The daily full pass reads each of the 2 credentials once a day: 730/24
+	// days × 2 read units, and ⌈2/4⌉ × 5 ms of Lambda a day.
+	m.fullPass = work{dynamoCalls: 1, readUnits: 1}
+	c3 := cost(m, 1, 1e6, 0)
+	if d, want := c3.dynamo-c2.dynamo, 730.0/24*2*0.125e-6; math.Abs(d-want) > 1e-12 {
+		t.Errorf("the daily full pass adds %.9f, want %.9f", d, want)
+	}
+	if d, want := c3.lambda-c2.lambda, 730.0/24*0.005*gbs; math.Abs(d-want) > 1e-12 {
+		t.Errorf("the daily full pass's time adds %.9f, want %.9f", d, want)
+	}
 }
 
 // TestCostTableFromBenchmarks reads the benchmark lines and prints the
@@ -65,7 +75,7 @@ func TestCostFormula(t *testing.T) {
 func TestCostTableFromBenchmarks(t *testing.T) {
 	lines := []string{
 		"BenchmarkCostSweepFresh/credentials=10-2 3 1 ns/op 10 credentials/op 13 custom-metrics 10 dynamodb-calls/op 4680 log-bytes/op 10 read-units/op 0 write-units/op",
-		"BenchmarkCostSweepFresh/credentials=10000-2 3 1 ns/op 10000 credentials/op 10003 custom-metrics 10000 dynamodb-calls/op 4680000 log-bytes/op 10000 read-units/op 0 write-units/op",
+		"BenchmarkCostSweepFresh/credentials=10000-2 3 1 ns/op 10000 credentials/op 10003 custom-metrics 10000 dynamodb-calls/op 4680000 log-bytes/op 10000 read-units/op 0 write-units/op 1 full-pass-read-units/credential",
 		"BenchmarkCostRefresh/kinds=access_token-2 3 1 ns/op 3 dynamodb-calls/op 871 log-bytes/op 1 read-units/op 1 wechat-calls/op 2 write-units/op",
 		"BenchmarkCostRefresh/kinds=access_token+jsapi_ticket-2 3 1 ns/op 7 dynamodb-calls/op 1740 log-bytes/op 3 read-units/op 2 wechat-calls/op 4 write-units/op",
 		"BenchmarkCostPush/accepted-2 3 1 ns/op 2 dynamodb-calls/op 737 event-bytes/op 1 events/op 369 log-bytes/op 0 read-units/op 2 write-units/op",
@@ -86,7 +96,7 @@ func TestCostTableFromBenchmarks(t *testing.T) {
 	}
 	// The ticket's figures are the pair's less the token's.
 	if m.ticket != (work{dynamoCalls: 4, readUnits: 2, writeUnits: 2, wechatCalls: 1, logBytes: 869}) || m.sweepMetric != 1 || m.fixedMetrics != 3 ||
-		m.sweep != (work{dynamoCalls: 1, readUnits: 1, logBytes: 468}) || m.sweepFixed != (work{}) {
+		m.sweep != (work{dynamoCalls: 1, readUnits: 1, logBytes: 468}) || m.sweepFixed != (work{}) || m.fullPass != (work{dynamoCalls: 1, readUnits: 1}) {
 		t.Fatalf("measured %+v", m)
 	}
 	out.Reset()

@@ -173,6 +173,9 @@ func TestRefreshBinary(t *testing.T) {
 		"refreshed_at":    num(before, after),
 		"refreshed_at_ms": num(before*1000, after*1000+999),
 		"version":         num(1, 1),
+		// The due index: when a sweep must next look at it.
+		"due_at":    num(before+7200-290, after+7200-290),
+		"due_shard": str(equals("0")),
 	})
 	ticketItem := w.item(t, "jsapi_ticket")
 	ticket := ticketItem["value"].(*types.AttributeValueMemberS).Value
@@ -222,6 +225,8 @@ func TestRefreshBinary(t *testing.T) {
 		"refreshed_at":     num(before, after),
 		"refreshed_at_ms":  num(before*1000, after*1000+999),
 		"version":          num(2, 2),
+		"due_at":           num(before+7200-290, after+7200-290),
+		"due_shard":        str(equals("0")),
 		"force_day":        str(equals(shanghaiDay)),
 		"force_count":      num(1, 1),
 		"last_force_at":    num(before, after),
@@ -286,6 +291,9 @@ func TestRefreshBinaryRecordsFailure(t *testing.T) {
 		}),
 		"last_error_at":    num(before, time.Now().Unix()),
 		"last_error_at_ms": num(before*1000, time.Now().UnixMilli()),
+		// Its lease made it due at once, and the failure left it due.
+		"due_at":    num(before, time.Now().Unix()),
+		"due_shard": str(equals("0")),
 	})
 	if !strings.Contains(f.Logs(), `"level":"ERROR","msg":"refresh","appid":"`+appid+`","kind":"access_token"`) {
 		t.Errorf("no error-level log line for the configuration failure")

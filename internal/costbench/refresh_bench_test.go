@@ -136,16 +136,32 @@ func (w *world) seed(b *testing.B) {
 	flush()
 }
 
+// fullPass runs the sweep that follows a configuration change (here: the
+// seeded accounts joining the document), which reads every configured
+// credential once and stores the configuration's digest, and reports its
+// read units per credential (full-pass-read-units/credential): what the
+// daily full pass costs.
+func (w *world) fullPass(b *testing.B, n int) (report func()) {
+	b.Helper()
+	m0 := w.meter.reading()
+	w.sweep(b, refresh.OutcomeFresh)
+	d := w.meter.reading().since(m0)
+	// Reported at the end: ResetTimer deletes the metrics reported before it.
+	return func() { b.ReportMetric(d.read/float64(n), "full-pass-read-units/credential") }
+}
+
 // BenchmarkCostSweepFresh is the steady state of the scheduled sweep: N
 // credentials (N/2 accounts with an access_token and a jsapi_ticket), all
-// fresh. It reports per sweep the DynamoDB calls, the read and write units
-// the server consumed, WeChat calls (0), the bytes of logs and EMF metrics
-// written, and the wall time against dynalite.
+// fresh, found through the due index (after the full pass that follows
+// the configuration change). It reports per sweep the DynamoDB calls, the
+// read and write units the server consumed, WeChat calls (0), the bytes of
+// logs and EMF metrics written, and the wall time against dynalite.
 func BenchmarkCostSweepFresh(b *testing.B) {
 	for _, n := range []int{10, 1000, 10000} {
 		b.Run(fmt.Sprintf("credentials=%d", n), func(b *testing.B) {
 			w := newWorld(b, n/2, credential.AccessToken, credential.JSAPITicket)
 			w.seed(b)
+			reportFullPass := w.fullPass(b, n)
 			w.emf.distinct()
 			m0, wc0, l0 := w.meter.reading(), w.wechatCalls(), w.logs.n.Load()
 			b.ResetTimer()
@@ -161,7 +177,80 @@ func BenchmarkCostSweepFresh(b *testing.B) {
 			b.ReportMetric(float64(w.wechatCalls()-wc0)/per, "wechat-calls/op")
 			b.ReportMetric(float64(w.logs.n.Load()-l0)/per, "log-bytes/op")
 			b.ReportMetric(float64(w.emf.distinct()), "custom-metrics")
+			reportFullPass()
 			b.ReportMetric(float64(b.Elapsed().Microseconds())/1000/per, "ms/op")
+		})
+	}
+}
+
+// BenchmarkCostSweepDue is a sweep of N credentials of which 1% (access
+// tokens) are due: the due index finds them, and each is refreshed. It
+// reports per sweep the DynamoDB calls, read and write units and the
+// credentials refreshed (refreshed/op, which must be N/100), and checks
+// that every other result is fresh.
+func BenchmarkCostSweepDue(b *testing.B) {
+	for _, n := range []int{1000, 10000} {
+		b.Run(fmt.Sprintf("credentials=%d", n), func(b *testing.B) {
+			w := newWorld(b, n/2, credential.AccessToken, credential.JSAPITicket)
+			w.seed(b)
+			reportFullPass := w.fullPass(b, n)
+			ctx := context.Background()
+			due := n / 100
+			var d meterReading
+			refreshed := 0
+			for i := 0; i < b.N; i++ {
+				b.StopTimer()
+				// Make the access_tokens of `due` accounts due (outside the
+				// meter): their stored expiry inside the lead.
+				w.clock.Advance(time.Minute)
+				now := w.clock.Now()
+				for j := 0; j < due; j++ {
+					a := w.apps[(i*due+j)%len(w.apps)]
+					exp := now.Add(credential.AccessTokenLead - time.Second)
+					_, err := w.base.UpdateItem(ctx, &dynamodb.UpdateItemInput{TableName: aws.String(w.table),
+						Key:              map[string]types.AttributeValue{dynamo.AttrPK: &types.AttributeValueMemberS{Value: credential.Key(a.AppID, credential.AccessToken)}},
+						UpdateExpression: aws.String("SET expires_at = :exp, due_at = :due"),
+						ExpressionAttributeValues: map[string]types.AttributeValue{
+							":exp": &types.AttributeValueMemberN{Value: fmt.Sprint(exp.Unix())},
+							":due": &types.AttributeValueMemberN{Value: fmt.Sprint(exp.Add(-credential.AccessTokenLead).Unix())},
+						}})
+					if err != nil {
+						b.Fatal(err)
+					}
+				}
+				m0 := w.meter.reading()
+				b.StartTimer()
+				sum, err := w.r.Sweep(ctx)
+				b.StopTimer()
+				if err != nil {
+					b.Fatal(err)
+				}
+				dd := w.meter.reading().since(m0)
+				d.calls, d.read, d.write, d.failedWrites = d.calls+dd.calls, d.read+dd.read, d.write+dd.write, d.failedWrites+dd.failedWrites
+				for _, res := range sum.Results {
+					switch res.Outcome {
+					case refresh.OutcomeRefreshed, refresh.OutcomeUnchanged:
+						// unchanged: the seeded first account, whose token
+						// WeChat still hands out.
+						refreshed++
+					case refresh.OutcomeFresh:
+					default:
+						b.Fatalf("%s/%s: outcome %s (%s)", res.AppID, res.Kind, res.Outcome, res.Error)
+					}
+				}
+				b.StartTimer()
+			}
+			b.StopTimer()
+			per := float64(b.N)
+			if refreshed != due*b.N {
+				b.Fatalf("%d refreshed in %d sweeps, want %d each", refreshed, b.N, due)
+			}
+			b.ReportMetric(float64(n), "credentials/op")
+			b.ReportMetric(float64(refreshed)/per, "refreshed/op")
+			b.ReportMetric(float64(d.calls)/per, "dynamodb-calls/op")
+			b.ReportMetric(d.read/per, "read-units/op")
+			b.ReportMetric(d.writeUnits()/per, "write-units/op")
+			reportFullPass()
 		})
 	}
 }

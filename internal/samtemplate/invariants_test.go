@@ -315,13 +315,15 @@ func TestDynamoDBGrantsAreItemScoped(t *testing.T) {
 // dynamoProblems checks that every DynamoDB grant is item-level on the one
 // table (or, on a staging stack, the production table it reads), restricted
 // by dynamodb:LeadingKeys to the item families its principal owns (the
-// callback writes only msg# items, the refresh function cred# and a
-// platform's authorizers' auth# items, readers only cred#), and that no one
-// but the refresh function reaches an auth# item (authItemProblems).
+// callback writes only msg# items, the refresh function cred#, a
+// platform's authorizers' auth# items and its meta#sweep item, readers only
+// cred#), that the one non-item action is the refresh function's Query of
+// the due index, and that no one but the refresh function reaches an auth#
+// item (authItemProblems).
 // present names the functions the stack has.
 func dynamoProblems(stmts []Statement, present map[string]bool) []string {
 	wantPrefix := map[string][]any{
-		"RefreshFunction":   {"cred#*", "auth#*"},
+		"RefreshFunction":   {"cred#*", "auth#*", "meta#sweep"},
 		"TokenFunction":     {"cred#*"},
 		"CallbackFunction":  {"msg#*"},
 		"TokenReaderPolicy": {"cred#*"},
@@ -338,7 +340,7 @@ func dynamoProblems(stmts []Statement, present map[string]bool) []string {
 	// CredentialStore for refresh, DedupeStore for callback, GetItem for
 	// readers): a store that starts using another call fails here first.
 	wantActions := map[string]string{
-		"RefreshFunction":   "[dynamodb:DeleteItem dynamodb:GetItem dynamodb:UpdateItem]",
+		"RefreshFunction":   "[dynamodb:DeleteItem dynamodb:GetItem dynamodb:Query dynamodb:UpdateItem]",
 		"TokenFunction":     "[dynamodb:GetItem]",
 		"CallbackFunction":  "[dynamodb:DeleteItem dynamodb:GetItem dynamodb:PutItem dynamodb:UpdateItem]",
 		"TokenReaderPolicy": "[dynamodb:GetItem]",
@@ -357,6 +359,15 @@ func dynamoProblems(stmts []Statement, present map[string]bool) []string {
 		}
 		seen[who] = true
 		granted[who] = append(granted[who], actions...)
+		if indexQuery(s) {
+			// The sweep's Query of the due index: the refresh function's
+			// only non-item action, on the index alone (it holds keys and
+			// due times, never a value).
+			if who != "RefreshFunction" {
+				problems = append(problems, fmt.Sprintf("%s: queries the due index; only the refresh function may", s.Source))
+			}
+			continue
+		}
 		for _, a := range actions {
 			if !allowed[a] {
 				problems = append(problems, fmt.Sprintf("%s: %s is not an item-level action (LeadingKeys cannot scope it)", s.Source, a))
@@ -402,6 +413,22 @@ func dynamoProblems(stmts []Statement, present map[string]bool) []string {
 	}
 	sort.Strings(problems)
 	return problems
+}
+
+// indexQuery reports whether s grants exactly dynamodb:Query on the table's
+// due index (Fn::Sub "${Table.Arn}/index/due") and nothing else.
+func indexQuery(s Statement) bool {
+	acts := s.ServiceActions("dynamodb")
+	if len(acts) != 1 || acts[0] != "dynamodb:Query" {
+		return false
+	}
+	res := s.Resources()
+	if len(res) != 1 {
+		return false
+	}
+	m, _ := res[0].(map[string]any)
+	sub, _ := m["Fn::Sub"].(string)
+	return sub == "${Table.Arn}/index/due"
 }
 
 // An authorizer's refresh token (auth#<component_appid>#<authorizer_appid>,
@@ -600,7 +627,10 @@ func TestSecurityChecksCatchViolations(t *testing.T) {
 		}, "dynamodb:UpdateItem, want read-only GetItem"},
 		{"grant without LeadingKeys", func(t *testing.T, doc map[string]any) {
 			addPolicy(t, doc, "RefreshFunction", stmt("dynamodb:GetItem", tableArn, nil))
-		}, "LeadingKeys condition <nil>, want [cred#* auth#*]"},
+		}, "LeadingKeys condition <nil>, want [cred#* auth#* meta#sweep]"},
+		{"token queries the due index", func(t *testing.T, doc map[string]any) {
+			addPolicy(t, doc, "TokenFunction", stmt("dynamodb:Query", map[string]any{"Fn::Sub": "${Table.Arn}/index/due"}, nil))
+		}, "queries the due index; only the refresh function may"},
 		{"token function reads auth# items", func(t *testing.T, doc map[string]any) {
 			addPolicy(t, doc, "TokenFunction", stmt("dynamodb:GetItem", tableArn, map[string]any{"ForAllValues:StringLike": map[string]any{"dynamodb:LeadingKeys": []any{"auth#*"}}}))
 		}, "TokenFunction can reach auth# items"},

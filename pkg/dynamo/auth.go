@@ -20,13 +20,6 @@ const (
 	attrAuthorizedAt = "authorized_at"
 )
 
-// Attributes of an authorizer's credential items (DESIGN.md §4, the due
-// index): written by CommitAuthorized, read by decodeCredential.
-const (
-	attrCredDueAt     = "due_at"
-	attrCredComponent = "component_appid"
-)
-
 func authKeyOf(componentAppID, authorizerAppID string) map[string]types.AttributeValue {
 	return map[string]types.AttributeValue{AttrPK: &types.AttributeValueMemberS{Value: credential.AuthorizationKey(componentAppID, authorizerAppID)}}
 }
@@ -191,21 +184,18 @@ func (s *CredentialStore) CommitAuthorized(ctx context.Context, appid string, ki
 	}
 	names := map[string]string{
 		"#v": attrValue, "#exp": attrExpiresAt, "#ref": attrRefreshedAt, "#refms": attrRefreshedAtMs, "#ver": attrVersion,
-		"#comp": attrCredComponent, "#lec": attrLastErrorCode, "#le": attrLastError, "#lea": attrLastErrorAt, "#leams": attrLastErrorAtMs,
+		"#lec": attrLastErrorCode, "#le": attrLastError, "#lea": attrLastErrorAt, "#leams": attrLastErrorAtMs,
 	}
 	values := map[string]types.AttributeValue{
 		":val":   &types.AttributeValueMemberS{Value: c.Value},
 		":exp":   num(c.ExpiresAt.Unix()),
 		":ref":   num(c.RefreshedAt.Unix()),
 		":refms": num(c.RefreshedAt.UnixMilli()),
-		":comp":  &types.AttributeValueMemberS{Value: c.ComponentAppID},
 		":one":   num(1),
 	}
-	expr := "SET #v = :val, #exp = :exp, #ref = :ref, #refms = :refms, #comp = :comp"
-	if !c.DueAt.IsZero() {
-		names["#due"], values[":due"] = attrCredDueAt, num(c.DueAt.Unix())
-		expr += ", #due = :due"
-	}
+	// dueSet: component_appid, and due_at with due_shard so that the due
+	// index finds the authorizer's token.
+	expr := "SET #v = :val, #exp = :exp, #ref = :ref, #refms = :refms" + dueSet(c, names, values)
 	expr += " ADD #ver :one REMOVE #lec, #le, #lea, #leams"
 	rec, err := s.update(ctx, appid, kind, expr,
 		"attribute_not_exists(#refms) OR #refms < :refms", names, values, credential.ErrSuperseded, committed(c))
@@ -231,7 +221,7 @@ func (s *CredentialStore) RemoveAuthorizerCredential(ctx context.Context, appid 
 		Key:       keyOf(appid, kind),
 		ConditionExpression: aws.String("attribute_not_exists(#pk) OR ((attribute_not_exists(#comp) OR #comp = :comp)" +
 			" AND (attribute_not_exists(#ref) OR #ref <= :ct))"),
-		ExpressionAttributeNames:  map[string]string{"#pk": AttrPK, "#comp": attrCredComponent, "#ref": attrRefreshedAt},
+		ExpressionAttributeNames:  map[string]string{"#pk": AttrPK, "#comp": AttrComponentAppID, "#ref": attrRefreshedAt},
 		ExpressionAttributeValues: map[string]types.AttributeValue{":comp": &types.AttributeValueMemberS{Value: componentAppID}, ":ct": num(createTime.Unix())},
 	})
 	switch {

@@ -16,6 +16,7 @@ import (
 // platform componentAppID, created at createTime (the push's CreateTime),
 // as cred#<component_appid>#component_verify_ticket: value, expires_at =
 // createTime + credential.VerifyTicketLifetime, refreshed_at = createTime,
+// due_at = createTime + credential.VerifyTicketMaxAge (the due index),
 // version + 1, last_error_* cleared, any lease left alone. WeChat's pushes
 // arrive late, out of order and repeated, so the write is conditional on
 // the item holding no ticket or an older one: the newest CreateTime wins.
@@ -32,14 +33,15 @@ func (s *CredentialStore) PutVerifyTicket(ctx context.Context, componentAppID, t
 	_, err := s.api.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName: aws.String(s.table),
 		Key:       keyOf(componentAppID, kind),
-		UpdateExpression: aws.String("SET #v = :val, #exp = :exp, #ref = :ref, #refms = :refms ADD #ver :one" +
-			" REMOVE #lec, #le, #lea, #leams"),
+		UpdateExpression: aws.String("SET #v = :val, #exp = :exp, #ref = :ref, #refms = :refms, #due = :due, #ds = :shard" +
+			" ADD #ver :one REMOVE #lec, #le, #lea, #leams"),
 		// An item without refreshed_at exists when a sweeper's lease made it
 		// before the first ticket arrived.
 		ConditionExpression: aws.String("attribute_not_exists(#pk) OR attribute_not_exists(#ref) OR #ref < :ref"),
 		ExpressionAttributeNames: map[string]string{
 			"#pk": AttrPK, "#v": attrValue, "#exp": attrExpiresAt, "#ref": attrRefreshedAt, "#refms": attrRefreshedAtMs,
 			"#ver": attrVersion, "#lec": attrLastErrorCode, "#le": attrLastError, "#lea": attrLastErrorAt, "#leams": attrLastErrorAtMs,
+			"#due": AttrDueAt, "#ds": AttrDueShard,
 		},
 		ExpressionAttributeValues: map[string]types.AttributeValue{
 			":val":   &types.AttributeValueMemberS{Value: ticket},
@@ -47,6 +49,10 @@ func (s *CredentialStore) PutVerifyTicket(ctx context.Context, componentAppID, t
 			":ref":   num(ct),
 			":refms": num(ct * 1000),
 			":one":   num(1),
+			// The refresher looks at the ticket again once no newer one
+			// arrived for VerifyTicketMaxAge (its policy's due time).
+			":due":   num(credential.Component.Policy().DueAt(kind, createTime.Add(credential.VerifyTicketLifetime)).Unix()),
+			":shard": &types.AttributeValueMemberS{Value: DueShardAll},
 		},
 	})
 	if err == nil {

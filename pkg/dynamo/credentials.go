@@ -164,8 +164,8 @@ func decodeCredential(item map[string]types.AttributeValue) (credential.Record, 
 	if _, ok := item[attrLastErrorAtMs]; ok {
 		r.LastErrorAt = d.unixMilli(attrLastErrorAtMs)
 	}
-	r.DueAt = d.unixSec(attrCredDueAt)
-	r.ComponentAppID = d.s(attrCredComponent)
+	r.DueAt = d.unixSec(AttrDueAt)
+	r.ComponentAppID = d.s(AttrComponentAppID)
 	if d.err != nil {
 		return credential.Record{}, fmt.Errorf("item %s: %w", pk, d.err)
 	}
@@ -284,11 +284,28 @@ func encodeCredential(r credential.Record) map[string]types.AttributeValue {
 	putS(attrLastError, r.LastError)
 	putN(attrLastErrorAt, r.LastErrorAt.Unix(), !r.LastErrorAt.IsZero())
 	putN(attrLastErrorAtMs, r.LastErrorAt.UnixMilli(), !r.LastErrorAt.IsZero())
+	due := r.DueAt
+	if r.Value != "" && !r.ExpiresAt.IsZero() {
+		// No later than the earliest any type's policy gives for the value
+		// (an early due_at costs a sweep a read, a late one a missed
+		// refresh): a record seeded with another expiry than its DueAt's
+		// is still due in time.
+		if d := credential.DueAt(r.Kind, r.ExpiresAt); due.IsZero() || d.Before(due) {
+			due = d
+		}
+	}
+	if !due.IsZero() {
+		item[AttrDueAt] = num(due.Unix())
+		item[AttrDueShard] = &types.AttributeValueMemberS{Value: DueShardAll}
+	}
+	putS(AttrComponentAppID, r.ComponentAppID)
 	return item
 }
 
 // Put writes r as a whole item, unconditionally. It is for seeding tests and
-// the local stack; refreshers use the conditional methods.
+// the local stack; refreshers use the conditional methods. The item is in
+// the due index at r.DueAt or, when r holds a value, at credential.DueAt of
+// its expiry if that is earlier (or r.DueAt is zero).
 func (s *CredentialStore) Put(ctx context.Context, r credential.Record) error {
 	_, err := s.api.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(s.table), Item: encodeCredential(r)})
 	if err != nil {
@@ -340,19 +357,25 @@ func (s *CredentialStore) update(ctx context.Context, appid string, kind credent
 // TakeLease sets lease_owner = owner and lease_until = now+ttl, only if no
 // live lease exists (none, or lease_until <= now), and returns the item
 // after the update. It returns credential.ErrLeaseHeld when another
-// refresher holds a live lease. The item is created when absent.
+// refresher holds a live lease. The item is created when absent. An item
+// without due_at gets due_at = now (an existing one is left alone), so an
+// item a refresher ever leased is in the due index and stays due until a
+// commit moves it: a crashed leaseholder's or a failed item is found again
+// by the next sweep.
 func (s *CredentialStore) TakeLease(ctx context.Context, appid string, kind credential.Kind, owner string, now time.Time, ttl time.Duration) (credential.Record, error) {
 	if owner == "" {
 		return credential.Record{}, fmt.Errorf("take lease %s/%s: owner: missing", appid, kind)
 	}
 	rec, err := s.update(ctx, appid, kind,
-		"SET #lo = :me, #lu = :until",
+		"SET #lo = :me, #lu = :until, #due = if_not_exists(#due, :nowsec), #ds = :shard",
 		"attribute_not_exists(#lu) OR #lu <= :now",
-		map[string]string{"#lo": attrLeaseOwner, "#lu": attrLeaseUntil},
+		map[string]string{"#lo": attrLeaseOwner, "#lu": attrLeaseUntil, "#due": AttrDueAt, "#ds": AttrDueShard},
 		map[string]types.AttributeValue{
-			":me":    &types.AttributeValueMemberS{Value: owner},
-			":until": num(now.Add(ttl).UnixMilli()),
-			":now":   num(now.UnixMilli()),
+			":me":     &types.AttributeValueMemberS{Value: owner},
+			":until":  num(now.Add(ttl).UnixMilli()),
+			":now":    num(now.UnixMilli()),
+			":nowsec": num(now.Unix()),
+			":shard":  &types.AttributeValueMemberS{Value: DueShardAll},
 		}, credential.ErrLeaseHeld,
 		func(cur credential.Record) bool { return ownLease(cur, owner, now.Add(ttl)) })
 	if err != nil {
@@ -363,9 +386,10 @@ func (s *CredentialStore) TakeLease(ctx context.Context, appid string, kind cred
 
 // Commit writes a refreshed value, fenced on the caller's lease: only if
 // lease_owner is still c.Owner and the value is still c.PrevValue. It sets
-// value, expires_at and refreshed_at, adds 1 to version only when the value
-// changed, clears last_error_* and removes the lease, in one conditional
-// update, and returns the item after it. A lost lease returns
+// value, expires_at and refreshed_at (and due_at, component_appid: see
+// dueSet), adds 1 to version only when the value changed, clears
+// last_error_* and removes the lease, in one conditional update, and
+// returns the item after it. A lost lease returns
 // credential.ErrLeaseLost and writes nothing.
 func (s *CredentialStore) Commit(ctx context.Context, appid string, kind credential.Kind, c credential.Commit) (credential.Record, error) {
 	if c.Owner == "" || c.Value == "" {
@@ -383,7 +407,7 @@ func (s *CredentialStore) Commit(ctx context.Context, appid string, kind credent
 		":ref":   num(c.RefreshedAt.Unix()),
 		":refms": num(c.RefreshedAt.UnixMilli()),
 	}
-	expr := "SET #v = :val, #exp = :exp, #ref = :ref, #refms = :refms"
+	expr := "SET #v = :val, #exp = :exp, #ref = :ref, #refms = :refms" + dueSet(c, names, values)
 	if c.Value != c.PrevValue {
 		names["#ver"] = attrVersion
 		values[":one"] = num(1)
@@ -407,25 +431,27 @@ func (s *CredentialStore) Commit(ctx context.Context, appid string, kind credent
 // side, so the new one is written unless the item already holds something
 // newer. The write is conditional on the item holding c.PrevValue or a
 // value obtained before c.RefreshedAt, and not c.Value already; it adds 1
-// to version, clears last_error_* and leaves any lease alone. A refused
+// to version, writes due_at and component_appid like Commit, clears
+// last_error_* and leaves any lease alone. A refused
 // write returns credential.ErrSuperseded.
 func (s *CredentialStore) CommitUnleased(ctx context.Context, appid string, kind credential.Kind, c credential.Commit) (credential.Record, error) {
 	if c.Value == "" || c.PrevValue == "" {
 		return credential.Record{}, fmt.Errorf("commit %s/%s without lease: value and previous value: missing", appid, kind)
 	}
+	names := map[string]string{"#v": attrValue, "#exp": attrExpiresAt, "#ref": attrRefreshedAt, "#refms": attrRefreshedAtMs,
+		"#ver": attrVersion, "#lec": attrLastErrorCode, "#le": attrLastError, "#lea": attrLastErrorAt, "#leams": attrLastErrorAtMs}
+	values := map[string]types.AttributeValue{
+		":val":   &types.AttributeValueMemberS{Value: c.Value},
+		":prev":  &types.AttributeValueMemberS{Value: c.PrevValue},
+		":exp":   num(c.ExpiresAt.Unix()),
+		":ref":   num(c.RefreshedAt.Unix()),
+		":refms": num(c.RefreshedAt.UnixMilli()),
+		":one":   num(1),
+	}
 	rec, err := s.update(ctx, appid, kind,
-		"SET #v = :val, #exp = :exp, #ref = :ref, #refms = :refms ADD #ver :one REMOVE #lec, #le, #lea, #leams",
+		"SET #v = :val, #exp = :exp, #ref = :ref, #refms = :refms"+dueSet(c, names, values)+" ADD #ver :one REMOVE #lec, #le, #lea, #leams",
 		"#v <> :val AND (#v = :prev OR #refms < :refms OR attribute_not_exists(#refms))",
-		map[string]string{"#v": attrValue, "#exp": attrExpiresAt, "#ref": attrRefreshedAt, "#refms": attrRefreshedAtMs,
-			"#ver": attrVersion, "#lec": attrLastErrorCode, "#le": attrLastError, "#lea": attrLastErrorAt, "#leams": attrLastErrorAtMs},
-		map[string]types.AttributeValue{
-			":val":   &types.AttributeValueMemberS{Value: c.Value},
-			":prev":  &types.AttributeValueMemberS{Value: c.PrevValue},
-			":exp":   num(c.ExpiresAt.Unix()),
-			":ref":   num(c.RefreshedAt.Unix()),
-			":refms": num(c.RefreshedAt.UnixMilli()),
-			":one":   num(1),
-		}, credential.ErrSuperseded, committed(c))
+		names, values, credential.ErrSuperseded, committed(c))
 	if err != nil {
 		return rec, fmt.Errorf("commit %s/%s without lease: %w", appid, kind, err)
 	}
@@ -545,6 +571,25 @@ func (s *CredentialStore) SpendForce(ctx context.Context, appid string, kind cre
 		return credential.Record{}, wrap(err)
 	}
 	return rec, nil
+}
+
+// dueSet is the SET clauses (each starting ", ") a commit adds for the due
+// index: due_at and due_shard when c.DueAt is set, component_appid when
+// c.ComponentAppID is. A commit moves due_at to the new value's due time;
+// failures and leases never move it forward, so a failed item stays due.
+func dueSet(c credential.Commit, names map[string]string, values map[string]types.AttributeValue) string {
+	var expr string
+	if !c.DueAt.IsZero() {
+		names["#due"], names["#ds"] = AttrDueAt, AttrDueShard
+		values[":due"], values[":shard"] = num(c.DueAt.Unix()), &types.AttributeValueMemberS{Value: DueShardAll}
+		expr += ", #due = :due, #ds = :shard"
+	}
+	if c.ComponentAppID != "" {
+		names["#cpa"] = AttrComponentAppID
+		values[":cpa"] = &types.AttributeValueMemberS{Value: c.ComponentAppID}
+		expr += ", #cpa = :cpa"
+	}
+	return expr
 }
 
 // ownLease reports whether cur shows the lease owner took until.

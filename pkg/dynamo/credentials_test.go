@@ -33,6 +33,7 @@ func fullRecord() credential.Record {
 		LeaseOwner: "owner-1", LeaseUntil: time.UnixMilli(1_800_000_030_123),
 		ForceDay: "2027-01-15", ForceCount: 2, LastForceAt: time.Unix(1_800_000_100, 0),
 		LastErrorCode: 40164, LastError: "configuration: errcode 40164", LastErrorAt: time.Unix(1_800_000_200, 0),
+		DueAt: time.Unix(1_800_006_910, 0), ComponentAppID: "wxc0mp0nent0000001",
 	}
 }
 
@@ -57,6 +58,7 @@ func TestCredentialItemLayout(t *testing.T) {
 		"force_day": "S:2027-01-15", "force_count": "N:2", "last_force_at": "N:1800000100", "last_force_at_ms": "N:1800000100000",
 		"last_error_code": "N:40164", "last_error": "S:configuration: errcode 40164", "last_error_at": "N:1800000200",
 		"last_error_at_ms": "N:1800000200000",
+		"due_at":           "N:1800006910", "due_shard": "S:0", "component_appid": "S:wxc0mp0nent0000001",
 	}
 	got := map[string]string{}
 	for k, v := range out.Item {

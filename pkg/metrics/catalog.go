@@ -78,6 +78,15 @@ func SecondsToExpiryDueAtExpiry(accountType, appid, kind string, left, floor tim
 	}
 }
 
+// SecondsToExpiryAtLeast reports, under the [Kind] rollup only, a lower
+// bound on the time left on the values of kind a sweep did not read: the
+// due index said they are not due, so each lives at least left longer. It
+// keeps the [Kind] alarms fed (an access_token's treats missing data as an
+// outage) without a read per credential per sweep.
+func SecondsToExpiryAtLeast(kind string, left time.Duration) Metric {
+	return Metric{Name: TokenSecondsToExpiry, Unit: Seconds, Value: left.Seconds(), Dimensions: []Dimension{{DimKind, kind}}}
+}
+
 // WeChatCall reports the latency of one WeChat API call (api names the
 // endpoint, e.g. "stable_token" or "getticket").
 func WeChatCall(api string, elapsed time.Duration) Metric {

@@ -46,6 +46,11 @@
 //     apps document), retry (answered 503, WeChat pushes again).
 //   - Outcome of TokenRequests and CallbackRequests: the HTTP status class
 //     (2xx, 4xx, 5xx; see StatusClass).
+//   - TokenSecondsToExpiry under [Kind] alone also carries, once per sweep
+//     that found its due work through the due index, a lower bound on the
+//     time left on the values of that kind it did not read
+//     (SecondsToExpiryAtLeast), so the access_token alarm still sees a
+//     datapoint every minute.
 //   - AccountType of TokenSecondsToExpiry: the account type of a value
 //     refreshed only at its expiry (wecom access_token), published under
 //     [AccountType Kind] instead of [Kind]; under [Kind] it counts as no

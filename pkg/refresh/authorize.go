@@ -254,7 +254,8 @@ func (r *Refresher) usableComponentToken(ctx context.Context, p App) (string, *f
 		if attempt > 0 {
 			return "", refuse(tokenapi.CodeTokenUnavailable, "no usable component_access_token of "+p.AppID+"; retry")
 		}
-		r.sweepOne(ctx, p, credential.ComponentAccessToken)
+		// A sweep step outside any sweep: its own pass, never finished.
+		r.sweepOne(ctx, &sweepPass{}, p, credential.ComponentAccessToken)
 	}
 }
 
@@ -272,7 +273,7 @@ func (r *Refresher) authorized(ctx context.Context, app App) (credential.Record,
 		if attempt > 0 {
 			return rec, refuse(tokenapi.CodeTokenUnavailable, "the authorization is stored but no usable access_token is; retry")
 		}
-		r.sweepOne(ctx, app, credential.AccessToken)
+		r.sweepOne(ctx, &sweepPass{}, app, credential.AccessToken)
 	}
 }
 

@@ -1,8 +1,11 @@
 // Package refresh keeps every configured WeChat credential fresh in the
 // credential store with exactly one writer per credential (docs/refresh.md).
 //
-// A sweep visits each (app, kind): a consistent read decides whether the
-// value is still fresh (credential.DueAt); if not, the refresher takes the
+// A sweep visits each (app, kind) that is due, found through the table's
+// due index rather than by reading every item (due.go; a full pass reads
+// every configured credential after a change of the configuration, and
+// once a day): a consistent read decides whether the value is still fresh
+// (credential.DueAt); if not, the refresher takes the
 // item's lease with a conditional write, re-checks, calls WeChat
 // (stable_token in normal mode, or getticket with the current
 // access_token) and commits the answer with a write fenced on its lease, so

@@ -18,7 +18,7 @@ import (
 // unrecorded failure.
 type held struct {
 	r     *Refresher
-	app   App // the account the lease is for (its type stamps the commit)
+	app   App // the account the lease is for: its policy gives the due_at a commit writes
 	appid string
 	kind  credential.Kind
 	owner string
@@ -76,19 +76,15 @@ func (h *held) commitOf(v fetched) credential.Commit {
 	if v.received.IsZero() {
 		v.received = h.r.o.Now()
 	}
-	c := credential.Commit{
+	exp := v.received.Add(v.expiresIn)
+	// Every commit, the sweep's and the forced refresh's, moves the item's
+	// due_at in the due index to when the new value falls due; an
+	// authorizer's items carry its platform (component_appid).
+	return credential.Commit{
 		Owner: h.owner, PrevValue: h.rec.Value, Value: v.value,
-		ExpiresAt: v.received.Add(v.expiresIn), RefreshedAt: v.received,
+		ExpiresAt: exp, RefreshedAt: v.received,
+		DueAt: dueAt(h.app, h.kind, exp), ComponentAppID: h.app.ComponentAppID,
 	}
-	if h.app.Type == credential.Authorizer {
-		c.ComponentAppID = h.app.ComponentAppID
-		if !h.kind.IsTicket() {
-			// Sweeps find an authorizer's token only through the due
-			// index; its tickets are fetched on request, never swept.
-			c.DueAt = dueAt(h.app, h.kind, c.ExpiresAt)
-		}
-	}
-	return c
 }
 
 // commit writes a fetched value fenced on the lease and removes it. A lost

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/wxcentral/wxcentral/pkg/credential"
@@ -22,6 +23,23 @@ type Store interface {
 	ReleaseLease(ctx context.Context, appid string, kind credential.Kind, owner string) error
 	CommitUnleased(ctx context.Context, appid string, kind credential.Kind, c credential.Commit) (credential.Record, error)
 	SpendForce(ctx context.Context, appid string, kind credential.Kind, owner string, now time.Time, ttl time.Duration, limit int) (credential.Record, error)
+
+	// The due index and the sweep meta item (docs/refresh.md#finding-due-work).
+
+	// DueItems returns the index entries due by until: AppID, Kind, DueAt
+	// and ComponentAppID only.
+	DueItems(ctx context.Context, until time.Time) ([]credential.Record, error)
+	// MarkDue indexes an item holding the value expiring at expiresAt at
+	// due; credential.ErrSuperseded when the value changed meanwhile.
+	MarkDue(ctx context.Context, appid string, kind credential.Kind, expiresAt, due time.Time, componentAppID string) error
+	// Unindex takes an item no sweep keeps out of the index, unless its
+	// due_at moved or a refresher touched it since quietSince
+	// (credential.ErrSuperseded).
+	Unindex(ctx context.Context, appid string, kind credential.Kind, due, quietSince time.Time) error
+	// SweepDigest and PutSweepDigest read and write the digest of the
+	// configuration whose every credential is indexed ("" for none).
+	SweepDigest(ctx context.Context) (digest string, at time.Time, err error)
+	PutSweepDigest(ctx context.Context, digest string, at time.Time) error
 }
 
 // WeChat is the WeChat API as the refresher uses it (*wechat.Client).
@@ -134,6 +152,12 @@ type Options struct {
 // Refresher runs sweeps and forced refreshes. It is safe for concurrent use.
 type Refresher struct {
 	o Options
+
+	// seen is what this instance's sweeps last saw of each credential
+	// (version, expires_at), for the results of credentials a sweep does
+	// not read (sweepPass.notRead).
+	seenMu sync.Mutex
+	seen   map[string]Result
 }
 
 // New returns a Refresher, filling defaults.

@@ -45,6 +45,11 @@ type Result struct {
 // Summary is a sweep's answer: {"results":[...]}.
 type Summary struct {
 	Results []Result `json:"results"`
+	// NotRead counts the configured credentials this sweep did not read
+	// because the due index says they are not due; their results are
+	// fresh, with the version and expires_at the instance's sweeps last
+	// saw (0 when they saw none).
+	NotRead int `json:"not_read,omitempty"`
 }
 
 func resultOf(rec credential.Record, appid string, kind credential.Kind, o Outcome) Result {

@@ -51,6 +51,7 @@ func (e *env) deniedStore(code string) (*deniedAPI, func(*refresh.Options)) {
 	client, table := dynamotest.NewTable(e.t)
 	api := &deniedAPI{API: client, code: code}
 	e.store = dynamo.NewCredentialStore(client, table) // the test's own view, unrestricted
+	e.db, e.table = client, table
 	return api, func(o *refresh.Options) { o.Store = dynamo.NewCredentialStore(api, table) }
 }
 

@@ -18,32 +18,28 @@ import (
 // first, then tickets and authorizers' tokens (which need them), each
 // phase with bounded concurrency. Per-credential failures are results, not
 // errors; the error is for a configuration that cannot be loaded.
+//
+// It finds the due credentials through the table's due index instead of
+// reading every item (docs/refresh.md#finding-due-work): a full pass that
+// reads every configured credential runs only when the configuration
+// differs from the one the sweep meta item says is wholly indexed.
 func (r *Refresher) Sweep(ctx context.Context) (Summary, error) {
 	apps, err := r.o.Apps(ctx)
 	if err != nil {
 		return Summary{}, fmt.Errorf("sweep: %w", err)
 	}
-	type job struct {
-		app  App
-		kind credential.Kind
-		slot int
-	}
+	p := r.plan(ctx, apps)
 	var tokens, tickets []job
-	n := 0
-	for _, app := range apps {
-		for _, k := range app.Kinds {
-			j := job{app: app, kind: k, slot: n}
-			n++
-			// An authorizer's token is fetched with its platform's token,
-			// as a ticket with its account's: after the tokens.
-			if k.IsTicket() || app.Type == credential.Authorizer {
-				tickets = append(tickets, j)
-			} else {
-				tokens = append(tokens, j)
-			}
+	for _, j := range p.jobs {
+		// An authorizer's token is fetched with its platform's token, as a
+		// ticket with its account's: after the tokens.
+		if j.kind.IsTicket() || j.app.Type == credential.Authorizer {
+			tickets = append(tickets, j)
+		} else {
+			tokens = append(tokens, j)
 		}
 	}
-	results := make([]Result, n)
+	results := p.results
 	// Items waiting for their expiry (see dueSoon) wait outside the
 	// concurrency limit, so they hold up no other item.
 	var waiting sync.WaitGroup
@@ -52,13 +48,13 @@ func (r *Refresher) Sweep(ctx context.Context) (Summary, error) {
 		g.SetLimit(r.o.Concurrency)
 		for _, j := range phase {
 			g.Go(func() error {
-				res, due := r.sweepOne(ctx, j.app, j.kind)
+				res, due := r.sweepOne(ctx, p, j.app, j.kind)
 				results[j.slot] = res
 				if !due.IsZero() {
 					waiting.Add(1)
 					go func() {
 						defer waiting.Done()
-						results[j.slot] = r.sweepWhenDue(ctx, j.app, j.kind, due, res)
+						results[j.slot] = r.sweepWhenDue(ctx, p, j.app, j.kind, due, res)
 					}()
 				}
 				return nil
@@ -67,7 +63,8 @@ func (r *Refresher) Sweep(ctx context.Context) (Summary, error) {
 		_ = g.Wait()
 	}
 	waiting.Wait()
-	return Summary{Results: results}, nil
+	r.finish(ctx, p)
+	return Summary{Results: results, NotRead: p.notRead}, nil
 }
 
 // fresh reports whether rec needs no refresh at now under app's policy.
@@ -90,11 +87,12 @@ func dueAt(app App, kind credential.Kind, expiresAt time.Time) time.Time {
 // sweepOne refreshes one item if it is due and reports the result; or,
 // for a fresh item that falls due at expiry before the next sweep, returns
 // that time unreported, for sweepWhenDue.
-func (r *Refresher) sweepOne(ctx context.Context, app App, kind credential.Kind) (Result, time.Time) {
-	res, f, due := r.sweepStep(ctx, app, kind)
+func (r *Refresher) sweepOne(ctx context.Context, p *sweepPass, app App, kind credential.Kind) (Result, time.Time) {
+	res, f, due := r.sweepStep(ctx, p, app, kind)
 	if !due.IsZero() {
 		return res, due
 	}
+	p.note(res, f)
 	r.reportSwept(app, res, f)
 	return res, time.Time{}
 }
@@ -127,19 +125,20 @@ func (r *Refresher) dueSoon(ctx context.Context, app App, kind credential.Kind, 
 
 // sweepWhenDue waits until due (on the refresher's clock) and sweeps the
 // item again; a wait cut short by the context reports the fresh result.
-func (r *Refresher) sweepWhenDue(ctx context.Context, app App, kind credential.Kind, due time.Time, before Result) Result {
+func (r *Refresher) sweepWhenDue(ctx context.Context, p *sweepPass, app App, kind credential.Kind, due time.Time, before Result) Result {
 	if err := r.o.Sleep(ctx, due.Sub(r.o.Now())); err != nil {
 		r.reportSwept(app, before, nil)
 		return before
 	}
-	res, f, _ := r.sweepStep(ctx, app, kind)
+	res, f, _ := r.sweepStep(ctx, p, app, kind)
+	p.note(res, f)
 	r.reportSwept(app, res, f)
 	return res
 }
 
 // sweepStep is one sweep of one item. For a fresh item that falls due at
 // expiry before the next sweep (dueSoon) it also returns when.
-func (r *Refresher) sweepStep(ctx context.Context, app App, kind credential.Kind) (Result, *failure, time.Time) {
+func (r *Refresher) sweepStep(ctx context.Context, p *sweepPass, app App, kind credential.Kind) (Result, *failure, time.Time) {
 	// 1. Consistent read: fresh → done, no WeChat call.
 	rec, err := r.o.Store.Get(ctx, app.AppID, kind, true)
 	if err != nil && !errors.Is(err, credential.ErrNotFound) {
@@ -147,6 +146,7 @@ func (r *Refresher) sweepStep(ctx context.Context, app App, kind credential.Kind
 		return resultOf(rec, app.AppID, kind, OutcomeFailed).withError(f), f, time.Time{}
 	}
 	if fresh(app, kind, rec, r.o.Now()) {
+		r.keepIndexed(ctx, p, app, kind, rec)
 		return resultOf(rec, app.AppID, kind, OutcomeFresh), nil, r.dueSoon(ctx, app, kind, rec.ExpiresAt)
 	}
 	// 2. Lease; lost → someone else is refreshing. Re-check on the item
@@ -161,6 +161,7 @@ func (r *Refresher) sweepStep(ctx context.Context, app App, kind credential.Kind
 	}
 	if fresh(app, kind, h.rec, r.o.Now()) {
 		h.release(ctx)
+		r.keepIndexed(ctx, p, app, kind, h.rec)
 		return resultOf(h.rec, app.AppID, kind, OutcomeFresh), nil, time.Time{}
 	}
 	// 3.–5. Call WeChat, commit or record the failure.
