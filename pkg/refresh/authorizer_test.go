@@ -424,8 +424,8 @@ func TestAuthorizerTokenReport(t *testing.T) {
 
 // An authorizer's JS-SDK ticket on request: a report for its jsapi_ticket
 // (nothing stored yet) fetches one with getticket and the authorizer's
-// token; the item has no due_at (never swept). (Its component_appid is
-// written once the store writes Commit.ComponentAppID, the due-index change.)
+// token; the item carries due_at and component_appid, so that sweeps keep
+// the requested ticket fresh through the due index until the withdrawal.
 func TestAuthorizerTicketOnRequest(t *testing.T) {
 	w := newAuthWorld(t)
 	_, ans := w.authorize(w.r, authA)
@@ -435,7 +435,7 @@ func TestAuthorizerTicketOnRequest(t *testing.T) {
 		t.Fatalf("ticket request answered %+v", got)
 	}
 	rec := w.get(authA, credential.JSAPITicket)
-	if !rec.DueAt.IsZero() || rec.Value != got.Token {
+	if !rec.DueAt.Equal(rec.ExpiresAt.Add(-credential.TicketLead)) || rec.ComponentAppID != compP || rec.Value != got.Token {
 		t.Fatalf("ticket item: due_at %v, value as answered %v", rec.DueAt, rec.Value == got.Token)
 	}
 	// The withdrawal removes it with the token.

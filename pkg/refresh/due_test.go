@@ -370,6 +370,9 @@ func TestSweepWithoutDueIndex(t *testing.T) {
 		BillingMode:          types.BillingModePayPerRequest}); err != nil {
 		t.Fatal(err)
 	}
+	if err := dynamodb.NewTableExistsWaiter(client).Wait(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(table)}, time.Minute); err != nil {
+		t.Fatal(err)
+	}
 	e.store, e.db, e.table = dynamo.NewCredentialStore(client, table), client, table
 	r := e.refresher()
 	for i := 0; i < 2; i++ {
