@@ -78,6 +78,20 @@ func SecondsToExpiryDueAtExpiry(accountType, appid, kind string, left, floor tim
 	}
 }
 
+// SecondsToExpiryOfFleet reports the same as SecondsToExpiry for a value of
+// an account type kept by the thousand (a third-party platform's
+// authorizers): under [AccountType Kind] and the [Kind] rollup, never per
+// AppId. Each distinct dimension set is a billed CloudWatch custom metric,
+// so a per-authorizer series would make the metrics bill grow with the
+// number of accounts instead of with the refreshes.
+func SecondsToExpiryOfFleet(accountType, kind string, left time.Duration) Metric {
+	return Metric{
+		Name: TokenSecondsToExpiry, Unit: Seconds, Value: left.Seconds(),
+		Dimensions: []Dimension{{DimAccountType, accountType}, {DimKind, kind}},
+		Rollups:    [][]string{{DimKind}},
+	}
+}
+
 // SecondsToExpiryAtLeast reports, under the [Kind] rollup only, a lower
 // bound on the time left on the values of kind a sweep did not read: the
 // due index said they are not due, so each lives at least left longer. It

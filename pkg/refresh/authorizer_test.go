@@ -320,6 +320,12 @@ func TestAuthorizerRotationNeverLost(t *testing.T) {
 		t.Fatalf("%d refreshed, %d failed commits: the scenario was not exercised", refreshed, failed)
 	}
 	w.checkAudit()
+	// An authorizer's time to expiry is published per account type, never
+	// per AppId: each AppId series would be a billed custom metric.
+	emf := w.emf.String()
+	if !strings.Contains(emf, `"AccountType":"authorizer"`) || strings.Contains(emf, `"AppId":"`+authA+`"`) || strings.Contains(emf, `"AppId":"`+authB+`"`) {
+		t.Errorf("authorizer metrics: want [AccountType Kind] and no AppId dimension, got\n%.2000s", emf)
+	}
 	for _, a := range w.comp.RefreshAudits(compP) {
 		if a.Rotations < 60 {
 			t.Errorf("%s rotated only %d times", a.AuthorizerAppID, a.Rotations)

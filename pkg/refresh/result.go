@@ -252,13 +252,18 @@ const expiryFloor = credential.AccessTokenLead
 
 // reportSwept reports a sweep result of app: report, plus the time left on
 // the stored value (TokenSecondsToExpiry). A value due only at expiry (no
-// lead in app's policy) has its own rollup and alarm, by account type.
+// lead in app's policy) has its own rollup and alarm, by account type. An
+// authorizer's is published without its AppId (SecondsToExpiryOfFleet).
 func (r *Refresher) reportSwept(app App, res Result, f *failure) {
 	r.report(res, f)
 	if res.ExpiresAt == 0 {
 		return
 	}
 	left := time.Unix(res.ExpiresAt, 0).Sub(r.o.Now())
+	if app.typ() == credential.Authorizer {
+		_ = r.o.Metrics.Emit(metrics.SecondsToExpiryOfFleet(string(app.typ()), string(res.Kind), left))
+		return
+	}
 	if app.policy().Lead(res.Kind) > 0 {
 		_ = r.o.Metrics.Emit(metrics.SecondsToExpiry(res.AppID, string(res.Kind), left))
 		return
