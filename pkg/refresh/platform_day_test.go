@@ -128,7 +128,8 @@ func TestPlatformDayTwoHundredAuthorizers(t *testing.T) {
 
 	outageAt := t0.Add(time.Duration(hours) * time.Hour / 4)
 	var stoppedStarts int
-	var restartedAt, ticketsAgainAt time.Time
+	var ticketAtOutage time.Time
+	var restartedAt, ticketsAgainAt, ticketAtRestart time.Time
 	outage := false
 	unauthAt := map[int]string{90: ids[7], 91: ids[42], 300: ids[133]}
 	reauthAt := map[int]string{150: ids[42], 420: ids[133]}
@@ -140,11 +141,11 @@ func TestPlatformDayTwoHundredAuthorizers(t *testing.T) {
 			if err := w.comp.StopTicketPushes(compP); err != nil {
 				t.Fatal(err)
 			}
-			outage = true
+			outage, ticketAtOutage = true, newest
 			stoppedStarts = w.comp.ComponentCounters(compP).StartPushTicket
 		}
 		if outage && restartedAt.IsZero() && w.comp.TicketPushesRunning(compP) {
-			restartedAt = now
+			restartedAt, ticketAtRestart = now, newest
 		}
 		// Ticket pushes: in odd hours each push is delivered 12 min late,
 		// in even hours 2 min late, so a late push arrives with or after a
@@ -225,6 +226,9 @@ func TestPlatformDayTwoHundredAuthorizers(t *testing.T) {
 			outcomes[res.Outcome]++
 			if res.Outcome == refresh.OutcomeFailed && res.Kind == credential.ComponentVerifyTicket && strings.HasPrefix(res.Error, "verify_ticket_stale") {
 				stale++
+				if now.Sub(newest) < credential.VerifyTicketMaxAge {
+					t.Errorf("minute %d: verify_ticket_stale with a ticket of %v stored", m, newest)
+				}
 			} else if res.Outcome == refresh.OutcomeFailed {
 				failures = append(failures, res)
 			}
@@ -277,8 +281,9 @@ func TestPlatformDayTwoHundredAuthorizers(t *testing.T) {
 	t.Logf("readers: %d served, %d invalid, %d missing; component token %d served, %d invalid", served, invalid, missing, compServed, compInvalid)
 	t.Logf("rotations %d, authorizer refreshes %d, audits %d, actions %v", rotations, cnt.AuthorizerToken, len(w.comp.RefreshAudits(compP)), actions)
 	t.Logf("ticket pushes: %d posted (%d late/out of order, %d repeated, %d answered non-200), simulator %+v", pushes, late, repeats, pushErrors, cnt)
-	t.Logf("outage at %v: pushes restarted at +%v (start_push_ticket calls during outage %d), tickets again at +%v",
-		outageAt.Sub(t0), restartedAt.Sub(outageAt), cnt.StartPushTicket-stoppedStarts, ticketsAgainAt.Sub(outageAt))
+	t.Logf("outage at %v (newest ticket then %v old): pushes restarted by a sweep at +%v (ticket %v old), first ticket again at +%v, no new ticket for %v; api_start_push_ticket calls: %d all day, %d from the outage on",
+		outageAt.Sub(t0), outageAt.Sub(ticketAtOutage), restartedAt.Sub(outageAt), restartedAt.Sub(ticketAtRestart), ticketsAgainAt.Sub(outageAt),
+		ticketsAgainAt.Sub(ticketAtOutage), cnt.StartPushTicket, cnt.StartPushTicket-stoppedStarts)
 	t.Logf("sweeps %d: outcomes %v, %d failed, %d verify_ticket_stale; item reads per sweep max %d, mean %.2f", sweeps, outcomes, len(failures), stale, maxSweepReads, float64(totalSweepReads)/float64(sweeps))
 
 	if invalid != 0 || served == 0 || compInvalid != 0 || compServed == 0 {
@@ -290,7 +295,8 @@ func TestPlatformDayTwoHundredAuthorizers(t *testing.T) {
 	if notUsable != 0 {
 		t.Errorf("%d authorised accounts without a usable token at the end", notUsable)
 	}
-	if restartedAt.IsZero() || ticketsAgainAt.IsZero() || cnt.StartPushTicket == stoppedStarts {
+	if restartedAt.IsZero() || ticketsAgainAt.IsZero() || cnt.StartPushTicket == stoppedStarts ||
+		restartedAt.Sub(ticketAtRestart) > credential.VerifyTicketMaxAge+time.Minute || ticketsAgainAt.Sub(ticketAtOutage) <= credential.VerifyTicketMaxAge {
 		t.Errorf("outage not recovered: restarted at %v, tickets again at %v", restartedAt, ticketsAgainAt)
 	}
 	if rotations == 0 || late == 0 || cnt.TicketPushesDropped == 0 {
