@@ -302,6 +302,10 @@ func TestPlatformDayTwoHundredAuthorizers(t *testing.T) {
 	if rotations == 0 || late == 0 || cnt.TicketPushesDropped == 0 {
 		t.Errorf("the day exercised too little: %d rotations, %d late pushes, counters %+v", rotations, late, cnt)
 	}
+	// A sweep reads the items the due index names, not the 200 accounts.
+	if mean := float64(totalSweepReads) / float64(sweeps); maxSweepReads > nAuth/4 || mean > 10 {
+		t.Errorf("item reads per sweep: max %d, mean %.2f: sweeps do not read due items only", maxSweepReads, mean)
+	}
 	for i, f := range failures {
 		if i < 5 {
 			t.Errorf("failed: %+v", f)
