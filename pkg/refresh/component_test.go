@@ -196,6 +196,11 @@ func TestTicketOutageRecoveredByStartPushTicket(t *testing.T) {
 	if !strings.Contains(w.emf.String(), "verify_ticket_stale") {
 		t.Fatal("no RefreshFailures metric for verify_ticket_stale")
 	}
+	// While the ticket stays stale, WeChat is asked to resume the pushes at
+	// most once per push interval, not at every sweep.
+	if limit := stale/10 + 1; cnt.StartPushTicket > limit {
+		t.Fatalf("%d api_start_push_ticket calls over %d stale sweeps, want at most %d", cnt.StartPushTicket, stale, limit)
+	}
 	t.Logf("%d stale sweeps, counters %+v", stale, cnt)
 }
 

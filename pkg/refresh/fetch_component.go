@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/wxcentral/wxcentral/pkg/credential"
 	"github.com/wxcentral/wxcentral/pkg/wechat"
@@ -59,15 +60,37 @@ func (f componentFetcher) token(ctx context.Context, app App, _ bool) (wechat.To
 	return tok, err
 }
 
-// startPush calls api_start_push_ticket and says how it went, for a
-// failure's message (never a secret: WeChat's errcode only).
+// startPushSpacing is how long after WeChat accepted an
+// api_start_push_ticket call no other is made for the platform: WeChat
+// pushes a ticket every 10 minutes once pushing, so calling again each
+// minute while the stored ticket is still stale only spends calls. The
+// record is per instance; a new instance may call once more.
+const startPushSpacing = 10 * time.Minute
+
+// startPush calls api_start_push_ticket, unless this instance had it
+// accepted for the platform less than startPushSpacing ago, and says how it
+// went, for a failure's message (never a secret: WeChat's errcode only).
 func (f componentFetcher) startPush(ctx context.Context, app App) string {
-	err := f.r.timed(ctx, "api_start_push_ticket", func(ctx context.Context) error {
+	r := f.r
+	now := r.o.Now()
+	r.startedPushMu.Lock()
+	last, ok := r.startedPush[app.AppID]
+	r.startedPushMu.Unlock()
+	if ok && now.Sub(last) < startPushSpacing {
+		return fmt.Sprintf("api_start_push_ticket called %v ago; waiting for the push", now.Sub(last).Truncate(time.Second))
+	}
+	err := r.timed(ctx, "api_start_push_ticket", func(ctx context.Context) error {
 		return f.client().StartPushTicket(ctx, app.AppID, app.Secret)
 	})
 	if err != nil {
 		return fmt.Sprintf("api_start_push_ticket failed (%s errcode %d)", wechat.ErrorClass(err), wechat.ErrorCode(err))
 	}
+	r.startedPushMu.Lock()
+	if r.startedPush == nil {
+		r.startedPush = map[string]time.Time{}
+	}
+	r.startedPush[app.AppID] = now
+	r.startedPushMu.Unlock()
 	return "api_start_push_ticket called"
 }
 

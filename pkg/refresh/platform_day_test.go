@@ -292,6 +292,12 @@ func TestPlatformDayTwoHundredAuthorizers(t *testing.T) {
 	if missing != 0 {
 		t.Errorf("%d reads found no token of an authorised account", missing)
 	}
+	// A stale ticket asks WeChat to resume the pushes at most once per push
+	// interval (10 minutes), not at every sweep that finds it stale (each
+	// stale spell of the day starts with a call, so the bound is loose).
+	if limit := stale / 3; cnt.StartPushTicket > limit {
+		t.Errorf("%d api_start_push_ticket calls for %d stale sweeps, want at most %d", cnt.StartPushTicket, stale, limit)
+	}
 	if notUsable != 0 {
 		t.Errorf("%d authorised accounts without a usable token at the end", notUsable)
 	}

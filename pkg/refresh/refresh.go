@@ -158,6 +158,11 @@ type Refresher struct {
 	// not read (sweepPass.notRead).
 	seenMu sync.Mutex
 	seen   map[string]Result
+
+	// startedPush is when this instance last had WeChat accept
+	// api_start_push_ticket for each platform (see componentFetcher.startPush).
+	startedPushMu sync.Mutex
+	startedPush   map[string]time.Time
 }
 
 // New returns a Refresher, filling defaults.
