@@ -254,7 +254,7 @@ func (r *Refresher) forceToken(ctx context.Context, app App, h *held, stale stri
 		// asked); settled answered a probe made since the report already.
 		if probe != nil {
 			_, f := h.commit(ctx, *probe)
-			r.reportFailure(h.appid, h.kind, f)
+			r.reportFailure(h.app.AppID, h.kind, f)
 		} else {
 			h.release(ctx)
 		}
@@ -267,7 +267,7 @@ func (r *Refresher) forceToken(ctx context.Context, app App, h *held, stale stri
 		// WeChat was asked), which releases the lease.
 		if probe != nil {
 			_, f := h.commit(ctx, *probe)
-			r.reportFailure(h.appid, h.kind, f)
+			r.reportFailure(h.app.AppID, h.kind, f)
 		} else {
 			h.release(ctx)
 		}
@@ -279,7 +279,7 @@ func (r *Refresher) forceToken(ctx context.Context, app App, h *held, stale stri
 		case errors.Is(err, credential.ErrLeaseLost):
 			return h.rec, refuse(tokenapi.CodeTokenUnavailable, "the lease expired before the forced refresh; retry")
 		}
-		return h.rec, r.storeFail(h.appid, h.kind, "force budget", err)
+		return h.rec, r.storeFail(h.app.AppID, h.kind, "force budget", err)
 	}
 	tok, err := r.token(ctx, app, true, h.rec.LeaseUntil)
 	_ = r.o.Metrics.Emit(metrics.ForcedRefresh(app.AppID, string(h.kind)))
@@ -293,7 +293,7 @@ func (r *Refresher) forceToken(ctx context.Context, app App, h *held, stale stri
 		// perhaps from another environment) and handed back the rejected
 		// token: keep its answer, but never serve it as the refreshed one.
 		_, f := r.commitForced(ctx, h, tokenFetched(tok))
-		r.reportFailure(h.appid, h.kind, f)
+		r.reportFailure(h.app.AppID, h.kind, f)
 		return h.rec, refuse(tokenapi.CodeForceTooSoon, "WeChat returned the rejected token to the forced refresh (a force less than 30s after another); retry after 30s")
 	}
 	return r.commitForced(ctx, h, tokenFetched(tok))
@@ -355,9 +355,9 @@ func (r *Refresher) served(ctx context.Context, h *held, res Result, f *failure)
 	}
 	sctx, cancel := storeContext(ctx)
 	defer cancel()
-	rec, err := r.o.Store.Get(sctx, h.appid, h.kind, true)
+	rec, err := r.o.Store.Get(sctx, h.app.AppID, h.kind, true)
 	if err != nil {
-		return h.rec, r.storeFail(h.appid, h.kind, "read", err)
+		return h.rec, r.storeFail(h.app.AppID, h.kind, "read", err)
 	}
 	if res.Outcome == OutcomeLeased && rec.Value == h.rec.Value {
 		return rec, refuse(tokenapi.CodeTokenUnavailable, "another refresher took over; retry")

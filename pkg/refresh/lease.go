@@ -19,7 +19,6 @@ import (
 type held struct {
 	r     *Refresher
 	app   App // the account the lease is for: its policy gives the due_at a commit writes
-	appid string
 	kind  credential.Kind
 	owner string
 	rec   credential.Record // the item as the lease left it; rec.LeaseUntil tracks extensions
@@ -43,7 +42,7 @@ func storeContext(ctx context.Context) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.WithoutCancel(ctx), storeTimeout)
 }
 
-// take takes the lease on (appid, kind) under a new owner id:
+// take takes the lease on (app, kind) under a new owner id:
 // credential.ErrLeaseHeld when another refresher holds a live one. Every
 // attempt has its own owner because the store recognises an SDK-retried
 // write as its own by owner and millisecond; a shared owner (a sweep's
@@ -55,7 +54,7 @@ func (r *Refresher) take(ctx context.Context, app App, kind credential.Kind) (*h
 	if err != nil {
 		return nil, err
 	}
-	return &held{r: r, app: app, appid: app.AppID, kind: kind, owner: owner, rec: rec}, nil
+	return &held{r: r, app: app, kind: kind, owner: owner, rec: rec}, nil
 }
 
 // spendForce spends one forced refresh of the day's budget, which also
@@ -64,7 +63,7 @@ func (r *Refresher) take(ctx context.Context, app App, kind credential.Kind) (*h
 // ErrLeaseLost or the store's.
 func (h *held) spendForce(ctx context.Context) error {
 	r := h.r
-	spent, err := r.o.Store.SpendForce(ctx, h.appid, h.kind, h.owner, r.o.Now(), r.o.LeaseDuration, r.o.ForceDailyLimit)
+	spent, err := r.o.Store.SpendForce(ctx, h.app.AppID, h.kind, h.owner, r.o.Now(), r.o.LeaseDuration, r.o.ForceDailyLimit)
 	if err != nil {
 		return err
 	}
@@ -93,22 +92,22 @@ func (h *held) commit(ctx context.Context, v fetched) (Result, *failure) {
 	r := h.r
 	sctx, cancel := storeContext(ctx)
 	defer cancel()
-	rec, err := r.o.Store.Commit(sctx, h.appid, h.kind, h.commitOf(v))
+	rec, err := r.o.Store.Commit(sctx, h.app.AppID, h.kind, h.commitOf(v))
 	if errors.Is(err, credential.ErrLeaseLost) {
 		r.o.Logger.LogAttrs(ctx, slog.LevelWarn, "lease lost before commit; result discarded",
-			slog.String("appid", h.appid), slog.String("kind", string(h.kind)))
-		return resultOf(h.rec, h.appid, h.kind, OutcomeLeased), nil
+			slog.String("appid", h.app.AppID), slog.String("kind", string(h.kind)))
+		return resultOf(h.rec, h.app.AppID, h.kind, OutcomeLeased), nil
 	}
 	if err != nil {
 		h.release(ctx)
-		f := r.storeFail(h.appid, h.kind, "commit", err)
-		return resultOf(h.rec, h.appid, h.kind, OutcomeFailed).withError(f), f
+		f := r.storeFail(h.app.AppID, h.kind, "commit", err)
+		return resultOf(h.rec, h.app.AppID, h.kind, OutcomeFailed).withError(f), f
 	}
 	outcome := OutcomeUnchanged
 	if rec.Value != h.rec.Value {
 		outcome = OutcomeRefreshed
 	}
-	return resultOf(rec, h.appid, h.kind, outcome), nil
+	return resultOf(rec, h.app.AppID, h.kind, outcome), nil
 }
 
 // commitUnleased writes a value after the lease was lost, unless the item
@@ -118,13 +117,13 @@ func (h *held) commitUnleased(ctx context.Context, v fetched) {
 	r := h.r
 	sctx, cancel := storeContext(ctx)
 	defer cancel()
-	stored, err := r.o.Store.CommitUnleased(sctx, h.appid, h.kind, h.commitOf(v))
+	stored, err := r.o.Store.CommitUnleased(sctx, h.app.AppID, h.kind, h.commitOf(v))
 	switch {
 	case err == nil:
 		r.o.Logger.LogAttrs(ctx, slog.LevelWarn, "lease lost after a forced refresh; its token stored without the lease",
-			slog.String("appid", h.appid), slog.String("kind", string(h.kind)), slog.Int64("version", stored.Version))
+			slog.String("appid", h.app.AppID), slog.String("kind", string(h.kind)), slog.Int64("version", stored.Version))
 	case !errors.Is(err, credential.ErrSuperseded):
-		r.storeIncident(ctx, h.appid, h.kind, "commit without lease", err)
+		r.storeIncident(ctx, h.app.AppID, h.kind, "commit without lease", err)
 	}
 }
 
@@ -133,9 +132,9 @@ func (h *held) recordFailure(ctx context.Context, f failure) {
 	r := h.r
 	sctx, cancel := storeContext(ctx)
 	defer cancel()
-	err := r.o.Store.RecordFailure(sctx, h.appid, h.kind, h.owner, credential.Failure{Code: f.code, Message: f.msg, At: r.o.Now()})
+	err := r.o.Store.RecordFailure(sctx, h.app.AppID, h.kind, h.owner, credential.Failure{Code: f.code, Message: f.msg, At: r.o.Now()})
 	if err != nil && !errors.Is(err, credential.ErrLeaseLost) {
-		r.storeIncident(ctx, h.appid, h.kind, "failure record", err)
+		r.storeIncident(ctx, h.app.AppID, h.kind, "failure record", err)
 	}
 }
 
@@ -144,8 +143,8 @@ func (h *held) release(ctx context.Context) {
 	r := h.r
 	sctx, cancel := storeContext(ctx)
 	defer cancel()
-	if err := r.o.Store.ReleaseLease(sctx, h.appid, h.kind, h.owner); err != nil && !errors.Is(err, credential.ErrLeaseLost) {
-		r.storeIncident(ctx, h.appid, h.kind, "lease release", err)
+	if err := r.o.Store.ReleaseLease(sctx, h.app.AppID, h.kind, h.owner); err != nil && !errors.Is(err, credential.ErrLeaseLost) {
+		r.storeIncident(ctx, h.app.AppID, h.kind, "lease release", err)
 	}
 }
 
