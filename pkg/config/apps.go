@@ -181,8 +181,9 @@ func parseApp(field string, raw json.RawMessage) (App, string, error) {
 		switch {
 		case v == nil || *v == "":
 			return "", fmt.Errorf("%s.%s: missing", field, name)
-		case strings.ContainsAny(*v, "#: \t\r\n"):
-			return "", fmt.Errorf("%s.%s: must not contain '#', ':' or whitespace", field, name)
+		}
+		if err := credential.CheckIDPart(*v); err != nil {
+			return "", fmt.Errorf("%s.%s: %w", field, name, err)
 		}
 		return *v, nil
 	}

@@ -9,6 +9,7 @@ package credential
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -75,6 +76,17 @@ func KindForTicketType(t string) (Kind, bool) { return OfficialAccount.TicketKin
 
 // Key is the DynamoDB partition key of a credential item.
 func Key(appid string, kind Kind) string { return "cred#" + appid + "#" + string(kind) }
+
+// CheckIDPart checks a name that becomes part of a DynamoDB key and of a
+// credential id (an appid, corpid or agent): '#' separates a key's parts
+// and ':' a WeCom corpid from its agent. The error is the message after the
+// field's name.
+func CheckIDPart(s string) error {
+	if strings.ContainsAny(s, "#: \t\r\n") {
+		return errors.New("must not contain '#', ':' or whitespace")
+	}
+	return nil
+}
 
 // MaxAppIDBytes is the longest appid (credential id) whose credential keys
 // all fit DynamoDB's 2048-byte partition key limit ("cred#" + appid + "#" +

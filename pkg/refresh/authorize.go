@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
 	"time"
 
 	"github.com/wxcentral/wxcentral/pkg/credential"
@@ -105,6 +104,7 @@ func (r *Refresher) logAuthorization(ctx context.Context, req tokenapi.Authoriza
 
 // checkAuthorization validates a request and finds its platform.
 func (r *Refresher) checkAuthorization(ctx context.Context, req tokenapi.AuthorizationRequest, needCode bool) (App, *failure) {
+	idErr := credential.CheckIDPart(req.AuthorizerAppID)
 	switch {
 	case req.ComponentAppID == "":
 		return App{}, refuse(tokenapi.CodeBadRequest, "component_appid: missing")
@@ -112,9 +112,9 @@ func (r *Refresher) checkAuthorization(ctx context.Context, req tokenapi.Authori
 		return App{}, refuse(tokenapi.CodeBadRequest, "authorizer_appid: missing")
 	case len(req.AuthorizerAppID) > credential.MaxAppIDBytes:
 		return App{}, refuse(tokenapi.CodeBadRequest, "authorizer_appid: too long")
-	case strings.ContainsAny(req.AuthorizerAppID, "#: \t\r\n"):
+	case idErr != nil:
 		// It becomes part of DynamoDB keys, like a configured appid.
-		return App{}, refuse(tokenapi.CodeBadRequest, "authorizer_appid: must not contain '#', ':' or whitespace")
+		return App{}, refuse(tokenapi.CodeBadRequest, "authorizer_appid: "+idErr.Error())
 	case needCode && req.AuthorizationCode == "":
 		return App{}, refuse(tokenapi.CodeBadRequest, "authorization_code: missing")
 	case req.CreateTime <= 0:
